@@ -1,0 +1,143 @@
+import gpujs from 'gpu.js';
+import type { BackendName, DeviceHandle, Payload } from './types.js';
+import { Storage } from './storage.js';
+
+type GpuInstance = InstanceType<typeof gpujs.GPU>;
+type KernelFn = ((...args: unknown[]) => unknown) & {
+  setOutput(o: number[]): void;
+  destroy?(): void;
+};
+
+/** gpu.js mode for each backend. */
+const MODES: Record<BackendName, string> = { webgpu: 'webgpu', webgl: 'headlessgl', wasm: 'webasm', cpu: 'cpu' };
+
+/** Kernels with at least this many output cells run on worker threads on wasm (NOTES.md: below it, dispatch costs more than it saves). */
+const THREAD_MIN_CELLS = 4096;
+
+/**
+ * One kernel's source: a body over `this.thread.x` (a flat output index) with array parameters
+ * first and scalar parameters after. `key` must identify the source uniquely; kernels are built
+ * once per engine and key, with dynamic output and argument sizes so one build serves every shape.
+ */
+export interface KernelSource {
+  key: string;
+  arrays: readonly string[];
+  scalars: readonly string[];
+  body: string;
+  /** Heavy kernels (matmul) may run on worker threads on wasm. */
+  threaded?: boolean;
+}
+
+/**
+ * Runs gpu.js kernels for one backend: builds and caches them, and schedules calls so that an op
+ * returns at once while its result may still be in flight. Work is strictly ordered: a call waits
+ * for everything queued before it, which keeps the dynamic-output kernels (one `setOutput` per call)
+ * safe to share and makes the engine's order the program's order.
+ */
+export class Engine {
+  private readonly gpu: GpuInstance;
+  private readonly kernels = new Map<string, KernelFn>();
+  private tail: Promise<unknown> = Promise.resolve();
+  private queued = 0;
+  /** Kernel builds, for tests and benchmarks that want to see caching at work. */
+  builds = 0;
+
+  constructor(readonly name: BackendName) {
+    this.gpu = new gpujs.GPU({ mode: MODES[name] } as never);
+  }
+
+  /** Whether kernel calls on this backend return Promises (webgpu always; wasm when threaded). */
+  private isAsync(src: KernelSource, outSize: number): boolean {
+    if (this.name === 'webgpu') return true;
+    return this.name === 'wasm' && !!src.threaded && outSize >= THREAD_MIN_CELLS;
+  }
+
+  private kernel(src: KernelSource, threaded: boolean): KernelFn {
+    const key = threaded ? `${src.key}|threads` : src.key;
+    let k = this.kernels.get(key);
+    if (!k) {
+      const fn = new Function(...src.arrays, ...src.scalars, src.body) as (...a: unknown[]) => number;
+      k = this.gpu.createKernel(fn, {
+        output: [1],
+        dynamicOutput: true,
+        dynamicArguments: true,
+        pipeline: true,
+        immutable: true,
+        // gpu.js caps loops at loopMaxIterations (default 1000), silently: lift the cap.
+        loopMaxIterations: 1 << 30,
+        tactic: 'precision',
+        precision: 'single',
+        ...(threaded ? { asyncMode: true } : {}),
+      } as never) as unknown as KernelFn;
+      this.kernels.set(key, k);
+      this.builds++;
+    }
+    return k;
+  }
+
+  private call(src: KernelSource, outSize: number, arrays: Payload[], scalars: readonly number[]): Payload | Promise<Payload> {
+    const threaded = this.isAsync(src, outSize) && this.name === 'wasm';
+    const fail = (e: unknown): never => {
+      // A kernel that failed to build stays broken inside gpu.js: drop it so a later call rebuilds.
+      this.kernels.delete(threaded ? `${src.key}|threads` : src.key);
+      throw new Error(`kernel "${src.key}" failed on ${this.name}: ${(e as Error)?.message ?? String(e)}`);
+    };
+    try {
+      const k = this.kernel(src, threaded);
+      k.setOutput([outSize]);
+      const r = k(...arrays, ...scalars) as Payload | Promise<Payload>;
+      return r instanceof Promise ? r.catch(fail) : r;
+    } catch (e) {
+      return fail(e);
+    }
+  }
+
+  /**
+   * Runs `src` over `outSize` output cells and returns the storage of its result. Runs at once when
+   * nothing is queued and the kernel is synchronous; otherwise queues behind earlier work.
+   */
+  run(src: KernelSource, outSize: number, inputs: readonly Storage[], scalars: readonly number[]): Storage {
+    for (const s of inputs) if (s.error) throw s.error;
+    if (outSize === 0) return Storage.ready(this, 0, new Float32Array(0));
+    if (this.queued === 0 && !this.isAsync(src, outSize) && inputs.every((s) => s.isReady)) {
+      return Storage.ready(this, outSize, this.call(src, outSize, inputs.map((s) => s.value!), scalars) as Payload);
+    }
+    for (const s of inputs) s.retain();
+    this.queued++;
+    const result = this.tail.then(async () => {
+      try {
+        const values = await Promise.all(inputs.map((s) => s.get()));
+        return await this.call(src, outSize, values, scalars);
+      } finally {
+        for (const s of inputs) s.release();
+        this.queued--;
+      }
+    });
+    this.tail = result.catch(() => undefined);
+    return Storage.later(this, outSize, result);
+  }
+
+  /** Reads a payload back to the host as a fresh Float32Array. */
+  async read(p: Payload): Promise<Float32Array> {
+    if (p instanceof Float32Array) return p.slice();
+    const arr = await p.toArray();
+    return arr instanceof Float32Array ? arr : Float32Array.from(arr as ArrayLike<number>);
+  }
+
+  /** Frees a payload's device memory (host arrays are left to the garbage collector). */
+  free(p: Payload): void {
+    if (!(p instanceof Float32Array)) (p as DeviceHandle).delete();
+  }
+
+  /** Waits until every queued kernel has finished. */
+  async sync(): Promise<void> {
+    while (this.queued > 0) await this.tail;
+  }
+
+  /** Destroys every kernel and the gpu.js instance. */
+  destroy(): void {
+    for (const k of this.kernels.values()) k.destroy?.();
+    this.kernels.clear();
+    (this.gpu as unknown as { destroy(): unknown }).destroy();
+  }
+}

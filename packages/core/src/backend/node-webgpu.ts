@@ -1,0 +1,86 @@
+/**
+ * WebGPU under Node: the `webgpu` npm package (Dawn) provides `navigator.gpu`. Browsers bring their own.
+ * @module
+ */
+
+let setup: Promise<string | null> | undefined;
+
+/**
+ * Makes `navigator.gpu` available under Node from the `webgpu` package, once. Resolves to null when
+ * WebGPU is there, or to the reason it is not (the package failed to load, say).
+ *
+ * It also lifts the storage-buffer limit: gpu.js asks for the default device limits, which allow only
+ * 8 storage buffers per shader stage, while adapters usually offer more (NOTES.md).
+ */
+export function ensureWebGPU(): Promise<string | null> {
+  setup ??= (async () => {
+    const g = globalThis as { navigator?: { gpu?: unknown } };
+    if (!g.navigator?.gpu) {
+      if (typeof process === 'undefined' || !process.versions?.node) return 'this environment has no navigator.gpu';
+      let mod: { create(opts: string[]): unknown; globals: Record<string, unknown> };
+      try {
+        mod = (await import('webgpu')) as never;
+      } catch (e) {
+        return `the "webgpu" package (Dawn) failed to load: ${(e as Error).message.split('\n')[0]}`;
+      }
+      Object.assign(globalThis, mod.globals);
+      const gpu = mod.create([]);
+      if (!g.navigator) {
+        Object.defineProperty(globalThis, 'navigator', { value: { gpu, userAgent: 'node' }, configurable: true, writable: true });
+      } else {
+        Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true, writable: true });
+      }
+    }
+    liftStorageBufferLimit(g.navigator!.gpu as GPULike);
+    return null;
+  })();
+  return setup;
+}
+
+interface AdapterLike {
+  limits: Record<string, number>;
+  requestDevice(desc?: { requiredLimits?: Record<string, number> }): Promise<unknown>;
+}
+interface GPULike {
+  requestAdapter(opts?: unknown): Promise<AdapterLike | null>;
+  __sorsaWrapped?: boolean;
+}
+
+function liftStorageBufferLimit(gpu: GPULike): void {
+  if (gpu.__sorsaWrapped) return;
+  const request = gpu.requestAdapter.bind(gpu);
+  gpu.requestAdapter = async (opts?: unknown) => {
+    const adapter = await request(opts);
+    if (!adapter) return adapter;
+    const requestDevice = adapter.requestDevice.bind(adapter);
+    adapter.requestDevice = (desc = {}) =>
+      requestDevice({
+        ...desc,
+        requiredLimits: {
+          ...desc.requiredLimits,
+          maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
+        },
+      });
+    return adapter;
+  };
+  gpu.__sorsaWrapped = true;
+}
+
+/** What the adapter says of itself, and whether it is a software rasterizer (Mesa lavapipe, SwiftShader). */
+export async function describeAdapter(): Promise<{ description: string; software: boolean } | string> {
+  const reason = await ensureWebGPU();
+  if (reason) return reason;
+  const gpu = (globalThis as unknown as { navigator: { gpu: GPULike } }).navigator.gpu;
+  type Described = AdapterLike & { info?: Record<string, string>; isFallbackAdapter?: boolean };
+  let adapter: Described | null;
+  try {
+    adapter = (await gpu.requestAdapter()) as Described | null;
+  } catch (e) {
+    return `no WebGPU adapter: requestAdapter failed: ${(e as Error).message}`;
+  }
+  if (!adapter) return 'no WebGPU adapter: navigator.gpu.requestAdapter() returned null (no Vulkan/Metal/D3D12 driver, or none Dawn accepts)';
+  const info = adapter.info ?? {};
+  const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ');
+  const software = !!adapter.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader|software|cpu/i.test(description);
+  return { description, software };
+}

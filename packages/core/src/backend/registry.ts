@@ -1,0 +1,159 @@
+import gpujs from 'gpu.js';
+import { Engine } from './engine.js';
+import { describeAdapter, ensureWebGPU } from './node-webgpu.js';
+import type { BackendName, BackendRequest } from './types.js';
+import { Storage } from './storage.js';
+
+const ALL: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+const engines = new Map<BackendName, Engine>();
+let current: Engine | undefined;
+
+const PROBE = { key: 'probe', arrays: ['a'], scalars: [], body: 'return a[this.thread.x] * 2 + 1;' };
+
+/** Runs one small kernel on `name` and checks what comes back; resolves to null or the reason it cannot run. */
+async function probe(name: BackendName): Promise<string | null> {
+  if (name === 'webgpu') {
+    const adapter = await describeAdapter();
+    if (typeof adapter === 'string') return adapter;
+  } else if (name === 'webgl') {
+    const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+    if (isNode && !gpujs.GPU.isHeadlessGLSupported) {
+      return 'headless-gl is not installed (the optional "gl" package needs libxi-dev libx11-dev libxext-dev libglu1-mesa-dev libglew-dev pkg-config to build, and an X display such as xvfb-run)';
+    }
+  } else if (name === 'wasm' && !gpujs.GPU.isWebAssemblySupported) {
+    return 'WebAssembly is not supported here';
+  }
+  let engine: Engine | undefined;
+  try {
+    engine = engines.get(name) ?? new Engine(name);
+    const input = Storage.ready(engine, 3, new Float32Array([1, 2, 3]));
+    const out = engine.run(PROBE, 3, [input], []);
+    const got = await engine.read(await out.get());
+    out.release();
+    input.release();
+    if (got[0] !== 3 || got[1] !== 5 || got[2] !== 7) return `probe kernel returned [${Array.from(got).join(', ')}], expected [3, 5, 7]`;
+    engines.set(name, engine);
+    return null;
+  } catch (e) {
+    if (engine && !engines.has(name)) {
+      try {
+        engine.destroy();
+      } catch {
+        /* the probe already failed; nothing more to report */
+      }
+    }
+    return `${name} kernel failed: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+const probes = new Map<BackendName, Promise<string | null>>();
+function probeOnce(name: BackendName): Promise<string | null> {
+  let p = probes.get(name);
+  if (!p) {
+    p = probe(name);
+    probes.set(name, p);
+  }
+  return p;
+}
+
+/**
+ * Selects the backend every later op runs on and resolves to its name.
+ *
+ * `'auto'` (the default) picks a hardware WebGPU adapter when there is one, else `wasm`. A software
+ * WebGPU adapter (Mesa lavapipe) is only used when asked for by name. Asking for a backend that
+ * cannot run here rejects with the reason.
+ *
+ * @example
+ * ```ts
+ * import { init, tensor, add } from '@sorsajs/core';
+ * const name = await init({ backend: 'wasm' }); // 'wasm'
+ * const y = add(tensor([1, 2]), 1);
+ * ```
+ */
+export async function init(opts: { backend?: BackendRequest } = {}): Promise<BackendName> {
+  const want = opts.backend ?? 'auto';
+  if (want === 'auto') {
+    const adapter = await describeAdapter();
+    if (typeof adapter !== 'string' && !adapter.software && (await probeOnce('webgpu')) === null) {
+      return use('webgpu');
+    }
+    return init({ backend: 'wasm' });
+  }
+  if (!ALL.includes(want)) throw new Error(`init: unknown backend "${String(want)}" (expected one of auto, ${ALL.join(', ')})`);
+  const reason = await probeOnce(want);
+  if (reason) throw new Error(`init: backend "${want}" cannot run here: ${reason}`);
+  return use(want);
+}
+
+function use(name: BackendName): BackendName {
+  current = engines.get(name)!;
+  return name;
+}
+
+/**
+ * Lists the backends that actually run a kernel on this machine (each is probed once).
+ *
+ * @example
+ * ```ts
+ * const names = await availableBackends(); // e.g. ['wasm', 'cpu']
+ * ```
+ */
+export async function availableBackends(): Promise<BackendName[]> {
+  const reasons = await Promise.all(ALL.map((n) => probeOnce(n)));
+  return ALL.filter((_, i) => reasons[i] === null);
+}
+
+/**
+ * Why each unavailable backend cannot run here (null for those that can). Test suites print this when they skip.
+ *
+ * @example
+ * ```ts
+ * const why = await backendReasons(); // { webgpu: 'no WebGPU adapter: ...', wasm: null, ... }
+ * ```
+ */
+export async function backendReasons(): Promise<Record<BackendName, string | null>> {
+  const reasons = await Promise.all(ALL.map((n) => probeOnce(n)));
+  return Object.fromEntries(ALL.map((n, i) => [n, reasons[i]])) as Record<BackendName, string | null>;
+}
+
+/**
+ * The name of the backend ops run on now. Before any `init`, ops run on `wasm`.
+ *
+ * @example
+ * ```ts
+ * await init({ backend: 'cpu' });
+ * backend(); // 'cpu'
+ * ```
+ */
+export function backend(): BackendName {
+  return engine().name;
+}
+
+/** The engine ops run on; before `init`, a wasm engine is created synchronously (WebAssembly is always there under Node). */
+export function engine(): Engine {
+  if (!current) {
+    let e = engines.get('wasm');
+    if (!e) {
+      e = new Engine('wasm');
+      engines.set('wasm', e);
+    }
+    current = e;
+  }
+  return current;
+}
+
+/**
+ * Waits until every kernel queued on the current backend has run.
+ *
+ * @example
+ * ```ts
+ * const y = exp(x);
+ * await sync(); // y is computed; y.data() would not wait
+ * ```
+ */
+export function sync(): Promise<void> {
+  return engine().sync();
+}
+
+/** Keeps `ensureWebGPU` reachable for tools that set up WebGPU without choosing it. */
+export { ensureWebGPU };

@@ -1,0 +1,15 @@
+/**
+ * `@sorsajs/core`: immutable tensors whose every kernel runs through gpu.js.
+ *
+ * @example
+ * ```ts
+ * import { init, tensor, matmul } from '@sorsajs/core';
+ * await init(); // 'webgpu' on a GPU, else 'wasm'
+ * const y = matmul(tensor([[1, 2]]), tensor([[3], [4]]));
+ * await y.data(); // Float32Array [11]
+ * ```
+ * @module
+ */
+export * from './backend/index.js';
+export * from './tensor/index.js';
+export * from './ops/index.js';

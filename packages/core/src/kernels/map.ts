@@ -1,0 +1,72 @@
+import type { KernelSource } from '../backend/engine.js';
+import { collapseDims, stridesOf } from '../util/shape.js';
+
+/**
+ * Elementwise kernels over broadcast operands. `expr` is a kernel expression over `v0, v1, ...`
+ * (the operands' values at one output cell). The output is addressed flat; each operand is read
+ * through strides (0 on broadcast axes). Dimensions are collapsed first, so same-shape operands and
+ * scalars read `x[i]` / `x[0]` with no index arithmetic at all.
+ *
+ * Returns the kernel and the scalar arguments (output strides, then each operand's strides).
+ */
+export function mapKernel(
+  name: string,
+  expr: string,
+  outShape: readonly number[],
+  inStrides: readonly (readonly number[])[],
+  offsets?: readonly number[],
+): { src: KernelSource; scalars: number[] } {
+  const n = inStrides.length;
+  const { dims, strides } = collapseDims(outShape, inStrides);
+  const arrays = Array.from({ length: n }, (_, k) => `x${k}`);
+  // Operands read from an offset (slices) take it as one more scalar; the kernel key says which do.
+  const off = Array.from({ length: n }, (_, k) => offsets?.[k] ?? 0);
+  const offNames = off.map((o, k) => (o !== 0 ? `off${k}` : ''));
+  const offScalars = offNames.filter(Boolean);
+  const offValues = off.filter((o) => o !== 0);
+  const plus = (k: number): string => (offNames[k] ? ` + ${offNames[k]}` : '');
+  const offKey = offNames.map((o) => (o ? 'o' : '-')).join('');
+  const loads: string[] = [];
+  if (dims.length <= 1 && strides.every((s) => s.length === 0 || s[0] === 0 || s[0] === 1)) {
+    // Flat: every operand is either the whole output's layout or one broadcast value.
+    const modes = strides.map((s) => (s.length === 0 || s[0] === 0 ? 's' : 'f'));
+    modes.forEach((m, k) => loads.push(`const v${k} = x${k}[${m === 'f' ? 'i' : '0'}${plus(k)}];`));
+    return {
+      src: {
+        key: `map:${name}:${modes.join('')}:${offKey}`,
+        arrays,
+        scalars: offScalars,
+        body: `const i = this.thread.x;\n${loads.join('\n')}\nreturn ${expr};`,
+      },
+      scalars: offValues,
+    };
+  }
+  const r = dims.length;
+  const os = stridesOf(dims);
+  const scalars: string[] = [];
+  const values: number[] = [];
+  const lines = ['const i = this.thread.x;', 'let rem = i;'];
+  for (let j = 0; j < r; j++) {
+    if (j < r - 1) {
+      scalars.push(`os${j}`);
+      values.push(os[j]);
+      lines.push(`const c${j} = Math.floor(rem / os${j});`, `rem = rem - c${j} * os${j};`);
+    } else {
+      lines.push(`const c${j} = rem;`);
+    }
+  }
+  for (let k = 0; k < n; k++) {
+    const terms: string[] = [];
+    for (let j = 0; j < r; j++) {
+      scalars.push(`s${k}_${j}`);
+      values.push(strides[k][j]);
+      terms.push(`c${j} * s${k}_${j}`);
+    }
+    lines.push(`const v${k} = x${k}[${terms.join(' + ')}${plus(k)}];`);
+  }
+  lines.push(`return ${expr};`);
+  return {
+    src: { key: `map:${name}:r${r}:${offKey}`, arrays, scalars: [...scalars, ...offScalars], body: lines.join('\n') },
+    scalars: [...values, ...offValues],
+  };
+}

@@ -1,0 +1,70 @@
+import type { KernelSource } from '../backend/engine.js';
+
+/**
+ * Reductions over the middle axis of an `[outer, L, inner]` view of a contiguous input: one thread
+ * per output cell walks its L inputs `inner` apart. Every reduction over a contiguous block of axes
+ * has this form without moving data; other axis sets are transposed into it first.
+ *
+ * Each loop has its own variable name: gpu.js declares loop variables in one function scope.
+ *
+ * Each body sees `base` (offset of its first input), `L` and `inner`, and `x`.
+ */
+const BODIES: Record<string, string> = {
+  sum: `let acc = 0;
+for (let l = 0; l < L; l++) { acc += x[base + l * inner]; }
+return acc;`,
+  mean: `let acc = 0;
+for (let l = 0; l < L; l++) { acc += x[base + l * inner]; }
+return acc / L;`,
+  max: `let acc = x[base];
+for (let l = 1; l < L; l++) { acc = Math.max(acc, x[base + l * inner]); }
+return acc;`,
+  min: `let acc = x[base];
+for (let l = 1; l < L; l++) { acc = Math.min(acc, x[base + l * inner]); }
+return acc;`,
+  // First index of the maximum; a NaN counts as the maximum (as NumPy does).
+  argmax: `let best = x[base];
+let at = 0;
+for (let l = 1; l < L; l++) {
+  const v = x[base + l * inner];
+  if (best === best && (v > best || v !== v)) { best = v; at = l; }
+}
+return at;`,
+  argmin: `let best = x[base];
+let at = 0;
+for (let l = 1; l < L; l++) {
+  const v = x[base + l * inner];
+  if (best === best && (v < best || v !== v)) { best = v; at = l; }
+}
+return at;`,
+  // max + log(sum(exp(x - max))): no overflow. An infinite or NaN max is the answer itself (m - m is then not 0).
+  logsumexp: `let m = x[base];
+for (let l = 1; l < L; l++) { m = Math.max(m, x[base + l * inner]); }
+if (m - m !== 0) { return m; }
+let s = 0;
+for (let l2 = 0; l2 < L; l2++) { s += Math.exp(x[base + l2 * inner] - m); }
+return m + Math.log(s);`,
+  // sqrt(sum x^2) scaled by max |x| so it neither overflows nor underflows in float32.
+  norm: `let m = 0;
+for (let l = 0; l < L; l++) { m = Math.max(m, Math.abs(x[base + l * inner])); }
+if (m === 0 || m - m !== 0) { return m; }
+let s = 0;
+for (let l2 = 0; l2 < L; l2++) { const t = x[base + l2 * inner] / m; s += t * t; }
+return m * Math.sqrt(s);`,
+};
+
+/** The reduction kernel `op` over `[outer, L, inner]`; scalar arguments are `L, inner`. */
+export function reduceKernel(op: string): KernelSource {
+  const body = BODIES[op];
+  if (!body) throw new Error(`internal: no reduction kernel "${op}"`);
+  return {
+    key: `reduce:${op}`,
+    arrays: ['x'],
+    scalars: ['L', 'inner'],
+    body: `const i = this.thread.x;
+const o = Math.floor(i / inner);
+const n = i - o * inner;
+const base = o * L * inner + n;
+${body}`,
+  };
+}

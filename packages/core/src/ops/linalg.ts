@@ -1,0 +1,140 @@
+/**
+ * Linear algebra ops: matmul, outer, diag, trace.
+ * @module
+ */
+import { MATMUL } from '../kernels/matmul.js';
+import { DIAG_MATRIX } from '../kernels/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+import { broadcastShapes, fmt, sizeOf } from '../util/shape.js';
+import { mul } from './elementwise.js';
+import { checkTensor, launch, requireFloat } from './operand.js';
+import { sum } from './reduce.js';
+import { broadcastTo, reshape } from './shape.js';
+import { mapKernel } from '../kernels/map.js';
+
+/** Options of `matmul`. */
+export interface MatmulOptions {
+  /** Use the transpose of a's last two axes. */
+  transposeA?: boolean;
+  /** Use the transpose of b's last two axes. */
+  transposeB?: boolean;
+}
+
+/**
+ * Matrix product over the last two axes, broadcasting leading (batch) axes as NumPy's matmul does.
+ * A 1-D `a` is a row vector and a 1-D `b` a column vector; their unit axis is dropped from the result.
+ * Transposed operands are read in place (no copy).
+ *
+ * @example
+ * ```ts
+ * matmul(ones([2, 3]), ones([3, 4])).shape;          // [2, 4]
+ * matmul(ones([5, 2, 3]), ones([3, 4])).shape;       // [5, 2, 4]
+ * matmul(ones([3, 2]), ones([3, 4]), { transposeA: true }).shape; // [2, 4]
+ * ```
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  checkTensor('matmul', a, 'a');
+  checkTensor('matmul', b, 'b');
+  requireFloat('matmul', a);
+  requireFloat('matmul', b);
+  if (a.rank === 0 || b.rank === 0) throw new Error(`matmul: operands must have rank >= 1, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+  const av = a.rank === 1;
+  const bv = b.rank === 1;
+  const as = av ? [1, a.shape[0]] : [...a.shape];
+  const bs = bv ? [b.shape[0], 1] : [...b.shape];
+  const ta = !!opts.transposeA && !av;
+  const tb = !!opts.transposeB && !bv;
+  const ra = as.length;
+  const rb = bs.length;
+  const M = ta ? as[ra - 1] : as[ra - 2];
+  const Ka = ta ? as[ra - 2] : as[ra - 1];
+  const Kb = tb ? bs[rb - 1] : bs[rb - 2];
+  const N = tb ? bs[rb - 2] : bs[rb - 1];
+  if (Ka !== Kb) {
+    throw new Error(`matmul: inner dimensions differ: ${fmt(a.shape)}${ta ? 'ᵀ' : ''} @ ${fmt(b.shape)}${tb ? 'ᵀ' : ''} (${Ka} vs ${Kb})`);
+  }
+  const batch = broadcastShapes('matmul', as.slice(0, -2), bs.slice(0, -2));
+  const nb = sizeOf(batch);
+  // An operand whose batch axes are all broadcast is read with batch stride 0; one with the full
+  // batch shape with its own stride; a partial broadcast is materialized first.
+  const prep = (t: Tensor, shape: number[]): { t: Tensor; stride: number; made: boolean } => {
+    const own = shape.slice(0, -2);
+    const mat = shape[shape.length - 2] * shape[shape.length - 1];
+    if (sizeOf(own) === 1) return { t, stride: 0, made: false };
+    if (own.length === batch.length && own.every((d, i) => d === batch[i])) return { t, stride: mat, made: false };
+    const view = reshape(t, shape);
+    const full = broadcastTo(view, [...batch, ...shape.slice(-2)]);
+    view.dispose();
+    return { t: full, stride: mat, made: true };
+  };
+  const pa = prep(a, as);
+  const pb = prep(b, bs);
+  const [cA, cB] = [as[ra - 1], bs[rb - 1]];
+  const sa0 = ta ? 1 : cA;
+  const sa1 = ta ? cA : 1;
+  const sb0 = tb ? 1 : cB;
+  const sb1 = tb ? cB : 1;
+  const outShape = [...batch, ...(av ? [] : [M]), ...(bv ? [] : [N])];
+  const out = launch('matmul', MATMUL, outShape, 'float32', [pa.t, pb.t], [M, N, Ka, sa0, sa1, sb0, sb1, pa.stride, pb.stride]);
+  if (pa.made) pa.t.dispose();
+  if (pb.made) pb.t.dispose();
+  return out;
+}
+
+/**
+ * Outer product of two vectors: `[m] x [n] -> [m, n]`.
+ *
+ * @example
+ * ```ts
+ * outer(tensor([1, 2]), tensor([3, 4, 5])).shape; // [2, 3]
+ * ```
+ */
+export function outer(a: Tensor, b: Tensor): Tensor {
+  checkTensor('outer', a, 'a');
+  checkTensor('outer', b, 'b');
+  if (a.rank !== 1 || b.rank !== 1) throw new Error(`outer: expects two vectors, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+  const col = reshape(a, [a.size, 1]);
+  const out = mul(col, b);
+  col.dispose();
+  return out;
+}
+
+/**
+ * A vector's diagonal matrix, or a matrix's main diagonal.
+ *
+ * @example
+ * ```ts
+ * diag(tensor([1, 2])).shape;            // [2, 2]
+ * diag(tensor([[1, 2], [3, 4]]));        // [1, 4]
+ * ```
+ */
+export function diag(x: Tensor): Tensor {
+  checkTensor('diag', x);
+  if (x.rank === 1) return launch('diag', DIAG_MATRIX, [x.size, x.size], x.dtype, [x], [x.size]);
+  if (x.rank === 2) {
+    const [m, n] = x.shape;
+    const k = Math.min(m, n);
+    // The diagonal is a strided view: element i at i * (n + 1).
+    const { src, scalars } = mapKernel('copy', 'v0', [k], [[n + 1]]);
+    return launch('diag', src, [k], x.dtype, [x], scalars);
+  }
+  throw new Error(`diag: expects a vector or a matrix, got shape ${fmt(x.shape)}`);
+}
+
+/**
+ * Sum of a matrix's main diagonal (a scalar).
+ *
+ * @example
+ * ```ts
+ * trace(tensor([[1, 2], [3, 4]])); // 5
+ * ```
+ */
+export function trace(x: Tensor): Tensor {
+  checkTensor('trace', x);
+  if (x.rank !== 2) throw new Error(`trace: expects a matrix, got shape ${fmt(x.shape)}`);
+  const d = diag(x);
+  const t = sum(d);
+  d.dispose();
+  return t;
+}
+

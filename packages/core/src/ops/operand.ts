@@ -1,0 +1,61 @@
+import type { KernelSource } from '../backend/engine.js';
+import { engine } from '../backend/registry.js';
+import { Storage } from '../backend/storage.js';
+import { Tensor, type DType } from '../tensor/tensor.js';
+
+/** A tensor, or a JS number that takes the dtype of the tensor it meets. */
+export type Operand = Tensor | number;
+
+/** Checks that `x` is a live tensor; `op` and `arg` name the caller in the error. */
+export function checkTensor(op: string, x: unknown, arg = 'x'): Tensor {
+  if (!(x instanceof Tensor)) throw new Error(`${op}: argument ${arg} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
+  x.use(op);
+  return x;
+}
+
+/** A host constant as a rank-0 tensor. */
+export function constant(value: number, dtype: DType): Tensor {
+  return new Tensor(Storage.ready(engine(), 1, new Float32Array([value])), [], dtype);
+}
+
+/**
+ * Turns numbers into rank-0 tensors of the dtype of the first tensor operand, and checks that all
+ * tensor operands share one dtype. Returns the tensors and which of them were made here (to dispose).
+ */
+export function operands(op: string, xs: readonly Operand[]): { tensors: Tensor[]; made: Tensor[]; dtype: DType } {
+  const first = xs.find((x) => x instanceof Tensor) as Tensor | undefined;
+  const dtype: DType = first ? first.dtype : 'float32';
+  const tensors: Tensor[] = [];
+  const made: Tensor[] = [];
+  xs.forEach((x, k) => {
+    if (typeof x === 'number') {
+      if (dtype === 'int32' && !Number.isInteger(x)) throw new Error(`${op}: number ${x} cannot combine with an int32 tensor (not an integer)`);
+      const c = constant(x, dtype);
+      made.push(c);
+      tensors.push(c);
+    } else {
+      const t = checkTensor(op, x, `#${k}`);
+      if (t.dtype !== dtype) throw new Error(`${op}: dtype mismatch: ${dtype} and ${t.dtype} (cast one with cast())`);
+      tensors.push(t);
+    }
+  });
+  return { tensors, made, dtype };
+}
+
+/** Runs a kernel over tensor inputs and wraps its output as a tensor. */
+export function launch(op: string, src: KernelSource, shape: readonly number[], dtype: DType, inputs: readonly Tensor[], scalars: readonly number[]): Tensor {
+  const eng = engine();
+  const storages = inputs.map((t) => {
+    const s = t.use(op);
+    if (s.engine !== eng) throw new Error(`${op}: a tensor of shape [${t.shape.join(',')}] lives on backend ${s.engine.name}, but ops now run on ${eng.name} (make it again after init)`);
+    return s;
+  });
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (size >= 2 ** 24) throw new Error(`${op}: output of shape [${shape.join(',')}] has ${size} elements; kernels index in float32, so at most 2^24 - 1`);
+  return new Tensor(eng.run(src, size, storages, scalars), shape, dtype);
+}
+
+/** Checks a dtype; `op` names the caller. */
+export function requireFloat(op: string, x: Tensor): void {
+  if (x.dtype !== 'float32') throw new Error(`${op}: expects a float32 tensor, got ${x.dtype} (cast with cast(x, 'float32'))`);
+}

@@ -1,0 +1,294 @@
+/**
+ * Shape ops: views (reshape, expandDims, squeeze share storage) and copies through kernels.
+ * @module
+ */
+import { mapKernel } from '../kernels/map.js';
+import { CONCAT2, ONE_HOT, TAKE, padKernel } from '../kernels/shape.js';
+import { Tensor } from '../tensor/tensor.js';
+import { broadcastShapes, broadcastStrides, checkShape, fmt, normalizeAxis, sizeOf, stridesOf } from '../util/shape.js';
+import { mapOp } from './elementwise.js';
+import { checkTensor, constant, launch } from './operand.js';
+
+/**
+ * Same values, new shape (one dimension may be -1 and is inferred). Shares the input's storage.
+ *
+ * @example
+ * ```ts
+ * reshape(arange(6), [2, -1]).shape; // [2, 3]
+ * ```
+ */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor('reshape', x);
+  const out = [...shape];
+  const free = out.filter((d) => d === -1).length;
+  if (free > 1) throw new Error(`reshape: at most one -1 in shape ${fmt(shape)}`);
+  if (free === 1) {
+    const known = sizeOf(out.filter((d) => d !== -1));
+    if (known === 0 || x.size % known !== 0) throw new Error(`reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) into ${fmt(shape)}`);
+    out[out.indexOf(-1)] = x.size / known;
+  }
+  checkShape(out, 'reshape');
+  if (sizeOf(out) !== x.size) throw new Error(`reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) into ${fmt(shape)} (${sizeOf(out)} elements)`);
+  return new Tensor(x.use('reshape').retain(), out, x.dtype);
+}
+
+/** Copies `x` into `outShape`, reading element (c_0..c_r) at `offset + sum c_j * strides[j]`. */
+function stridedCopy(op: string, x: Tensor, outShape: readonly number[], strides: readonly number[], offset = 0): Tensor {
+  const { src, scalars } = mapKernel('copy', 'v0', outShape, [strides], [offset]);
+  return launch(op, src, outShape, x.dtype, [x], scalars);
+}
+
+/**
+ * Permutes the axes; the default reverses them.
+ *
+ * @example
+ * ```ts
+ * transpose(zeros([2, 3, 4]), [1, 0, 2]).shape; // [3, 2, 4]
+ * transpose(zeros([2, 3])).shape;               // [3, 2]
+ * ```
+ */
+export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
+  checkTensor('transpose', x);
+  const r = x.rank;
+  const p = perm ? [...perm] : Array.from({ length: r }, (_, i) => r - 1 - i);
+  const sorted = p.map((a) => (a < 0 ? a + r : a)).sort((a, b) => a - b);
+  if (p.length !== r || sorted.some((a, i) => a !== i)) {
+    throw new Error(`transpose: ${JSON.stringify(perm)} is not a permutation of the ${r} axes of a tensor of shape ${fmt(x.shape)}`);
+  }
+  const q = p.map((a) => (a < 0 ? a + r : a));
+  const own = stridesOf(x.shape);
+  return stridedCopy('transpose', x, q.map((a) => x.shape[a]), q.map((a) => own[a]));
+}
+
+/**
+ * Inserts an axis of size 1 at `axis` (negative counts from the end of the result).
+ *
+ * @example
+ * ```ts
+ * expandDims(zeros([3]), 0).shape;  // [1, 3]
+ * expandDims(zeros([3]), -1).shape; // [3, 1]
+ * ```
+ */
+export function expandDims(x: Tensor, axis: number): Tensor {
+  checkTensor('expandDims', x);
+  const a = normalizeAxis('expandDims', axis, x.rank + 1);
+  const shape = [...x.shape];
+  shape.splice(a, 0, 1);
+  return reshape(x, shape);
+}
+
+/**
+ * Removes axes of size 1: the given ones (an error if one is not of size 1), or all.
+ *
+ * @example
+ * ```ts
+ * squeeze(zeros([1, 3, 1])).shape;    // [3]
+ * squeeze(zeros([1, 3, 1]), 0).shape; // [3, 1]
+ * ```
+ */
+export function squeeze(x: Tensor, axis?: number | readonly number[]): Tensor {
+  checkTensor('squeeze', x);
+  const axes =
+    axis === undefined
+      ? x.shape.flatMap((d, i) => (d === 1 ? [i] : []))
+      : (typeof axis === 'number' ? [axis] : [...axis]).map((a) => normalizeAxis('squeeze', a, x.rank));
+  for (const a of axes) {
+    if (x.shape[a] !== 1) throw new Error(`squeeze: axis ${a} of shape ${fmt(x.shape)} has size ${x.shape[a]}, not 1`);
+  }
+  return reshape(x, x.shape.filter((_, i) => !axes.includes(i)));
+}
+
+/**
+ * Broadcasts to `shape` as NumPy does, materializing the copy.
+ *
+ * @example
+ * ```ts
+ * broadcastTo(tensor([1, 2]), [3, 2]).shape; // [3, 2]
+ * ```
+ */
+export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
+  checkTensor('broadcastTo', x);
+  checkShape(shape, 'broadcastTo');
+  const out = broadcastShapes('broadcastTo', x.shape, shape);
+  if (out.length !== shape.length || out.some((d, i) => d !== shape[i])) {
+    throw new Error(`broadcastTo: shape ${fmt(x.shape)} cannot be broadcast to ${fmt(shape)}`);
+  }
+  return stridedCopy('broadcastTo', x, shape, broadcastStrides(x.shape, shape));
+}
+
+/**
+ * A contiguous block: `size[j]` elements from `begin[j]` on each axis (-1 = to the end; a negative
+ * begin counts from the end). Missing trailing axes are taken whole.
+ *
+ * @example
+ * ```ts
+ * slice(arange(10), [2], [3]);            // [2, 3, 4]
+ * slice(zeros([4, 5]), [1, 0], [2, -1]).shape; // [2, 5]
+ * ```
+ */
+export function slice(x: Tensor, begin: readonly number[], size?: readonly number[]): Tensor {
+  checkTensor('slice', x);
+  if (begin.length > x.rank || (size && size.length > x.rank)) {
+    throw new Error(`slice: begin ${JSON.stringify(begin)} / size ${JSON.stringify(size)} have more entries than the rank ${x.rank} of ${fmt(x.shape)}`);
+  }
+  const start: number[] = [];
+  const out: number[] = [];
+  for (let j = 0; j < x.rank; j++) {
+    const n = x.shape[j];
+    let b = begin[j] ?? 0;
+    if (b < 0) b += n;
+    const s = size?.[j] ?? -1;
+    const len = s === -1 ? n - b : s;
+    if (!Number.isInteger(b) || !Number.isInteger(len) || b < 0 || len < 0 || b + len > n) {
+      throw new Error(`slice: begin ${begin[j] ?? 0} with size ${s} is out of range on axis ${j} of shape ${fmt(x.shape)}`);
+    }
+    start.push(b);
+    out.push(len);
+  }
+  const own = stridesOf(x.shape);
+  const offset = start.reduce((acc, b, j) => acc + b * own[j], 0);
+  return stridedCopy('slice', x, out, own, offset);
+}
+
+/**
+ * Joins tensors along an existing axis; all other dimensions and the dtype must agree.
+ *
+ * @example
+ * ```ts
+ * concat([zeros([2, 3]), ones([1, 3])], 0).shape; // [3, 3]
+ * ```
+ */
+export function concat(xs: readonly Tensor[], axis = 0): Tensor {
+  if (!Array.isArray(xs) || xs.length === 0) throw new Error('concat: expects a non-empty array of tensors');
+  xs.forEach((t, k) => checkTensor('concat', t, `#${k}`));
+  const first = xs[0];
+  const a = normalizeAxis('concat', axis, first.rank);
+  for (const t of xs) {
+    if (t.dtype !== first.dtype) throw new Error(`concat: dtype mismatch: ${first.dtype} and ${t.dtype}`);
+    if (t.rank !== first.rank || t.shape.some((d: number, j: number) => j !== a && d !== first.shape[j])) {
+      throw new Error(`concat: shapes ${xs.map((u) => fmt(u.shape)).join(', ')} differ outside axis ${a}`);
+    }
+  }
+  if (xs.length === 1) return stridedCopy('concat', first, first.shape, stridesOf(first.shape));
+  const inner = sizeOf(first.shape.slice(a + 1));
+  // Folds pairwise; each step is one kernel writing the joined prefix.
+  let acc = xs[0];
+  for (let k = 1; k < xs.length; k++) {
+    const b = xs[k];
+    const na = acc.shape[a];
+    const nb = b.shape[a];
+    const shape = [...first.shape];
+    shape[a] = na + nb;
+    const next = launch('concat', CONCAT2, shape, first.dtype, [acc, b], [na, nb, inner]);
+    if (acc !== xs[0]) acc.dispose();
+    acc = next;
+  }
+  return acc;
+}
+
+/**
+ * Joins tensors of one shape along a new axis.
+ *
+ * @example
+ * ```ts
+ * stack([zeros([3]), ones([3])], 0).shape; // [2, 3]
+ * ```
+ */
+export function stack(xs: readonly Tensor[], axis = 0): Tensor {
+  if (!Array.isArray(xs) || xs.length === 0) throw new Error('stack: expects a non-empty array of tensors');
+  xs.forEach((t, k) => checkTensor('stack', t, `#${k}`));
+  for (const t of xs) {
+    if (t.rank !== xs[0].rank || t.shape.some((d: number, j: number) => d !== xs[0].shape[j])) {
+      throw new Error(`stack: shapes ${xs.map((u) => fmt(u.shape)).join(', ')} differ`);
+    }
+  }
+  const a = normalizeAxis('stack', axis, xs[0].rank + 1);
+  const expanded = xs.map((t) => expandDims(t, a));
+  try {
+    return concat(expanded, a);
+  } finally {
+    for (const t of expanded) t.dispose();
+  }
+}
+
+/**
+ * Gathers slices along `axis` at int32 `indices` (negative indices count from the end). The result's
+ * shape is `x.shape[:axis] + indices.shape + x.shape[axis+1:]`.
+ *
+ * Indices are checked on the host when they are host-resident (made by `tensor()`): an index out of
+ * range is an Error. Indices computed on a device are not read back to check.
+ *
+ * @example
+ * ```ts
+ * take(tensor([[1, 2], [3, 4], [5, 6]]), tensor([2, 0], undefined, 'int32'), 0); // [[5, 6], [1, 2]]
+ * ```
+ */
+export function take(x: Tensor, indices: Tensor, axis = 0): Tensor {
+  checkTensor('take', x);
+  checkTensor('take', indices, 'indices');
+  if (indices.dtype !== 'int32') throw new Error(`take: indices must be int32, got ${indices.dtype}`);
+  const a = normalizeAxis('take', axis, x.rank);
+  const D = x.shape[a];
+  let idx = indices;
+  const host = indices.storage.value;
+  if (host instanceof Float32Array) {
+    let negative = false;
+    for (let k = 0; k < host.length; k++) {
+      const v = host[k];
+      if (v < -D || v >= D) throw new Error(`take: index ${v} at position ${k} is out of range for axis ${a} of size ${D} (shape ${fmt(x.shape)})`);
+      if (v < 0) negative = true;
+    }
+    if (negative) idx = mapOp('take', 'v0 < 0 ? v0 + v1 : v0', [indices, D], { int: true });
+  }
+  const K = indices.size;
+  const inner = sizeOf(x.shape.slice(a + 1));
+  const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
+  const out = launch('take', TAKE, shape, x.dtype, [x, idx], [D, K, inner]);
+  if (idx !== indices) idx.dispose();
+  return out;
+}
+
+/**
+ * One-hot encoding of int32 indices: shape `[...indices.shape, depth]`, float32. Indices outside
+ * `[0, depth)` give all-zero rows.
+ *
+ * @example
+ * ```ts
+ * oneHot(tensor([0, 2], undefined, 'int32'), 3); // [[1, 0, 0], [0, 0, 1]]
+ * ```
+ */
+export function oneHot(indices: Tensor, depth: number): Tensor {
+  checkTensor('oneHot', indices, 'indices');
+  if (indices.dtype !== 'int32') throw new Error(`oneHot: indices must be int32, got ${indices.dtype}`);
+  if (!Number.isInteger(depth) || depth < 1) throw new Error(`oneHot: depth must be a positive integer, got ${depth}`);
+  return launch('oneHot', ONE_HOT, [...indices.shape, depth], 'float32', [indices], [depth]);
+}
+
+/**
+ * Pads with a constant: `paddings[j] = [before, after]` for each axis.
+ *
+ * @example
+ * ```ts
+ * pad(tensor([1, 2]), [[1, 2]]); // [0, 1, 2, 0, 0]
+ * ```
+ */
+export function pad(x: Tensor, paddings: readonly (readonly [number, number])[], value = 0): Tensor {
+  checkTensor('pad', x);
+  if (!Array.isArray(paddings) || paddings.length !== x.rank) {
+    throw new Error(`pad: paddings must give [before, after] for each of the ${x.rank} axes of ${fmt(x.shape)}, got ${JSON.stringify(paddings)}`);
+  }
+  for (const p of paddings) {
+    if (!Array.isArray(p) || p.length !== 2 || !p.every((v) => Number.isInteger(v) && v >= 0)) {
+      throw new Error(`pad: each padding must be [before, after] with non-negative integers, got ${JSON.stringify(p)}`);
+    }
+  }
+  const shape = x.shape.map((d, j) => d + paddings[j][0] + paddings[j][1]);
+  if (x.rank === 0) return stridedCopy('pad', x, [], []);
+  const os = stridesOf(shape);
+  const is = stridesOf(x.shape);
+  const scalars = x.shape.flatMap((d, j) => [os[j], paddings[j][0], d, is[j]]);
+  const fill = constant(value, x.dtype);
+  const out = launch('pad', padKernel(x.rank), shape, x.dtype, [x, fill], scalars);
+  fill.dispose();
+  return out;
+}

@@ -1,0 +1,8 @@
+/**
+ * Tensors: the value type, its creation from host data, and memory accounting.
+ * @module
+ */
+export { Tensor, memory } from './tensor.js';
+export type { DType, NestedArray } from './tensor.js';
+export { tensor } from './create.js';
+export type { TensorLike } from './create.js';

@@ -1,0 +1,130 @@
+import type { Storage } from '../backend/storage.js';
+import { liveStorage } from '../backend/storage.js';
+import { fmt, sizeOf } from '../util/shape.js';
+
+/** Element types. Both are computed as float32 inside kernels, so int32 values are exact within ±2^24. */
+export type DType = 'float32' | 'int32';
+
+/** A nested JS array of numbers, as `toArray()` returns. */
+export type NestedArray = number | NestedArray[];
+
+const live = { tensors: 0 };
+
+/**
+ * An immutable n-dimensional array whose values live on the current backend. Ops return new tensors;
+ * only `data()` and `toArray()` read values back, and they are async.
+ *
+ * @example
+ * ```ts
+ * const t = tensor([[1, 2], [3, 4]]);
+ * t.shape; // [2, 2]
+ * await t.data(); // Float32Array [1, 2, 3, 4]
+ * t.dispose();
+ * ```
+ */
+export class Tensor {
+  /** Dimensions, outermost first. A scalar has shape `[]`. */
+  readonly shape: readonly number[];
+  /** Element type. */
+  readonly dtype: DType;
+  /** Number of elements. */
+  readonly size: number;
+  /** @internal The storage holding this tensor's values (shared by reshapes). */
+  readonly storage: Storage;
+  private disposed = false;
+
+  /** @internal Use `tensor()` and the ops to make tensors. */
+  constructor(storage: Storage, shape: readonly number[], dtype: DType) {
+    this.storage = storage;
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.size = sizeOf(shape);
+    live.tensors++;
+  }
+
+  /** Number of dimensions. */
+  get rank(): number {
+    return this.shape.length;
+  }
+
+  /** Whether `dispose()` was called. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** @internal The storage, after checking this tensor is alive; `op` names the caller in the error. */
+  use(op: string): Storage {
+    if (this.disposed) throw new Error(`${op}: tensor of shape ${fmt(this.shape)} (${this.dtype}) was disposed`);
+    return this.storage;
+  }
+
+  /**
+   * Reads the values back: a Float32Array for float32, an Int32Array for int32, in row-major order.
+   *
+   * @example
+   * ```ts
+   * await tensor([1, 2, 3]).data(); // Float32Array [1, 2, 3]
+   * ```
+   */
+  async data(): Promise<Float32Array | Int32Array> {
+    const storage = this.use('data');
+    const values = await storage.engine.read(await storage.get());
+    return this.dtype === 'int32' ? Int32Array.from(values) : values;
+  }
+
+  /**
+   * Reads the values back as nested arrays (a number for a scalar).
+   *
+   * @example
+   * ```ts
+   * await tensor([[1, 2], [3, 4]]).toArray(); // [[1, 2], [3, 4]]
+   * ```
+   */
+  async toArray(): Promise<NestedArray> {
+    const flat = await this.data();
+    return nest(flat, this.shape, 0, 0);
+  }
+
+  /**
+   * Releases this tensor's storage (once no other tensor or pending kernel uses it). Idempotent.
+   *
+   * @example
+   * ```ts
+   * const t = ones([1024]);
+   * t.dispose();
+   * ```
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    live.tensors--;
+    this.storage.release();
+  }
+
+  /** A short description: shape and dtype (values need an async read). */
+  toString(): string {
+    return `Tensor(${fmt(this.shape)}, ${this.dtype})`;
+  }
+}
+
+function nest(flat: ArrayLike<number>, shape: readonly number[], axis: number, offset: number): NestedArray {
+  if (axis === shape.length) return flat[offset];
+  const inner = sizeOf(shape.slice(axis + 1));
+  const out: NestedArray[] = [];
+  for (let i = 0; i < shape[axis]; i++) out.push(nest(flat, shape, axis + 1, offset + i * inner));
+  return out;
+}
+
+/**
+ * What is live now: tensors not yet disposed, storage buffers (a reshape shares its input's) and their bytes.
+ *
+ * @example
+ * ```ts
+ * const before = memory().tensors;
+ * const t = zeros([4]);
+ * memory().tensors - before; // 1
+ * ```
+ */
+export function memory(): { tensors: number; buffers: number; bytes: number } {
+  return { tensors: live.tensors, buffers: liveStorage.buffers, bytes: liveStorage.bytes };
+}
