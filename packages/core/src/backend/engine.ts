@@ -6,10 +6,15 @@ type GpuInstance = InstanceType<typeof gpujs.GPU>;
 type KernelFn = ((...args: unknown[]) => unknown) & {
   setOutput(o: number[]): void;
   destroy?(): void;
+  /** The backend kernel gpu.js actually runs (it may switch it, for example to degrade to cpu). */
+  kernel?: { constructor: { mode?: string }; fallbackReason?: string | null; moduleCacheLimit?: number; _shapeOutput?: unknown };
 };
 
 /** gpu.js mode for each backend. */
 const MODES: Record<BackendName, string> = { webgpu: 'webgpu', webgl: 'headlessgl', wasm: 'webasm', cpu: 'cpu' };
+
+/** webasm compiles one module per combination of argument and output sizes and keeps 8 by default; a training loop sees more shapes than that, so keep more. */
+const WASM_MODULE_CACHE = 256;
 
 /** Kernels with at least this many output cells run on worker threads on wasm (NOTES.md: below it, dispatch costs more than it saves). */
 const THREAD_MIN_CELLS = 4096;
@@ -24,8 +29,15 @@ export interface KernelSource {
   arrays: readonly string[];
   scalars: readonly string[];
   body: string;
+  /** Scalars passed as float32; the others are integers (sizes, strides, offsets). */
+  floats?: readonly string[];
   /** Heavy kernels (matmul) may run on worker threads on wasm. */
   threaded?: boolean;
+  /**
+   * 4 for kernels returning `Array(4)` per cell: their payload is the flat cell-major buffer
+   * (4 values per cell). Only wasm and cpu take these; gpu.js cannot pass such results on webgpu.
+   */
+  components?: 4;
 }
 
 /**
@@ -57,8 +69,15 @@ export class Engine {
     let k = this.kernels.get(key);
     if (!k) {
       const fn = new Function(...src.arrays, ...src.scalars, src.body) as (...a: unknown[]) => number;
+      // Declared argument types: gpu.js otherwise freezes each argument's type at the first call,
+      // and on webgpu a device buffer first then a host array fails (NOTES.md, helper findings).
+      const argumentTypes: Record<string, string> = {};
+      for (const a of src.arrays) argumentTypes[a] = 'Array';
+      for (const a of src.scalars) argumentTypes[a] = src.floats?.includes(a) ? 'Float' : 'Integer';
       k = this.gpu.createKernel(fn, {
         output: [1],
+        argumentTypes,
+        ...(src.components ? { returnType: 'Array(4)' } : {}),
         dynamicOutput: true,
         dynamicArguments: true,
         pipeline: true,
@@ -69,45 +88,61 @@ export class Engine {
         precision: 'single',
         ...(threaded ? { asyncMode: true } : {}),
       } as never) as unknown as KernelFn;
+      if (k.kernel && this.name === 'wasm') k.kernel.moduleCacheLimit = WASM_MODULE_CACHE;
+      // Array(4) results: take gpu.js's flat buffer as it is instead of one subarray per cell.
+      if (src.components && k.kernel) k.kernel._shapeOutput = (d: Float32Array) => d;
       this.kernels.set(key, k);
       this.builds++;
     }
     return k;
   }
 
-  private call(src: KernelSource, outSize: number, arrays: Payload[], scalars: readonly number[]): Payload | Promise<Payload> {
-    const threaded = this.isAsync(src, outSize) && this.name === 'wasm';
+  private call(src: KernelSource, output: number[], arrays: Payload[], scalars: readonly number[]): Payload | Promise<Payload> {
+    const threaded = this.isAsync(src, cells(output)) && this.name === 'wasm';
     const fail = (e: unknown): never => {
       // A kernel that failed to build stays broken inside gpu.js: drop it so a later call rebuilds.
       this.kernels.delete(threaded ? `${src.key}|threads` : src.key);
       throw new Error(`kernel "${src.key}" failed on ${this.name}: ${(e as Error)?.message ?? String(e)}`);
     };
+    const check = (k: KernelFn, r: Payload): Payload => {
+      // No silent fallback: gpu.js may degrade a kernel it cannot compile to its cpu mode.
+      const mode = k.kernel?.constructor.mode;
+      if (mode && mode !== MODES[this.name]) {
+        throw new Error(`gpu.js ran it in mode "${mode}" instead of "${MODES[this.name]}" (${k.kernel?.fallbackReason ?? 'no reason given'})`);
+      }
+      if (src.components && !(r instanceof Float32Array)) throw new Error('an Array(4) kernel did not return its flat buffer');
+      return r;
+    };
     try {
       const k = this.kernel(src, threaded);
-      k.setOutput([outSize]);
+      k.setOutput(output);
       const r = k(...arrays, ...scalars) as Payload | Promise<Payload>;
-      return r instanceof Promise ? r.catch(fail) : r;
+      return r instanceof Promise ? r.then((v) => check(k, v)).catch(fail) : check(k, r);
     } catch (e) {
       return fail(e);
     }
   }
 
   /**
-   * Runs `src` over `outSize` output cells and returns the storage of its result. Runs at once when
-   * nothing is queued and the kernel is synchronous; otherwise queues behind earlier work.
+   * Runs `src` over `output` (a cell count, or gpu.js `[x, y, z]` dims for 3-D kernels) and returns
+   * the storage of its result. Runs at once when nothing is queued and the kernel is synchronous;
+   * otherwise queues behind earlier work.
    */
-  run(src: KernelSource, outSize: number, inputs: readonly Storage[], scalars: readonly number[]): Storage {
+  run(src: KernelSource, output: number | readonly number[], inputs: readonly Storage[], scalars: readonly number[]): Storage {
     for (const s of inputs) if (s.error) throw s.error;
-    if (outSize === 0) return Storage.ready(this, 0, new Float32Array(0));
-    if (this.queued === 0 && !this.isAsync(src, outSize) && inputs.every((s) => s.isReady)) {
-      return Storage.ready(this, outSize, this.call(src, outSize, inputs.map((s) => s.value!), scalars) as Payload);
+    const dims = typeof output === 'number' ? [output] : [...output];
+    const n = cells(dims);
+    const outSize = n * (src.components ?? 1);
+    if (n === 0) return Storage.ready(this, 0, new Float32Array(0));
+    if (this.queued === 0 && !this.isAsync(src, n) && inputs.every((s) => s.isReady)) {
+      return Storage.ready(this, outSize, this.call(src, dims, inputs.map((s) => s.value!), scalars) as Payload);
     }
     for (const s of inputs) s.retain();
     this.queued++;
     const result = this.tail.then(async () => {
       try {
         const values = await Promise.all(inputs.map((s) => s.get()));
-        return await this.call(src, outSize, values, scalars);
+        return await this.call(src, dims, values, scalars);
       } finally {
         for (const s of inputs) s.release();
         this.queued--;
@@ -140,4 +175,8 @@ export class Engine {
     this.kernels.clear();
     (this.gpu as unknown as { destroy(): unknown }).destroy();
   }
+}
+
+function cells(dims: readonly number[]): number {
+  return dims.reduce((a, b) => a * b, 1);
 }

@@ -1,5 +1,6 @@
 import type { KernelSource } from '../backend/engine.js';
 import { collapseDims, stridesOf } from '../util/shape.js';
+import { divmod } from './index-math.js';
 
 /**
  * Elementwise kernels over broadcast operands. `expr` is a kernel expression over `v0, v1, ...`
@@ -45,14 +46,14 @@ export function mapKernel(
   const os = stridesOf(dims);
   const scalars: string[] = [];
   const values: number[] = [];
-  const lines = ['const i = this.thread.x;', 'let rem = i;'];
+  const lines = ['const i = this.thread.x;', 'let rem0 = i;'];
   for (let j = 0; j < r; j++) {
     if (j < r - 1) {
       scalars.push(`os${j}`);
       values.push(os[j]);
-      lines.push(`const c${j} = Math.floor(rem / os${j});`, `rem = rem - c${j} * os${j};`);
+      lines.push(divmod(`c${j}`, `rem${j + 1}`, `rem${j}`, `os${j}`));
     } else {
-      lines.push(`const c${j} = rem;`);
+      lines.push(`const c${j} = rem${j};`);
     }
   }
   for (let k = 0; k < n; k++) {

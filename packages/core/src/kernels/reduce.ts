@@ -1,4 +1,5 @@
 import type { KernelSource } from '../backend/engine.js';
+import { divmod } from './index-math.js';
 
 /**
  * Reductions over the middle axis of an `[outer, L, inner]` view of a contiguous input: one thread
@@ -22,48 +23,53 @@ return acc;`,
   min: `let acc = x[base];
 for (let l = 1; l < L; l++) { acc = Math.min(acc, x[base + l * inner]); }
 return acc;`,
-  // First index of the maximum; a NaN counts as the maximum (as NumPy does).
+  // First index of the maximum; a NaN counts as the maximum (as NumPy does). NaN is tested as
+  // !(v === v): WGSL compilers fold v !== v to false.
   argmax: `let best = x[base];
 let at = 0;
 for (let l = 1; l < L; l++) {
   const v = x[base + l * inner];
-  if (best === best && (v > best || v !== v)) { best = v; at = l; }
+  if ((best === best) && (v > best || !(v === v))) { best = v; at = l; }
 }
 return at;`,
   argmin: `let best = x[base];
 let at = 0;
 for (let l = 1; l < L; l++) {
   const v = x[base + l * inner];
-  if (best === best && (v < best || v !== v)) { best = v; at = l; }
+  if ((best === best) && (v < best || !(v === v))) { best = v; at = l; }
 }
 return at;`,
-  // max + log(sum(exp(x - max))): no overflow. An infinite or NaN max is the answer itself (m - m is then not 0).
+  // max + log(sum(exp(x - max))): no overflow. An infinite max is the answer itself; infinities
+  // arrive as scalar arguments because gpu.js turns Infinity literals into the largest float.
   logsumexp: `let m = x[base];
 for (let l = 1; l < L; l++) { m = Math.max(m, x[base + l * inner]); }
-if (m - m !== 0) { return m; }
+if (m === pinf || m === ninf) { return m; }
 let s = 0;
 for (let l2 = 0; l2 < L; l2++) { s += Math.exp(x[base + l2 * inner] - m); }
 return m + Math.log(s);`,
   // sqrt(sum x^2) scaled by max |x| so it neither overflows nor underflows in float32.
   norm: `let m = 0;
 for (let l = 0; l < L; l++) { m = Math.max(m, Math.abs(x[base + l * inner])); }
-if (m === 0 || m - m !== 0) { return m; }
+if (m === 0 || m === pinf) { return m; }
 let s = 0;
 for (let l2 = 0; l2 < L; l2++) { const t = x[base + l2 * inner] / m; s += t * t; }
 return m * Math.sqrt(s);`,
 };
 
-/** The reduction kernel `op` over `[outer, L, inner]`; scalar arguments are `L, inner`. */
+/** Whether reduction `op` takes the infinities as its last two scalar arguments. */
+export const NEEDS_INF = new Set(['logsumexp', 'norm']);
+
+/** The reduction kernel `op` over `[outer, L, inner]`; scalar arguments are `L, inner` (then `pinf, ninf` for NEEDS_INF). */
 export function reduceKernel(op: string): KernelSource {
   const body = BODIES[op];
   if (!body) throw new Error(`internal: no reduction kernel "${op}"`);
   return {
     key: `reduce:${op}`,
     arrays: ['x'],
-    scalars: ['L', 'inner'],
+    scalars: NEEDS_INF.has(op) ? ['L', 'inner', 'pinf', 'ninf'] : ['L', 'inner'],
+    floats: NEEDS_INF.has(op) ? ['pinf', 'ninf'] : undefined,
     body: `const i = this.thread.x;
-const o = Math.floor(i / inner);
-const n = i - o * inner;
+${divmod('o', 'n', 'i', 'inner')}
 const base = o * L * inner + n;
 ${body}`,
   };

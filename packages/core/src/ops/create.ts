@@ -11,9 +11,11 @@ import { tensor } from '../tensor/create.js';
 function ramp(op: string, shape: readonly number[], start: number, step: number, dtype: DType): Tensor {
   checkShape(shape, op);
   const p = tensor([start, step]);
-  const out = launch(op, RAMP, shape, dtype, [p], []);
-  p.dispose();
-  return out;
+  try {
+    return launch(op, RAMP, shape, dtype, [p], []);
+  } finally {
+    p.dispose();
+  }
 }
 
 function checkDtype(op: string, dtype: DType): void {
@@ -29,20 +31,24 @@ function checkDtype(op: string, dtype: DType): void {
  * ```
  */
 export function full(shape: readonly number[], value: number, dtype: DType = 'float32'): Tensor {
-  checkDtype('full', dtype);
-  if (typeof value !== 'number') throw new Error(`full: value must be a number, got ${typeof value}`);
-  if (dtype === 'int32' && !Number.isInteger(value)) throw new Error(`full: value ${value} is not an integer for dtype int32`);
-  return ramp('full', shape, value, 0, dtype);
+  return fill('full', shape, value, dtype);
+}
+
+function fill(op: string, shape: readonly number[], value: number, dtype: DType): Tensor {
+  checkDtype(op, dtype);
+  if (typeof value !== 'number') throw new Error(`${op}: value must be a number, got ${typeof value}`);
+  if (dtype === 'int32' && !Number.isInteger(value)) throw new Error(`${op}: value ${value} is not an integer for dtype int32`);
+  return ramp(op, shape, value, 0, dtype);
 }
 
 /** Zeros of `shape`. @example `zeros([2, 3]).shape` is `[2, 3]`. */
-export const zeros = (shape: readonly number[], dtype: DType = 'float32'): Tensor => full(shape, 0, dtype);
+export const zeros = (shape: readonly number[], dtype: DType = 'float32'): Tensor => fill('zeros', shape, 0, dtype);
 /** Ones of `shape`. @example `ones([3])` gives `[1, 1, 1]`. */
-export const ones = (shape: readonly number[], dtype: DType = 'float32'): Tensor => full(shape, 1, dtype);
+export const ones = (shape: readonly number[], dtype: DType = 'float32'): Tensor => fill('ones', shape, 1, dtype);
 /** Zeros with x's shape and dtype. @example `zerosLike(tensor([1, 2]))` gives `[0, 0]`. */
-export const zerosLike = (x: Tensor): Tensor => (checkTensor('zerosLike', x), full(x.shape, 0, x.dtype));
+export const zerosLike = (x: Tensor): Tensor => (checkTensor('zerosLike', x), fill('zerosLike', x.shape, 0, x.dtype));
 /** Ones with x's shape and dtype. @example `onesLike(tensor([1, 2]))` gives `[1, 1]`. */
-export const onesLike = (x: Tensor): Tensor => (checkTensor('onesLike', x), full(x.shape, 1, x.dtype));
+export const onesLike = (x: Tensor): Tensor => (checkTensor('onesLike', x), fill('onesLike', x.shape, 1, x.dtype));
 
 /**
  * Evenly spaced values in `[start, stop)`: `arange(n)` is `0..n-1`. int32 when every argument is an

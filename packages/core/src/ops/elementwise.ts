@@ -36,10 +36,6 @@ const BINARY: Record<string, { expr: string; int?: boolean; out?: DType }> = {
   sub: { expr: 'v0 - v1', int: true },
   mul: { expr: 'v0 * v1', int: true },
   div: { expr: 'v0 / v1' },
-  // A negative base has a real power only for integer exponents: odd ones keep the sign.
-  pow: {
-    expr: 'v0 >= 0 ? Math.pow(v0, v1) : (Math.floor(v1) === v1 ? (Math.floor(v1 * 0.5) * 2 === v1 ? Math.pow(-v0, v1) : -Math.pow(-v0, v1)) : ((v1 - v1) / (v1 - v1)))', // NaN made at run time: WGSL rejects a constant 0 / 0
-  },
   maximum: { expr: 'Math.max(v0, v1)', int: true },
   minimum: { expr: 'Math.min(v0, v1)', int: true },
   equal: { expr: 'v0 === v1 ? 1 : 0', int: true, out: 'float32' },
@@ -58,8 +54,12 @@ function unary(op: string, x: Tensor): Tensor {
 /** Runs an elementwise kernel `expr` over broadcast operands. Used by the binary table, `where` and `clip`. */
 /** @internal */
 export function mapOp(op: string, expr: string, xs: readonly Operand[], opts: { int: boolean; out?: DType }): Tensor {
-  const { tensors, made, dtype } = operands(op, xs);
-  if (!opts.int && dtype !== 'float32') throw new Error(`${op}: expects float32 tensors, got ${dtype} (cast with cast(x, 'float32'))`);
+  const first = xs.find((x) => typeof x !== 'number');
+  if (!opts.int && first instanceof Tensor && first.dtype !== 'float32') {
+    throw new Error(`${op}: expects float32 tensors, got ${first.dtype} (cast with cast(x, 'float32'))`);
+  }
+  const { tensors, made } = operands(op, xs);
+  const dtype = tensors[0].dtype;
   try {
     const shape = broadcastShapes(op, ...tensors.map((t) => t.shape));
     const { src, scalars } = mapKernel(op, expr, shape, tensors.map((t) => broadcastStrides(t.shape, shape)));
@@ -115,8 +115,24 @@ export const sub = (a: Operand, b: Operand): Tensor => binary('sub', a, b);
 export const mul = (a: Operand, b: Operand): Tensor => binary('mul', a, b);
 /** `a / b`, broadcasting (float32 only). @example `div(tensor([1]), 4)` gives `[0.25]`. */
 export const div = (a: Operand, b: Operand): Tensor => binary('div', a, b);
-/** `a ** b`, broadcasting; a negative base needs an integer exponent (else NaN). @example `pow(tensor([-2]), 3)` gives `[-8]`. */
-export const pow = (a: Operand, b: Operand): Tensor => binary('pow', a, b);
+/**
+ * `a ** b`, broadcasting; a negative base needs an integer exponent (else NaN).
+ *
+ * @example
+ * ```ts
+ * pow(tensor([-2, 4]), tensor([3, 0.5])); // [-8, 2]
+ * ```
+ */
+export function pow(a: Operand, b: Operand): Tensor {
+  // A negative base has a real power only for integer exponents (odd ones keep the sign). The NaN
+  // for the others comes in as an operand: gpu.js has no NaN literal and WGSL rejects 0 / 0.
+  return mapOp(
+    'pow',
+    'v0 >= 0 ? Math.pow(v0, v1) : (Math.floor(v1) === v1 ? (Math.floor(v1 * 0.5) * 2 === v1 ? Math.pow(-v0, v1) : -Math.pow(-v0, v1)) : v2)',
+    [a, b, NaN],
+    { int: false },
+  );
+}
 /** Elementwise maximum. @example `maximum(tensor([1, 5]), 3)` gives `[3, 5]`. */
 export const maximum = (a: Operand, b: Operand): Tensor => binary('maximum', a, b);
 /** Elementwise minimum. @example `minimum(tensor([1, 5]), 3)` gives `[1, 3]`. */

@@ -53,8 +53,12 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   if (Ka !== Kb) {
     throw new Error(`matmul: inner dimensions differ: ${fmt(a.shape)}${ta ? 'ᵀ' : ''} @ ${fmt(b.shape)}${tb ? 'ᵀ' : ''} (${Ka} vs ${Kb})`);
   }
-  const batch = broadcastShapes('matmul', as.slice(0, -2), bs.slice(0, -2));
-  const nb = sizeOf(batch);
+  let batch: number[];
+  try {
+    batch = broadcastShapes('matmul', as.slice(0, -2), bs.slice(0, -2));
+  } catch {
+    throw new Error(`matmul: batch axes of ${fmt(a.shape)} and ${fmt(b.shape)} cannot be broadcast together (${fmt(as.slice(0, -2))} vs ${fmt(bs.slice(0, -2))})`);
+  }
   // An operand whose batch axes are all broadcast is read with batch stride 0; one with the full
   // batch shape with its own stride; a partial broadcast is materialized first.
   const prep = (t: Tensor, shape: number[]): { t: Tensor; stride: number; made: boolean } => {

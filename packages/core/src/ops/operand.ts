@@ -25,19 +25,21 @@ export function constant(value: number, dtype: DType): Tensor {
 export function operands(op: string, xs: readonly Operand[]): { tensors: Tensor[]; made: Tensor[]; dtype: DType } {
   const first = xs.find((x) => x instanceof Tensor) as Tensor | undefined;
   const dtype: DType = first ? first.dtype : 'float32';
-  const tensors: Tensor[] = [];
-  const made: Tensor[] = [];
+  // Check every operand before making any constant, so a throw leaves nothing behind.
   xs.forEach((x, k) => {
     if (typeof x === 'number') {
       if (dtype === 'int32' && !Number.isInteger(x)) throw new Error(`${op}: number ${x} cannot combine with an int32 tensor (not an integer)`);
-      const c = constant(x, dtype);
-      made.push(c);
-      tensors.push(c);
     } else {
       const t = checkTensor(op, x, `#${k}`);
       if (t.dtype !== dtype) throw new Error(`${op}: dtype mismatch: ${dtype} and ${t.dtype} (cast one with cast())`);
-      tensors.push(t);
     }
+  });
+  const made: Tensor[] = [];
+  const tensors = xs.map((x) => {
+    if (!(typeof x === 'number')) return x;
+    const c = constant(x, dtype);
+    made.push(c);
+    return c;
   });
   return { tensors, made, dtype };
 }

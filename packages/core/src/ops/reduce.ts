@@ -2,7 +2,7 @@
  * Reductions, each `(x, axis?, keepdims?)`: axis is one axis, several, or undefined for all.
  * @module
  */
-import { reduceKernel } from '../kernels/reduce.js';
+import { NEEDS_INF, reduceKernel } from '../kernels/reduce.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { fmt, normalizeAxes, sizeOf } from '../util/shape.js';
 import { checkTensor, launch, requireFloat } from './operand.js';
@@ -30,7 +30,8 @@ function reduce(op: string, x: Tensor, axis: Axis | undefined, keepdims: boolean
   }
   const outer = sizeOf(src.shape.slice(0, first));
   const inner = sizeOf(src.shape.slice(first + axes.length));
-  const flat = launch(op, reduceKernel(op), [outer * inner], dtype, [src], [L, inner]);
+  const scalars = NEEDS_INF.has(op) ? [L, inner, Infinity, -Infinity] : [L, inner];
+  const flat = launch(op, reduceKernel(op), [outer * inner], dtype, [src], scalars);
   if (src !== x) src.dispose();
   const out = reshape(flat, outShape);
   flat.dispose();

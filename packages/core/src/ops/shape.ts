@@ -39,7 +39,7 @@ function stridedCopy(op: string, x: Tensor, outShape: readonly number[], strides
 }
 
 /**
- * Permutes the axes; the default reverses them.
+ * Permutes the axes (negative entries count from the end); the default reverses them.
  *
  * @example
  * ```ts
@@ -71,7 +71,7 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
  */
 export function expandDims(x: Tensor, axis: number): Tensor {
   checkTensor('expandDims', x);
-  const a = normalizeAxis('expandDims', axis, x.rank + 1);
+  const a = normalizeAxis('expandDims', axis, x.rank + 1, `inserting an axis into shape ${fmt(x.shape)} (rank ${x.rank})`);
   const shape = [...x.shape];
   shape.splice(a, 0, 1);
   return reshape(x, shape);
@@ -88,13 +88,11 @@ export function expandDims(x: Tensor, axis: number): Tensor {
  */
 export function squeeze(x: Tensor, axis?: number | readonly number[]): Tensor {
   checkTensor('squeeze', x);
-  const axes =
-    axis === undefined
-      ? x.shape.flatMap((d, i) => (d === 1 ? [i] : []))
-      : (typeof axis === 'number' ? [axis] : [...axis]).map((a) => normalizeAxis('squeeze', a, x.rank));
-  for (const a of axes) {
-    if (x.shape[a] !== 1) throw new Error(`squeeze: axis ${a} of shape ${fmt(x.shape)} has size ${x.shape[a]}, not 1`);
-  }
+  const given = axis === undefined ? undefined : typeof axis === 'number' ? [axis] : [...axis];
+  const axes = given ? given.map((a) => normalizeAxis('squeeze', a, x.rank)) : x.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+  axes.forEach((a, k) => {
+    if (x.shape[a] !== 1) throw new Error(`squeeze: axis ${given?.[k] ?? a} of shape ${fmt(x.shape)} has size ${x.shape[a]}, not 1`);
+  });
   return reshape(x, x.shape.filter((_, i) => !axes.includes(i)));
 }
 
@@ -202,7 +200,7 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
       throw new Error(`stack: shapes ${xs.map((u) => fmt(u.shape)).join(', ')} differ`);
     }
   }
-  const a = normalizeAxis('stack', axis, xs[0].rank + 1);
+  const a = normalizeAxis('stack', axis, xs[0].rank + 1, `stacking tensors of shape ${fmt(xs[0].shape)} (rank ${xs[0].rank})`);
   const expanded = xs.map((t) => expandDims(t, a));
   try {
     return concat(expanded, a);

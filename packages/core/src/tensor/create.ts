@@ -34,18 +34,21 @@ export function tensor(values: TensorLike, shape?: readonly number[], dtype?: DT
     inferred = inferShape(values as NestedArray[]);
     flat = new Float32Array(sizeOf(inferred));
     let k = 0;
-    const fill = (v: NestedArray, depth: number): void => {
-      if (depth === inferred.length) {
-        if (typeof v !== 'number') throw new Error(`tensor: expected a number at depth ${depth}, got ${Array.isArray(v) ? 'an array' : typeof v}`);
+    const fill = (v: NestedArray, path: number[]): void => {
+      const at = `[${path.join('][')}]`;
+      if (path.length === inferred.length) {
+        if (typeof v !== 'number') {
+          throw new Error(`tensor: ragged nested array: expected a number at ${at} (shape ${fmt(inferred)} from the first entries), got ${Array.isArray(v) ? `an array of ${v.length}` : typeof v}`);
+        }
         flat[k++] = v;
         return;
       }
-      if (!Array.isArray(v) || v.length !== inferred[depth]) {
-        throw new Error(`tensor: ragged nested array: expected ${inferred[depth]} entries at depth ${depth} (shape ${fmt(inferred)}), got ${Array.isArray(v) ? v.length : typeof v}`);
+      if (!Array.isArray(v) || v.length !== inferred[path.length]) {
+        throw new Error(`tensor: ragged nested array: expected ${inferred[path.length]} entries at ${path.length ? at : 'the top level'} (shape ${fmt(inferred)} from the first entries), got ${Array.isArray(v) ? v.length : typeof v}`);
       }
-      for (const x of v) fill(x, depth + 1);
+      v.forEach((x, i) => fill(x, [...path, i]));
     };
-    fill(values as NestedArray, 0);
+    fill(values as NestedArray, []);
   } else {
     throw new Error(`tensor: cannot make a tensor from ${values === null ? 'null' : typeof values}`);
   }

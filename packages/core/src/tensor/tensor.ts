@@ -67,8 +67,14 @@ export class Tensor {
    * ```
    */
   async data(): Promise<Float32Array | Int32Array> {
-    const storage = this.use('data');
-    const values = await storage.engine.read(await storage.get());
+    // Hold the storage while reading, so a dispose() right after data() cannot free it mid-read.
+    const storage = this.use('data').retain();
+    let values: Float32Array;
+    try {
+      values = await storage.engine.read(await storage.get());
+    } finally {
+      storage.release();
+    }
     return this.dtype === 'int32' ? Int32Array.from(values) : values;
   }
 

@@ -63,9 +63,10 @@ export function broadcastStrides(shape: readonly number[], outShape: readonly nu
 }
 
 /** Resolves a possibly negative axis against `rank`; throws naming `op` when it is out of range. */
-export function normalizeAxis(op: string, axis: number, rank: number): number {
-  if (!Number.isInteger(axis) || axis < -rank || axis >= rank) {
-    throw new Error(`${op}: axis ${axis} is out of range for a tensor of rank ${rank} (valid: ${-rank}..${rank - 1})`);
+export function normalizeAxis(op: string, axis: number, rank: number, subject = `a tensor of rank ${rank}`): number {
+  if (!Number.isInteger(axis)) throw new Error(`${op}: axis must be an integer, got ${axis}`);
+  if (axis < -rank || axis >= rank) {
+    throw new Error(`${op}: axis ${axis} is out of range for ${subject} (valid: ${-rank}..${rank - 1})`);
   }
   return axis < 0 ? axis + rank : axis;
 }

@@ -1,0 +1,16 @@
+/**
+ * `@sorsajs/bench`: tinybench suites that time sorsajs against peers in the same process.
+ * Run them with `npm run bench` (see cli.ts for the options).
+ *
+ * @example
+ * ```ts
+ * import { matmulSuite, markdown } from '@sorsajs/bench';
+ * console.log(markdown(await matmulSuite({ sizes: [512] }), 'tfjs-wasm'));
+ * ```
+ * @module
+ */
+export { matmulSuite, elementwiseSuite } from './suites/matmul.js';
+export type { SuiteOptions } from './suites/matmul.js';
+export { rowsOf, markdown } from './report.js';
+export type { Row } from './report.js';
+export { tfjsWasm } from './peers/tfjs.js';

@@ -1,0 +1,124 @@
+/**
+ * Matmul and elementwise kernels, sorsajs beside tfjs-wasm in one process.
+ * @module
+ */
+import { Bench } from 'tinybench';
+import * as sj from '@sorsajs/core';
+import { tfjsWasm } from '../peers/tfjs.js';
+import { rowsOf, type Row } from '../report.js';
+
+/** Options shared by suites. */
+export interface SuiteOptions {
+  /** Milliseconds each task runs for (tinybench `time`). */
+  time?: number;
+  /** Square sizes for matmul. */
+  sizes?: number[];
+}
+
+function randomFloats(n: number, seed: number): Float32Array {
+  // A small LCG: the same inputs every run, so runs compare.
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+/**
+ * Square matmul at each size, with the result read back (as a training step would): sorsajs on the
+ * current backend and tfjs-wasm. Rates are GFLOP/s (2 n^3 flops).
+ *
+ * @example
+ * ```ts
+ * await sj.init({ backend: 'wasm' });
+ * const rows = await matmulSuite({ sizes: [256, 512] });
+ * ```
+ */
+export async function matmulSuite(opts: SuiteOptions = {}): Promise<Row[]> {
+  const tf = await tfjsWasm();
+  const bench = new Bench({ time: opts.time ?? 1500, warmupTime: 300 });
+  const ours = `sorsajs (${sj.backend()})`;
+  const cleanup: (() => void)[] = [];
+  for (const n of opts.sizes ?? [256, 512, 1024]) {
+    const a = randomFloats(n * n, 1);
+    const b = randomFloats(n * n, 2);
+    const sa = sj.tensor(a, [n, n]);
+    const sb = sj.tensor(b, [n, n]);
+    const ta = tf.tensor2d(a, [n, n]);
+    const tb = tf.tensor2d(b, [n, n]);
+    cleanup.push(() => {
+      sa.dispose();
+      sb.dispose();
+      ta.dispose();
+      tb.dispose();
+    });
+    bench.add(`matmul ${n} | ${ours}`, async () => {
+      const c = sj.matmul(sa, sb);
+      await c.data();
+      c.dispose();
+    });
+    bench.add(`matmul ${n} | tfjs-wasm`, () => {
+      const c = tf.matMul(ta, tb);
+      c.dataSync();
+      c.dispose();
+    });
+  }
+  await bench.run();
+  cleanup.forEach((f) => f());
+  return rowsOf(bench, (name) => {
+    const n = Number(name.split(' ')[1]);
+    return { unit: 'GFLOP/s', work: (2 * n ** 3) / 1e9 };
+  });
+}
+
+/**
+ * Elementwise add and exp over 65536 and 1M elements, result read back. Rates are GB/s moved.
+ *
+ * @example
+ * ```ts
+ * const rows = await elementwiseSuite();
+ * ```
+ */
+export async function elementwiseSuite(opts: SuiteOptions = {}): Promise<Row[]> {
+  const tf = await tfjsWasm();
+  const bench = new Bench({ time: opts.time ?? 1000, warmupTime: 200 });
+  const ours = `sorsajs (${sj.backend()})`;
+  const cleanup: (() => void)[] = [];
+  const bytes: Record<string, number> = {};
+  for (const n of [65536, 1 << 20]) {
+    const a = randomFloats(n, 3);
+    const b = randomFloats(n, 4);
+    const sa = sj.tensor(a);
+    const sb = sj.tensor(b);
+    const ta = tf.tensor1d(a);
+    const tb = tf.tensor1d(b);
+    cleanup.push(() => [sa, sb, ta, tb].forEach((t) => t.dispose()));
+    bytes[`add ${n}`] = 12 * n;
+    bytes[`exp ${n}`] = 8 * n;
+    bench.add(`add ${n} | ${ours}`, async () => {
+      const c = sj.add(sa, sb);
+      await c.data();
+      c.dispose();
+    });
+    bench.add(`add ${n} | tfjs-wasm`, () => {
+      const c = tf.add(ta, tb);
+      c.dataSync();
+      c.dispose();
+    });
+    bench.add(`exp ${n} | ${ours}`, async () => {
+      const c = sj.exp(sa);
+      await c.data();
+      c.dispose();
+    });
+    bench.add(`exp ${n} | tfjs-wasm`, () => {
+      const c = tf.exp(ta);
+      c.dataSync();
+      c.dispose();
+    });
+  }
+  await bench.run();
+  cleanup.forEach((f) => f());
+  return rowsOf(bench, (name) => ({ unit: 'GB/s', work: bytes[name] / 1e9 }));
+}

@@ -1,0 +1,158 @@
+/**
+ * Float64 reference implementations for tests: plain loops over multi-indices, written without
+ * reusing anything from src/ so they check the library independently.
+ */
+
+export const EPS32 = 2 ** -23;
+
+export interface Nd {
+  shape: number[];
+  data: Float64Array;
+}
+
+export function nd(shape: number[], data: ArrayLike<number>): Nd {
+  return { shape, data: Float64Array.from(data) };
+}
+
+export function count(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Multi-index of flat position `p` in row-major `shape`. */
+export function unravel(p: number, shape: readonly number[]): number[] {
+  const idx = new Array<number>(shape.length);
+  for (let j = shape.length - 1; j >= 0; j--) {
+    idx[j] = p % shape[j];
+    p = Math.floor(p / shape[j]);
+  }
+  return idx;
+}
+
+/** Flat position of multi-index `idx` in row-major `shape`. */
+export function ravel(idx: readonly number[], shape: readonly number[]): number {
+  let p = 0;
+  for (let j = 0; j < shape.length; j++) p = p * shape[j] + idx[j];
+  return p;
+}
+
+/** Seeded uniform generator (mulberry32) so failures reproduce. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Float32-representable random values in [lo, hi). */
+export function randomData(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
+  return out;
+}
+
+/** NumPy broadcasting of shapes, or null when they do not broadcast. */
+export function broadcastShape(...shapes: number[][]): number[] | null {
+  const r = Math.max(0, ...shapes.map((s) => s.length));
+  const out: number[] = [];
+  for (let j = 0; j < r; j++) {
+    let d = 1;
+    for (const s of shapes) {
+      const k = j - (r - s.length);
+      if (k < 0) continue;
+      const v = s[k];
+      if (v === 1) continue;
+      if (d !== 1 && d !== v) return null;
+      d = v;
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+/** Elementwise f over broadcast inputs, in float64. */
+export function mapRef(inputs: Nd[], f: (...v: number[]) => number): Nd {
+  const shape = broadcastShape(...inputs.map((x) => x.shape));
+  if (!shape) throw new Error('reference: shapes do not broadcast');
+  const n = count(shape);
+  const out = new Float64Array(n);
+  for (let p = 0; p < n; p++) {
+    const idx = unravel(p, shape);
+    const vals = inputs.map((x) => {
+      const off = shape.length - x.shape.length;
+      const own = x.shape.map((d, k) => (d === 1 ? 0 : idx[k + off]));
+      return x.data[ravel(own, x.shape)];
+    });
+    out[p] = f(...vals);
+  }
+  return { shape, data: out };
+}
+
+/** Reduction over `axes` with fold `f` starting from the first element; returns kept-axes shape. */
+export function reduceRef(x: Nd, axes: number[], f: (vals: number[]) => number, keepdims = false): Nd {
+  const kept = x.shape.map((d, j) => (axes.includes(j) ? 1 : d));
+  const n = count(kept);
+  const groups: number[][] = Array.from({ length: n }, () => []);
+  for (let p = 0; p < x.data.length; p++) {
+    const idx = unravel(p, x.shape);
+    const k = ravel(idx.map((v, j) => (axes.includes(j) ? 0 : v)), kept);
+    groups[k].push(x.data[p]);
+  }
+  const shape = keepdims ? kept : x.shape.filter((_, j) => !axes.includes(j));
+  return { shape, data: Float64Array.from(groups.map(f)) };
+}
+
+export function transposeRef(x: Nd, perm: number[]): Nd {
+  const shape = perm.map((a) => x.shape[a]);
+  const out = new Float64Array(x.data.length);
+  for (let p = 0; p < out.length; p++) {
+    const idx = unravel(p, shape);
+    const src = new Array<number>(x.shape.length);
+    perm.forEach((a, j) => (src[a] = idx[j]));
+    out[p] = x.data[ravel(src, x.shape)];
+  }
+  return { shape, data: out };
+}
+
+/** Plain triple loop over a single pair of matrices. */
+export function matmulRef(a: Nd, b: Nd): Nd {
+  const [m, k] = a.shape;
+  const n = b.shape[1];
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let t = 0; t < k; t++) s += a.data[i * k + t] * b.data[t * n + j];
+      out[i * n + j] = s;
+    }
+  return { shape: [m, n], data: out };
+}
+
+/** Row-major (m x k) times (k x n) of |a| and |b|: the scale of matmul's rounding error. */
+export function absMatmulRef(a: Nd, b: Nd): Nd {
+  return matmulRef(nd(a.shape, a.data.map(Math.abs)), nd(b.shape, b.data.map(Math.abs)));
+}
+
+/**
+ * Compares a float32 result to a float64 reference: |got - ref| <= tol(i) for each element, with the
+ * same shape. Returns a message naming the first failing element, or null.
+ */
+export function compare(gotShape: readonly number[], got: ArrayLike<number>, ref: Nd, tol: (i: number) => number): string | null {
+  if (gotShape.length !== ref.shape.length || gotShape.some((d, j) => d !== ref.shape[j])) {
+    return `shape [${gotShape.join(',')}] != reference [${ref.shape.join(',')}]`;
+  }
+  if (got.length !== ref.data.length) return `length ${got.length} != ${ref.data.length}`;
+  for (let i = 0; i < got.length; i++) {
+    const r = ref.data[i];
+    const g = got[i];
+    if (Number.isNaN(r) && Number.isNaN(g)) continue;
+    if (r === g) continue;
+    const t = tol(i);
+    if (!(Math.abs(g - r) <= t)) return `element ${i} (index [${unravel(i, ref.shape).join(',')}]): got ${g}, reference ${r}, |diff| ${Math.abs(g - r)} > tol ${t}`;
+  }
+  return null;
+}

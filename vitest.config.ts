@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (pkg: string): string => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    // Tests run on the TypeScript sources, so one module instance of each package is loaded.
+    alias: {
+      '@sorsajs/core': src('core'),
+      '@sorsajs/linalg': src('linalg'),
+      '@sorsajs/sorsa': src('sorsa'),
+    },
+  },
+  test: {
+    include: ['packages/*/test/**/*.test.ts'],
+    // The software WebGPU adapter (lavapipe) compiles each kernel in ~100 ms: give suites room.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Two cores: one test file per core.
+    maxWorkers: 2,
+  },
+});
