@@ -345,6 +345,9 @@ forEachBackend('linear algebra', () => {
     [[6], [6, 2]],
     [[3, 6], [6]],
     [[64, 70], [70, 66]],
+    // Large enough (>= 4096 cells of 4 rows) that wasm runs it on worker threads.
+    [[2, 130, 20], [20, 129]],
+    [[150, 33], [140, 33], { transposeB: true }],
   ];
   for (const [sa, sb, opts] of cases) {
     it(`matmul ${JSON.stringify(sa)} @ ${JSON.stringify(sb)} ${opts ? JSON.stringify(opts) : ''}`, async () => {

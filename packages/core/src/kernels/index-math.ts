@@ -7,10 +7,12 @@
 
 /** Kernel lines declaring `q = floor(num / den)` and `r = num - q * den`, corrected to be exact. */
 export function divmod(q: string, r: string, num: string, den: string): string {
+  const n = `(${num})`;
+  const d = `(${den})`;
   return [
-    `let ${q} = Math.floor(${num} / ${den});`,
-    `let ${r} = ${num} - ${q} * ${den};`,
-    `if (${r} < 0) { ${q} = ${q} - 1; ${r} = ${r} + ${den}; }`,
-    `if (${r} >= ${den}) { ${q} = ${q} + 1; ${r} = ${r} - ${den}; }`,
+    `let ${q} = Math.floor(${n} / ${d});`,
+    `let ${r} = ${n} - ${q} * ${d};`,
+    `if (${r} < 0) { ${q} = ${q} - 1; ${r} = ${r} + ${d}; }`,
+    `if (${r} >= ${d}) { ${q} = ${q} + 1; ${r} = ${r} - ${d}; }`,
   ].join('\n');
 }

@@ -2,12 +2,13 @@
  * Linear algebra ops: matmul, outer, diag, trace.
  * @module
  */
-import { MATMUL } from '../kernels/matmul.js';
+import { MATMUL, UNPACK_R4, matmulR4For } from '../kernels/matmul.js';
+import { engine } from '../backend/registry.js';
 import { DIAG_MATRIX } from '../kernels/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, fmt, sizeOf } from '../util/shape.js';
 import { mul } from './elementwise.js';
-import { checkTensor, launch, requireFloat } from './operand.js';
+import { checkTensor, launch, launchDims, requireFloat } from './operand.js';
 import { sum } from './reduce.js';
 import { broadcastTo, reshape } from './shape.js';
 import { mapKernel } from '../kernels/map.js';
@@ -79,7 +80,18 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const sb0 = tb ? 1 : cB;
   const sb1 = tb ? cB : 1;
   const outShape = [...batch, ...(av ? [] : [M]), ...(bv ? [] : [N])];
-  const out = launch('matmul', MATMUL, outShape, 'float32', [pa.t, pb.t], [M, N, Ka, sa0, sa1, sb0, sb1, pa.stride, pb.stride]);
+  const scalars = [M, N, Ka, sa0, sa1, sb0, sb1, pa.stride, pb.stride];
+  let out: Tensor;
+  if (engine().name === 'wasm') {
+    // 4x4-tiled SIMD kernel, then a cheap kernel to lay its blocks out row-major (kernels/matmul.ts).
+    const Np = Math.ceil(N / 4) * 4;
+    const Mq = Math.ceil(M / 4);
+    const blocks = launchDims('matmul', matmulR4For(scalars), [Np, Mq, sizeOf(batch)], [pa.t, pb.t], []);
+    out = launch('matmul', UNPACK_R4, outShape, 'float32', [blocks], [M, N, Mq, Np]);
+    blocks.dispose();
+  } else {
+    out = launch('matmul', MATMUL, outShape, 'float32', [pa.t, pb.t], scalars);
+  }
   if (pa.made) pa.t.dispose();
   if (pb.made) pb.t.dispose();
   return out;

@@ -61,3 +61,15 @@ export function launch(op: string, src: KernelSource, shape: readonly number[], 
 export function requireFloat(op: string, x: Tensor): void {
   if (x.dtype !== 'float32') throw new Error(`${op}: expects a float32 tensor, got ${x.dtype} (cast with cast(x, 'float32'))`);
 }
+
+/**
+ * Runs a kernel with gpu.js output dims `[x, y, z]` (and possibly several values per cell), returning
+ * its raw buffer as a flat float32 tensor for a follow-up kernel to lay out.
+ */
+export function launchDims(op: string, src: KernelSource, dims: readonly number[], inputs: readonly Tensor[], scalars: readonly number[]): Tensor {
+  const eng = engine();
+  const storages = inputs.map((t) => t.use(op));
+  const size = dims.reduce((a, b) => a * b, 1) * (src.components ?? 1);
+  if (size >= 2 ** 24) throw new Error(`${op}: intermediate of ${size} elements exceeds 2^24 - 1 (kernels index in float32)`);
+  return new Tensor(eng.run(src, dims, storages, scalars), [size], 'float32');
+}
