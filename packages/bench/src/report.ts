@@ -14,8 +14,9 @@ export interface Row {
   medianMs: number;
   /** Samples taken. */
   samples: number;
-  /** Optional rate (GFLOP/s, GB/s) and its unit. */
+  /** Work per second at the median time, when the suite defines the work. */
   rate?: number;
+  /** Unit of `rate`: GFLOP/s, GB/s. */
   unit?: string;
 }
 

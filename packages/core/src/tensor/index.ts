@@ -3,6 +3,6 @@
  * @module
  */
 export { Tensor, memory } from './tensor.js';
-export type { DType, NestedArray } from './tensor.js';
+export type { DType, MemoryInfo, NestedArray } from './tensor.js';
 export { tensor } from './create.js';
 export type { TensorLike } from './create.js';

@@ -121,6 +121,16 @@ function nest(flat: ArrayLike<number>, shape: readonly number[], axis: number, o
   return out;
 }
 
+/** What `memory()` reports. */
+export interface MemoryInfo {
+  /** Tensors created and not yet disposed. */
+  tensors: number;
+  /** Storage buffers still referenced (by tensors, or by queued kernels that read them). */
+  buffers: number;
+  /** Bytes held by those buffers. */
+  bytes: number;
+}
+
 /**
  * What is live now: tensors not yet disposed, storage buffers (a reshape shares its input's) and their bytes.
  *
@@ -131,6 +141,6 @@ function nest(flat: ArrayLike<number>, shape: readonly number[], axis: number, o
  * memory().tensors - before; // 1
  * ```
  */
-export function memory(): { tensors: number; buffers: number; bytes: number } {
+export function memory(): MemoryInfo {
   return { tensors: live.tensors, buffers: liveStorage.buffers, bytes: liveStorage.bytes };
 }
