@@ -13,3 +13,5 @@
 export * from './backend/index.js';
 export * from './tensor/index.js';
 export * from './ops/index.js';
+export * from './autodiff/index.js';
+export * as tree from './tree/index.js';

@@ -6,6 +6,8 @@ import { mapKernel } from '../kernels/map.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides } from '../util/shape.js';
 import { checkTensor, launch, operands, type Operand } from './operand.js';
+import { op, untracked } from '../autodiff/tape.js';
+import { sumTo } from '../autodiff/unbroadcast.js';
 
 /** Kernel expressions of the unary ops over `v0`. `int` marks those defined on int32 too. */
 const UNARY: Record<string, { expr: string; int?: boolean }> = {
@@ -43,12 +45,50 @@ const BINARY: Record<string, { expr: string; int?: boolean; out?: DType }> = {
   less: { expr: 'v0 < v1 ? 1 : 0', int: true, out: 'float32' },
 };
 
-function unary(op: string, x: Tensor): Tensor {
-  checkTensor(op, x);
-  const def = UNARY[op];
-  if (!def.int && x.dtype !== 'float32') throw new Error(`${op}: expects a float32 tensor, got ${x.dtype} (cast with cast(x, 'float32'))`);
-  const { src, scalars } = mapKernel(op, def.expr, x.shape, [broadcastStrides(x.shape, x.shape)]);
-  return launch(op, src, x.shape, x.dtype, [x], scalars);
+/**
+ * VJPs of the unary ops: the input cotangent from the output cotangent `g`, the input `x` and the
+ * output `y`, written with public ops so that they are differentiable again. null: zero gradient.
+ */
+const UNARY_VJP: Record<string, (g: Tensor, x: Tensor, y: Tensor) => Tensor | null> = {
+  neg: (g) => neg(g),
+  abs: (g, x) => mul(g, sign(x)),
+  sign: () => null,
+  square: (g, x) => mul(g, mul(x, 2)),
+  exp: (g, _x, y) => mul(g, y),
+  log: (g, x) => div(g, x),
+  log1p: (g, x) => div(g, add(x, 1)),
+  sqrt: (g, _x, y) => div(g, mul(y, 2)),
+  rsqrt: (g, _x, y) => mul(g, mul(mul(y, square(y)), -0.5)),
+  tanh: (g, _x, y) => mul(g, sub(1, square(y))),
+  sigmoid: (g, _x, y) => mul(g, mul(y, sub(1, y))),
+  relu: (g, x) => mul(g, greater(x, 0)),
+  gelu: (g, x) => {
+    // d/dx of 0.5 x (1 + tanh(u)), u = c (x + a x^3): 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 a x^2).
+    const c = 0.7978845608028654;
+    const a = 0.044715;
+    const x2 = square(x);
+    const t = tanh(mul(add(x, mul(mul(x, x2), a)), c));
+    const du = mul(add(mul(x2, 3 * a), 1), c);
+    return mul(g, add(mul(add(t, 1), 0.5), mul(mul(mul(x, sub(1, square(t))), du), 0.5)));
+  },
+  silu: (g, x) => {
+    const s = sigmoid(x);
+    return mul(g, mul(s, add(1, mul(x, sub(1, s)))));
+  },
+  sin: (g, x) => mul(g, cos(x)),
+  cos: (g, x) => neg(mul(g, sin(x))),
+};
+
+function unary(name: string, x: Tensor): Tensor {
+  checkTensor(name, x);
+  const def = UNARY[name];
+  if (!def.int && x.dtype !== 'float32') throw new Error(`${name}: expects a float32 tensor, got ${x.dtype} (cast with cast(x, 'float32'))`);
+  const forward = (): Tensor => {
+    const { src, scalars } = mapKernel(name, def.expr, x.shape, [broadcastStrides(x.shape, x.shape)]);
+    return launch(name, src, x.shape, x.dtype, [x], scalars);
+  };
+  if (x.dtype !== 'float32') return untracked(forward);
+  return op([x], forward, (g, y) => [UNARY_VJP[name](g, x, y)]);
 }
 
 /** Runs an elementwise kernel `expr` over broadcast operands. Used by the binary table, `where` and `clip`. */
@@ -69,9 +109,45 @@ export function mapOp(op: string, expr: string, xs: readonly Operand[], opts: { 
   }
 }
 
-function binary(op: string, a: Operand, b: Operand): Tensor {
-  const def = BINARY[op];
-  return mapOp(op, def.expr, [a, b], { int: !!def.int, out: def.out });
+/** VJPs of the binary ops: cotangents of `a` and `b` (before un-broadcasting) from `g`, the operands and `y`. */
+const BINARY_VJP: Record<string, ((g: Tensor, a: Operand, b: Operand, y: Tensor) => [Tensor | null, Tensor | null]) | undefined> = {
+  add: (g) => [g, g],
+  sub: (g) => [g, neg(g)],
+  mul: (g, a, b) => [mul(g, b), mul(g, a)],
+  div: (g, _a, b, y) => [div(g, b), neg(mul(g, div(y, b)))],
+  // Ties split the cotangent evenly, as JAX does.
+  maximum: (g, a, b) => {
+    const wa = add(greater(a, b), mul(equal(a, b), 0.5));
+    return [mul(g, wa), mul(g, sub(1, wa))];
+  },
+  minimum: (g, a, b) => {
+    const wa = add(less(a, b), mul(equal(a, b), 0.5));
+    return [mul(g, wa), mul(g, sub(1, wa))];
+  },
+};
+
+function tensorOrNull(x: Operand): Tensor | null {
+  return x instanceof Tensor ? x : null;
+}
+
+/** Records a broadcasting binary op whose VJP gives cotangents of the operands' broadcast shape. */
+function binaryOp(name: string, a: Operand, b: Operand, forward: () => Tensor, vjp: (g: Tensor, y: Tensor) => [Tensor | null, Tensor | null]): Tensor {
+  const ta = tensorOrNull(a);
+  const tb = tensorOrNull(b);
+  if ((ta && ta.dtype !== 'float32') || (tb && tb.dtype !== 'float32')) return untracked(forward);
+  return op([ta, tb], forward, (g, y) => {
+    const [ga, gb] = vjp(g, y);
+    return [ta && ga ? sumTo(ga, ta.shape) : null, tb && gb ? sumTo(gb, tb.shape) : null];
+  });
+}
+
+function binary(name: string, a: Operand, b: Operand): Tensor {
+  const def = BINARY[name];
+  const forward = (): Tensor => mapOp(name, def.expr, [a, b], { int: !!def.int, out: def.out });
+  const vjp = BINARY_VJP[name];
+  // Comparisons have no gradient: their output is a constant to the tape.
+  if (!vjp) return untracked(forward);
+  return binaryOp(name, a, b, forward, (g, y) => vjp(g, a, b, y));
 }
 
 /** `-x`. @example `neg(tensor([1, -2]))` gives `[-1, 2]`. */
@@ -126,12 +202,20 @@ export const div = (a: Operand, b: Operand): Tensor => binary('div', a, b);
 export function pow(a: Operand, b: Operand): Tensor {
   // A negative base has a real power only for integer exponents (odd ones keep the sign). The NaN
   // for the others comes in as an operand: gpu.js has no NaN literal and WGSL rejects 0 / 0.
-  return mapOp(
-    'pow',
-    'v0 >= 0 ? Math.pow(v0, v1) : (Math.floor(v1) === v1 ? (Math.floor(v1 * 0.5) * 2 === v1 ? Math.pow(-v0, v1) : -Math.pow(-v0, v1)) : v2)',
-    [a, b, NaN],
-    { int: false },
-  );
+  const forward = (): Tensor =>
+    mapOp(
+      'pow',
+      'v0 >= 0 ? Math.pow(v0, v1) : (Math.floor(v1) === v1 ? (Math.floor(v1 * 0.5) * 2 === v1 ? Math.pow(-v0, v1) : -Math.pow(-v0, v1)) : v2)',
+      [a, b, NaN],
+      { int: false },
+    );
+  // d/da = b a^(b-1); d/db = y log(a), taken as 0 where a <= 0 (log(a) is not real there).
+  return binaryOp('pow', a, b, forward, (g, y) => {
+    const ga = mul(g, mul(b, pow(a, sub(b, 1))));
+    if (!(b instanceof Tensor)) return [ga, null];
+    const pos = greater(a, 0);
+    return [ga, mul(mul(g, y), mul(log(where(pos, a, 1)), pos))];
+  });
 }
 /** Elementwise maximum. @example `maximum(tensor([1, 5]), 3)` gives `[3, 5]`. */
 export const maximum = (a: Operand, b: Operand): Tensor => binary('maximum', a, b);
@@ -155,6 +239,11 @@ export const less = (a: Operand, b: Operand): Tensor => binary('less', a, b);
  */
 export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   checkTensor('where', cond, 'cond');
+  const forward = (): Tensor => whereForward(cond, a, b);
+  return binaryOp('where', a, b, forward, (g) => [where(cond, g, 0), where(cond, 0, g)]);
+}
+
+function whereForward(cond: Tensor, a: Operand, b: Operand): Tensor {
   // cond is passed as a float32 view of the same storage; only its nonzero-ness is read.
   const { tensors, made, dtype } = operands('where', [a, b]);
   try {
@@ -178,7 +267,10 @@ export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
 export function clip(x: Tensor, lo: Operand, hi: Operand): Tensor {
   checkTensor('clip', x);
   if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) throw new Error(`clip: lo ${lo} is greater than hi ${hi}`);
-  return mapOp('clip', 'Math.min(Math.max(v0, v1), v2)', [x, lo, hi], { int: true });
+  const forward = (): Tensor => mapOp('clip', 'Math.min(Math.max(v0, v1), v2)', [x, lo, hi], { int: true });
+  if (x.dtype !== 'float32') return untracked(forward);
+  // The cotangent passes where x is inside [lo, hi]; the bounds are treated as constants.
+  return op([x], forward, (g) => [sumTo(mul(g, sub(1, add(less(x, lo), greater(x, hi)))), x.shape)]);
 }
 
 /**
@@ -193,6 +285,10 @@ export function cast(x: Tensor, dtype: DType): Tensor {
   checkTensor('cast', x);
   if (dtype !== 'float32' && dtype !== 'int32') throw new Error(`cast: unknown dtype "${String(dtype)}"`);
   const expr = dtype === 'int32' && x.dtype === 'float32' ? 'Math.trunc(v0)' : 'v0';
-  const { src, scalars } = mapKernel(`cast_${expr === 'v0' ? 'id' : 'trunc'}`, expr, x.shape, [broadcastStrides(x.shape, x.shape)]);
-  return launch('cast', src, x.shape, dtype, [x], scalars);
+  const forward = (): Tensor => {
+    const { src, scalars } = mapKernel(`cast_${expr === 'v0' ? 'id' : 'trunc'}`, expr, x.shape, [broadcastStrides(x.shape, x.shape)]);
+    return launch('cast', src, x.shape, dtype, [x], scalars);
+  };
+  if (x.dtype !== 'float32' || dtype !== 'float32') return untracked(forward);
+  return op([x], forward, (g) => [g]);
 }

@@ -9,8 +9,11 @@ import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, fmt, sizeOf } from '../util/shape.js';
 import { mul } from './elementwise.js';
 import { checkTensor, launch, launchDims, requireFloat } from './operand.js';
+import { op } from '../autodiff/tape.js';
+import { sumTo } from '../autodiff/unbroadcast.js';
+import { pad } from './shape.js';
 import { sum } from './reduce.js';
-import { broadcastTo, reshape } from './shape.js';
+import { broadcastTo, expandDims, reshape } from './shape.js';
 import { mapKernel } from '../kernels/map.js';
 
 /** Options of `matmul`. */
@@ -39,6 +42,30 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   requireFloat('matmul', a);
   requireFloat('matmul', b);
   if (a.rank === 0 || b.rank === 0) throw new Error(`matmul: operands must have rank >= 1, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+  return op([a, b], () => matmulForward(a, b, opts), (g) => matmulVjp(g, a, b, opts));
+}
+
+/**
+ * Cotangents of matmul. With Ae, Be the effective operands (transposed when asked), dAe = g Beᵀ and
+ * dBe = Aeᵀ g; each is transposed back when its operand was read transposed, and summed over the
+ * batch axes broadcasting added. Vectors are handled as 1-row / 1-column matrices.
+ */
+function matmulVjp(g: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions): [Tensor, Tensor] {
+  const av = a.rank === 1;
+  const bv = b.rank === 1;
+  const a2 = av ? reshape(a, [1, a.size]) : a;
+  const b2 = bv ? reshape(b, [b.size, 1]) : b;
+  const ta = !!opts.transposeA && !av;
+  const tb = !!opts.transposeB && !bv;
+  let g2 = g;
+  if (av) g2 = expandDims(g2, bv ? g2.rank : -2);
+  if (bv) g2 = expandDims(g2, -1);
+  const ga = ta ? matmul(b2, g2, { transposeA: tb, transposeB: true }) : matmul(g2, b2, { transposeB: !tb });
+  const gb = tb ? matmul(g2, a2, { transposeA: true, transposeB: ta }) : matmul(a2, g2, { transposeA: !ta });
+  return [reshape(sumTo(ga, a2.shape), a.shape), reshape(sumTo(gb, b2.shape), b.shape)];
+}
+
+function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
   const av = a.rank === 1;
   const bv = b.rank === 1;
   const as = av ? [1, a.shape[0]] : [...a.shape];
@@ -126,13 +153,19 @@ export function outer(a: Tensor, b: Tensor): Tensor {
  */
 export function diag(x: Tensor): Tensor {
   checkTensor('diag', x);
-  if (x.rank === 1) return launch('diag', DIAG_MATRIX, [x.size, x.size], x.dtype, [x], [x.size]);
+  if (x.rank === 1) {
+    return op([x], () => launch('diag', DIAG_MATRIX, [x.size, x.size], x.dtype, [x], [x.size]), (g) => [diag(g)]);
+  }
   if (x.rank === 2) {
     const [m, n] = x.shape;
     const k = Math.min(m, n);
     // The diagonal is a strided view: element i at i * (n + 1).
     const { src, scalars } = mapKernel('copy', 'v0', [k], [[n + 1]]);
-    return launch('diag', src, [k], x.dtype, [x], scalars);
+    return op(
+      [x],
+      () => launch('diag', src, [k], x.dtype, [x], scalars),
+      (g) => [pad(diag(g), [[0, m - k], [0, n - k]])],
+    );
   }
   throw new Error(`diag: expects a vector or a matrix, got shape ${fmt(x.shape)}`);
 }

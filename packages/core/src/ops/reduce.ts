@@ -6,13 +6,53 @@ import { NEEDS_INF, reduceKernel } from '../kernels/reduce.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { fmt, normalizeAxes, sizeOf } from '../util/shape.js';
 import { checkTensor, launch, requireFloat } from './operand.js';
-import { reshape, transpose } from './shape.js';
+import { broadcastTo, reshape, transpose } from './shape.js';
+import { op, untracked } from '../autodiff/tape.js';
+import { div, equal, exp, mul, sub, where } from './elementwise.js';
 
 /** Axis argument of reductions: one axis, several, or undefined for all. */
 export type Axis = number | readonly number[];
 
-function reduce(op: string, x: Tensor, axis: Axis | undefined, keepdims: boolean, dtype: DType): Tensor {
-  checkTensor(op, x);
+/**
+ * VJPs of the reductions, from `gk` (the output cotangent reshaped to keep the reduced axes as 1,
+ * then broadcast to x's shape), x, and `yk` (the output, likewise broadcast). null: no gradient.
+ */
+const REDUCE_VJP: Record<string, ((gk: Tensor, x: Tensor, yk: Tensor, count: number, axes: number[]) => Tensor) | undefined> = {
+  sum: (gk) => gk,
+  mean: (gk, _x, _yk, count) => div(gk, count),
+  // Ties share the cotangent evenly (as JAX does).
+  max: (gk, x, yk, _c, axes) => tieShare(gk, x, yk, axes),
+  min: (gk, x, yk, _c, axes) => tieShare(gk, x, yk, axes),
+  logsumexp: (gk, x, yk) => mul(gk, exp(sub(x, yk))),
+  // d|x|/dx = x / |x|, taken as 0 at |x| = 0.
+  norm: (gk, x, yk) => {
+    const zero = equal(yk, 0);
+    return mul(gk, div(mul(x, sub(1, zero)), where(zero, 1, yk)));
+  },
+};
+
+function tieShare(gk: Tensor, x: Tensor, yk: Tensor, axes: number[]): Tensor {
+  const hit = equal(x, yk);
+  const count = sum(hit, axes, true);
+  return div(mul(gk, hit), count);
+}
+
+function reduce(name: string, x: Tensor, axis: Axis | undefined, keepdims: boolean, dtype: DType): Tensor {
+  checkTensor(name, x);
+  const forward = (): Tensor => reduceForward(name, x, axis, keepdims, dtype);
+  const vjp = REDUCE_VJP[name];
+  if (!vjp || x.dtype !== 'float32') return untracked(forward);
+  const axes = normalizeAxes(name, axis, x.rank);
+  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  const count = sizeOf(axes.map((a) => x.shape[a]));
+  return op([x], forward, (g, y) => {
+    const gk = broadcastTo(reshape(g, kept), x.shape);
+    const yk = broadcastTo(reshape(y, kept), x.shape);
+    return [vjp(gk, x, yk, count, axes)];
+  });
+}
+
+function reduceForward(op: string, x: Tensor, axis: Axis | undefined, keepdims: boolean, dtype: DType): Tensor {
   const axes = normalizeAxes(op, axis, x.rank);
   const keptShape = x.shape.filter((_, i) => !axes.includes(i));
   const outShape = keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : keptShape;

@@ -7,7 +7,16 @@ import { CONCAT2, ONE_HOT, TAKE, padKernel } from '../kernels/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides, checkShape, fmt, normalizeAxis, sizeOf, stridesOf } from '../util/shape.js';
 import { mapOp } from './elementwise.js';
+import { matmul } from './linalg.js';
 import { checkTensor, constant, launch } from './operand.js';
+import { op, recording, untracked } from '../autodiff/tape.js';
+import { sumTo } from '../autodiff/unbroadcast.js';
+
+/** Records a one-input shape op (float32 only: int32 tensors carry no gradient). */
+function shapeOp(x: Tensor, forward: () => Tensor, vjp: (g: Tensor) => Tensor): Tensor {
+  if (x.dtype !== 'float32') return untracked(forward);
+  return op([x], forward, (g) => [vjp(g)]);
+}
 
 /**
  * Same values, new shape (one dimension may be -1 and is inferred). Shares the input's storage.
@@ -29,7 +38,11 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   }
   checkShape(out, 'reshape');
   if (sizeOf(out) !== x.size) throw new Error(`reshape: cannot reshape ${fmt(x.shape)} (${x.size} elements) into ${fmt(shape)} (${sizeOf(out)} elements)`);
-  return new Tensor(x.use('reshape').retain(), out, x.dtype);
+  return shapeOp(
+    x,
+    () => new Tensor(x.use('reshape').retain(), out, x.dtype),
+    (g) => reshape(g, x.shape),
+  );
 }
 
 /** Copies `x` into `outShape`, reading element (c_0..c_r) at `offset + sum c_j * strides[j]`. */
@@ -57,7 +70,12 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   }
   const q = p.map((a) => (a < 0 ? a + r : a));
   const own = stridesOf(x.shape);
-  return stridedCopy('transpose', x, q.map((a) => x.shape[a]), q.map((a) => own[a]));
+  const inverse = q.map((_, i) => q.indexOf(i));
+  return shapeOp(
+    x,
+    () => stridedCopy('transpose', x, q.map((a) => x.shape[a]), q.map((a) => own[a])),
+    (g) => transpose(g, inverse),
+  );
 }
 
 /**
@@ -111,7 +129,11 @@ export function broadcastTo(x: Tensor, shape: readonly number[]): Tensor {
   if (out.length !== shape.length || out.some((d, i) => d !== shape[i])) {
     throw new Error(`broadcastTo: shape ${fmt(x.shape)} cannot be broadcast to ${fmt(shape)}`);
   }
-  return stridedCopy('broadcastTo', x, shape, broadcastStrides(x.shape, shape));
+  return shapeOp(
+    x,
+    () => stridedCopy('broadcastTo', x, shape, broadcastStrides(x.shape, shape)),
+    (g) => sumTo(g, x.shape),
+  );
 }
 
 /**
@@ -145,7 +167,11 @@ export function slice(x: Tensor, begin: readonly number[], size?: readonly numbe
   }
   const own = stridesOf(x.shape);
   const offset = start.reduce((acc, b, j) => acc + b * own[j], 0);
-  return stridedCopy('slice', x, out, own, offset);
+  return shapeOp(
+    x,
+    () => stridedCopy('slice', x, out, own, offset),
+    (g) => pad(g, start.map((b, j) => [b, x.shape[j] - b - out[j]] as [number, number])),
+  );
 }
 
 /**
@@ -167,6 +193,21 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
       throw new Error(`concat: shapes ${xs.map((u) => fmt(u.shape)).join(', ')} differ outside axis ${a}`);
     }
   }
+  const forward = (): Tensor => concatForward(xs, a);
+  if (first.dtype !== 'float32') return untracked(forward);
+  return op(xs, forward, (g) => {
+    let at = 0;
+    return xs.map((t) => {
+      const begin = t.shape.map(() => 0);
+      begin[a] = at;
+      at += t.shape[a];
+      return slice(g, begin, t.shape);
+    });
+  });
+}
+
+function concatForward(xs: readonly Tensor[], a: number): Tensor {
+  const first = xs[0];
   if (xs.length === 1) return stridedCopy('concat', first, first.shape, stridesOf(first.shape));
   const inner = sizeOf(first.shape.slice(a + 1));
   // Folds pairwise; each step is one kernel writing the joined prefix.
@@ -239,11 +280,25 @@ export function take(x: Tensor, indices: Tensor, axis = 0): Tensor {
     if (negative) idx = mapOp('take', 'v0 < 0 ? v0 + v1 : v0', [indices, D], { int: true });
   }
   const K = indices.size;
+  const outer = sizeOf(x.shape.slice(0, a));
   const inner = sizeOf(x.shape.slice(a + 1));
   const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
-  const out = launch('take', TAKE, shape, x.dtype, [x, idx], [D, K, inner]);
-  if (idx !== indices) idx.dispose();
+  const forward = (): Tensor => launch('take', TAKE, shape, x.dtype, [x, idx], [D, K, inner]);
+  const out = x.dtype === 'float32' ? op([x], forward, (g) => [takeVjp(g, idx, x.shape, outer, D, K, inner)], () => [idx]) : untracked(forward);
+  // When recorded, the VJP keeps the wrapped copy of the indices (the gradient's scope disposes it).
+  if (idx !== indices && !(x.dtype === 'float32' && recording([x]))) idx.dispose();
   return out;
+}
+
+/**
+ * Cotangent of take: a scatter-add of g's slices into x's shape, computed gather-style as one
+ * matmul, onehot(indices)ᵀ @ g, batched over the outer axes (kernels cannot scatter).
+ */
+function takeVjp(g: Tensor, idx: Tensor, xShape: readonly number[], outer: number, D: number, K: number, inner: number): Tensor {
+  const flat = reshape(idx, [K]);
+  const oh = oneHot(flat, D);
+  const g3 = reshape(g, [outer, K, inner]);
+  return reshape(matmul(oh, g3, { transposeA: true }), xShape);
 }
 
 /**
@@ -285,8 +340,14 @@ export function pad(x: Tensor, paddings: readonly (readonly [number, number])[],
   const os = stridesOf(shape);
   const is = stridesOf(x.shape);
   const scalars = x.shape.flatMap((d, j) => [os[j], paddings[j][0], d, is[j]]);
-  const fill = constant(value, x.dtype);
-  const out = launch('pad', padKernel(x.rank), shape, x.dtype, [x, fill], scalars);
-  fill.dispose();
-  return out;
+  return shapeOp(
+    x,
+    () => {
+      const fill = constant(value, x.dtype);
+      const out = launch('pad', padKernel(x.rank), shape, x.dtype, [x, fill], scalars);
+      fill.dispose();
+      return out;
+    },
+    (g) => slice(g, paddings.map((p) => p[0]), x.shape),
+  );
 }

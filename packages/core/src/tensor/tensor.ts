@@ -1,6 +1,7 @@
 import type { Storage } from '../backend/storage.js';
 import { liveStorage } from '../backend/storage.js';
 import { fmt, sizeOf } from '../util/shape.js';
+import { trackTensor } from './scope.js';
 
 /** Element types. Both are computed as float32 inside kernels, so int32 values are exact within ±2^24. */
 export type DType = 'float32' | 'int32';
@@ -40,6 +41,7 @@ export class Tensor {
     this.dtype = dtype;
     this.size = sizeOf(shape);
     live.tensors++;
+    trackTensor(this);
   }
 
   /** Number of dimensions. */

@@ -1,0 +1,6 @@
+/**
+ * Reverse-mode autodiff: grad, valueAndGrad, vjp, stopGradient, customVjp, and tidy.
+ * @module
+ */
+export { grad, valueAndGrad, vjp, stopGradient, customVjp, tidy } from './transforms.js';
+export type { Argnums, GradOptions, GradsOf } from './transforms.js';
