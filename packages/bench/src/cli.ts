@@ -11,11 +11,13 @@ import { parseArgs } from 'node:util';
 import * as sj from '@sorsajs/core';
 import type { BackendRequest } from '@sorsajs/core';
 import { elementwiseSuite, matmulSuite } from './suites/matmul.js';
+import { mlpSuite } from './suites/mlp.js';
 import { markdown, type Row } from './report.js';
 
 const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise<Row[]>> = {
   matmul: matmulSuite,
   elementwise: elementwiseSuite,
+  mlp: mlpSuite,
 };
 
 const { values, positionals } = parseArgs({

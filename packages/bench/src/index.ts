@@ -11,6 +11,7 @@
  */
 export { matmulSuite, elementwiseSuite } from './suites/matmul.js';
 export type { SuiteOptions } from './suites/matmul.js';
+export { mlpSuite } from './suites/mlp.js';
 export { rowsOf, markdown } from './report.js';
 export type { Row } from './report.js';
 export { tfjsWasm } from './peers/tfjs.js';

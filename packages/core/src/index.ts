@@ -15,3 +15,5 @@ export * from './tensor/index.js';
 export * from './ops/index.js';
 export * from './autodiff/index.js';
 export * as tree from './tree/index.js';
+export * as optim from './optim/index.js';
+export * as nn from './nn/index.js';

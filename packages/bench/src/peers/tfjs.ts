@@ -2,7 +2,9 @@
  * TensorFlow.js on its WebAssembly backend (XNNPACK), the peer most of our suites time beside us.
  * @module
  */
-import * as tf from '@tensorflow/tfjs-core';
+// The full @tensorflow/tfjs bundle, not tfjs-core alone: only it registers the gradient functions
+// that training steps need (tfjs-core's own ESM build cannot be imported piecemeal under Node).
+import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 let ready: Promise<typeof tf> | undefined;

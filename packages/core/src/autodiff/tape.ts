@@ -8,8 +8,11 @@
 import { Tensor } from '../tensor/tensor.js';
 import { setHeldPredicate } from '../tensor/scope.js';
 
-/** A VJP: from the cotangent of the output to one cotangent per input (null: no gradient). */
-export type Vjp = (g: Tensor) => (Tensor | null)[];
+/**
+ * A VJP: from the cotangent of the output to one cotangent per input (null: no gradient). `needs`
+ * says which inputs the running backward pass wants, so a VJP may skip the others' work.
+ */
+export type Vjp = (g: Tensor, needs: readonly boolean[]) => (Tensor | null)[];
 
 interface Node {
   inputs: readonly (Tensor | null)[];
@@ -58,7 +61,7 @@ export function recording(inputs: readonly (Tensor | null | undefined)[]): boole
 export function op(
   inputs: readonly (Tensor | null | undefined)[],
   forward: () => Tensor,
-  vjp: (g: Tensor, out: Tensor) => (Tensor | null)[],
+  vjp: (g: Tensor, out: Tensor, needs: readonly boolean[]) => (Tensor | null)[],
   extra?: () => Iterable<Tensor>,
 ): Tensor {
   if (!recording(inputs)) return forward();
@@ -71,7 +74,7 @@ export function op(
   }
   const ins = inputs.map((x) => x ?? null);
   const saved = [...ins.filter((x): x is Tensor => x !== null), out, ...(extra ? extra() : [])];
-  const node: Node = { inputs: ins, output: out, vjp: (g) => vjp(g, out), saved };
+  const node: Node = { inputs: ins, output: out, vjp: (g, needs) => vjp(g, out, needs), saved };
   for (const t of tapes) {
     if (inputs.some((x) => x && t.tracked.has(x))) {
       t.nodes.push(node);
@@ -119,7 +122,10 @@ export function backward(tape: Tape, output: Tensor, seed: Tensor, vars: readonl
     const node = tape.nodes[i];
     const g = grads.get(node.output);
     if (!g) continue;
-    const gin = node.vjp(g);
+    const gin = node.vjp(
+      g,
+      node.inputs.map((x) => !!x && tape.tracked.has(x)),
+    );
     node.inputs.forEach((x, k) => {
       const gk = gin[k];
       if (!x || !gk || !tape.tracked.has(x)) return;

@@ -49,7 +49,7 @@ function f16Values(): Float32Array {
 }
 
 /** Whether this host stores typed arrays little-endian (as the format does), so F32 bytes can be viewed directly. */
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 function ints(size: number, read: (v: DataView, at: number) => number, limit = true): Codec {
   return {

@@ -110,11 +110,11 @@ export function mapOp(op: string, expr: string, xs: readonly Operand[], opts: { 
 }
 
 /** VJPs of the binary ops: cotangents of `a` and `b` (before un-broadcasting) from `g`, the operands and `y`. */
-const BINARY_VJP: Record<string, ((g: Tensor, a: Operand, b: Operand, y: Tensor) => [Tensor | null, Tensor | null]) | undefined> = {
+const BINARY_VJP: Record<string, ((g: Tensor, a: Operand, b: Operand, y: Tensor, needs: readonly boolean[]) => [Tensor | null, Tensor | null]) | undefined> = {
   add: (g) => [g, g],
-  sub: (g) => [g, neg(g)],
-  mul: (g, a, b) => [mul(g, b), mul(g, a)],
-  div: (g, _a, b, y) => [div(g, b), neg(mul(g, div(y, b)))],
+  sub: (g, _a, _b, _y, n) => [g, n[1] ? neg(g) : null],
+  mul: (g, a, b, _y, n) => [n[0] ? mul(g, b) : null, n[1] ? mul(g, a) : null],
+  div: (g, _a, b, y, n) => [n[0] ? div(g, b) : null, n[1] ? neg(mul(g, div(y, b))) : null],
   // Ties split the cotangent evenly, as JAX does.
   maximum: (g, a, b) => {
     const wa = add(greater(a, b), mul(equal(a, b), 0.5));
@@ -131,12 +131,18 @@ function tensorOrNull(x: Operand): Tensor | null {
 }
 
 /** Records a broadcasting binary op whose VJP gives cotangents of the operands' broadcast shape. */
-function binaryOp(name: string, a: Operand, b: Operand, forward: () => Tensor, vjp: (g: Tensor, y: Tensor) => [Tensor | null, Tensor | null]): Tensor {
+function binaryOp(
+  name: string,
+  a: Operand,
+  b: Operand,
+  forward: () => Tensor,
+  vjp: (g: Tensor, y: Tensor, needs: readonly boolean[]) => [Tensor | null, Tensor | null],
+): Tensor {
   const ta = tensorOrNull(a);
   const tb = tensorOrNull(b);
   if ((ta && ta.dtype !== 'float32') || (tb && tb.dtype !== 'float32')) return untracked(forward);
-  return op([ta, tb], forward, (g, y) => {
-    const [ga, gb] = vjp(g, y);
+  return op([ta, tb], forward, (g, y, needs) => {
+    const [ga, gb] = vjp(g, y, needs);
     return [ta && ga ? sumTo(ga, ta.shape) : null, tb && gb ? sumTo(gb, tb.shape) : null];
   });
 }
@@ -147,7 +153,7 @@ function binary(name: string, a: Operand, b: Operand): Tensor {
   const vjp = BINARY_VJP[name];
   // Comparisons have no gradient: their output is a constant to the tape.
   if (!vjp) return untracked(forward);
-  return binaryOp(name, a, b, forward, (g, y) => vjp(g, a, b, y));
+  return binaryOp(name, a, b, forward, (g, y, needs) => vjp(g, a, b, y, needs));
 }
 
 /** `-x`. @example `neg(tensor([1, -2]))` gives `[-1, 2]`. */

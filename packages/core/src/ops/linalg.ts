@@ -42,7 +42,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   requireFloat('matmul', a);
   requireFloat('matmul', b);
   if (a.rank === 0 || b.rank === 0) throw new Error(`matmul: operands must have rank >= 1, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
-  return op([a, b], () => matmulForward(a, b, opts), (g) => matmulVjp(g, a, b, opts));
+  return op([a, b], () => matmulForward(a, b, opts), (g, _out, needs) => matmulVjp(g, a, b, opts, needs));
 }
 
 /**
@@ -50,7 +50,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  * dBe = Aeᵀ g; each is transposed back when its operand was read transposed, and summed over the
  * batch axes broadcasting added. Vectors are handled as 1-row / 1-column matrices.
  */
-function matmulVjp(g: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions): [Tensor, Tensor] {
+function matmulVjp(g: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions, needs: readonly boolean[]): [Tensor | null, Tensor | null] {
   const av = a.rank === 1;
   const bv = b.rank === 1;
   const a2 = av ? reshape(a, [1, a.size]) : a;
@@ -60,9 +60,17 @@ function matmulVjp(g: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions): [Tenso
   let g2 = g;
   if (av) g2 = expandDims(g2, bv ? g2.rank : -2);
   if (bv) g2 = expandDims(g2, -1);
-  const ga = ta ? matmul(b2, g2, { transposeA: tb, transposeB: true }) : matmul(g2, b2, { transposeB: !tb });
-  const gb = tb ? matmul(g2, a2, { transposeA: true, transposeB: ta }) : matmul(a2, g2, { transposeA: !ta });
-  return [reshape(sumTo(ga, a2.shape), a.shape), reshape(sumTo(gb, b2.shape), b.shape)];
+  let ga: Tensor | null = null;
+  let gb: Tensor | null = null;
+  if (needs[0]) {
+    const d = ta ? matmul(b2, g2, { transposeA: tb, transposeB: true }) : matmul(g2, b2, { transposeB: !tb });
+    ga = reshape(sumTo(d, a2.shape), a.shape);
+  }
+  if (needs[1]) {
+    const d = tb ? matmul(g2, a2, { transposeA: true, transposeB: ta }) : matmul(a2, g2, { transposeA: !ta });
+    gb = reshape(sumTo(d, b2.shape), b.shape);
+  }
+  return [ga, gb];
 }
 
 function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {

@@ -1,0 +1,211 @@
+/**
+ * Neural-network functions: pure, with no hidden state. Each is composed from differentiable core
+ * ops, so gradients (and gradients of gradients) come for free.
+ * @module
+ */
+import { Tensor } from '../tensor/tensor.js';
+import { add, div, equal, less, mul, rsqrt, square, sub, where, exp } from '../ops/elementwise.js';
+import { logsumexp, mean, sum } from '../ops/reduce.js';
+import { oneHot, take, reshape } from '../ops/shape.js';
+import { matmul } from '../ops/linalg.js';
+import { arange } from '../ops/create.js';
+import { checkTensor } from '../ops/operand.js';
+import { fmt, normalizeAxis } from '../util/shape.js';
+export { gelu, silu, relu, sigmoid, tanh } from '../ops/elementwise.js';
+
+/**
+ * `log(softmax(x))` along `axis` (default last), as `x - logsumexp(x)`: stable for large logits.
+ *
+ * @example
+ * ```ts
+ * logSoftmax(tensor([0, 0])); // [-0.693, -0.693]
+ * ```
+ */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  checkTensor('logSoftmax', x);
+  normalizeAxis('logSoftmax', axis, x.rank);
+  return sub(x, logsumexp(x, axis, true));
+}
+
+/**
+ * Softmax along `axis` (default last), computed as `exp(x - logsumexp(x))`.
+ *
+ * @example
+ * ```ts
+ * softmax(tensor([[1, 2, 3]])); // [[0.090, 0.245, 0.665]]
+ * ```
+ */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  return exp(logSoftmax(x, axis));
+}
+
+/** How per-example losses are combined. */
+export type Reduction = 'mean' | 'sum' | 'none';
+
+/**
+ * Softmax cross-entropy of `logits` `[..., C]` against int32 class `labels` `[...]`, as PyTorch's
+ * cross_entropy: `logsumexp(logits) - logits[label]` per example, then the mean over examples whose
+ * label is not `ignoreIndex` (or their sum, or none: per-example losses, 0 where ignored).
+ *
+ * @example
+ * ```ts
+ * crossEntropy(tensor([[2, 0], [0, 2]]), tensor([0, 1], undefined, 'int32')); // 0.127
+ * ```
+ */
+export function crossEntropy(logits: Tensor, labels: Tensor, opts: { reduction?: Reduction; ignoreIndex?: number } = {}): Tensor {
+  checkTensor('crossEntropy', logits, 'logits');
+  checkTensor('crossEntropy', labels, 'labels');
+  if (labels.dtype !== 'int32') throw new Error(`crossEntropy: labels must be int32, got ${labels.dtype}`);
+  if (logits.rank < 1 || labels.rank !== logits.rank - 1 || labels.shape.some((d, i) => d !== logits.shape[i])) {
+    throw new Error(`crossEntropy: logits ${fmt(logits.shape)} need labels of shape ${fmt(logits.shape.slice(0, -1))}, got ${fmt(labels.shape)}`);
+  }
+  const C = logits.shape[logits.rank - 1];
+  const reduction = opts.reduction ?? 'mean';
+  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`crossEntropy: unknown reduction "${reduction}"`);
+  const host = labels.storage.value;
+  if (host instanceof Float32Array) {
+    host.forEach((v, i) => {
+      if ((v < 0 || v >= C) && v !== opts.ignoreIndex) {
+        throw new Error(`crossEntropy: label ${v} at position ${i} is outside [0, ${C}) and is not ignoreIndex (${opts.ignoreIndex ?? 'unset'})`);
+      }
+    });
+  }
+  // The label's logit, gathered per row as a dot with its one-hot row (kernels cannot gather per row).
+  const picked = sum(mul(logits, oneHot(labels, C)), -1);
+  const losses = sub(logsumexp(logits, -1), picked);
+  if (opts.ignoreIndex === undefined) {
+    if (reduction === 'none') return losses;
+    return reduction === 'sum' ? sum(losses) : mean(losses);
+  }
+  const keep = sub(1, equal(labels, opts.ignoreIndex));
+  const kept = mul(losses, keep);
+  if (reduction === 'none') return kept;
+  if (reduction === 'sum') return sum(kept);
+  return div(sum(kept), sum(keep));
+}
+
+/**
+ * Mean squared error (or its sum, or the per-element squares).
+ *
+ * @example
+ * ```ts
+ * mse(tensor([1, 2]), tensor([1, 4])); // 2
+ * ```
+ */
+export function mse(pred: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
+  checkTensor('mse', pred, 'pred');
+  checkTensor('mse', target, 'target');
+  const sq = square(sub(pred, target));
+  const r = opts.reduction ?? 'mean';
+  return r === 'none' ? sq : r === 'sum' ? sum(sq) : mean(sq);
+}
+
+/**
+ * Layer normalization over the last axis: `(x - mean) / sqrt(var + eps) * gamma + beta`, with the
+ * biased variance (as PyTorch).
+ *
+ * @example
+ * ```ts
+ * layerNorm(x, ones([d]), zeros([d])); // eps 1e-5
+ * ```
+ */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
+  checkTensor('layerNorm', x);
+  const d = x.shape[x.rank - 1];
+  for (const [name, t] of [['gamma', gamma], ['beta', beta]] as const) {
+    checkTensor('layerNorm', t, name);
+    if (t.rank !== 1 || t.shape[0] !== d) throw new Error(`layerNorm: ${name} must have shape [${d}] for x ${fmt(x.shape)}, got ${fmt(t.shape)}`);
+  }
+  const mu = mean(x, -1, true);
+  const centered = sub(x, mu);
+  const variance = mean(square(centered), -1, true);
+  return add(mul(mul(centered, rsqrt(add(variance, eps))), gamma), beta);
+}
+
+/**
+ * RMS normalization over the last axis: `x / sqrt(mean(x^2) + eps) * gamma`.
+ *
+ * @example
+ * ```ts
+ * rmsNorm(x, ones([d])); // eps 1e-6
+ * ```
+ */
+export function rmsNorm(x: Tensor, gamma: Tensor, eps = 1e-6): Tensor {
+  checkTensor('rmsNorm', x);
+  checkTensor('rmsNorm', gamma, 'gamma');
+  const d = x.shape[x.rank - 1];
+  if (gamma.rank !== 1 || gamma.shape[0] !== d) throw new Error(`rmsNorm: gamma must have shape [${d}] for x ${fmt(x.shape)}, got ${fmt(gamma.shape)}`);
+  return mul(mul(x, rsqrt(add(mean(square(x), -1, true), eps))), gamma);
+}
+
+/**
+ * A linear layer with PyTorch's weight layout: `x @ Wᵀ + b`, W `[out, in]`.
+ *
+ * @example
+ * ```ts
+ * linear(ones([8, 3]), ones([4, 3]), zeros([4])).shape; // [8, 4]
+ * ```
+ */
+export function linear(x: Tensor, W: Tensor, b?: Tensor | null): Tensor {
+  checkTensor('linear', x);
+  checkTensor('linear', W, 'W');
+  if (W.rank !== 2 || x.shape[x.rank - 1] !== W.shape[1]) {
+    throw new Error(`linear: W must be [out, in] with in = ${x.shape[x.rank - 1]} (the last axis of x ${fmt(x.shape)}), got ${fmt(W.shape)}`);
+  }
+  const y = matmul(x, W, { transposeB: true });
+  if (!b) return y;
+  checkTensor('linear', b, 'b');
+  if (b.rank !== 1 || b.shape[0] !== W.shape[0]) throw new Error(`linear: b must have shape [${W.shape[0]}], got ${fmt(b.shape)}`);
+  return add(y, b);
+}
+
+/**
+ * Rows of `table` `[vocab, dim]` at int32 `ids`: shape `[...ids.shape, dim]`.
+ *
+ * @example
+ * ```ts
+ * embedding(table, tensor([[1, 5]], undefined, 'int32')).shape; // [1, 2, dim]
+ * ```
+ */
+export function embedding(table: Tensor, ids: Tensor): Tensor {
+  checkTensor('embedding', table, 'table');
+  if (table.rank !== 2) throw new Error(`embedding: table must be [vocab, dim], got ${fmt(table.shape)}`);
+  return take(table, ids, 0);
+}
+
+/** The most negative float32: what masked attention scores become (as Hugging Face does). */
+const MASKED = -3.4028234663852886e38;
+
+/**
+ * Scaled dot-product attention over `[batch, heads, seq, dim]` (any leading axes):
+ * `softmax(q kᵀ / sqrt(dim) + masking) v`. `causal` lets query i attend to keys up to i (aligned to
+ * the end when there are more keys than queries); `mask` (broadcastable to `[..., seqQ, seqK]`,
+ * nonzero = may attend) restricts further.
+ *
+ * @example
+ * ```ts
+ * attention(q, k, v, { causal: true }).shape; // q.shape with v's last axis
+ * ```
+ */
+export function attention(q: Tensor, k: Tensor, v: Tensor, opts: { causal?: boolean; mask?: Tensor } = {}): Tensor {
+  for (const [name, t] of [['q', q], ['k', k], ['v', v]] as const) checkTensor('attention', t, name);
+  if (q.rank < 2 || k.rank !== q.rank || v.rank !== q.rank) throw new Error(`attention: q ${fmt(q.shape)}, k ${fmt(k.shape)}, v ${fmt(v.shape)} must have one rank >= 2`);
+  const d = q.shape[q.rank - 1];
+  if (k.shape[k.rank - 1] !== d) throw new Error(`attention: q and k need one feature size, got ${fmt(q.shape)} and ${fmt(k.shape)}`);
+  if (k.shape[k.rank - 2] !== v.shape[v.rank - 2]) throw new Error(`attention: k and v need one sequence length, got ${fmt(k.shape)} and ${fmt(v.shape)}`);
+  let scores = div(matmul(q, k, { transposeB: true }), Math.sqrt(d));
+  const sq = q.shape[q.rank - 2];
+  const sk = k.shape[k.rank - 2];
+  if (opts.causal) {
+    // keep[i, j] = j <= i + (sk - sq), built by kernels from two ranges.
+    const rows = reshape(arange(sk - sq + 1, sk + 1), [sq, 1]);
+    const keep = less(arange(sk), rows);
+    scores = where(keep, scores, MASKED);
+  }
+  if (opts.mask) {
+    checkTensor('attention', opts.mask, 'mask');
+    scores = where(opts.mask, scores, MASKED);
+  }
+  return matmul(softmax(scores, -1), v);
+}
+

@@ -1,0 +1,5 @@
+/**
+ * Neural-network functions (pure, no hidden state).
+ * @module
+ */
+export * from './functions.js';

@@ -1,0 +1,162 @@
+/**
+ * Gradient checks against float64 finite differences, as JAX's `check_grads` does, but with the
+ * differences taken on an independent float64 reference (plain loops in the test) rather than on the
+ * float32 function under test, so their error is negligible next to float32 rounding.
+ *
+ * For `f(x_1..x_n)` (any output shape) and its reference `fRef`, `checkGrads`:
+ *  - draws float32-representable inputs and a fixed random weight `w` of f's output shape, and
+ *    differentiates the scalar `L = sum(f(x) * w)`, so the whole Jacobian is exercised (JᵀW);
+ *  - per input element k, takes the float64 central difference of `fRef` along the unit vector e_k,
+ *    which gives the Jacobian column J_k: the reference gradient Σ_i w_i J_ik and the scale
+ *    S_k = Σ_i |w_i| |J_ik| (the sum of |terms| the gradient adds up);
+ *  - checks every component, |g_k - Σ w_i J_ik| <= k * EPS32 * S_k + fdErr_k, and the directional
+ *    derivative along a random v (JAX's check): |<g, v> - D_v L| <= k * EPS32 * Σ |v_k| S_k + fdErr.
+ *
+ * fdErr is the float64 difference's own error, estimated as |D(h) - D(2h)| (3x the O(h²) truncation
+ * error of D(h), so conservative); with h = 1e-4 it is ~1e-9 relative and plays no part unless a
+ * reference is badly conditioned. `k` (eps per unit of scale) is set by each test from the depth of
+ * the computation and the length of the sums in its backward pass; the tests document each choice.
+ * A wrong VJP gives errors of order S_k itself, ~1e5 times these tolerances.
+ */
+import { expect } from 'vitest';
+import * as c from '@sorsajs/core';
+import type { Tensor } from '@sorsajs/core';
+import { EPS32, count, nd, randomData, rng, unravel, type Nd } from './reference.js';
+
+/** One input of a checked function: its shape and the range its values are drawn from, or given data. */
+export interface Arg {
+  shape: number[];
+  lo?: number;
+  hi?: number;
+  /** Values to use instead of random ones (rounded to float32). */
+  data?: ArrayLike<number>;
+}
+
+export interface CheckOptions {
+  /** Seeds inputs, weights and direction. */
+  seed: number;
+  /** Tolerance in float32 eps per unit of the scale S (see the module comment). */
+  k: number;
+  /** Finite-difference step in float64 (default 1e-4). */
+  h?: number;
+}
+
+/** What a check measured: the worst error as a fraction of its tolerance (for calibrating k). */
+export interface CheckReport {
+  worst: number;
+  value: number;
+}
+
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+};
+
+/** The float32 input data of a check (exposed so a test can build data-dependent references). */
+export function argData(args: readonly Arg[], seed: number): Float32Array[] {
+  return args.map((a, j) => (a.data ? Float32Array.from(a.data) : randomData(count(a.shape), seed * 31 + j + 1, a.lo ?? -1, a.hi ?? 1)));
+}
+
+/**
+ * Checks the gradient of `sum(f(...xs) * w)` with respect to every input against float64 central
+ * differences of `fRef`. `f` may itself take gradients (second order checks).
+ */
+export async function checkGrads(
+  f: (...xs: Tensor[]) => Tensor,
+  fRef: (...xs: Nd[]) => Nd,
+  args: readonly Arg[],
+  opts: CheckOptions,
+): Promise<CheckReport> {
+  const h = opts.h ?? 1e-4;
+  const datas = argData(args, opts.seed);
+  const xsNd = datas.map((d, j) => nd(args[j].shape, d));
+  const y0 = fRef(...xsNd);
+  const w = randomData(count(y0.shape), opts.seed * 31 + 97, -1, 1);
+  const lossRef = (xs: Nd[]): number => dot(fRef(...xs).data, w);
+
+  // The library's gradient, in float32.
+  const xs = datas.map((d, j) => c.tensor(d, args[j].shape));
+  const wt = c.tensor(w, y0.shape);
+  let outShape: readonly number[] = [];
+  const loss = (...ts: Tensor[]): Tensor => {
+    const y = f(...ts);
+    outShape = y.shape;
+    return c.sum(c.mul(y, wt));
+  };
+  const [value, grads] = c.valueAndGrad(loss, { argnums: args.map((_, j) => j) })(...xs);
+  const gData = await Promise.all(grads.map((g) => g.data()));
+  const valueData = (await value.data())[0];
+  const gShapes = grads.map((g) => g.shape);
+  for (const t of [...xs, wt, value, ...grads]) t.dispose();
+  expect(outShape, 'output shape of f vs fRef').toEqual(y0.shape);
+  gShapes.forEach((s, j) => expect(s, `shape of the gradient of input #${j}`).toEqual(args[j].shape));
+
+  // Reference Jacobian columns, component by component.
+  const r = rng(opts.seed * 31 + 13);
+  const dirs = datas.map((d) => Float64Array.from(d, () => 2 * r() - 1));
+  let worst = 0;
+  let vScale = 0;
+  const failures: string[] = [];
+  datas.forEach((d, j) => {
+    for (let k = 0; k < d.length; k++) {
+      const at = (t: number): Nd[] => xsNd.map((x, jj) => (jj === j ? nd(x.shape, x.data.map((v, i) => (i === k ? v + t : v))) : x));
+      const column = (step: number): Float64Array => {
+        const yp = fRef(...at(step)).data;
+        const ym = fRef(...at(-step)).data;
+        return yp.map((v, i) => (v - ym[i]) / (2 * step));
+      };
+      const col = column(h);
+      const want = dot(col, w);
+      const fdErr = Math.abs(want - dot(column(2 * h), w));
+      let scale = 0;
+      for (let i = 0; i < col.length; i++) scale += Math.abs(w[i] * col[i]);
+      vScale += Math.abs(dirs[j][k]) * scale;
+      const got = gData[j][k];
+      const tol = opts.k * EPS32 * scale + fdErr;
+      const err = Math.abs(got - want);
+      if (scale > 0) worst = Math.max(worst, err / (opts.k * EPS32 * scale));
+      if (!(err <= tol) && failures.length < 5) {
+        failures.push(`input #${j} element ${k} [${unravel(k, args[j].shape).join(',')}]: autodiff ${got}, float64 FD ${want}, |diff| ${err.toExponential(3)} > tol ${tol.toExponential(3)} (scale ${scale.toExponential(3)})`);
+      }
+    }
+  });
+
+  // The directional derivative along v, as check_grads does.
+  const shifted = (t: number): Nd[] => xsNd.map((x, j) => nd(x.shape, x.data.map((v, i) => v + t * dirs[j][i])));
+  const dv = (step: number): number => (lossRef(shifted(step)) - lossRef(shifted(-step))) / (2 * step);
+  const want = dv(h);
+  const fdErr = Math.abs(want - dv(2 * h));
+  let got = 0;
+  gData.forEach((g, j) => (got += dot(g, dirs[j])));
+  const err = Math.abs(got - want);
+  const tol = opts.k * EPS32 * vScale + fdErr;
+  if (!(err <= tol)) failures.push(`directional derivative: autodiff ${got}, float64 FD ${want}, |diff| ${err.toExponential(3)} > tol ${tol.toExponential(3)}`);
+  if (process.env.GRADCHECK_VERBOSE) console.log(`gradcheck worst ${worst.toFixed(4)} of tol (k=${opts.k})`);
+  expect(failures, failures.join('\n')).toEqual([]);
+  return { worst, value: valueData };
+}
+
+/** Moves values within `gap` of any of `points` out to distance `gap` (away from kinks and ties). */
+export function awayFrom(data: Float32Array, points: readonly number[], gap: number): Float32Array {
+  const out = Float32Array.from(data);
+  for (let i = 0; i < out.length; i++) {
+    for (const p of points) {
+      const d = out[i] - p;
+      if (Math.abs(d) < gap) out[i] = p + (d < 0 ? -gap : gap) + d;
+    }
+  }
+  return out;
+}
+
+/** n distinct values in [lo, hi) at least (hi - lo) / (2n) apart, in seeded random order (no ties for max/min). */
+export function distinct(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const r = rng(seed);
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(r() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const step = (hi - lo) / n;
+  return Float32Array.from(order, (o) => lo + step * (o + 0.25 + 0.5 * r()));
+}
