@@ -17,3 +17,5 @@ export * from './autodiff/index.js';
 export * as tree from './tree/index.js';
 export * as optim from './optim/index.js';
 export * as nn from './nn/index.js';
+export * as random from './random/index.js';
+export * from './io/index.js';

@@ -16,7 +16,9 @@
  * error of D(h), so conservative); with h = 1e-4 it is ~1e-9 relative and plays no part unless a
  * reference is badly conditioned. `k` (eps per unit of scale) is set by each test from the depth of
  * the computation and the length of the sums in its backward pass; the tests document each choice.
- * A wrong VJP gives errors of order S_k itself, ~1e5 times these tolerances.
+ * With `normwise`, S_k is replaced by the largest S over the same input (see CheckOptions).
+ * A wrong VJP gives errors of order S_k itself, ~1e5 times these tolerances. GRADCHECK_VERBOSE=1
+ * prints each check's worst error as a fraction of its tolerance.
  */
 import { expect } from 'vitest';
 import * as c from '@sorsajs/core';
@@ -39,6 +41,13 @@ export interface CheckOptions {
   k: number;
   /** Finite-difference step in float64 (default 1e-4). */
   h?: number;
+  /**
+   * Scale each input's components by the largest S over that input (norm-wise, as in Higham's
+   * norm-wise error bounds). For a composite with a scalar output the Jacobian shows no terms at all
+   * (S_k is |dL/dx_k|, which cancellation in the backward pass can make arbitrarily small), while a
+   * component's rounding error is set by the size of the terms it shares with the rest of its tensor.
+   */
+  normwise?: boolean;
 }
 
 /** What a check measured: the worst error as a fraction of its tolerance (for calibrating k). */
@@ -98,6 +107,7 @@ export async function checkGrads(
   let worst = 0;
   let vScale = 0;
   const failures: string[] = [];
+  const rows: { j: number; k: number; want: number; fdErr: number; scale: number }[] = [];
   datas.forEach((d, j) => {
     for (let k = 0; k < d.length; k++) {
       const at = (t: number): Nd[] => xsNd.map((x, jj) => (jj === j ? nd(x.shape, x.data.map((v, i) => (i === k ? v + t : v))) : x));
@@ -111,16 +121,23 @@ export async function checkGrads(
       const fdErr = Math.abs(want - dot(column(2 * h), w));
       let scale = 0;
       for (let i = 0; i < col.length; i++) scale += Math.abs(w[i] * col[i]);
-      vScale += Math.abs(dirs[j][k]) * scale;
-      const got = gData[j][k];
-      const tol = opts.k * EPS32 * scale + fdErr;
-      const err = Math.abs(got - want);
-      if (scale > 0) worst = Math.max(worst, err / (opts.k * EPS32 * scale));
-      if (!(err <= tol) && failures.length < 5) {
-        failures.push(`input #${j} element ${k} [${unravel(k, args[j].shape).join(',')}]: autodiff ${got}, float64 FD ${want}, |diff| ${err.toExponential(3)} > tol ${tol.toExponential(3)} (scale ${scale.toExponential(3)})`);
-      }
+      rows.push({ j, k, want, fdErr, scale });
     }
   });
+  if (opts.normwise) {
+    const top = datas.map((_, j) => Math.max(0, ...rows.filter((r) => r.j === j).map((r) => r.scale)));
+    for (const r of rows) r.scale = top[r.j];
+  }
+  for (const { j, k, want, fdErr, scale } of rows) {
+    vScale += Math.abs(dirs[j][k]) * scale;
+    const got = gData[j][k];
+    const tol = opts.k * EPS32 * scale + fdErr;
+    const err = Math.abs(got - want);
+    if (scale > 0) worst = Math.max(worst, err / (opts.k * EPS32 * scale));
+    if (!(err <= tol) && failures.length < 5) {
+      failures.push(`input #${j} element ${k} [${unravel(k, args[j].shape).join(',')}]: autodiff ${got}, float64 FD ${want}, |diff| ${err.toExponential(3)} > tol ${tol.toExponential(3)} (scale ${scale.toExponential(3)})`);
+    }
+  }
 
   // The directional derivative along v, as check_grads does.
   const shifted = (t: number): Nd[] => xsNd.map((x, j) => nd(x.shape, x.data.map((v, i) => v + t * dirs[j][i])));
@@ -132,7 +149,7 @@ export async function checkGrads(
   const err = Math.abs(got - want);
   const tol = opts.k * EPS32 * vScale + fdErr;
   if (!(err <= tol)) failures.push(`directional derivative: autodiff ${got}, float64 FD ${want}, |diff| ${err.toExponential(3)} > tol ${tol.toExponential(3)}`);
-  if (process.env.GRADCHECK_VERBOSE) console.log(`gradcheck worst ${worst.toFixed(4)} of tol (k=${opts.k})`);
+  if (process.env.GRADCHECK_VERBOSE) console.log(`gradcheck worst ${worst.toFixed(4)} of tol (k=${opts.k}) ${expect.getState().currentTestName}`);
   expect(failures, failures.join('\n')).toEqual([]);
   return { worst, value: valueData };
 }

@@ -340,18 +340,17 @@ forEachBackend('safetensors', () => {
 
     it('I64, U64 and I32 values outside ±2^24 are errors naming the file, tensor, index and exact value', async () => {
       const ok = le('f32', [1]);
-      const cases: [string, number[], string][] = [
-        ['I64', le64([0n, 16777217n]), '16777217'],
-        ['I64', le64([-16777217n, 0n]), '-16777217'],
-        ['I64', le64([0n, 2n ** 40n]), '1099511627776'],
-        ['I64', le64([-(2n ** 63n), 0n]), '-9223372036854775808'],
-        ['U64', le64([0n, 2n ** 64n - 1n], false), '18446744073709551615'],
-        ['I32', le('i32', [0, 2147483647]), '2147483647'],
+      const cases: [string, number[], string, number][] = [
+        ['I64', le64([0n, 16777217n]), '16777217', 1],
+        ['I64', le64([-16777217n, 0n]), '-16777217', 0],
+        ['I64', le64([0n, 2n ** 40n]), '1099511627776', 1],
+        ['I64', le64([-(2n ** 63n), 0n]), '-9223372036854775808', 0],
+        ['U64', le64([0n, 2n ** 64n - 1n], false), '18446744073709551615', 1],
+        ['I32', le('i32', [0, 2147483647]), '2147483647', 1],
       ];
-      for (const [dtype, bytes, value] of cases) {
+      for (const [dtype, bytes, value, index] of cases) {
         // A valid tensor first: the error must come before any tensor exists (expectLoadError checks memory()).
         const file = build(`{"a":${entry('F32', [1], 0, 4)},"ids":${entry(dtype, [2], 4, 4 + bytes.length)}}`, [...ok, ...bytes]);
-        const index = value === '16777217' || value === '1099511627776' || value === '18446744073709551615' || value === '2147483647' ? 1 : 0;
         await expectLoadError(file, BYTES, /tensor "ids"/, new RegExp(`value ${value} at flat index ${index}\\b`), /2\^24/);
       }
       const d = await freshDir();

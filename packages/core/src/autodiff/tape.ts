@@ -85,6 +85,14 @@ export function op(
   return out;
 }
 
+/**
+ * @internal Disposes an intermediate a composite op made, unless a tape recorded an op that reads it
+ * (then the gradient's scope disposes it later).
+ */
+export function disposeIntermediate(t: Tensor): void {
+  if (!holds.has(t)) t.dispose();
+}
+
 /** @internal Runs `fn` with no op recorded (stopGradient, non-differentiable outputs). */
 export function untracked<R>(fn: () => R): R {
   paused++;

@@ -8,7 +8,7 @@ import { collect, runScoped, tensorsIn } from '../tensor/scope.js';
 import { map, type MapTree } from '../tree/tree.js';
 import { add } from '../ops/elementwise.js';
 import { onesLike, zerosLike } from '../ops/create.js';
-import { alias, backward, op, untracked, withTape, type Tape } from './tape.js';
+import { alias, backward, op, recording, untracked, withTape, type Tape } from './tape.js';
 import { fmt } from '../util/shape.js';
 
 /** Which arguments to differentiate: one index or several. */
@@ -112,7 +112,14 @@ export function valueAndGrad<A extends unknown[], const N extends Argnums = 0>(
   f: (...args: A) => unknown,
   opts: GradOptions<N> = {},
 ): (...args: A) => [unknown, GradsOf<A, N>] {
-  const fnName = 'valueAndGrad';
+  return valueAndGradNamed('valueAndGrad', f, opts);
+}
+
+function valueAndGradNamed<A extends unknown[], N extends Argnums>(
+  fnName: string,
+  f: (...args: A) => unknown,
+  opts: GradOptions<N>,
+): (...args: A) => [unknown, GradsOf<A, N>] {
   return (...args: A) =>
     runScoped(() => {
       const nums = argnumList(fnName, opts.argnums ?? 0, args.length);
@@ -156,7 +163,7 @@ export function grad<A extends unknown[], Aux, const N extends Argnums = 0>(
   opts: GradOptions<N> & { hasAux: true },
 ): (...args: A) => [GradsOf<A, N>, Aux];
 export function grad<A extends unknown[], const N extends Argnums = 0>(f: (...args: A) => unknown, opts: GradOptions<N> = {}): (...args: A) => unknown {
-  const vg = valueAndGrad(f as (...args: A) => Tensor, opts as GradOptions<N> & { hasAux?: false });
+  const vg = valueAndGradNamed('grad', f, opts);
   return (...args: A) =>
     runScoped(() => {
       const [v, g] = vg(...args) as [unknown, unknown];
@@ -218,15 +225,17 @@ export function stopGradient(x: Tensor): Tensor {
 
 /**
  * Defines a function with a custom VJP. `fwd(...xs)` returns `[output, residuals]`; `bwd(residuals,
- * g)` returns one cotangent per input (null for none). `bwd` may use any ops; they are recorded when
- * a higher-order gradient is taken.
+ * g)` returns one cotangent per input (null for none). Under a gradient, `fwd` is recorded like any
+ * code, so residuals that depend on the inputs are differentiated by higher-order gradients (as JAX
+ * does); the output itself flows back only through `bwd`. Outside a gradient, residual tensors are
+ * disposed right after `fwd`.
  *
  * @example
  * ```ts
- * // A clipped-gradient identity.
- * const clipGrad = customVjp(
- *   (x: Tensor) => [mul(x, 1), null],
- *   (_res, g) => [clip(g, -1, 1)],
+ * // x^3 with a hand-written derivative 3x^2, kept as the residual.
+ * const cube = customVjp(
+ *   (x: Tensor) => [mul(x, mul(x, x)), mul(mul(x, x), 3)],
+ *   (r, g) => [mul(g, r)],
  * );
  * ```
  */
@@ -235,22 +244,30 @@ export function customVjp<X extends Tensor[], R>(
   bwd: (residuals: R, g: Tensor) => (Tensor | null)[],
 ): (...xs: X) => Tensor {
   return (...xs: X) => {
-    let residuals: R | undefined;
+    xs.forEach((x, k) => {
+      if (!(x instanceof Tensor)) throw new Error(`customVjp: input #${k} must be a Tensor, got ${typeof x}`);
+    });
+    const result = fwd(...xs);
+    if (!Array.isArray(result) || result.length !== 2 || !(result[0] instanceof Tensor)) {
+      throw new Error('customVjp: fwd must return [output tensor, residuals]');
+    }
+    const [o, residuals] = result;
+    if (!recording(xs)) {
+      for (const t of tensorsIn(residuals)) if (t !== o && !xs.includes(t)) t.dispose();
+      return o;
+    }
+    // A fresh identity for the output, whose only path back is bwd.
     return op(
       xs,
-      () => {
-        const [out, res] = fwd(...xs);
-        residuals = res;
-        return out;
-      },
+      () => alias(o),
       (g) => {
-        const gs = bwd(residuals as R, g);
+        const gs = bwd(residuals, g);
         if (!Array.isArray(gs) || gs.length !== xs.length) {
           throw new Error(`customVjp: bwd must return ${xs.length} cotangent(s) (null for none), got ${Array.isArray(gs) ? gs.length : typeof gs}`);
         }
         return gs;
       },
-      () => tensorsIn(residuals),
+      () => [o, ...tensorsIn(residuals)],
     );
   };
 }

@@ -235,7 +235,8 @@ export async function serializeSafetensors(record: Record<string, Tensor>, metad
  * Saves a record of tensors as a safetensors file (the layout of {@link serializeSafetensors}),
  * atomically: the bytes go to a uniquely named temporary file in the same directory, are fsync'd,
  * and the temporary file is renamed over `path`. On any failure the temporary file is removed and an
- * existing file at `path` is left byte-for-byte as it was. Tensors are read back and written one at
+ * existing file at `path` is left byte-for-byte as it was. A replaced file keeps its permission bits;
+ * a symbolic link at `path` is replaced by a regular file. Tensors are read back and written one at
  * a time; they may be disposed right after the call. Node only (it uses `fs`).
  *
  * @param record - Tensors by name. The name `__metadata__` is reserved.

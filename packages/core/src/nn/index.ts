@@ -3,3 +3,4 @@
  * @module
  */
 export * from './functions.js';
+export * from './init.js';

@@ -9,7 +9,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, fmt, sizeOf } from '../util/shape.js';
 import { mul } from './elementwise.js';
 import { checkTensor, launch, launchDims, requireFloat } from './operand.js';
-import { op } from '../autodiff/tape.js';
+import { disposeIntermediate, op } from '../autodiff/tape.js';
 import { sumTo } from '../autodiff/unbroadcast.js';
 import { pad } from './shape.js';
 import { sum } from './reduce.js';
@@ -146,7 +146,7 @@ export function outer(a: Tensor, b: Tensor): Tensor {
   if (a.rank !== 1 || b.rank !== 1) throw new Error(`outer: expects two vectors, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
   const col = reshape(a, [a.size, 1]);
   const out = mul(col, b);
-  col.dispose();
+  disposeIntermediate(col);
   return out;
 }
 
@@ -191,7 +191,7 @@ export function trace(x: Tensor): Tensor {
   if (x.rank !== 2) throw new Error(`trace: expects a matrix, got shape ${fmt(x.shape)}`);
   const d = diag(x);
   const t = sum(d);
-  d.dispose();
+  disposeIntermediate(d);
   return t;
 }
 

@@ -9,7 +9,7 @@ import { broadcastShapes, broadcastStrides, checkShape, fmt, normalizeAxis, size
 import { mapOp } from './elementwise.js';
 import { matmul } from './linalg.js';
 import { checkTensor, constant, launch } from './operand.js';
-import { op, recording, untracked } from '../autodiff/tape.js';
+import { disposeIntermediate, op, recording, untracked } from '../autodiff/tape.js';
 import { sumTo } from '../autodiff/unbroadcast.js';
 
 /** Records a one-input shape op (float32 only: int32 tensors carry no gradient). */
@@ -246,7 +246,7 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
   try {
     return concat(expanded, a);
   } finally {
-    for (const t of expanded) t.dispose();
+    for (const t of expanded) disposeIntermediate(t);
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { Tensor } from '../tensor/tensor.js';
 import { runScoped, tensorsIn } from '../tensor/scope.js';
-import { map, type Leaf } from '../tree/tree.js';
+import { map, mapAny, type Leaf } from '../tree/tree.js';
 import { add, mapOp, mul, sqrt } from '../ops/elementwise.js';
 import { zerosLike } from '../ops/create.js';
 import { norm } from '../ops/reduce.js';
@@ -109,10 +109,10 @@ function adamCore(o: AdamOptions, decay: { weightDecay: number; mask?: unknown }
           if (params === undefined) throw new Error('adamw: update needs params for weight decay');
           mask = decay.mask === undefined ? null : typeof decay.mask === 'function' ? (decay.mask as (p: unknown) => unknown)(params) : decay.mask;
         }
-        const updates = map(
+        const updates = mapAny(
           (m, v, p, k) => {
             if (!(m instanceof Tensor) || !(v instanceof Tensor)) return null;
-            const useDecay = decay && decay.weightDecay !== 0 && p instanceof Tensor && (mask === null || (k as unknown) === true);
+            const useDecay = decay && decay.weightDecay !== 0 && p instanceof Tensor && (mask === null || k === true);
             if (!useDecay) return mapOp('adam_u', '-(v2 * v0) / (Math.sqrt(v1) / v3 + v4)', [m, v, stepSize, bc2, eps], F);
             // AdamW: p <- p (1 - lr wd), then the Adam step: the update adds -lr wd p.
             return mapOp('adamw_u', '-(v2 * v0) / (Math.sqrt(v1) / v3 + v4) - v5 * v6', [m, v, stepSize, bc2, eps, lr * decay.weightDecay, p], F);
@@ -239,10 +239,10 @@ function resolve(labels: Labels, params: unknown): unknown {
  * ```
  */
 export function partition(transforms: Record<string, GradientTransformation<unknown>>, labels: Labels): GradientTransformation<Record<string, unknown>> {
-  const view = (t: unknown, lab: unknown, name: string): unknown => map((x, l) => ((l as unknown) === name ? x : null), t, lab);
+  const view = (t: unknown, lab: unknown, name: string): unknown => mapAny((x, l) => (l === name ? x : null), t, lab);
   const check = (lab: unknown): void => {
-    map((l) => {
-      if (typeof (l as unknown) !== 'string' || !((l as unknown as string) in transforms)) {
+    mapAny((l) => {
+      if (typeof l !== 'string' || !(l in transforms)) {
         throw new Error(`partition: label ${JSON.stringify(l)} has no transformation (have: ${Object.keys(transforms).join(', ')})`);
       }
       return null;
@@ -267,7 +267,7 @@ export function partition(transforms: Record<string, GradientTransformation<unkn
         }
         // Each leaf takes the update of its label's transformation.
         const names = Object.keys(transforms);
-        const merged = map((l, ...us) => (us[names.indexOf(l as unknown as string)] ?? null) as Leaf, lab, ...names.map((n) => outs[n]));
+        const merged = mapAny((l, ...us) => us[names.indexOf(l as string)] ?? null, lab, ...names.map((n) => outs[n]));
         return [merged, next];
       }),
   };
@@ -283,14 +283,14 @@ export function partition(transforms: Record<string, GradientTransformation<unkn
  * ```
  */
 export function masked(inner: GradientTransformation<unknown>, mask: Labels): GradientTransformation<unknown> {
-  const view = (t: unknown, m: unknown): unknown => map((x, k) => ((k as unknown) === true ? x : null), t, m);
+  const view = (t: unknown, m: unknown): unknown => mapAny((x, k) => (k === true ? x : null), t, m);
   return {
     init: (params) => inner.init(view(params, resolve(mask, params))),
     update: (grads, state, params) =>
       pure(() => {
         const m = resolve(mask, params ?? grads);
         const [u, s] = inner.update(view(grads, m), state, params === undefined ? undefined : view(params, m));
-        return [map((g, k, ui) => ((k as unknown) === true ? ui : g), grads, m, u), s];
+        return [mapAny((g, k, ui) => (k === true ? ui : g), grads, m, u), s];
       }),
   };
 }

@@ -55,13 +55,18 @@ export function runScoped<R>(fn: () => R, keep: (r: R) => Iterable<Tensor> = (r)
 export function collect<R>(fn: () => R): [R, Tensor[]] {
   const made: Tensor[] = [];
   stack.push(made);
+  let result: R;
   try {
-    return [fn(), made];
-  } finally {
+    result = fn();
+  } catch (e) {
     stack.pop();
-    const parent = stack[stack.length - 1];
-    if (parent) parent.push(...made);
+    for (const t of made) t.dispose();
+    throw e;
   }
+  stack.pop();
+  const parent = stack[stack.length - 1];
+  if (parent) parent.push(...made);
+  return [result, made];
 }
 
 /** Every tensor reachable in arrays and plain objects. */

@@ -168,21 +168,34 @@ function firstDifference(a: unknown, b: unknown, path = ''): string | null {
  * ```
  */
 export function map<T>(f: (...leaves: Leaf[]) => Leaf, first: T, ...rest: unknown[]): MapTree<T, Tensor> {
-  for (const [i, other] of rest.entries()) {
-    const d = firstDifference(first, other);
-    if (d) throw new Error(`tree.map: tree #${i + 1} differs from the first at ${d}`);
+  return mapLeaves(f as (...leaves: unknown[]) => unknown, [first, ...rest], true) as MapTree<T, Tensor>;
+}
+
+/**
+ * @internal `map` over trees whose leaves may be anything that is not an array or plain object
+ * (label strings, mask booleans): for optimizers' label and mask trees.
+ */
+export function mapAny(f: (...leaves: unknown[]) => unknown, first: unknown, ...rest: unknown[]): unknown {
+  return mapLeaves(f, [first, ...rest], false);
+}
+
+function mapLeaves(f: (...leaves: unknown[]) => unknown, trees: unknown[], check: boolean): unknown {
+  for (let i = 1; i < trees.length; i++) {
+    const d = firstDifference(trees[0], trees[i]);
+    if (d) throw new Error(`tree.map: tree #${i} differs from the first at ${d}`);
   }
-  const walk = (xs: unknown[]): unknown => {
+  const walk = (xs: unknown[], path: string): unknown => {
     const x = xs[0];
-    if (Array.isArray(x)) return x.map((_, i) => walk(xs.map((t) => (t as unknown[])[i])));
+    if (Array.isArray(x)) return x.map((_, i) => walk(xs.map((t) => (t as unknown[])[i]), join(path, i)));
     if (isNode(x)) {
       const out: Record<string, unknown> = {};
-      for (const k of Object.keys(x)) out[k] = walk(xs.map((t) => (t as Record<string, unknown>)[k]));
+      for (const k of Object.keys(x)) out[k] = walk(xs.map((t) => (t as Record<string, unknown>)[k]), join(path, k));
       return out;
     }
-    return f(...(xs as Leaf[]));
+    if (check) for (const leaf of xs) checkLeaf(leaf, path);
+    return f(...xs);
   };
-  return walk([first, ...rest]) as MapTree<T, Tensor>;
+  return walk(trees, '');
 }
 
 /**

@@ -1,0 +1,307 @@
+/**
+ * Random numbers with explicit keys, as in JAX: a {@link Key} is a value, sampling functions are
+ * pure, and the same key gives the same numbers on every backend, bit for bit.
+ *
+ * The generator is Threefry-2x32 with 20 rounds, JAX's default, in its "partitionable" layout
+ * (the default since JAX 0.5): element `i` of a sample is drawn from the block for counter `(0, i)`,
+ * and `key`, `split`, `foldIn`, `bits`, `uniform` and `bernoulli` give JAX's own numbers
+ * (`normal` does not: see there).
+ *
+ * Where values are computed: keys are two uint32 words of key material, derived on the host with
+ * the same Threefry function (planning, like computing strides; no tensor holds them). Every value a
+ * tensor holds is computed in gpu.js kernels, from the key and the element's index only, in exact
+ * integer arithmetic and roundings that IEEE 754 fixes (see kernels.ts), which is why the results
+ * are identical on `webgpu`, `wasm` and `cpu` (tested bit for bit; `webgl` is untested).
+ *
+ * @example
+ * ```ts
+ * import { random } from '@sorsajs/core';
+ * const k = random.key(0);
+ * const [k1, k2] = random.split(k);
+ * const w = random.normal(k1, [3, 4], { std: 0.02 });
+ * const order = random.permutation(k2, 10); // int32, a shuffle of 0..9
+ * ```
+ * @module
+ */
+import { less } from '../ops/elementwise.js';
+import { checkTensor } from '../ops/operand.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { broadcastShapes, checkShape, fmt, sizeOf } from '../util/shape.js';
+import { addKernel, bitsKernel, mulKernel, normalKernel, permutationKernel, shiftKernel, uniformKernel } from './kernels.js';
+import { threefry2x32 } from './threefry.js';
+
+const KEY_WORDS = Symbol('sorsajs.random.key');
+
+/**
+ * A PRNG key: two uint32 words of Threefry key material (JAX's key data). Immutable; make one with
+ * {@link key}, derive more with {@link split} or {@link foldIn}. Reusing a key reuses its numbers.
+ */
+export class Key {
+  /** @internal */
+  readonly [KEY_WORDS]: readonly [number, number];
+
+  private constructor(words: readonly [number, number]) {
+    this[KEY_WORDS] = Object.freeze([words[0] >>> 0, words[1] >>> 0]) as readonly [number, number];
+    Object.freeze(this);
+  }
+
+  /** @internal */
+  static of(words: readonly [number, number]): Key {
+    return new Key(words);
+  }
+
+  /** The two key words, as `Key(hi, lo)`. */
+  toString(): string {
+    return `Key(${this[KEY_WORDS][0]}, ${this[KEY_WORDS][1]})`;
+  }
+}
+
+function words(op: string, k: unknown): readonly [number, number] {
+  if (!(k instanceof Key)) {
+    throw new Error(`${op}: expected a random Key (from random.key, split or foldIn), got ${k === null ? 'null' : typeof k}`);
+  }
+  return k[KEY_WORDS];
+}
+
+function checkUint32(op: string, what: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    throw new Error(`${op}: ${what} must be an integer in [0, 2^32), got ${String(v)}`);
+  }
+  return v;
+}
+
+function checkSampleShape(op: string, shape: readonly number[]): void {
+  checkShape(shape, op);
+  // Counters are element indices, which kernels handle exactly below 2^24 (as every op's output).
+  if (sizeOf(shape) >= 2 ** 24) throw new Error(`${op}: shape ${fmt(shape)} has ${sizeOf(shape)} elements; at most 2^24 - 1`);
+}
+
+function checkFinite(op: string, what: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${op}: ${what} must be a finite number, got ${String(v)}`);
+  return v;
+}
+
+/**
+ * A key from an integer seed, as `jax.random.key(seed)`: words `[0, seed]` for a seed in
+ * `[-2^31, 2^32)` (negative seeds as their uint32 bits), `[floor(seed / 2^32), seed mod 2^32]` above.
+ *
+ * @example
+ * ```ts
+ * keyData(key(42)); // [0, 42]
+ * ```
+ */
+export function key(seed: number): Key {
+  if (typeof seed !== 'number' || !Number.isSafeInteger(seed) || seed < -(2 ** 31)) {
+    throw new Error(`key: seed must be an integer in [-2^31, 2^53), got ${String(seed)}`);
+  }
+  if (seed < 2 ** 32) return Key.of([0, seed >>> 0]);
+  return Key.of([Math.floor(seed / 2 ** 32), seed % 2 ** 32]);
+}
+
+/**
+ * The key's two uint32 words (JAX's `random.key_data`).
+ *
+ * @example
+ * ```ts
+ * keyData(key(7)); // [0, 7]
+ * ```
+ */
+export function keyData(k: Key): [number, number] {
+  const [a, b] = words('keyData', k);
+  return [a, b];
+}
+
+/**
+ * A key from two uint32 words (JAX's `random.wrap_key_data`), e.g. saved with {@link keyData}.
+ *
+ * @example
+ * ```ts
+ * wrapKeyData([0, 42]).toString(); // 'Key(0, 42)'
+ * ```
+ */
+export function wrapKeyData(data: readonly [number, number]): Key {
+  if (!Array.isArray(data) || data.length !== 2) throw new Error(`wrapKeyData: expected two uint32 words, got ${String(data)}`);
+  return Key.of([checkUint32('wrapKeyData', 'word 0', data[0]), checkUint32('wrapKeyData', 'word 1', data[1])]);
+}
+
+/**
+ * `n` new keys, independent of each other and of `k` (JAX's `random.split`: key i is the Threefry
+ * block of `k` at counter `(0, i)`).
+ *
+ * @example
+ * ```ts
+ * const [a, b] = split(key(0));
+ * keyData(a); // [1797259609, 2579123966]
+ * ```
+ */
+export function split(k: Key, n = 2): Key[] {
+  const [k0, k1] = words('split', k);
+  if (!Number.isInteger(n) || n < 0 || n > 2 ** 32) throw new Error(`split: n must be a non-negative integer, got ${String(n)}`);
+  return Array.from({ length: n }, (_, i) => Key.of(threefry2x32(k0, k1, 0, i)));
+}
+
+/**
+ * A new key from `k` and an integer `data` (JAX's `random.fold_in`), e.g. a step or layer number.
+ *
+ * @example
+ * ```ts
+ * const stepKey = foldIn(key(0), 100);
+ * ```
+ */
+export function foldIn(k: Key, data: number): Key {
+  const [k0, k1] = words('foldIn', k);
+  if (!Number.isInteger(data) || data < -(2 ** 31) || data > 0xffffffff) {
+    throw new Error(`foldIn: data must be an integer in [-2^31, 2^32), got ${String(data)}`);
+  }
+  return Key.of(threefry2x32(k0, k1, 0, data >>> 0));
+}
+
+/**
+ * The raw 32-bit random words behind every sampler (JAX's `random.bits` for uint32), each as its
+ * high and low 16-bit halves: an int32 tensor of shape `[...shape, 2]` (int32 tensors are exact only
+ * below 2^24, so a word does not fit in one). Word = `hi * 65536 + lo`.
+ *
+ * @example
+ * ```ts
+ * await bits(key(0), [1]).data(); // Int32Array [hi, lo] of JAX's random.bits(key(0), (1,))
+ * ```
+ */
+export function bits(k: Key, shape: readonly number[] = []): Tensor {
+  const w = words('bits', k);
+  checkSampleShape('bits', shape);
+  return bitsKernel('bits', w, shape);
+}
+
+/** Options of {@link uniform}. */
+export interface UniformOptions {
+  /** Lower bound, included (default 0). */
+  min?: number;
+  /** Upper bound, excluded (default 1). */
+  max?: number;
+}
+
+/** The largest float32 below `v` (v a float32 above -Infinity). */
+function below(v: number): number {
+  const f = new Float32Array([v]);
+  const i = new Int32Array(f.buffer);
+  if (v === 0) return -(2 ** -149);
+  i[0] += v > 0 ? -1 : 1;
+  return f[0];
+}
+
+/**
+ * Uniform float32 samples in `[min, max)`. With the defaults they are JAX's numbers: the top 23
+ * bits of each word times 2^-23, so multiples of 2^-23 in [0, 1 - 2^-23]. Otherwise
+ * `u * (max - min) + min` with each operation rounded once (and at most the largest float below `max`).
+ *
+ * @example
+ * ```ts
+ * uniform(key(0), [2, 3]);                       // in [0, 1)
+ * uniform(key(1), [5], { min: -1, max: 1 });     // in [-1, 1)
+ * ```
+ */
+export function uniform(k: Key, shape: readonly number[] = [], opts: UniformOptions = {}): Tensor {
+  const w = words('uniform', k);
+  checkSampleShape('uniform', shape);
+  const lo = Math.fround(checkFinite('uniform', 'min', opts.min ?? 0));
+  const hi = Math.fround(checkFinite('uniform', 'max', opts.max ?? 1));
+  if (!(lo < hi) || !Number.isFinite(Math.fround(hi - lo))) {
+    throw new Error(`uniform: needs min < max with a finite float32 width, got min ${opts.min ?? 0} and max ${opts.max ?? 1}`);
+  }
+  const scaled = uniformKernel('uniform', w, shape, lo, hi);
+  // With min = 0 the product already stays below max (u <= 1 - 2^-23 rounds below max).
+  if (lo === 0) return scaled;
+  try {
+    return shiftKernel('uniform', scaled, lo, hi, below(hi));
+  } finally {
+    scaled.dispose();
+  }
+}
+
+/** Options of {@link normal}. */
+export interface NormalOptions {
+  /** Mean (default 0). */
+  mean?: number;
+  /** Standard deviation (default 1). */
+  std?: number;
+}
+
+/**
+ * Normal float32 samples, `mean + std * z` with z standard normal. Each z is the inverse normal CDF
+ * of a 31-bit tail probability and a sign bit, computed in fixed point (within 5e-7 relative of the
+ * exact quantile; |z| < 6.4). Not JAX's numbers (JAX applies float32 erfinv to a uniform).
+ *
+ * @example
+ * ```ts
+ * normal(key(0), [1000]);                           // mean 0, std 1
+ * normal(key(1), [64, 64], { std: 0.02 });          // an init
+ * ```
+ */
+export function normal(k: Key, shape: readonly number[] = [], opts: NormalOptions = {}): Tensor {
+  const w = words('normal', k);
+  checkSampleShape('normal', shape);
+  const mean = Math.fround(checkFinite('normal', 'mean', opts.mean ?? 0));
+  const std = Math.fround(checkFinite('normal', 'std', opts.std ?? 1));
+  let z = normalKernel('normal', w, shape);
+  // std * z and + mean in kernels of their own: one kernel doing both may be fused into an FMA.
+  if (std !== 1) {
+    const scaled = mulKernel('normal', z, std);
+    z.dispose();
+    z = scaled;
+  }
+  if (mean !== 0) {
+    const shifted = addKernel('normal', z, mean);
+    z.dispose();
+    z = shifted;
+  }
+  return z;
+}
+
+/**
+ * Bernoulli samples as float32 1 (probability `p`) and 0, as JAX: `uniform(k, shape) < p`. `p` is a
+ * number in [0, 1] or a float32 tensor that broadcasts to `shape` (which defaults to p's shape).
+ *
+ * @example
+ * ```ts
+ * bernoulli(key(0), 0.9, [4]);               // mostly ones
+ * bernoulli(key(1), tensor([0.1, 0.5, 0.9])); // shape [3]
+ * ```
+ */
+export function bernoulli(k: Key, p: number | Tensor = 0.5, shape?: readonly number[]): Tensor {
+  const w = words('bernoulli', k);
+  let outShape: readonly number[];
+  if (typeof p === 'number') {
+    if (!(p >= 0 && p <= 1)) throw new Error(`bernoulli: p must be in [0, 1], got ${p}`);
+    outShape = shape ?? [];
+  } else {
+    checkTensor('bernoulli', p, 'p');
+    if (p.dtype !== 'float32') throw new Error(`bernoulli: p must be a float32 tensor, got ${p.dtype}`);
+    outShape = shape ?? p.shape;
+    const b = broadcastShapes('bernoulli', outShape, p.shape);
+    if (fmt(b) !== fmt(outShape)) throw new Error(`bernoulli: p of shape ${fmt(p.shape)} does not broadcast to shape ${fmt(outShape)}`);
+  }
+  checkSampleShape('bernoulli', outShape);
+  const u = uniformKernel('bernoulli', w, outShape, 0, 1);
+  try {
+    return less(u, p);
+  } finally {
+    u.dispose();
+  }
+}
+
+/**
+ * A uniformly random permutation of `0 .. n-1` (int32), by sorting random 48-bit keys: a rank
+ * kernel counts, for each element, the keys below its own, and a second kernel inverts the ranks.
+ * Both are O(n^2) work (n threads looping over n): fine for shuffling a few thousand examples
+ * (n = 4096: 2 x 16.8M comparisons), slow beyond some tens of thousands.
+ *
+ * @example
+ * ```ts
+ * await permutation(key(0), 5).data(); // Int32Array, e.g. [3, 0, 4, 1, 2]
+ * ```
+ */
+export function permutation(k: Key, n: number): Tensor {
+  const w = words('permutation', k);
+  if (!Number.isInteger(n) || n < 0 || n >= 2 ** 23) throw new Error(`permutation: n must be an integer in [0, 2^23), got ${String(n)}`);
+  return permutationKernel('permutation', w, n);
+}
