@@ -5,13 +5,18 @@
  */
 import { Tensor } from '../tensor/tensor.js';
 import { add, div, equal, less, mul, rsqrt, square, sub, where, exp } from '../ops/elementwise.js';
-import { logsumexp, mean, sum } from '../ops/reduce.js';
+import { logsumexp, max, mean, sum } from '../ops/reduce.js';
+import { runScoped } from '../tensor/scope.js';
+import { stopGradient } from '../autodiff/transforms.js';
 import { oneHot, take, reshape } from '../ops/shape.js';
 import { matmul } from '../ops/linalg.js';
 import { arange } from '../ops/create.js';
 import { checkTensor } from '../ops/operand.js';
 import { fmt, normalizeAxis } from '../util/shape.js';
 export { gelu, silu, relu, sigmoid, tanh } from '../ops/elementwise.js';
+
+/** Runs a composite with its intermediates disposed (those a gradient still needs survive). */
+const scoped = (fn: () => Tensor): Tensor => runScoped(fn, (r) => [r]);
 
 /**
  * `log(softmax(x))` along `axis` (default last), as `x - logsumexp(x)`: stable for large logits.
@@ -24,11 +29,11 @@ export { gelu, silu, relu, sigmoid, tanh } from '../ops/elementwise.js';
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   checkTensor('logSoftmax', x);
   normalizeAxis('logSoftmax', axis, x.rank);
-  return sub(x, logsumexp(x, axis, true));
+  return scoped(() => sub(x, logsumexp(x, axis, true)));
 }
 
 /**
- * Softmax along `axis` (default last), computed as `exp(x - logsumexp(x))`.
+ * Softmax along `axis` (default last), computed as `exp(x - max) / sum(exp(x - max))`.
  *
  * @example
  * ```ts
@@ -36,7 +41,15 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
  * ```
  */
 export function softmax(x: Tensor, axis = -1): Tensor {
-  return exp(logSoftmax(x, axis));
+  checkTensor('softmax', x);
+  normalizeAxis('softmax', axis, x.rank);
+  // exp(x - max) / sum: exp(x - logsumexp) would scale every entry by logsumexp's rounding
+  // (~eps |lse|, 200 eps at logits near 1e3). The max is a constant to the gradient (softmax
+  // does not change under a shift), so it carries none.
+  return scoped(() => {
+    const e = exp(sub(x, stopGradient(max(x, axis, true))));
+    return div(e, sum(e, axis, true));
+  });
 }
 
 /** How per-example losses are combined. */
@@ -70,18 +83,20 @@ export function crossEntropy(logits: Tensor, labels: Tensor, opts: { reduction?:
       }
     });
   }
-  // The label's logit, gathered per row as a dot with its one-hot row (kernels cannot gather per row).
-  const picked = sum(mul(logits, oneHot(labels, C)), -1);
-  const losses = sub(logsumexp(logits, -1), picked);
-  if (opts.ignoreIndex === undefined) {
-    if (reduction === 'none') return losses;
-    return reduction === 'sum' ? sum(losses) : mean(losses);
-  }
-  const keep = sub(1, equal(labels, opts.ignoreIndex));
-  const kept = mul(losses, keep);
-  if (reduction === 'none') return kept;
-  if (reduction === 'sum') return sum(kept);
-  return div(sum(kept), sum(keep));
+  return scoped(() => {
+    // The label's logit, gathered per row as a dot with its one-hot row (kernels cannot gather per row).
+    const picked = sum(mul(logits, oneHot(labels, C)), -1);
+    const losses = sub(logsumexp(logits, -1), picked);
+    if (opts.ignoreIndex === undefined) {
+      if (reduction === 'none') return losses;
+      return reduction === 'sum' ? sum(losses) : mean(losses);
+    }
+    const keep = sub(1, equal(labels, opts.ignoreIndex));
+    const kept = mul(losses, keep);
+    if (reduction === 'none') return kept;
+    if (reduction === 'sum') return sum(kept);
+    return div(sum(kept), sum(keep));
+  });
 }
 
 /**
@@ -95,9 +110,11 @@ export function crossEntropy(logits: Tensor, labels: Tensor, opts: { reduction?:
 export function mse(pred: Tensor, target: Tensor, opts: { reduction?: Reduction } = {}): Tensor {
   checkTensor('mse', pred, 'pred');
   checkTensor('mse', target, 'target');
-  const sq = square(sub(pred, target));
   const r = opts.reduction ?? 'mean';
-  return r === 'none' ? sq : r === 'sum' ? sum(sq) : mean(sq);
+  return scoped(() => {
+    const sq = square(sub(pred, target));
+    return r === 'none' ? sq : r === 'sum' ? sum(sq) : mean(sq);
+  });
 }
 
 /**
@@ -116,10 +133,11 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
     checkTensor('layerNorm', t, name);
     if (t.rank !== 1 || t.shape[0] !== d) throw new Error(`layerNorm: ${name} must have shape [${d}] for x ${fmt(x.shape)}, got ${fmt(t.shape)}`);
   }
-  const mu = mean(x, -1, true);
-  const centered = sub(x, mu);
-  const variance = mean(square(centered), -1, true);
-  return add(mul(mul(centered, rsqrt(add(variance, eps))), gamma), beta);
+  return scoped(() => {
+    const centered = sub(x, mean(x, -1, true));
+    const variance = mean(square(centered), -1, true);
+    return add(mul(mul(centered, rsqrt(add(variance, eps))), gamma), beta);
+  });
 }
 
 /**
@@ -135,7 +153,7 @@ export function rmsNorm(x: Tensor, gamma: Tensor, eps = 1e-6): Tensor {
   checkTensor('rmsNorm', gamma, 'gamma');
   const d = x.shape[x.rank - 1];
   if (gamma.rank !== 1 || gamma.shape[0] !== d) throw new Error(`rmsNorm: gamma must have shape [${d}] for x ${fmt(x.shape)}, got ${fmt(gamma.shape)}`);
-  return mul(mul(x, rsqrt(add(mean(square(x), -1, true), eps))), gamma);
+  return scoped(() => mul(mul(x, rsqrt(add(mean(square(x), -1, true), eps))), gamma));
 }
 
 /**
@@ -152,11 +170,10 @@ export function linear(x: Tensor, W: Tensor, b?: Tensor | null): Tensor {
   if (W.rank !== 2 || x.shape[x.rank - 1] !== W.shape[1]) {
     throw new Error(`linear: W must be [out, in] with in = ${x.shape[x.rank - 1]} (the last axis of x ${fmt(x.shape)}), got ${fmt(W.shape)}`);
   }
-  const y = matmul(x, W, { transposeB: true });
-  if (!b) return y;
+  if (!b) return matmul(x, W, { transposeB: true });
   checkTensor('linear', b, 'b');
   if (b.rank !== 1 || b.shape[0] !== W.shape[0]) throw new Error(`linear: b must have shape [${W.shape[0]}], got ${fmt(b.shape)}`);
-  return add(y, b);
+  return scoped(() => add(matmul(x, W, { transposeB: true }), b));
 }
 
 /**
@@ -193,19 +210,24 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: { causal?: bool
   const d = q.shape[q.rank - 1];
   if (k.shape[k.rank - 1] !== d) throw new Error(`attention: q and k need one feature size, got ${fmt(q.shape)} and ${fmt(k.shape)}`);
   if (k.shape[k.rank - 2] !== v.shape[v.rank - 2]) throw new Error(`attention: k and v need one sequence length, got ${fmt(k.shape)} and ${fmt(v.shape)}`);
-  let scores = div(matmul(q, k, { transposeB: true }), Math.sqrt(d));
   const sq = q.shape[q.rank - 2];
   const sk = k.shape[k.rank - 2];
-  if (opts.causal) {
-    // keep[i, j] = j <= i + (sk - sq), built by kernels from two ranges.
-    const rows = reshape(arange(sk - sq + 1, sk + 1), [sq, 1]);
-    const keep = less(arange(sk), rows);
-    scores = where(keep, scores, MASKED);
-  }
+  const scoreShape = [...q.shape.slice(0, -1), sk];
   if (opts.mask) {
     checkTensor('attention', opts.mask, 'mask');
-    scores = where(opts.mask, scores, MASKED);
+    const m = opts.mask.shape;
+    const fits = m.length <= scoreShape.length && m.every((dm, i) => dm === 1 || dm === scoreShape[scoreShape.length - m.length + i]);
+    if (!fits) throw new Error(`attention: mask ${fmt(m)} does not broadcast to the scores ${fmt(scoreShape)} ([..., seqQ, seqK])`);
   }
-  return matmul(softmax(scores, -1), v);
+  return scoped(() => {
+    let scores = div(matmul(q, k, { transposeB: true }), Math.sqrt(d));
+    if (opts.causal) {
+      // keep[i, j] = j <= i + (sk - sq), built by kernels from two ranges.
+      const rows = reshape(arange(sk - sq + 1, sk + 1), [sq, 1]);
+      scores = where(less(arange(sk), rows), scores, MASKED);
+    }
+    if (opts.mask) scores = where(opts.mask, scores, MASKED);
+    return matmul(softmax(scores, -1), v);
+  });
 }
 

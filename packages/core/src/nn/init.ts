@@ -7,6 +7,7 @@ import { div, mul } from '../ops/elementwise.js';
 import { checkTensor } from '../ops/operand.js';
 import { bernoulli, normal as randomNormal, uniform, type Key } from '../random/index.js';
 import { checkShape, fmt } from '../util/shape.js';
+import { runScoped } from '../tensor/scope.js';
 
 /**
  * Inverted dropout: zeroes each element with probability `rate` and scales the rest by
@@ -23,9 +24,10 @@ export function dropout(key: Key, x: Tensor, rate: number): Tensor {
   checkTensor('dropout', x);
   if (!(rate >= 0 && rate < 1)) throw new Error(`dropout: rate must be in [0, 1), got ${rate}`);
   if (rate === 0) return mul(x, 1);
-  const keep = bernoulli(key, 1 - rate, x.shape);
-  const out = div(mul(x, keep), 1 - rate);
-  return out;
+  return runScoped(
+    () => div(mul(x, bernoulli(key, 1 - rate, x.shape)), 1 - rate),
+    (r) => [r],
+  );
 }
 
 /** Fan-in and fan-out of a weight shape: PyTorch's layout `[out, in, ...receptive field]`. */

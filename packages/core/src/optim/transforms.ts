@@ -8,7 +8,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { runScoped, tensorsIn } from '../tensor/scope.js';
 import { map, mapAny, type Leaf } from '../tree/tree.js';
 import { add, mapOp, mul, sqrt } from '../ops/elementwise.js';
-import { zerosLike } from '../ops/create.js';
+import { zeros, zerosLike } from '../ops/create.js';
 import { norm } from '../ops/reduce.js';
 import { reshape } from '../ops/shape.js';
 import { valueAt, type GradientTransformation, type ScalarOrSchedule } from './types.js';
@@ -112,7 +112,7 @@ function adamCore(o: AdamOptions, decay: { weightDecay: number; mask?: unknown }
         const updates = mapAny(
           (m, v, p, k) => {
             if (!(m instanceof Tensor) || !(v instanceof Tensor)) return null;
-            const useDecay = decay && decay.weightDecay !== 0 && p instanceof Tensor && (mask === null || k === true);
+            const useDecay = decay && decay.weightDecay !== 0 && p instanceof Tensor && (mask === null || !!k);
             if (!useDecay) return mapOp('adam_u', '-(v2 * v0) / (Math.sqrt(v1) / v3 + v4)', [m, v, stepSize, bc2, eps], F);
             // AdamW: p <- p (1 - lr wd), then the Adam step: the update adds -lr wd p.
             return mapOp('adamw_u', '-(v2 * v0) / (Math.sqrt(v1) / v3 + v4) - v5 * v6', [m, v, stepSize, bc2, eps, lr * decay.weightDecay, p], F);
@@ -172,8 +172,8 @@ export function globalNorm(t: unknown): Tensor {
       if (n instanceof Tensor) acc = acc ? add(acc, mul(n, n)) : mul(n, n);
       return null;
     }, norms);
-    if (!acc) throw new Error('globalNorm: the tree has no tensor leaves');
-    return sqrt(acc);
+    // A tree without tensor leaves has norm 0 (as optax), e.g. an empty partition group.
+    return acc ? sqrt(acc) : zeros([]);
   });
 }
 
@@ -283,14 +283,15 @@ export function partition(transforms: Record<string, GradientTransformation<unkn
  * ```
  */
 export function masked(inner: GradientTransformation<unknown>, mask: Labels): GradientTransformation<unknown> {
-  const view = (t: unknown, m: unknown): unknown => mapAny((x, k) => (k === true ? x : null), t, m);
+  const view = (t: unknown, m: unknown): unknown => mapAny((x, k) => (k ? x : null), t, m);
   return {
     init: (params) => inner.init(view(params, resolve(mask, params))),
     update: (grads, state, params) =>
       pure(() => {
         const m = resolve(mask, params ?? grads);
         const [u, s] = inner.update(view(grads, m), state, params === undefined ? undefined : view(params, m));
-        return [mapAny((g, k, ui) => (k === true ? ui : g), grads, m, u), s];
+        // Masked-out leaves pass through as new handles, so disposing the gradients stays safe.
+        return [mapAny((g, k, ui) => (k ? ui : g instanceof Tensor ? reshape(g, g.shape) : g), grads, m, u), s];
       }),
   };
 }
