@@ -171,6 +171,14 @@ export function grad<A extends unknown[], const N extends Argnums = 0>(f: (...ar
     });
 }
 
+/** What `vjp` returns beside the output: cotangents from an output cotangent, and a dispose. */
+export interface VjpFn<A extends unknown[]> {
+  /** The cotangents of the primals (each mirroring its tree) for an output cotangent. */
+  (cotangent: Tensor): MapTree<A[number], Tensor>[];
+  /** Frees the tensors kept for the backward pass. */
+  dispose(): void;
+}
+
 /**
  * Evaluates `f` at `primals` and returns its output with a function mapping an output cotangent to
  * the cotangents of the primals (one per primal, each mirroring its tree). The tensors `f` made are
@@ -186,7 +194,7 @@ export function grad<A extends unknown[], const N extends Argnums = 0>(f: (...ar
 export function vjp<A extends unknown[]>(
   f: (...args: A) => Tensor,
   ...primals: A
-): [Tensor, ((cotangent: Tensor) => MapTree<A[number], Tensor>[]) & { dispose(): void }] {
+): [Tensor, VjpFn<A>] {
   const nums = primals.map((_, i) => i);
   const [[out, tape, wrapped, vars], made] = collect(() => {
     const { wrapped, vars } = wrapArgs(primals, nums);
@@ -203,7 +211,7 @@ export function vjp<A extends unknown[]>(
       throw new Error(`vjp: the cotangent must be a tensor of the output's shape ${fmt(out.shape)}`);
     }
     return runScoped(() => gradients(tape, out, ct, primals, nums, vars));
-  }) as ((cotangent: Tensor) => MapTree<A[number], Tensor>[]) & { dispose(): void };
+  }) as VjpFn<A>;
   fn.dispose = () => {
     for (const t of made) if (t !== out) t.dispose();
   };

@@ -30,7 +30,9 @@ function zerosFor(params: unknown): unknown {
 
 /** State of sgd: the update count and, with momentum, the momentum buffers. */
 export interface SgdState {
+  /** Updates done so far (what schedules are evaluated at). */
   count: number;
+  /** Momentum buffers mirroring the params (null without momentum). */
   momentum: unknown;
 }
 
@@ -69,13 +71,17 @@ export function sgd(o: { lr: ScalarOrSchedule; momentum?: number; nesterov?: boo
 
 /** State of adam and adamw: the update count and the first and second moment estimates. */
 export interface AdamState {
+  /** Updates done so far (what schedules are evaluated at; t - 1 in PyTorch's bias corrections). */
   count: number;
+  /** First-moment estimates mirroring the params. */
   mu: unknown;
+  /** Second-moment estimates mirroring the params. */
   nu: unknown;
 }
 
 /** Options of `adam`; defaults as PyTorch's Adam. */
 export interface AdamOptions {
+  /** Learning rate, or a schedule of the update count. */
   lr: ScalarOrSchedule;
   /** Default 0.9. */
   b1?: number;

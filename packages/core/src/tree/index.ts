@@ -3,4 +3,4 @@
  * @module
  */
 export { map, mapWithPath, flatten, unflatten, leaves, structure, dispose, leafPaths } from './tree.js';
-export type { Leaf, Tree, TreeDef, MapTree } from './tree.js';
+export type { Leaf, Tree, TreeDef, TreeLeafDef, TreeArrayDef, TreeObjectDef, MapTree } from './tree.js';

@@ -23,10 +23,31 @@ export type MapTree<T, L> = T extends Tensor
         : T;
 
 /** The structure of a tree without its leaves: what `unflatten` needs to rebuild it. */
-export type TreeDef =
-  | { kind: 'leaf' }
-  | { kind: 'array'; children: TreeDef[] }
-  | { kind: 'object'; keys: string[]; children: TreeDef[] };
+export type TreeDef = TreeLeafDef | TreeArrayDef | TreeObjectDef;
+
+/** A leaf position in a TreeDef. */
+export interface TreeLeafDef {
+  /** Discriminant. */
+  kind: 'leaf';
+}
+
+/** An array node in a TreeDef. */
+export interface TreeArrayDef {
+  /** Discriminant. */
+  kind: 'array';
+  /** One structure per element. */
+  children: TreeDef[];
+}
+
+/** A plain-object node in a TreeDef. */
+export interface TreeObjectDef {
+  /** Discriminant. */
+  kind: 'object';
+  /** Keys in insertion order. */
+  keys: string[];
+  /** One structure per key. */
+  children: TreeDef[];
+}
 
 function isNode(x: unknown): x is readonly unknown[] | Record<string, unknown> {
   if (Array.isArray(x)) return true;
