@@ -74,7 +74,8 @@ export async function matmulSuite(opts: SuiteOptions = {}): Promise<Row[]> {
 }
 
 /**
- * Elementwise add and exp over 65536 and 1M elements, result read back. Rates are GB/s moved.
+ * Elementwise add and exp over 65536 and 1M elements, and row sums, result read back. Rates are
+ * GB/s moved.
  *
  * @example
  * ```ts
@@ -114,6 +115,25 @@ export async function elementwiseSuite(opts: SuiteOptions = {}): Promise<Row[]> 
     });
     bench.add(`exp ${n} | tfjs-wasm`, () => {
       const c = tf.exp(ta);
+      c.dataSync();
+      c.dispose();
+    });
+  }
+  // Reductions: row sums of a matrix and the sum of a long vector.
+  for (const [rows, cols] of [[512, 512], [1, 1 << 20]]) {
+    const a = randomFloats(rows * cols, 5);
+    const sa = sj.tensor(a, [rows, cols]);
+    const ta = tf.tensor2d(a, [rows, cols]);
+    cleanup.push(() => [sa, ta].forEach((t) => t.dispose()));
+    const name = `sum rows ${rows}x${cols}`;
+    bytes[name] = 4 * rows * cols;
+    bench.add(`${name} | ${ours}`, async () => {
+      const c = sj.sum(sa, 1);
+      await c.data();
+      c.dispose();
+    });
+    bench.add(`${name} | tfjs-wasm`, () => {
+      const c = tf.sum(ta, 1);
       c.dataSync();
       c.dispose();
     });

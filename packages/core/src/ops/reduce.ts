@@ -2,7 +2,7 @@
  * Reductions, each `(x, axis?, keepdims?)`: axis is one axis, several, or undefined for all.
  * @module
  */
-import { NEEDS_INF, reduceKernel } from '../kernels/reduce.js';
+import { NEEDS_INF, hasContiguous, reduceContiguousKernel, reduceKernel } from '../kernels/reduce.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { fmt, normalizeAxes, sizeOf } from '../util/shape.js';
 import { checkTensor, launch, requireFloat } from './operand.js';
@@ -70,8 +70,13 @@ function reduceForward(op: string, x: Tensor, axis: Axis | undefined, keepdims: 
   }
   const outer = sizeOf(src.shape.slice(0, first));
   const inner = sizeOf(src.shape.slice(first + axes.length));
-  const scalars = NEEDS_INF.has(op) ? [L, inner, Infinity, -Infinity] : [L, inner];
-  const flat = launch(op, reduceKernel(op), [outer * inner], dtype, [src], scalars);
+  let flat: Tensor;
+  if (inner === 1 && L > 0 && hasContiguous(op)) {
+    flat = launch(op, reduceContiguousKernel(op), [outer], dtype, [src], [L]);
+  } else {
+    const scalars = NEEDS_INF.has(op) ? [L, inner, Infinity, -Infinity] : [L, inner];
+    flat = launch(op, reduceKernel(op), [outer * inner], dtype, [src], scalars);
+  }
   if (src !== x) src.dispose();
   const out = reshape(flat, outShape);
   flat.dispose();
