@@ -1,15 +1,12 @@
 /**
  * `@sorsajs/linalg`: QR, one-sided Jacobi SVD and randomized SVD on `@sorsajs/core` kernels.
  *
- * Not implemented yet (tracked in the linalg issue). This entry point exists so the workspace
- * builds; it exports only the package's version.
- *
  * @example
  * ```ts
- * import { version } from '@sorsajs/linalg';
+ * import { qr } from '@sorsajs/linalg';
+ * const { Q, R } = qr(a);
  * ```
  * @module
  */
-
-/** The package version. @example `version // '0.1.0'` */
-export const version = '0.1.0';
+export { qr } from './qr.js';
+export type { QR } from './qr.js';

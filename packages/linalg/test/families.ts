@@ -1,0 +1,104 @@
+/**
+ * Test matrices (float32 values, float64 twins) for the decompositions: the families the linalg
+ * issue names. Deterministic from a seed.
+ */
+import { rng } from '../../core/test/reference.js';
+
+export interface Matrix {
+  name: string;
+  m: number;
+  n: number;
+  /** Row-major float32 values. */
+  data: Float32Array;
+}
+
+function gaussian(r: () => number): number {
+  // Box-Muller in float64; the value is rounded to float32 by the caller.
+  const u = Math.max(r(), 1e-300);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
+}
+
+export function randomGaussian(m: number, n: number, seed: number): Matrix {
+  const r = rng(seed);
+  return { name: `gaussian ${m}x${n}`, m, n, data: Float32Array.from({ length: m * n }, () => gaussian(r)) };
+}
+
+/** A random orthonormal m x k basis (float64), by Gram-Schmidt twice on Gaussian columns. */
+export function orthonormal(m: number, k: number, seed: number): Float64Array[] {
+  const r = rng(seed);
+  const cols: Float64Array[] = [];
+  for (let j = 0; j < k; j++) {
+    const v = Float64Array.from({ length: m }, () => gaussian(r));
+    for (let pass = 0; pass < 2; pass++) {
+      for (const c of cols) {
+        let d = 0;
+        for (let i = 0; i < m; i++) d += c[i] * v[i];
+        for (let i = 0; i < m; i++) v[i] -= d * c[i];
+      }
+    }
+    let nrm = 0;
+    for (let i = 0; i < m; i++) nrm += v[i] * v[i];
+    nrm = Math.sqrt(nrm);
+    for (let i = 0; i < m; i++) v[i] /= nrm;
+    cols.push(v);
+  }
+  return cols;
+}
+
+/** U diag(s) Vᵀ with random orthonormal U, V and the given singular values. */
+export function withSpectrum(name: string, m: number, n: number, s: number[], seed: number): Matrix {
+  const k = s.length;
+  const U = orthonormal(m, k, seed);
+  const V = orthonormal(n, k, seed + 1);
+  const data = new Float32Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let acc = 0;
+      for (let t = 0; t < k; t++) acc += U[t][i] * s[t] * V[t][j];
+      data[i * n + j] = acc;
+    }
+  return { name, m, n, data };
+}
+
+/** Kahan's matrix: upper triangular, rows scaled by s^i, off-diagonal -c (ill-conditioned). */
+export function kahan(n: number, theta = 1.2): Matrix {
+  const s = Math.sin(theta);
+  const c = Math.cos(theta);
+  const data = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const si = s ** i;
+    data[i * n + i] = si;
+    for (let j = i + 1; j < n; j++) data[i * n + j] = -c * si;
+  }
+  return { name: `kahan ${n}`, m: n, n, data };
+}
+
+/** Gaussian columns scaled from 1 to 1e-6 (geometrically), then permuted. */
+export function graded(m: number, n: number, seed: number): Matrix {
+  const g = randomGaussian(m, n, seed);
+  const r = rng(seed + 7);
+  const perm = Array.from({ length: n }, (_, j) => j).sort(() => r() - 0.5);
+  const data = new Float32Array(m * n);
+  for (let j = 0; j < n; j++) {
+    const scale = 10 ** ((-6 * perm[j]) / Math.max(1, n - 1));
+    for (let i = 0; i < m; i++) data[i * n + j] = g.data[i * n + j] * scale;
+  }
+  return { name: `graded ${m}x${n}`, m, n, data };
+}
+
+export function families(size = 24): Matrix[] {
+  const n = size;
+  return [
+    randomGaussian(n, n, 1),
+    randomGaussian(2 * n, n, 2),
+    randomGaussian(n, 2 * n, 3),
+    kahan(n),
+    graded(n + 8, n, 4),
+    withSpectrum('clustered', n, n, Array.from({ length: n }, (_, i) => 1 + 1e-3 * i), 5),
+    withSpectrum('repeated', n, n, Array.from({ length: n }, (_, i) => (i < n / 2 ? 2 : 1)), 6),
+    withSpectrum('rank-deficient', n + 4, n, Array.from({ length: n }, (_, i) => (i < n / 3 ? 3 - i * 0.1 : 0)), 7),
+    { name: 'zero', m: n, n, data: new Float32Array(n * n) },
+    randomGaussian(1, n, 8),
+    randomGaussian(n, 1, 9),
+  ];
+}

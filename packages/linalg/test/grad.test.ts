@@ -1,0 +1,79 @@
+/**
+ * Gradient checks of the decompositions against float64 central differences of independent float64
+ * references (QR here by modified Gram–Schmidt, which gives the same factors as Householder up to
+ * the signs of R's diagonal, fixed below), along random directions as JAX's check_grads does.
+ */
+import { expect, it } from 'vitest';
+import * as c from '@sorsajs/core';
+import { qr } from '@sorsajs/linalg';
+import { forEachBackend } from '../../core/test/backends.js';
+import { EPS32, randomData } from '../../core/test/reference.js';
+
+/** Float64 thin QR with R's diagonal positive (Gram–Schmidt twice for accuracy). */
+function qrRef(a: Float64Array, m: number, n: number): { Q: Float64Array; R: Float64Array } {
+  const Q = new Float64Array(m * n);
+  const R = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    const v = Float64Array.from({ length: m }, (_, i) => a[i * n + j]);
+    for (let pass = 0; pass < 2; pass++) {
+      for (let t = 0; t < j; t++) {
+        let d = 0;
+        for (let i = 0; i < m; i++) d += Q[i * n + t] * v[i];
+        R[t * n + j] += d;
+        for (let i = 0; i < m; i++) v[i] -= d * Q[i * n + t];
+      }
+    }
+    const nrm = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+    R[j * n + j] = nrm;
+    for (let i = 0; i < m; i++) Q[i * n + j] = v[i] / nrm;
+  }
+  return { Q, R };
+}
+
+forEachBackend('decomposition gradients', () => {
+  it('qr: Q and R cotangents through the VJP match float64 central differences', async () => {
+    const [m, n] = [6, 4];
+    const a32 = randomData(m * n, 11);
+    const wQ = randomData(m * n, 12);
+    const wR = randomData(n * n, 13);
+    const dir = randomData(m * n, 14);
+    // Loss sum(wQ * Q D) + sum(wR * D R): D = sign(diag R) makes it independent of the sign convention.
+    const loss = (Q: ArrayLike<number>, R: ArrayLike<number>, sgn: number[]): number => {
+      let s = 0;
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) s += wQ[i * n + j] * Q[i * n + j] * sgn[j];
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) s += wR[i * n + j] * sgn[i] * R[i * n + j];
+      return s;
+    };
+    const f64 = (x: Float64Array): number => {
+      const { Q, R } = qrRef(x, m, n);
+      return loss(Q, R, Array(n).fill(1));
+    };
+    const h = 1e-5;
+    const plus = Float64Array.from(a32, (v, i) => v + h * dir[i]);
+    const minus = Float64Array.from(a32, (v, i) => v - h * dir[i]);
+    const fd = (f64(plus) - f64(minus)) / (2 * h);
+
+    const a = c.tensor(a32, [m, n]);
+    const probe = qr(a);
+    const rd = await probe.R.data();
+    const sgn = Array.from({ length: n }, (_, i) => Math.sign(rd[i * n + i]) || 1);
+    c.tree.dispose(probe);
+    const D = c.tensor(sgn);
+    const WQ = c.tensor(wQ, [m, n]);
+    const WR = c.tensor(wR, [n, n]);
+    const g = c.grad((x: c.Tensor) => {
+      const { Q, R } = qr(x);
+      return c.add(c.sum(c.mul(c.mul(WQ, Q), D)), c.sum(c.mul(c.mul(WR, c.reshape(D, [n, 1])), R)));
+    })(a);
+    const gd = await g.data();
+    let dot = 0;
+    let scale = 0;
+    for (let i = 0; i < m * n; i++) {
+      dot += gd[i] * dir[i];
+      scale += Math.abs(gd[i] * dir[i]);
+    }
+    c.tree.dispose([a, D, WQ, WR, g]);
+    // Float32 factors and a triangular solve: error ~ (m n) eps relative to the sum of |terms|.
+    expect(Math.abs(dot - fd)).toBeLessThanOrEqual(64 * m * n * EPS32 * Math.max(scale, Math.abs(fd)) + 1e-6);
+  });
+});
