@@ -26,17 +26,7 @@ export function trackTensor(t: Tensor): void {
  * walking arrays and plain objects). Kept tensors move to the enclosing scope, if any.
  */
 export function runScoped<R>(fn: () => R, keep: (r: R) => Iterable<Tensor> = (r) => tensorsIn(r)): R {
-  const made: Tensor[] = [];
-  stack.push(made);
-  let result: R;
-  try {
-    result = fn();
-  } catch (e) {
-    stack.pop();
-    for (const t of made) t.dispose();
-    throw e;
-  }
-  stack.pop();
+  const [result, made] = frame(fn);
   // Tensors an enclosing gradient still needs (a grad of grad records the inner one's ops) survive
   // too, and move to the enclosing scope with what the function returned.
   const kept = new Set(keep(result));
@@ -48,24 +38,27 @@ export function runScoped<R>(fn: () => R, keep: (r: R) => Iterable<Tensor> = (r)
   return result;
 }
 
+/** Runs `fn` in a new scope frame; if it throws, everything it made is disposed. */
+function frame<R>(fn: () => R): [R, Tensor[]] {
+  const made: Tensor[] = [];
+  stack.push(made);
+  try {
+    return [fn(), made];
+  } catch (e) {
+    for (const t of made) t.dispose();
+    throw e;
+  } finally {
+    stack.pop();
+  }
+}
+
 /**
  * Runs `fn` and returns its result with the tensors made while it ran, disposing none. The made
  * tensors stay registered with the enclosing scope, which disposes them if it is not told to keep them.
  */
 export function collect<R>(fn: () => R): [R, Tensor[]] {
-  const made: Tensor[] = [];
-  stack.push(made);
-  let result: R;
-  try {
-    result = fn();
-  } catch (e) {
-    stack.pop();
-    for (const t of made) t.dispose();
-    throw e;
-  }
-  stack.pop();
-  const parent = stack[stack.length - 1];
-  if (parent) parent.push(...made);
+  const [result, made] = frame(fn);
+  stack[stack.length - 1]?.push(...made);
   return [result, made];
 }
 
