@@ -35,6 +35,12 @@ const KEY_WORDS = Symbol('sorsajs.random.key');
 /**
  * A PRNG key: two uint32 words of Threefry key material (JAX's key data). Immutable; make one with
  * {@link key}, derive more with {@link split} or {@link foldIn}. Reusing a key reuses its numbers.
+ *
+ * @example
+ * ```ts
+ * const [k1, k2] = random.split(random.key(0));
+ * random.normal(k1, [2, 3]);
+ * ```
  */
 export class Key {
   /** @internal */
