@@ -12,12 +12,14 @@ import * as sj from '@sorsajs/core';
 import type { BackendRequest } from '@sorsajs/core';
 import { elementwiseSuite, matmulSuite } from './suites/matmul.js';
 import { mlpSuite } from './suites/mlp.js';
+import { svdSuite } from './suites/svd.js';
 import { markdown, type Row } from './report.js';
 
 const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise<Row[]>> = {
   matmul: matmulSuite,
   elementwise: elementwiseSuite,
   mlp: mlpSuite,
+  svd: svdSuite,
 };
 
 const { values, positionals } = parseArgs({
@@ -36,7 +38,8 @@ await mkdir('bench-results', { recursive: true });
 for (const name of names) {
   const rows = await SUITES[name](opts);
   console.log(`\n## ${name} (sorsajs on ${chosen}, Node ${process.version})\n`);
-  console.log(markdown(rows, 'tfjs-wasm'));
+  // Each suite's peer: tfjs-wasm, or ml-matrix for the SVD.
+  console.log(markdown(rows, name === 'svd' ? 'ml-matrix' : 'tfjs-wasm'));
   const file = `bench-results/${name}-${chosen}.json`;
   await writeFile(file, JSON.stringify({ suite: name, backend: chosen, node: process.version, date: new Date().toISOString(), rows }, null, 2));
 }

@@ -1,12 +1,22 @@
 /**
- * `@sorsajs/linalg`: QR, one-sided Jacobi SVD and randomized SVD on `@sorsajs/core` kernels.
+ * `@sorsajs/linalg`: QR, one-sided Jacobi SVD and randomized SVD on `@sorsajs/core` kernels, with
+ * VJP rules for the decompositions.
  *
  * @example
  * ```ts
- * import { qr } from '@sorsajs/linalg';
+ * import { qr, svd } from '@sorsajs/linalg';
  * const { Q, R } = qr(a);
+ * const { U, S, Vt } = svd(a);
+ * const top = svd(W, { method: 'randomized', rank: 16 });
  * ```
  * @module
  */
 export { qr } from './qr.js';
 export type { QR } from './qr.js';
+export { svd, svdvals, lowRank, orthonormalityError, reconstructionError } from './svd.js';
+export type { SvdOptions } from './svd.js';
+export { jacobiSvd } from './jacobi.js';
+export type { JacobiOptions } from './jacobi.js';
+export { randomizedSvd } from './randomized.js';
+export type { RandomizedOptions } from './randomized.js';
+export type { SVD } from './types.js';

@@ -1,15 +1,41 @@
 /**
- * `@sorsajs/sorsa`: SORSA adapters, with LoRA and PiSSA baselines, as pure functions over parameter trees.
+ * `@sorsajs/sorsa`: SORSA adapters, with LoRA and PiSSA baselines, as pure functions over parameter
+ * trees.
  *
- * Not implemented yet (tracked in the sorsa issue). This entry point exists so the workspace
- * builds; it exports only the package's version.
+ * - An adapter is a plain tree: `{ U, S, Vt }` (SORSA) or `{ A, B }` (LoRA, PiSSA), with an optional
+ *   number leaf `scale`; its frozen residual is a separate tensor.
+ * - Whole models: `adaptParams(params, { rank, targets })` gives `{ trainable, frozen }`, where
+ *   `trainable` maps dotted paths to adapters and `frozen` is `params` with residuals in place of the
+ *   adapted weights; `mergeParams(trainable, frozen)` rebuilds plain params inside the loss.
+ * - Training: `orthoRegularizer` and `makeTrainStep` (the official order of one step).
  *
  * @example
  * ```ts
- * import { version } from '@sorsajs/sorsa';
+ * import { adaptParams, mergeParams, makeTrainStep } from '@sorsajs/sorsa';
+ * const { trainable, frozen } = adaptParams(params, { rank: 8, targets: ['w1', 'w2'] });
+ * const { init, step } = makeTrainStep({
+ *   loss: (t, f, [x, y]) => nn.mse(model(mergeParams(t, f), x), y),
+ *   optimizer: optim.adamw({ lr: 3e-5, weightDecay: 0 }),
+ *   gamma: 4e-4, peakLr: 3e-5, maxGradNorm: 1,
+ * });
  * ```
  * @module
  */
+export type { Adapter, SorsaAdapter, LoraAdapter, Trainable, Init } from './types.js';
+export { isSorsaAdapter, isLoraAdapter } from './types.js';
+export { merge, linear, preferMerged } from './forward.js';
+export type { MergeOptions, LinearOptions } from './forward.js';
+export { initAdapter } from './init.js';
+export type { SvdMethod, SvdInitOptions } from './svd.js';
+export { mergeParams, adaptParams } from './params.js';
+export type { AdaptOptions, Adapted } from './params.js';
+export { orthoRegularizer } from './regularizer.js';
+export { makeTrainStep } from './train.js';
+export { toLoRA } from './convert.js';
+export type { TrainStepOptions, TrainStep, StepResult, StepMetrics } from './train.js';
+export * as lora from './lora.js';
+export * as pissa from './pissa.js';
+export type { LoraInitOptions } from './lora.js';
 
 /** The package version. @example `version // '0.1.0'` */
 export const version = '0.1.0';

@@ -10,8 +10,10 @@ type KernelFn = ((...args: unknown[]) => unknown) & {
   kernel?: { constructor: { mode?: string }; fallbackReason?: string | null; moduleCacheLimit?: number; _shapeOutput?: unknown };
 };
 
-/** gpu.js mode for each backend. */
-const MODES: Record<BackendName, string> = { webgpu: 'webgpu', webgl: 'headlessgl', wasm: 'webasm', cpu: 'cpu' };
+const IN_NODE = typeof process !== 'undefined' && !!process.versions?.node;
+
+/** gpu.js mode for each backend: webgl is headless-gl under Node and WebGL2 in browsers. */
+const MODES: Record<BackendName, string> = { webgpu: 'webgpu', webgl: IN_NODE ? 'headlessgl' : 'webgl2', wasm: 'webasm', cpu: 'cpu' };
 
 /** webasm compiles one module per combination of argument and output sizes and keeps 8 by default; a training loop sees more shapes than that, so keep more. */
 const WASM_MODULE_CACHE = 256;
@@ -41,6 +43,29 @@ export interface KernelSource {
 }
 
 /**
+ * A multi-kernel plan compiled with gpu.js `createPipeline`: on wasm the whole plan runs as one fused
+ * dispatch over one shared WebAssembly memory (on worker threads when it is big enough), on webgpu
+ * as one command encoder where the inputs are host arrays; elsewhere gpu.js walks the plan kernel by
+ * kernel (still all kernels). `key` must identify the plan (its kernels, step count and sizes).
+ */
+export interface PipelineSource {
+  key: string;
+  /** Number of pipeline arguments: the input arrays, then the scalars. */
+  arity: number;
+  /** The kernels the plan calls, by name. Their scalars are typed from the values passed. */
+  kernels: Readonly<Record<string, Omit<KernelSource, 'key' | 'threaded' | 'components' | 'floats'>>>;
+  /**
+   * Records the plan, once, at build time: `call(name, output, args)` stands for one kernel call over
+   * gpu.js output dims and returns a handle a later call may take as an array argument. `args` holds
+   * handles for the pipeline's arguments: the input arrays (`Input`s of the given dims) then the
+   * scalars. Returns the handles of the results, which must come from 1-D kernels.
+   */
+  plan(call: (name: string, output: readonly number[], args: readonly unknown[]) => unknown, args: readonly unknown[]): unknown[];
+}
+
+type PipelineFn = ((...a: unknown[]) => Promise<unknown>) & { executorKind: string; backend: string; fallbackReason: string | null; destroy(): unknown };
+
+/**
  * Runs gpu.js kernels for one backend: builds and caches them, and schedules calls so that an op
  * returns at once while its result may still be in flight. Work is strictly ordered: a call waits
  * for everything queued before it, which keeps the dynamic-output kernels (one `setOutput` per call)
@@ -49,6 +74,9 @@ export interface KernelSource {
 export class Engine {
   private readonly gpu: GpuInstance;
   private readonly kernels = new Map<string, KernelFn>();
+  private readonly pipelines = new Map<string, PipelineFn>();
+  /** How the latest pipeline ran (gpu.js `executorKind`: 'fused-threaded', 'fused-sync', 'fused-encoder' or 'generic'), for tests and benchmarks. */
+  lastPipelineExecutor = '';
   private tail: Promise<unknown> = Promise.resolve();
   private queued = 0;
   /** Kernel builds, for tests and benchmarks that want to see caching at work. */
@@ -152,6 +180,79 @@ export class Engine {
     return Storage.later(this, outSize, result);
   }
 
+  private pipeline(src: PipelineSource): PipelineFn {
+    let p = this.pipelines.get(src.key);
+    if (!p) {
+      const kernels: Record<string, KernelFn> = {};
+      for (const [name, k] of Object.entries(src.kernels)) {
+        const fn = new Function(...k.arrays, ...k.scalars, k.body) as (...a: unknown[]) => number;
+        // No declared argument types: step outputs reach the next kernel as gpu.js Inputs of their
+        // dims, and the fused executors type each step from the values it binds.
+        const kf = this.gpu.createKernel(fn, {
+          output: [1],
+          dynamicOutput: true,
+          dynamicArguments: true,
+          pipeline: true,
+          immutable: true,
+          loopMaxIterations: 1 << 30,
+          tactic: 'precision',
+          precision: 'single',
+        } as never) as unknown as KernelFn;
+        if (kf.kernel && this.name === 'wasm') kf.kernel.moduleCacheLimit = WASM_MODULE_CACHE;
+        kernels[name] = kf;
+      }
+      const call = (name: string, output: readonly number[], args: readonly unknown[]): unknown => {
+        const k = kernels[name];
+        if (!k) throw new Error(`pipeline "${src.key}": no kernel named "${name}"`);
+        k.setOutput([...output]);
+        return k(...args);
+      };
+      // gpu.js reads the orchestration's arity (fn.length) to know how many argument handles to make.
+      const names = Array.from({ length: src.arity }, (_, i) => `a${i}`);
+      const orchestrate = new Function('plan', 'call', `return function (${names.join(', ')}) { return plan(call, [${names.join(', ')}]); };`)(src.plan, call);
+      p = (this.gpu as unknown as { createPipeline(f: unknown): PipelineFn }).createPipeline(orchestrate);
+      this.pipelines.set(src.key, p);
+      this.builds++;
+    }
+    return p;
+  }
+
+  /**
+   * Runs a pipeline (see PipelineSource) over `inputs`, each passed as a gpu.js `Input` of
+   * `inputDims[i]` when it is a host array, and `scalars`; returns the storages of its results, of
+   * `outSizes[i]` elements each. Always queued: gpu.js pipelines are asynchronous on every backend.
+   * Throws (through the results) if gpu.js ran any part of the plan on a backend other than this one.
+   */
+  runPipeline(src: PipelineSource, inputs: readonly Storage[], inputDims: readonly (readonly number[])[], scalars: readonly number[], outSizes: readonly number[]): Storage[] {
+    for (const s of inputs) if (s.error) throw s.error;
+    for (const s of inputs) s.retain();
+    this.queued++;
+    const result = this.tail.then(async () => {
+      try {
+        const values = await Promise.all(inputs.map((s) => s.get()));
+        const args = values.map((v, i) => (v instanceof Float32Array ? new gpujs.Input(v as never, [...inputDims[i]] as never) : v));
+        const p = this.pipeline(src);
+        let out: unknown;
+        try {
+          out = await p(...args, ...scalars);
+        } catch (e) {
+          throw new Error(`pipeline "${src.key}" failed on ${this.name}: ${(e as Error)?.message ?? String(e)}`);
+        }
+        this.lastPipelineExecutor = p.executorKind;
+        if (p.backend && p.backend !== MODES[this.name]) {
+          throw new Error(`pipeline "${src.key}": gpu.js ran it on "${p.backend}" instead of "${MODES[this.name]}" (${p.fallbackReason ?? 'no reason given'})`);
+        }
+        const list = out as unknown[];
+        return list.map((v) => (v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>)));
+      } finally {
+        for (const s of inputs) s.release();
+        this.queued--;
+      }
+    });
+    this.tail = result.catch(() => undefined);
+    return outSizes.map((size, i) => Storage.later(this, size, result.then((r) => r[i])));
+  }
+
   /** Reads a payload back to the host as a fresh Float32Array. */
   async read(p: Payload): Promise<Float32Array> {
     if (p instanceof Float32Array) return p.slice();
@@ -173,6 +274,8 @@ export class Engine {
   destroy(): void {
     for (const k of this.kernels.values()) k.destroy?.();
     this.kernels.clear();
+    for (const p of this.pipelines.values()) p.destroy();
+    this.pipelines.clear();
     (this.gpu as unknown as { destroy(): unknown }).destroy();
   }
 }

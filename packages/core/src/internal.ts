@@ -1,0 +1,45 @@
+/**
+ * Kernel-level access for the sibling packages (`@sorsajs/linalg`): launching custom kernels and
+ * gpu.js pipelines over tensors. Not part of the public API.
+ * @internal
+ * @module
+ */
+import type { PipelineSource } from './backend/engine.js';
+import { engine } from './backend/registry.js';
+import { Tensor } from './tensor/tensor.js';
+
+export type { KernelSource, PipelineSource } from './backend/engine.js';
+export { launch, launchDims } from './ops/operand.js';
+
+/**
+ * Runs a pipeline over tensor inputs (each seen by the plan as a gpu.js Input of `inputDims[i]`) and
+ * scalars; returns one float32 tensor per result, of `outShapes[i]`.
+ */
+export function launchPipeline(
+  op: string,
+  src: PipelineSource,
+  inputs: readonly Tensor[],
+  inputDims: readonly (readonly number[])[],
+  scalars: readonly number[],
+  outShapes: readonly (readonly number[])[],
+): Tensor[] {
+  const eng = engine();
+  const storages = inputs.map((t) => {
+    const s = t.use(op);
+    if (s.engine !== eng) throw new Error(`${op}: a tensor of shape [${t.shape.join(',')}] lives on backend ${s.engine.name}, but ops now run on ${eng.name}`);
+    return s;
+  });
+  const sizes = outShapes.map((sh) => sh.reduce((a, b) => a * b, 1));
+  return eng.runPipeline(src, storages, inputDims, scalars, sizes).map((s, i) => new Tensor(s, outShapes[i], 'float32'));
+}
+
+/** How the latest pipeline ran on the current backend (gpu.js `executorKind`). */
+export function lastPipelineExecutor(): string {
+  return engine().lastPipelineExecutor;
+}
+
+/** Whether a tensor's values are on the host now (so they can be checked without a readback). */
+export function hostValues(t: Tensor): Float32Array | undefined {
+  const v = t.storage.value;
+  return v instanceof Float32Array ? v : undefined;
+}

@@ -1,0 +1,136 @@
+/**
+ * The SVD entry point and the helpers built on it.
+ * @module
+ */
+import { abs, div, eye, matmul, max, maximum, mul, norm, slice, sub, tidy, type Tensor } from '@sorsajs/core';
+import type * as core from '@sorsajs/core';
+import { checkMatrix } from './checks.js';
+import { jacobiSvd } from './jacobi.js';
+import { randomizedSvd } from './randomized.js';
+import { differentiableSvd } from './grad.js';
+import type { JacobiOptions } from './jacobi.js';
+
+/** Jacobi SVD with its VJP (grad.ts); a wrapper per options object is cheap. */
+function differentiableJacobi(a: Tensor, o: JacobiOptions): SVD {
+  return differentiableSvd((x) => jacobiSvd(x, o))(a);
+}
+import type { SVD } from './types.js';
+
+/** Options of `svd`. */
+export interface SvdOptions {
+  /** `'jacobi'` (exact thin SVD), `'randomized'` (rank-`rank` approximation) or `'auto'` (default). */
+  method?: 'jacobi' | 'randomized' | 'auto';
+  /** Number of triplets: required for randomized; with jacobi, truncates. */
+  rank?: number;
+  /** Randomized: extra samples (default 10). */
+  oversample?: number;
+  /** Randomized: power iterations (default 4 when rank < 0.1 min(m, n), else 2). */
+  powerIters?: number;
+  /** Randomized: key of the test matrix. */
+  key?: core.random.Key;
+  /** Jacobi: convergence threshold on max |a_i·a_j| / (|a_i||a_j|) (default sqrt(m)·eps). */
+  tol?: number;
+  /** Jacobi: most sweeps. */
+  maxSweeps?: number;
+}
+
+/**
+ * Thin SVD `A = U diag(S) Vt`. `'auto'` uses the randomized method when a `rank` below a tenth of
+ * min(m, n) is asked for, and one-sided Jacobi otherwise. The Jacobi path is differentiable (VJP in
+ * grad.ts: exact for distinct singular values; degenerate ones drop their coupling terms).
+ *
+ * @example
+ * ```ts
+ * const { U, S, Vt } = svd(a);                       // Jacobi, k = min(m, n)
+ * const top = svd(a, { method: 'randomized', rank: 16 });
+ * ```
+ */
+export function svd(a: Tensor, opts: SvdOptions = {}): SVD {
+  checkMatrix('svd', a);
+  const [m, n] = a.shape;
+  const p = Math.min(m, n);
+  const method = opts.method ?? 'auto';
+  if (!['jacobi', 'randomized', 'auto'].includes(method)) throw new Error(`svd: unknown method "${method}" (jacobi, randomized or auto)`);
+  if (opts.rank !== undefined && (!Number.isInteger(opts.rank) || opts.rank < 1 || opts.rank > p)) {
+    throw new Error(`svd: rank must be an integer in [1, ${p}] for shape [${m},${n}], got ${opts.rank}`);
+  }
+  const useRandomized = method === 'randomized' || (method === 'auto' && opts.rank !== undefined && opts.rank < 0.1 * p);
+  if (useRandomized) {
+    if (opts.rank === undefined) throw new Error('svd: the randomized method needs a rank');
+    return randomizedSvd(a, { rank: opts.rank, oversample: opts.oversample, powerIters: opts.powerIters, key: opts.key });
+  }
+  const full = differentiableJacobi(a, { tol: opts.tol, maxSweeps: opts.maxSweeps });
+  if (opts.rank === undefined || opts.rank === p) return full;
+  return truncate(full, opts.rank);
+}
+
+/** The leading k triplets of a full thin SVD (the full factors are disposed). */
+function truncate(f: SVD, k: number): SVD {
+  const [m] = f.U.shape;
+  const n = f.Vt.shape[1];
+  const out = { U: slice(f.U, [0, 0], [m, k]), S: slice(f.S, [0], [k]), Vt: slice(f.Vt, [0, 0], [k, n]) };
+  f.U.dispose();
+  f.S.dispose();
+  f.Vt.dispose();
+  return out;
+}
+
+/**
+ * The singular values of `a`, descending.
+ *
+ * @example
+ * ```ts
+ * await svdvals(tensor([[3, 0], [0, 4]])).data(); // [4, 3]
+ * ```
+ */
+export function svdvals(a: Tensor, opts: SvdOptions = {}): Tensor {
+  const f = svd(a, opts);
+  f.U.dispose();
+  f.Vt.dispose();
+  return f.S;
+}
+
+/**
+ * The best rank-k approximation `U_k diag(S_k) Vt_k` (Eckart–Young), by `svd` with `rank: k`.
+ *
+ * @example
+ * ```ts
+ * const W2 = lowRank(W, 8);
+ * ```
+ */
+export function lowRank(a: Tensor, k: number, opts: SvdOptions = {}): Tensor {
+  return tidy(() => {
+    const f = svd(a, { ...opts, rank: k });
+    return matmul(mul(f.U, f.S), f.Vt);
+  });
+}
+
+/**
+ * How far the columns of `Q` are from orthonormal: `max |QᵀQ − I|` (a scalar tensor).
+ *
+ * @example
+ * ```ts
+ * await orthonormalityError(qr(a).Q).data(); // ~1e-7
+ * ```
+ */
+export function orthonormalityError(Q: Tensor): Tensor {
+  checkMatrix('orthonormalityError', Q);
+  return tidy(() => max(abs(sub(matmul(Q, Q, { transposeA: true }), eye(Q.shape[1])))));
+}
+
+/**
+ * Relative reconstruction error `‖A − U diag(S) Vt‖_F / ‖A‖_F` (a scalar tensor; 0 for A = 0 reconstructed exactly).
+ *
+ * @example
+ * ```ts
+ * await reconstructionError(a, svd(a)).data(); // ~1e-7
+ * ```
+ */
+export function reconstructionError(a: Tensor, f: SVD): Tensor {
+  checkMatrix('reconstructionError', a);
+  return tidy(() => {
+    const r = norm(sub(a, matmul(mul(f.U, f.S), f.Vt)));
+    // max(‖A‖, tiny) keeps 0 / 0 out of the zero matrix's relative error.
+    return div(r, maximum(norm(a), 1e-30));
+  });
+}

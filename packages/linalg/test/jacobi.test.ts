@@ -1,0 +1,322 @@
+/**
+ * One-sided Jacobi SVD against an independent float64 reference (a plain cyclic one-sided Jacobi
+ * written here in float64), with LAPACK's acceptance ratios, each <= 50:
+ *   ||A - U S Vt||_1 / (||A||_1 max(m,n) eps), ||I - UᵀU||_1 / (m eps), ||I - V Vᵀ||_1 / (n eps),
+ *   max |s_i - s_ref_i| / (max(m,n) eps s_ref_1),
+ * on every backend available here. Shapes are reused across families (one compiled plan per work
+ * shape: lavapipe compiles each kernel in ~100 ms).
+ *
+ * SORSA_SVD_SWEEPS=1 adds a measurement (not a test): sweeps each family needs at a few sizes.
+ */
+import { describe, expect, it } from 'vitest';
+import * as c from '@sorsajs/core';
+import { jacobiSvd } from '../src/jacobi.js';
+import { forEachBackend } from '../../core/test/backends.js';
+
+const EPS = 2 ** -23;
+
+/** Seeded Gaussian numbers (LCG + Box-Muller), the same on every run. */
+function gaussian(count: number, seed: number): Float64Array {
+  let s = seed >>> 0;
+  const u = (): number => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s + 0.5) / 2 ** 32;
+  };
+  const out = new Float64Array(count);
+  for (let i = 0; i < count; i++) out[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  return out;
+}
+
+interface Mat {
+  m: number;
+  n: number;
+  /** row-major float64 values (of the float32 numbers the library gets) */
+  a: Float64Array;
+}
+
+function mat(m: number, n: number, a: ArrayLike<number>): Mat {
+  // Round to float32 first: the reference factors exactly the matrix the library sees.
+  return { m, n, a: Float64Array.from(Float32Array.from(a)) };
+}
+
+/** A random m x n matrix with orthonormal columns (m >= n), float64 modified Gram-Schmidt twice. */
+function orthonormal(m: number, n: number, seed: number): Float64Array {
+  const q = gaussian(m * n, seed);
+  for (let j = 0; j < n; j++) {
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < j; i++) {
+        let d = 0;
+        for (let r = 0; r < m; r++) d += q[r * n + i] * q[r * n + j];
+        for (let r = 0; r < m; r++) q[r * n + j] -= d * q[r * n + i];
+      }
+    }
+    let nn = 0;
+    for (let r = 0; r < m; r++) nn += q[r * n + j] ** 2;
+    nn = Math.sqrt(nn);
+    for (let r = 0; r < m; r++) q[r * n + j] /= nn;
+  }
+  return q;
+}
+
+/** U diag(s) Vᵀ with random orthonormal U (m x k), V (n x k). */
+function withSpectrum(m: number, n: number, s: readonly number[], seed: number): Mat {
+  const k = s.length;
+  const U = orthonormal(m, k, seed);
+  const V = orthonormal(n, k, seed + 1);
+  const a = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let acc = 0;
+    for (let t = 0; t < k; t++) acc += U[i * k + t] * s[t] * V[j * k + t];
+    a[i * n + j] = acc;
+  }
+  return mat(m, n, a);
+}
+
+function kahan(n: number, theta = 1.2): Mat {
+  const s = Math.sin(theta);
+  const cth = Math.cos(theta);
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const si = s ** i;
+    a[i * n + i] = si;
+    for (let j = i + 1; j < n; j++) a[i * n + j] = -cth * si;
+  }
+  return mat(n, n, a);
+}
+
+/** Gaussian columns scaled from 1 to 1e-6 (log-spaced), in a permuted order. */
+function graded(m: number, n: number, seed: number): Mat {
+  const g = gaussian(m * n, seed);
+  const order = Array.from({ length: n }, (_, j) => (j * 7 + 3) % n);
+  const a = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) a[i * n + j] = g[i * n + j] * 10 ** ((-6 * order[j]) / (n - 1));
+  return mat(m, n, a);
+}
+
+function rankDeficient(m: number, n: number, r: number, seed: number): Mat {
+  const B = gaussian(m * r, seed);
+  const C = gaussian(r * n, seed + 1);
+  const a = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let acc = 0;
+    for (let t = 0; t < r; t++) acc += B[i * r + t] * C[t * n + j];
+    a[i * n + j] = acc;
+  }
+  return mat(m, n, a);
+}
+
+/** Singular values by a float64 cyclic one-sided Jacobi (on Aᵀ when wide), descending. */
+function referenceSvals(A: Mat): number[] {
+  const wide = A.m < A.n;
+  const m = wide ? A.n : A.m;
+  const n = wide ? A.m : A.n;
+  const cols: Float64Array[] = [];
+  for (let j = 0; j < n; j++) {
+    const col = new Float64Array(m);
+    for (let r = 0; r < m; r++) col[r] = wide ? A.a[j * A.n + r] : A.a[r * A.n + j];
+    cols.push(col);
+  }
+  for (let sweep = 0; sweep < 60; sweep++) {
+    let rotated = false;
+    for (let p = 0; p < n - 1; p++) for (let q = p + 1; q < n; q++) {
+      const x = cols[p];
+      const y = cols[q];
+      let app = 0;
+      let aqq = 0;
+      let apq = 0;
+      for (let r = 0; r < m; r++) {
+        app += x[r] * x[r];
+        aqq += y[r] * y[r];
+        apq += x[r] * y[r];
+      }
+      if (app === 0 || aqq === 0 || Math.abs(apq) <= 1e-15 * Math.sqrt(app * aqq)) continue;
+      rotated = true;
+      const zeta = (aqq - app) / (2 * apq);
+      const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+      const cs = 1 / Math.sqrt(1 + t * t);
+      const sn = cs * t;
+      for (let r = 0; r < m; r++) {
+        const u = x[r];
+        const v = y[r];
+        x[r] = cs * u - sn * v;
+        y[r] = sn * u + cs * v;
+      }
+    }
+    if (!rotated) break;
+  }
+  return cols.map((col) => Math.sqrt(col.reduce((acc, v) => acc + v * v, 0))).sort((a, b) => b - a);
+}
+
+/** ||X||_1: the largest column sum of |x|, for row-major rows x cols. */
+function norm1(x: ArrayLike<number>, rows: number, cols: number): number {
+  let best = 0;
+  for (let j = 0; j < cols; j++) {
+    let acc = 0;
+    for (let i = 0; i < rows; i++) acc += Math.abs(x[i * cols + j]);
+    best = Math.max(best, acc);
+  }
+  return best;
+}
+
+interface Ratios {
+  resid: number;
+  orthU: number;
+  orthV: number;
+  svals: number;
+  /** max relative error of each singular value (for graded matrices) */
+  relErr: number;
+  sorted: boolean;
+}
+
+async function ratios(A: Mat, opts: { maxSweeps?: number } = {}, ref?: number[]): Promise<Ratios> {
+  const { m, n } = A;
+  const k = Math.min(m, n);
+  const t = c.tensor(Float32Array.from(A.a), [m, n]);
+  const { U, S, Vt } = jacobiSvd(t, opts);
+  expect(U.shape).toEqual([m, k]);
+  expect(S.shape).toEqual([k]);
+  expect(Vt.shape).toEqual([k, n]);
+  const [u, s, vt] = await Promise.all([U.data(), S.data(), Vt.data()]);
+  for (const x of [t, U, S, Vt]) x.dispose();
+  const R = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let acc = 0;
+    for (let q = 0; q < k; q++) acc += u[i * k + q] * s[q] * vt[q * n + j];
+    R[i * n + j] = A.a[i * n + j] - acc;
+  }
+  const an = norm1(A.a, m, n);
+  const rn = norm1(R, m, n);
+  const resid = an > 0 ? rn / (an * Math.max(m, n) * EPS) : rn === 0 ? 0 : Infinity;
+  const gram = (x: ArrayLike<number>, rows: number, cols: number, byCols: boolean): Float64Array => {
+    const g = new Float64Array(k * k);
+    for (let p = 0; p < k; p++) for (let q = 0; q < k; q++) {
+      let acc = 0;
+      if (byCols) for (let r = 0; r < rows; r++) acc += x[r * cols + p] * x[r * cols + q];
+      else for (let r = 0; r < cols; r++) acc += x[p * cols + r] * x[q * cols + r];
+      g[p * k + q] = (p === q ? 1 : 0) - acc;
+    }
+    return g;
+  };
+  const orthU = norm1(gram(u, m, k, true), k, k) / (m * EPS);
+  const orthV = norm1(gram(vt, k, n, false), k, k) / (n * EPS);
+  const sr = ref ?? referenceSvals(A);
+  let worst = 0;
+  let rel = 0;
+  for (let i = 0; i < k; i++) {
+    worst = Math.max(worst, Math.abs(s[i] - sr[i]));
+    if (sr[i] > 0) rel = Math.max(rel, Math.abs(s[i] - sr[i]) / sr[i]);
+  }
+  const svals = sr[0] > 0 ? worst / (Math.max(m, n) * EPS * sr[0]) : worst === 0 ? 0 : Infinity;
+  let sorted = true;
+  for (let i = 0; i < k; i++) if (!(s[i] >= 0) || (i > 0 && s[i] > s[i - 1])) sorted = false;
+  return { resid, orthU, orthV, svals, relErr: rel, sorted };
+}
+
+function expectAccepted(r: Ratios, label: string): void {
+  const msg = `${label}: ${JSON.stringify(r)}`;
+  expect(r.sorted, msg).toBe(true);
+  expect(r.resid, msg).toBeLessThanOrEqual(50);
+  expect(r.orthU, msg).toBeLessThanOrEqual(50);
+  expect(r.orthV, msg).toBeLessThanOrEqual(50);
+  expect(r.svals, msg).toBeLessThanOrEqual(50);
+}
+
+/** The families, at sizes sharing three work shapes: 48 x 48, 64 x 24 (tall and wide), 40 x 1. */
+const families: [string, () => Mat][] = [
+  ['random square 48x48', () => mat(48, 48, gaussian(48 * 48, 1))],
+  ['random tall 64x24', () => mat(64, 24, gaussian(64 * 24, 2))],
+  ['random wide 24x64', () => mat(24, 64, gaussian(24 * 64, 3))],
+  ['Kahan 48', () => kahan(48)],
+  ['graded columns 48x48 (1..1e-6, permuted)', () => graded(48, 48, 4)],
+  ['clustered spectrum 48x48', () => withSpectrum(48, 48, Array.from({ length: 48 }, (_, i) => (i < 24 ? 1 + 1e-6 * i : 1e-3 * (1 + 1e-6 * i))), 5)],
+  ['repeated singular values 48x48', () => withSpectrum(48, 48, Array.from({ length: 48 }, (_, i) => [4, 2, 1][i % 3]), 6)],
+  ['rank-deficient 48x48 (rank 16)', () => rankDeficient(48, 48, 16, 7)],
+  ['rank-deficient tall 64x24 (rank 5)', () => rankDeficient(64, 24, 5, 8)],
+  ['zero 48x48', () => mat(48, 48, new Float64Array(48 * 48))],
+  ['1x40', () => mat(1, 40, gaussian(40, 9))],
+  ['40x1', () => mat(40, 1, gaussian(40, 10))],
+  ['zero 1x40', () => mat(1, 40, new Float64Array(40))],
+];
+
+const seen: Record<string, Record<string, Ratios>> = {};
+
+forEachBackend('jacobiSvd', (backend) => {
+  for (const [label, make] of families) {
+    it(`accepts ${label}`, async () => {
+      const A = make();
+      const r = await ratios(A);
+      (seen[backend] ??= {})[label] = r;
+      expectAccepted(r, label);
+      if (label.startsWith('graded')) expect(r.relErr, label).toBeLessThanOrEqual(1e-3);
+      if (label.startsWith('zero')) expect(r.svals).toBe(0);
+    });
+  }
+
+  it('throws a clear Error on NaN or Infinity in host-resident input', () => {
+    const a = c.tensor([[1, 2], [NaN, 4]]);
+    expect(() => jacobiSvd(a)).toThrow(/jacobiSvd: input has a non-finite value \(NaN\) at \[1, 0\]/);
+    const b = c.tensor([[1, Infinity], [3, 4]]);
+    expect(() => jacobiSvd(b)).toThrow(/non-finite value \(Infinity\) at \[0, 1\]/);
+    a.dispose();
+    b.dispose();
+  });
+
+  it('rejects non-matrices and bad options', () => {
+    const v = c.tensor([1, 2, 3]);
+    expect(() => jacobiSvd(v)).toThrow(/expects a matrix/);
+    const a = c.tensor([[1, 2], [3, 4]]);
+    expect(() => jacobiSvd(a, { maxSweeps: -1 })).toThrow(/maxSweeps/);
+    expect(() => jacobiSvd(a, { tol: 0 })).toThrow(/tol/);
+    v.dispose();
+    a.dispose();
+  });
+
+  it('leaves no tensors behind', async () => {
+    const before = c.memory().tensors;
+    const a = c.tensor(Float32Array.from(gaussian(48 * 48, 11)), [48, 48]);
+    const { U, S, Vt } = jacobiSvd(a);
+    await S.data();
+    for (const x of [a, U, S, Vt]) x.dispose();
+    expect(c.memory().tensors).toBe(before);
+  });
+
+  it('prints its ratios', () => {
+    const rows = Object.entries(seen[backend] ?? {}).map(([l, r]) =>
+      `${l.padEnd(44)} resid ${r.resid.toFixed(2).padStart(6)} orthU ${r.orthU.toFixed(2).padStart(6)} orthV ${r.orthV.toFixed(2).padStart(6)} svals ${r.svals.toFixed(2).padStart(6)} rel ${r.relErr.toExponential(1)}`,
+    );
+    console.log(`jacobiSvd acceptance ratios on ${backend}:\n${rows.join('\n')}`);
+  });
+});
+
+describe.skipIf(!process.env.SORSA_SVD_SWEEPS)('sweeps needed (measurement, SORSA_SVD_SWEEPS=1)', () => {
+  it('counts sweeps per family on wasm', async () => {
+    await c.init({ backend: 'wasm' });
+    const sizes = (process.env.SORSA_SVD_SWEEPS === '1' ? '32,64,128' : process.env.SORSA_SVD_SWEEPS!).split(',').map(Number);
+    const lines: string[] = [];
+    for (const n of sizes) {
+      const fams: [string, Mat][] = [
+        ['random', mat(n, n, gaussian(n * n, 21))],
+        ['graded', graded(n, n, 22)],
+        ['clustered', withSpectrum(n, n, Array.from({ length: n }, (_, i) => (i < n / 2 ? 1 + 1e-6 * i : 1e-3 * (1 + 1e-6 * i))), 23)],
+        ['rank n/3', rankDeficient(n, n, Math.max(1, Math.floor(n / 3)), 25)],
+        ['geometric', withSpectrum(n, n, Array.from({ length: n }, (_, i) => 10 ** ((-6 * i) / (n - 1))), 24)],
+      ];
+      for (const [name, A] of fams) {
+        const ref = referenceSvals(A);
+        let need = -1;
+        const trail: string[] = [];
+        for (let s = 1; s <= 20; s++) {
+          const r = await ratios(A, { maxSweeps: s }, ref);
+          const ok = r.resid <= 50 && r.orthU <= 50 && r.orthV <= 50 && r.svals <= 50 && (name !== 'graded' || r.relErr <= 1e-3);
+          trail.push(`${s}:${r.orthU.toFixed(0)}`);
+          if (ok) {
+            need = s;
+            break;
+          }
+        }
+        lines.push(`n=${n} ${name}: ${need} sweeps (orthU ratio per sweep ${trail.join(' ')})`);
+        console.log(lines[lines.length - 1]);
+      }
+    }
+  }, 3_600_000);
+});

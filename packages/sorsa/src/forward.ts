@@ -1,0 +1,112 @@
+/**
+ * The adapted layer: merge (materialize the weight) and linear (the forward pass, factored when
+ * that is cheaper). Both take either kind of adapter.
+ * @module
+ */
+import { Tensor, add, matmul, mul, nn, tidy } from '@sorsajs/core';
+import { checkResidual, factors, fmt, resolveScale } from './checks.js';
+import type { Adapter } from './types.js';
+
+/**
+ * Options of `merge`.
+ *
+ * @example
+ * ```ts
+ * merge(adapter, residual, { scale: 2 });
+ * ```
+ */
+export interface MergeOptions {
+  /** Multiplier of the adapter's contribution; default the adapter's `scale`, else 1. */
+  scale?: number;
+}
+
+/**
+ * Options of `linear`.
+ *
+ * @example
+ * ```ts
+ * linear(adapter, residual, x, { bias: b, scale: 0.5 });
+ * ```
+ */
+export interface LinearOptions extends MergeOptions {
+  /** Bias `[out]`, added to the output. */
+  bias?: Tensor | null;
+}
+
+/**
+ * `scale · left diag(mid) right` (mid absent: `scale · left right`): the adapter's contribution to
+ * the weight. `initAdapter` and `merge` both compute it here, with the same kernels, so that
+ * `merge(initAdapter(W))` gives W back to one rounding.
+ */
+export function principal(left: Tensor, mid: Tensor | null, right: Tensor, scale: number): Tensor {
+  return tidy(() => {
+    if (mid) return matmul(mul(left, scale === 1 ? mid : mul(mid, scale)), right);
+    return matmul(scale === 1 ? left : mul(left, scale), right);
+  });
+}
+
+/**
+ * The adapted weight `residual + scale · U diag(S) Vt` (SORSA) or `residual + scale · B A`
+ * (LoRA, PiSSA): what to serve at inference, with no extra latency. Differentiable.
+ *
+ * @example
+ * ```ts
+ * const { adapter, residual } = initAdapter(W, { rank: 8 });
+ * const W2 = merge(adapter, residual);           // W, to float32 rounding
+ * ```
+ */
+export function merge(adapter: Adapter, residual: Tensor, opts: MergeOptions = {}): Tensor {
+  const f = factors('merge', adapter);
+  checkResidual('merge', residual, f.out, f.inp);
+  const scale = resolveScale('merge', adapter, opts.scale);
+  return tidy(() => add(residual, principal(f.left, f.mid, f.right, scale)));
+}
+
+/**
+ * Whether materializing the adapted weight costs fewer flops than the factored forward, for
+ * `tokens` rows of input through a layer `[out, in]` with an adapter of rank `rank`.
+ *
+ * Materializing adds `out·in·r` (the product) `+ out·in` (the sum) to the plain layer; the
+ * factored form adds `tokens·r·(in + out)` (two thin products) `+ tokens·(r + out)` (the S scaling
+ * and the sum of the two outputs). Both backward passes scale the same way.
+ *
+ * @example
+ * ```ts
+ * preferMerged(1, 4096, 4096, 128);     // false: one token, factored
+ * preferMerged(65536, 64, 64, 32);      // true: many tokens through a small layer
+ * ```
+ */
+export function preferMerged(tokens: number, out: number, inp: number, rank: number): boolean {
+  return out * inp * (rank + 1) < tokens * (rank * (inp + out) + rank + out);
+}
+
+/**
+ * The adapted linear layer `x W_rᵀ + scale · ((x Vtᵀ) * S) Uᵀ (+ bias)` (SORSA; `x W_rᵀ + scale ·
+ * (x Aᵀ) Bᵀ` for LoRA-form adapters), with x `[..., in]` and the output `[..., out]`. It
+ * materializes `U diag(S) Vt` into the weight only when that is cheaper (see `preferMerged`), and
+ * is differentiable either way.
+ *
+ * @example
+ * ```ts
+ * const y = linear(adapter, residual, x, { bias: b });   // x [batch, seq, in] -> [batch, seq, out]
+ * ```
+ */
+export function linear(adapter: Adapter, residual: Tensor, x: Tensor, opts: LinearOptions = {}): Tensor {
+  const f = factors('linear', adapter);
+  checkResidual('linear', residual, f.out, f.inp);
+  if (!(x instanceof Tensor)) throw new Error(`linear: x must be a Tensor, got ${x === null ? 'null' : typeof x}`);
+  if (x.rank < 1 || x.shape[x.rank - 1] !== f.inp) throw new Error(`linear: x must be [..., ${f.inp}] for an adapter [${f.out},${f.inp}], got ${fmt(x.shape)}`);
+  const bias = opts.bias ?? null;
+  if (bias !== null && (!(bias instanceof Tensor) || bias.rank !== 1 || bias.shape[0] !== f.out)) {
+    throw new Error(`linear: bias must be a Tensor [${f.out}], got ${bias instanceof Tensor ? fmt(bias.shape) : typeof bias}`);
+  }
+  const scale = resolveScale('linear', adapter, opts.scale);
+  const tokens = x.size / f.inp;
+  return tidy(() => {
+    if (preferMerged(tokens, f.out, f.inp, f.rank)) return nn.linear(x, add(residual, principal(f.left, f.mid, f.right, scale)), bias);
+    let h = matmul(x, f.right, { transposeB: true });
+    if (f.mid) h = mul(h, scale === 1 ? f.mid : mul(f.mid, scale));
+    else if (scale !== 1) h = mul(h, scale);
+    return add(nn.linear(x, residual, bias), matmul(h, f.left, { transposeB: true }));
+  });
+}

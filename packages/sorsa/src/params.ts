@@ -1,0 +1,148 @@
+/**
+ * Whole parameter trees: `adaptParams` splits a model's params into trainable adapters and frozen
+ * residuals, `mergeParams` rebuilds plain params from them (differentiably, inside the loss).
+ * @module
+ */
+import { Tensor, random, reshape, tidy, tree } from '@sorsajs/core';
+import { checkResidual, checkWeight, describe, factors } from './checks.js';
+import { merge } from './forward.js';
+import { initAdapter } from './init.js';
+import type { SvdMethod } from './svd.js';
+import * as lora from './lora.js';
+import * as pissa from './pissa.js';
+import type { Adapter, Trainable } from './types.js';
+
+/**
+ * The plain parameter tree that `trainable` and `frozen` stand for: `frozen` (the original params
+ * tree with each adapted weight replaced by its residual) where every path `p` that `trainable`
+ * holds an adapter for becomes `merge(trainable[p], frozen at p)`. Every other frozen leaf passes
+ * through (as a new handle on the same storage, so the result may be disposed on its own).
+ * Differentiable in `trainable`: call it inside the loss and model code written for plain weights
+ * runs unchanged; the frozen residuals cost no gradient work.
+ *
+ * @example
+ * ```ts
+ * const { trainable, frozen } = adaptParams(params, { rank: 8, targets: ['blocks.0.wq'] });
+ * const loss = (t: Trainable, f: typeof frozen, x: Tensor) => model(mergeParams(t, f), x);
+ * ```
+ */
+export function mergeParams<F>(trainable: Trainable, frozen: F): F {
+  if (!trainable || typeof trainable !== 'object' || Array.isArray(trainable)) throw new Error(`mergeParams: trainable must be a record of adapters keyed by path, got ${describe(trainable)}`);
+  const paths = tree.leafPaths(frozen);
+  const known = new Set(paths);
+  for (const [p, a] of Object.entries(trainable)) {
+    if (!known.has(p)) throw new Error(`mergeParams: trainable path "${p}" is not a leaf of frozen (leaves: ${paths.slice(0, 8).join(', ')}${paths.length > 8 ? ', ...' : ''})`);
+    factors('mergeParams', a, `adapter "${p}"`);
+  }
+  return tidy(() =>
+    tree.mapWithPath((path, leaf) => {
+      const a = Object.prototype.hasOwnProperty.call(trainable, path) ? trainable[path] : undefined;
+      if (a !== undefined) {
+        const f = factors('mergeParams', a, `adapter "${path}"`);
+        return merge(a, checkResidual('mergeParams', leaf, f.out, f.inp, `frozen "${path}"`));
+      }
+      return leaf instanceof Tensor ? reshape(leaf, leaf.shape) : leaf;
+    }, frozen),
+  ) as F;
+}
+
+/**
+ * Options of `adaptParams`.
+ *
+ * @example
+ * ```ts
+ * adaptParams(params, { rank: 8, targets: ['wq', 'wv'], svd: 'randomized', powerIters: 4, key: random.key(0) });
+ * ```
+ */
+export interface AdaptOptions {
+  /** Adapter rank r (the same for every target). */
+  rank: number;
+  /** Dotted paths of the weights to adapt, or a predicate over each tensor leaf. */
+  targets: readonly string[] | ((path: string, leaf: Tensor) => boolean);
+  /** Which adapter: `'sorsa'` (default), `'pissa'` or `'lora'`. */
+  method?: 'sorsa' | 'pissa' | 'lora';
+  /** SVD for SORSA and PiSSA: `'jacobi'` (exact, default) or `'randomized'`. */
+  svd?: SvdMethod;
+  /** Randomized SVD: power iterations. */
+  powerIters?: number;
+  /** Randomized SVD and LoRA: the key; each target gets `random.foldIn(key, i)`, i its index in leaf order. Required for LoRA. */
+  key?: random.Key;
+  /** Scale `alpha / r`; without it the scale is 1 (SORSA, PiSSA) or must be given (LoRA: default alpha = r). */
+  alpha?: number;
+}
+
+/**
+ * What `adaptParams` returns.
+ *
+ * @example
+ * ```ts
+ * const { trainable, frozen }: Adapted<typeof params> = adaptParams(params, { rank: 8, targets: ['wq'] });
+ * ```
+ */
+export interface Adapted<P> {
+  /** One adapter per targeted weight, keyed by its dotted path. */
+  trainable: Trainable;
+  /** `params` with each targeted weight replaced by its residual. */
+  frozen: P;
+}
+
+/**
+ * Splits a parameter tree for fine-tuning: each targeted 2-D weight `[out, in]` becomes an adapter
+ * in `trainable` (keyed by its dotted path) and its residual takes its place in `frozen`; every
+ * other leaf goes to `frozen` unchanged (as a new handle on the same storage). `params` is neither
+ * mutated nor disposed. `mergeParams(trainable, frozen)` gives the params back.
+ *
+ * @example
+ * ```ts
+ * const { trainable, frozen } = adaptParams(params, {
+ *   rank: 8,
+ *   targets: (path) => /\.(wq|wv)$/.test(path),
+ * });
+ * ```
+ */
+export function adaptParams<P>(params: P, opts: AdaptOptions): Adapted<P> {
+  const fn = 'adaptParams';
+  const paths = tree.leafPaths(params);
+  const leaves = tree.leaves(params);
+  const byPath = new Map(paths.map((p, i) => [p, leaves[i]]));
+  const method = opts.method ?? 'sorsa';
+  if (!['sorsa', 'pissa', 'lora'].includes(method)) throw new Error(`${fn}: method must be 'sorsa', 'pissa' or 'lora', got ${String(method)}`);
+  let chosen: Set<string>;
+  if (typeof opts.targets === 'function') {
+    const pred = opts.targets;
+    chosen = new Set(paths.filter((p) => byPath.get(p) instanceof Tensor && pred(p, byPath.get(p) as Tensor)));
+    if (chosen.size === 0) throw new Error(`${fn}: the targets predicate matched no tensor leaf (leaves: ${paths.slice(0, 8).join(', ')}${paths.length > 8 ? ', ...' : ''})`);
+  } else if (Array.isArray(opts.targets)) {
+    for (const p of opts.targets) {
+      if (!byPath.has(p)) throw new Error(`${fn}: target "${p}" not found in params (leaves: ${paths.slice(0, 8).join(', ')}${paths.length > 8 ? ', ...' : ''})`);
+    }
+    chosen = new Set(opts.targets);
+  } else {
+    throw new Error(`${fn}: targets must be an array of dotted paths or a predicate, got ${describe(opts.targets)}`);
+  }
+  if (method === 'lora' && !opts.key) throw new Error(`${fn}: method 'lora' needs a key for A's initialization`);
+  // Check every target before computing any SVD.
+  for (const p of chosen) checkWeight(fn, byPath.get(p), `target "${p}"`);
+  // Inside tidy: if one target fails, every tensor made so far (adapters, residuals, handles) is freed.
+  return tidy(() => {
+    const trainable: Trainable = {};
+    let index = 0;
+    const frozen = tree.mapWithPath((path, leaf) => {
+      const i = index++;
+      if (!chosen.has(path)) return leaf instanceof Tensor ? reshape(leaf, leaf.shape) : leaf;
+      const W = leaf as Tensor;
+      const key = opts.key ? random.foldIn(opts.key, i) : undefined;
+      let init: { adapter: Adapter; residual: Tensor };
+      try {
+        if (method === 'lora') init = lora.initAdapter(W, { rank: opts.rank, alpha: opts.alpha, key: key as random.Key });
+        else if (method === 'pissa') init = pissa.initAdapter(W, { rank: opts.rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
+        else init = initAdapter(W, { rank: opts.rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
+      } catch (e) {
+        throw new Error(`${fn}: target "${path}": ${(e as Error).message}`, { cause: e });
+      }
+      trainable[path] = init.adapter;
+      return init.residual;
+    }, params) as P;
+    return { trainable, frozen };
+  });
+}

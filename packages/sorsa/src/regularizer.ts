@@ -1,0 +1,54 @@
+/**
+ * SORSA's orthonormal regularizer.
+ * @module
+ */
+import { Tensor, add, div, eye, matmul, norm, sub, tidy, zeros } from '@sorsajs/core';
+import { factors } from './checks.js';
+import { isNode, isSorsaAdapter, type SorsaAdapter } from './types.js';
+
+/** Every SORSA adapter `{ U, S, Vt }` in a tree, with its dotted path (adapters are not searched inside). */
+export function findAdapters(t: unknown): { path: string; adapter: SorsaAdapter }[] {
+  const out: { path: string; adapter: SorsaAdapter }[] = [];
+  const walk = (x: unknown, path: string): void => {
+    if (isSorsaAdapter(x)) out.push({ path, adapter: x });
+    else if (Array.isArray(x)) x.forEach((v, i) => walk(v, path ? `${path}.${i}` : String(i)));
+    else if (isNode(x)) for (const [k, v] of Object.entries(x)) walk(v, path ? `${path}.${k}` : k);
+  };
+  walk(t, '');
+  return out;
+}
+
+/**
+ * The official SORSA regularizer over every adapter `{ U, S, Vt }` found in `tree` (at any depth):
+ * the mean, over the 2L matrices, of the unsquared Frobenius norms `‖UᵀU − I_r‖_F` and
+ * `‖Vt Vtᵀ − I_r‖_F`, i.e. their sum divided by 2L. A scalar tensor, differentiable (at exactly
+ * orthonormal factors the norm's gradient is taken as 0); 0 when the tree holds no SORSA adapter.
+ *
+ * @example
+ * ```ts
+ * const reg = orthoRegularizer(trainable);            // ~0 right after initAdapter
+ * const g = grad(orthoRegularizer)(trainable);        // mirrors trainable
+ * ```
+ */
+export function orthoRegularizer(tree: unknown): Tensor {
+  const found = findAdapters(tree);
+  for (const { path, adapter } of found) factors('orthoRegularizer', adapter, path ? `adapter "${path}"` : 'adapter');
+  if (found.length === 0) return zeros([]);
+  return tidy(() => {
+    const eyes = new Map<number, Tensor>();
+    const identity = (r: number): Tensor => {
+      let I = eyes.get(r);
+      if (!I) eyes.set(r, (I = eye(r)));
+      return I;
+    };
+    let total: Tensor | null = null;
+    for (const { adapter: { U, Vt } } of found) {
+      const r = U.shape[1];
+      const u = norm(sub(matmul(U, U, { transposeA: true }), identity(r)));
+      const v = norm(sub(matmul(Vt, Vt, { transposeB: true }), identity(r)));
+      const both = add(u, v);
+      total = total ? add(total, both) : both;
+    }
+    return div(total as Tensor, 2 * found.length);
+  });
+}

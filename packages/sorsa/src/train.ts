@@ -1,0 +1,146 @@
+/**
+ * The SORSA training step in the official order, as a pure function.
+ * @module
+ */
+import { Tensor, add, div, minimum, mul, optim, tidy, tree, valueAndGrad } from '@sorsajs/core';
+import { findAdapters, orthoRegularizer } from './regularizer.js';
+
+/**
+ * Options of `makeTrainStep`.
+ *
+ * @example
+ * ```ts
+ * makeTrainStep({ loss, optimizer: optim.adamw({ lr: 3e-5, weightDecay: 0 }), gamma: 4e-4, peakLr: 3e-5, maxGradNorm: 1 });
+ * ```
+ */
+export interface TrainStepOptions<T, F, B, S> {
+  /** The task loss: a scalar tensor from the trainable tree, the frozen tree and a batch. */
+  loss: (trainable: T, frozen: F, batch: B) => Tensor;
+  /** An optax-style optimizer (e.g. `optim.adamw({ lr: optim.warmupCosineDecay(...), weightDecay: 0 })`). */
+  optimizer: optim.GradientTransformation<S>;
+  /** Regularizer weight γ (the paper's default 4e-4; 0 for LoRA and PiSSA, which skips its gradient). */
+  gamma: number;
+  /** The peak learning rate: the regularizer's gradient is scaled by `gamma / peakLr`. Needed when gamma > 0. */
+  peakLr?: number;
+  /** Clip the task-loss gradients to this global norm (PyTorch's clip_grad_norm_); none when absent. */
+  maxGradNorm?: number;
+}
+
+/**
+ * What a step reports: scalar tensors (read them with `await t.data()`, then dispose them).
+ *
+ * @example
+ * ```ts
+ * const { metrics } = step(trainable, state, frozen, batch);
+ * console.log((await metrics.loss.data())[0]);
+ * tree.dispose(metrics);
+ * ```
+ */
+export interface StepMetrics {
+  /** The task loss at the step's input parameters. */
+  loss: Tensor;
+  /** The orthonormal regularizer at the step's input parameters (unscaled). */
+  regularizer: Tensor;
+  /** The global norm of the task-loss gradients before clipping. */
+  gradNorm: Tensor;
+}
+
+/**
+ * The result of one step.
+ *
+ * @example
+ * ```ts
+ * const { trainable: next, optState, metrics }: StepResult<Trainable, unknown> = step(trainable, state, frozen, batch);
+ * ```
+ */
+export interface StepResult<T, S> {
+  /** The updated trainable tree (new tensors). */
+  trainable: T;
+  /** The optimizer's next state. */
+  optState: S;
+  /** The step's metrics. */
+  metrics: StepMetrics;
+}
+
+/**
+ * A training step and its state initializer.
+ *
+ * @example
+ * ```ts
+ * const { init, step }: TrainStep<Trainable, Frozen, Batch, unknown> = makeTrainStep(opts);
+ * ```
+ */
+export interface TrainStep<T, F, B, S> {
+  /** The optimizer state for `trainable`. */
+  init(trainable: T): S;
+  /** One optimizer step; see `makeTrainStep`. */
+  step(trainable: T, optState: S, frozen: F, batch: B): StepResult<T, S>;
+}
+
+/**
+ * A SORSA training step in the official trainer's order:
+ * 1. the task loss and its gradients with respect to `trainable` only (the frozen residuals cost no
+ *    gradient work);
+ * 2. when `maxGradNorm` is set, the gradients are clipped as PyTorch's `clip_grad_norm_`:
+ *    `g · min(1, maxGradNorm / (‖g‖ + 1e-6))`;
+ * 3. the gradient of `(gamma / peakLr) · orthoRegularizer(trainable)` is added (not clipped);
+ * 4. `optimizer.update`, then `optim.applyUpdates`.
+ *
+ * The step is pure: it neither mutates nor disposes its inputs, and disposes every intermediate it
+ * makes. The caller disposes what the step's outputs replace (old trainable, old optState, metrics)
+ * to keep `memory()` flat. Every value stays on the device: nothing is read back.
+ *
+ * @example
+ * ```ts
+ * const { init, step } = makeTrainStep({
+ *   loss: (t, f, [x, y]) => nn.mse(model(mergeParams(t, f), x), y),
+ *   optimizer: optim.adamw({ lr: 3e-5, weightDecay: 0 }),
+ *   gamma: 4e-4, peakLr: 3e-5, maxGradNorm: 1,
+ * });
+ * let state = init(trainable);
+ * const out = step(trainable, state, frozen, batch);
+ * tree.dispose([trainable, state, out.metrics]);
+ * ({ trainable, optState: state } = out);
+ * ```
+ */
+export function makeTrainStep<T, F, B, S>(opts: TrainStepOptions<T, F, B, S>): TrainStep<T, F, B, S> {
+  const fn = 'makeTrainStep';
+  if (typeof opts?.loss !== 'function') throw new Error(`${fn}: loss must be a function (trainable, frozen, batch) => scalar tensor, got ${typeof opts?.loss}`);
+  if (!opts.optimizer || typeof opts.optimizer.init !== 'function' || typeof opts.optimizer.update !== 'function') {
+    throw new Error(`${fn}: optimizer must be a GradientTransformation { init, update }`);
+  }
+  const { gamma, peakLr, maxGradNorm } = opts;
+  if (typeof gamma !== 'number' || !Number.isFinite(gamma) || gamma < 0) throw new Error(`${fn}: gamma must be a finite number >= 0, got ${String(gamma)}`);
+  if (gamma > 0 && (typeof peakLr !== 'number' || !Number.isFinite(peakLr) || peakLr <= 0)) {
+    throw new Error(`${fn}: peakLr must be a positive finite number when gamma > 0, got ${String(peakLr)}`);
+  }
+  if (maxGradNorm !== undefined && !(maxGradNorm > 0 && Number.isFinite(maxGradNorm))) throw new Error(`${fn}: maxGradNorm must be a positive finite number, got ${String(maxGradNorm)}`);
+  const regWeight = gamma > 0 ? gamma / (peakLr as number) : 0;
+  const taskGrad = valueAndGrad((t: T, f: F, b: B) => opts.loss(t, f, b));
+  const regGrad = valueAndGrad((t: T) => orthoRegularizer(t));
+
+  return {
+    init: (trainable) => opts.optimizer.init(trainable),
+    step: (trainable, optState, frozen, batch) =>
+      tidy(() => {
+        const [loss, g] = taskGrad(trainable, frozen, batch);
+        const gradNorm = optim.globalNorm(g);
+        let grads: unknown = g;
+        if (maxGradNorm !== undefined) {
+          const coef = minimum(div(maxGradNorm, add(gradNorm, 1e-6)), 1);
+          grads = tree.map((x) => (x instanceof Tensor ? mul(x, coef) : x), grads);
+        }
+        let regularizer: Tensor;
+        if (regWeight > 0 && findAdapters(trainable).length > 0) {
+          const [value, rg] = regGrad(trainable);
+          regularizer = value;
+          grads = tree.map((x, r) => (x instanceof Tensor && r instanceof Tensor ? add(x, mul(r, regWeight)) : x), grads, rg);
+        } else {
+          regularizer = orthoRegularizer(trainable);
+        }
+        const [updates, next] = opts.optimizer.update(grads, optState, trainable);
+        const updated = optim.applyUpdates(trainable, updates);
+        return { trainable: updated, optState: next, metrics: { loss, regularizer, gradNorm } };
+      }),
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * Adapter trees and how they are recognized.
+ * @module
+ */
+import { Tensor } from '@sorsajs/core';
+
+/**
+ * A SORSA adapter: the principal singular triplets of a weight `W [out, in]`, trained in place of W
+ * while the residual `W_r` stays frozen. The adapted weight is `W_r + scale · U diag(S) Vt`.
+ *
+ * - `U` `[out, r]`: left singular vectors (official name `sorsa_B`);
+ * - `S` `[r]`: singular values (`sorsa_S`);
+ * - `Vt` `[r, in]`: right singular vectors as rows (`sorsa_A`);
+ * - `scale`: a number leaf (no gradient, no optimizer state); 1 when absent, `alpha / r` when
+ *   `initAdapter` is given `alpha`.
+ *
+ * @example
+ * ```ts
+ * const adapter: SorsaAdapter = { U, S, Vt };          // scale 1
+ * const W = merge(adapter, residual);                  // residual + U diag(S) Vt
+ * ```
+ */
+export interface SorsaAdapter {
+  /** Left singular vectors, `[out, r]`. */
+  U: Tensor;
+  /** Singular values, `[r]`. */
+  S: Tensor;
+  /** Right singular vectors as rows, `[r, in]`. */
+  Vt: Tensor;
+  /** Multiplier of the adapter's contribution; 1 when absent. */
+  scale?: number;
+}
+
+/**
+ * A LoRA-form adapter (LoRA, PiSSA): the adapted weight is `W_r + scale · B A`, with `A` `[r, in]`
+ * and `B` `[out, r]` (peft's `lora_A.weight` and `lora_B.weight`). For LoRA the residual is the
+ * untouched base weight; for PiSSA it is W minus its principal part.
+ *
+ * @example
+ * ```ts
+ * const adapter: LoraAdapter = { A, B, scale: 2 };
+ * const W = merge(adapter, base);                      // base + 2 · B A
+ * ```
+ */
+export interface LoraAdapter {
+  /** Down projection, `[r, in]`. */
+  A: Tensor;
+  /** Up projection, `[out, r]`. */
+  B: Tensor;
+  /** Multiplier of the adapter's contribution (`alpha / r`); 1 when absent. */
+  scale?: number;
+}
+
+/**
+ * Either kind of adapter. Both are plain trees: the optimizers and `tree` functions take them as they are.
+ *
+ * @example
+ * ```ts
+ * const W = merge(adapter as Adapter, residual); // either kind
+ * ```
+ */
+export type Adapter = SorsaAdapter | LoraAdapter;
+
+/**
+ * Trainable adapters keyed by the dotted path (as `tree.mapWithPath` spells it) of the weight they
+ * adapt in the frozen tree.
+ *
+ * @example
+ * ```ts
+ * const trainable: Trainable = { 'blocks.0.attn.wq': { U, S, Vt } };
+ * ```
+ */
+export type Trainable = Record<string, Adapter>;
+
+/**
+ * What every `initAdapter` returns: the trainable adapter and the frozen residual `[out, in]`.
+ *
+ * @example
+ * ```ts
+ * const { adapter, residual }: Init<SorsaAdapter> = initAdapter(W, { rank: 8 });
+ * ```
+ */
+export interface Init<A extends Adapter> {
+  /** The trainable part. */
+  adapter: A;
+  /** The frozen part: `merge(adapter, residual)` gives the original weight back. */
+  residual: Tensor;
+}
+
+/** A plain object or array (a tree node), as `tree` sees it. */
+export function isNode(x: unknown): x is Record<string, unknown> | unknown[] {
+  if (Array.isArray(x)) return true;
+  if (x === null || typeof x !== 'object' || x instanceof Tensor) return false;
+  const proto = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Whether `x` is a SORSA adapter: a plain object whose `U`, `S` and `Vt` are tensors.
+ *
+ * @example
+ * ```ts
+ * isSorsaAdapter({ U, S, Vt }); // true
+ * isSorsaAdapter({ A, B });     // false
+ * ```
+ */
+export function isSorsaAdapter(x: unknown): x is SorsaAdapter {
+  if (!isNode(x) || Array.isArray(x)) return false;
+  return x.U instanceof Tensor && x.S instanceof Tensor && x.Vt instanceof Tensor;
+}
+
+/**
+ * Whether `x` is a LoRA-form adapter: a plain object whose `A` and `B` are tensors.
+ *
+ * @example
+ * ```ts
+ * isLoraAdapter({ A, B, scale: 2 }); // true
+ * ```
+ */
+export function isLoraAdapter(x: unknown): x is LoraAdapter {
+  if (!isNode(x) || Array.isArray(x)) return false;
+  return x.A instanceof Tensor && x.B instanceof Tensor;
+}

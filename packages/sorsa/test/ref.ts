@@ -1,0 +1,131 @@
+/**
+ * Float64 references for the sorsa tests: plain loops, written without anything from src/.
+ * Matrices are row-major Float64Arrays with explicit sizes.
+ */
+import { rng } from '../../core/test/reference.js';
+
+export const EPS32 = 2 ** -23;
+
+/** Float32-representable values in [lo, hi), seeded. */
+export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
+}
+
+/** X [m,k] Y [k,n]. */
+export function mm(x: ArrayLike<number>, y: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let t = 0; t < k; t++) {
+      const a = x[i * k + t];
+      for (let j = 0; j < n; j++) out[i * n + j] += a * y[t * n + j];
+    }
+  return out;
+}
+
+/** |X| [m,k] |Y| [k,n]: the scale of each product entry's rounding error. */
+export function mmAbs(x: ArrayLike<number>, y: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
+  return mm(Array.from(x, Math.abs), Array.from(y, Math.abs), m, k, n);
+}
+
+/** Xᵀ for X [m,n]. */
+export function tr(x: ArrayLike<number>, m: number, n: number): Float64Array {
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[j * m + i] = x[i * n + j];
+  return out;
+}
+
+/** U diag(S): scales column k of U [m,r] by S[k]. */
+export function scaleCols(u: ArrayLike<number>, s: ArrayLike<number>, m: number, r: number): Float64Array {
+  const out = new Float64Array(m * r);
+  for (let i = 0; i < m; i++) for (let k = 0; k < r; k++) out[i * r + k] = u[i * r + k] * s[k];
+  return out;
+}
+
+export const addv = (a: ArrayLike<number>, b: ArrayLike<number>, c = 1): Float64Array => Float64Array.from(a, (v, i) => v + c * b[i]);
+
+export const frob = (a: ArrayLike<number>): number => Math.sqrt(Array.from(a).reduce((s, v) => s + v * v, 0));
+
+/** Gram matrix minus I: XᵀX − I for X [m,r] (cols = true), or X Xᵀ − I for X [r,n]. */
+export function gramMinusI(x: ArrayLike<number>, rows: number, cols: number, ofColumns: boolean): Float64Array {
+  const r = ofColumns ? cols : rows;
+  const out = ofColumns ? mm(tr(x, rows, cols), x, cols, rows, cols) : mm(x, tr(x, rows, cols), rows, cols, rows);
+  for (let k = 0; k < r; k++) out[k * r + k] -= 1;
+  return out;
+}
+
+/** The official regularizer in float64 over adapters given as { U [m,r], Vt [r,n] } data. */
+export function regRef(adapters: { U: ArrayLike<number>; Vt: ArrayLike<number>; m: number; r: number; n: number }[]): number {
+  let s = 0;
+  for (const a of adapters) s += frob(gramMinusI(a.U, a.m, a.r, true)) + frob(gramMinusI(a.Vt, a.r, a.n, false));
+  return s / (2 * adapters.length);
+}
+
+/**
+ * Orthonormal columns [m, r] (r <= m) from float64 modified Gram–Schmidt (twice) of random data,
+ * rounded to float32.
+ */
+export function orthonormalColumns(m: number, r: number, seed: number): Float32Array {
+  const q = Float64Array.from(rand(m * r, seed));
+  for (let pass = 0; pass < 2; pass++)
+    for (let k = 0; k < r; k++) {
+      for (let j = 0; j < k; j++) {
+        let d = 0;
+        for (let i = 0; i < m; i++) d += q[i * r + j] * q[i * r + k];
+        for (let i = 0; i < m; i++) q[i * r + k] -= d * q[i * r + j];
+      }
+      let nrm = 0;
+      for (let i = 0; i < m; i++) nrm += q[i * r + k] ** 2;
+      nrm = Math.sqrt(nrm);
+      for (let i = 0; i < m; i++) q[i * r + k] /= nrm;
+    }
+  return Float32Array.from(q);
+}
+
+/** Singular values of A [m,n] in float64 (one-sided Jacobi to convergence), descending. */
+export function singularValues(a: ArrayLike<number>, m: number, n: number): number[] {
+  // Work on columns of the taller orientation.
+  const [rows, cols, data] = m >= n ? [m, n, Float64Array.from(a)] : [n, m, tr(a, m, n)];
+  const col = (j: number): Float64Array => Float64Array.from({ length: rows }, (_, i) => data[i * cols + j]);
+  const cs = Array.from({ length: cols }, (_, j) => col(j));
+  for (let sweep = 0; sweep < 60; sweep++) {
+    let off = 0;
+    for (let p = 0; p < cols - 1; p++)
+      for (let q = p + 1; q < cols; q++) {
+        const x = cs[p];
+        const y = cs[q];
+        let alpha = 0;
+        let beta = 0;
+        let gamma = 0;
+        for (let i = 0; i < rows; i++) {
+          alpha += x[i] * x[i];
+          beta += y[i] * y[i];
+          gamma += x[i] * y[i];
+        }
+        if (Math.abs(gamma) <= 1e-15 * Math.sqrt(alpha * beta)) continue;
+        off = Math.max(off, Math.abs(gamma) / Math.sqrt(alpha * beta));
+        const zeta = (beta - alpha) / (2 * gamma);
+        const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+        const c = 1 / Math.sqrt(1 + t * t);
+        const s = c * t;
+        for (let i = 0; i < rows; i++) {
+          const xi = x[i];
+          x[i] = c * xi - s * y[i];
+          y[i] = s * xi + c * y[i];
+        }
+      }
+    if (off < 1e-15) break;
+  }
+  return cs.map((c) => Math.sqrt(c.reduce((s, v) => s + v * v, 0))).sort((u, v) => v - u);
+}
+
+/** Asserts |got − want| <= tol elementwise; returns a message for the first few failures. */
+export function closeTo(got: ArrayLike<number>, want: ArrayLike<number>, tol: (i: number) => number, what: string): string[] {
+  const bad: string[] = [];
+  if (got.length !== want.length) return [`${what}: length ${got.length} vs ${want.length}`];
+  for (let i = 0; i < got.length && bad.length < 5; i++) {
+    const t = tol(i);
+    if (!(Math.abs(got[i] - want[i]) <= t)) bad.push(`${what}[${i}]: got ${got[i]}, want ${want[i]}, |diff| ${Math.abs(got[i] - want[i]).toExponential(3)} > ${t.toExponential(3)}`);
+  }
+  return bad;
+}

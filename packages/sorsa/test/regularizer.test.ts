@@ -1,0 +1,100 @@
+/**
+ * orthoRegularizer: value and gradient against float64 references; fast-check properties.
+ */
+import { expect, it } from 'vitest';
+import fc from 'fast-check';
+import * as c from '@sorsajs/core';
+import { orthoRegularizer, type SorsaAdapter } from '@sorsajs/sorsa';
+import { forEachBackend } from '../../core/test/backends.js';
+import { checkGrads } from '../../core/test/gradcheck.js';
+import { nd, type Nd } from '../../core/test/reference.js';
+import { EPS32, orthonormalColumns, rand, regRef, tr } from './ref.js';
+
+const adapterOf = (U: Float32Array, S: Float32Array, Vt: Float32Array, m: number, r: number, n: number): SorsaAdapter => ({
+  U: c.tensor(U, [m, r]),
+  S: c.tensor(S, [r]),
+  Vt: c.tensor(Vt, [r, n]),
+});
+
+forEachBackend('sorsa orthoRegularizer', () => {
+  it('is the mean over the 2L matrices of the unsquared Frobenius norms (float64 reference)', async () => {
+    // Two adapters at different depths, of different shapes and ranks, among other leaves.
+    const specs = [
+      { m: 6, r: 3, n: 5, seed: 1 },
+      { m: 4, r: 2, n: 7, seed: 2 },
+    ];
+    const data = specs.map(({ m, r, n, seed }) => ({ m, r, n, U: rand(m * r, seed), S: rand(r, seed + 10), Vt: rand(r * n, seed + 20) }));
+    const t = {
+      layers: [{ attn: adapterOf(data[0].U, data[0].S, data[0].Vt, 6, 3, 5), bias: c.zeros([5]) }],
+      head: { w: adapterOf(data[1].U, data[1].S, data[1].Vt, 4, 2, 7) },
+      steps: 3,
+    };
+    const v = orthoRegularizer(t);
+    expect(v.shape).toEqual([]);
+    const want = regRef(data);
+    const got = (await v.data())[0];
+    expect(Math.abs(got - want)).toBeLessThanOrEqual(16 * 8 * EPS32 * (1 + want));
+    // A lone adapter, and the empty tree (0).
+    const one = orthoRegularizer(t.head.w);
+    expect(Math.abs((await one.data())[0] - regRef([data[1]]))).toBeLessThanOrEqual(16 * 8 * EPS32 * (1 + want));
+    const none = orthoRegularizer({ w: c.zeros([2, 2]) });
+    expect(Array.from(await none.data())).toEqual([0]);
+    c.tree.dispose([t, v, one, none]);
+  });
+
+  it('has the gradient of the float64 reference (central differences)', async () => {
+    const [m, r, n] = [5, 3, 4];
+    const ref = (U: Nd, _S: Nd, Vt: Nd): Nd => nd([], [regRef([{ U: U.data, Vt: Vt.data, m, r, n }])]);
+    await checkGrads((U, S, Vt) => orthoRegularizer({ a: { U, S, Vt } }), ref, [{ shape: [m, r] }, { shape: [r] }, { shape: [r, n] }], { seed: 3, k: 64, normwise: true });
+    // Two adapters sharing the mean.
+    const ref2 = (U1: Nd, Vt1: Nd, U2: Nd, Vt2: Nd): Nd =>
+      nd([], [regRef([{ U: U1.data, Vt: Vt1.data, m, r, n }, { U: U2.data, Vt: Vt2.data, m: 4, r: 2, n: 6 }])]);
+    await checkGrads(
+      (U1, Vt1, U2, Vt2) => orthoRegularizer([{ U: U1, S: c.ones([r]), Vt: Vt1 }, { U: U2, S: c.ones([2]), Vt: Vt2 }]),
+      ref2,
+      [{ shape: [m, r] }, { shape: [r, n] }, { shape: [4, 2] }, { shape: [2, 6] }],
+      { seed: 4, k: 64, normwise: true },
+    );
+  });
+
+  it('property: orthonormal U and Vt (float64 Gram–Schmidt) give ~0', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 6 }), fc.integer(), async (r, dm, dn, seed) => {
+        const [m, n] = [r + dm, r + dn];
+        const U = orthonormalColumns(m, r, seed);
+        const Vt = Float32Array.from(tr(orthonormalColumns(n, r, seed + 1), n, r));
+        const a = adapterOf(U, rand(r, seed + 2, 0, 3), Vt, m, r, n);
+        const v = orthoRegularizer(a);
+        const got = (await v.data())[0];
+        c.tree.dispose([a, v]);
+        // Each Gram entry is off by ~ (length + 1) eps (inputs rounded to float32, then the sum).
+        expect(got).toBeGreaterThanOrEqual(0);
+        expect(got).toBeLessThanOrEqual(4 * (Math.max(m, n) + 1) * r * EPS32);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('property: the regularizer is never negative and matches float64', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 7 }), fc.integer(), fc.double({ min: 1e-3, max: 10, noNaN: true }), async (r, m, n, seed, size) => {
+        const U = rand(m * r, seed, -size, size);
+        const Vt = rand(r * n, seed + 1, -size, size);
+        const a = adapterOf(U, rand(r, seed + 2), Vt, m, r, n);
+        const v = orthoRegularizer(a);
+        const got = (await v.data())[0];
+        c.tree.dispose([a, v]);
+        const want = regRef([{ U, Vt, m, r, n }]);
+        expect(got).toBeGreaterThanOrEqual(0);
+        expect(Math.abs(got - want)).toBeLessThanOrEqual(8 * (Math.max(m, n) + 2) * EPS32 * (1 + size * size * r * 2));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('rejects malformed adapters, naming the path', () => {
+    const bad = { blocks: [{ wq: { U: c.zeros([4, 2]), S: c.zeros([3]), Vt: c.zeros([2, 5]) } }] };
+    expect(() => orthoRegularizer(bad)).toThrow(/orthoRegularizer: adapter "blocks.0.wq".S must be \[2\]/);
+    c.tree.dispose(bad);
+  });
+});
