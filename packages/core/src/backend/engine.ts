@@ -12,6 +12,12 @@ type KernelFn = ((...args: unknown[]) => unknown) & {
 
 const IN_NODE = typeof process !== 'undefined' && !!process.versions?.node;
 
+/**
+ * The `mode` gpu.js reports for a kernel that really ran on each backend: its GL kernels (headless,
+ * WebGL, WebGL2) report the family name 'gpu'. A cpu kernel on any other backend is a fallback.
+ */
+const RAN_AS: Record<BackendName, string[]> = { webgpu: ['webgpu'], webgl: ['gpu', 'headlessgl', 'webgl', 'webgl2'], wasm: ['webasm'], cpu: ['cpu'] };
+
 /** gpu.js mode for each backend: webgl is headless-gl under Node and WebGL2 in browsers. */
 const MODES: Record<BackendName, string> = { webgpu: 'webgpu', webgl: IN_NODE ? 'headlessgl' : 'webgl2', wasm: 'webasm', cpu: 'cpu' };
 
@@ -92,8 +98,8 @@ export class Engine {
     return this.name === 'wasm' && !!src.threaded && outSize >= THREAD_MIN_CELLS;
   }
 
-  private kernel(src: KernelSource, threaded: boolean): KernelFn {
-    const key = threaded ? `${src.key}|threads` : src.key;
+  private kernel(src: KernelSource, threaded: boolean, sizes: string): KernelFn {
+    const key = this.cacheKey(src, threaded, sizes);
     let k = this.kernels.get(key);
     if (!k) {
       const fn = new Function(...src.arrays, ...src.scalars, src.body) as (...a: unknown[]) => number;
@@ -125,24 +131,35 @@ export class Engine {
     return k;
   }
 
-  private call(src: KernelSource, output: number[], arrays: Payload[], scalars: readonly number[]): Payload | Promise<Payload> {
+  /**
+   * The cache key of a kernel. On webgl it includes the argument and output sizes: gpu.js's GL
+   * kernels keep reading arguments with the texture sizes and kinds of their first call (seen as
+   * wrong reductions, concats and matmuls once one kernel met several shapes, and as failures when a
+   * texture came where a host array came first), so each combination gets its own kernel.
+   */
+  private cacheKey(src: KernelSource, threaded: boolean, sizes: string): string {
+    const base = threaded ? `${src.key}|threads` : src.key;
+    return this.name === 'webgl' ? `${base}|${sizes}` : base;
+  }
+
+  private call(src: KernelSource, output: number[], arrays: Payload[], scalars: readonly number[], sizes: string): Payload | Promise<Payload> {
     const threaded = this.isAsync(src, cells(output)) && this.name === 'wasm';
     const fail = (e: unknown): never => {
       // A kernel that failed to build stays broken inside gpu.js: drop it so a later call rebuilds.
-      this.kernels.delete(threaded ? `${src.key}|threads` : src.key);
+      this.kernels.delete(this.cacheKey(src, threaded, sizes));
       throw new Error(`kernel "${src.key}" failed on ${this.name}: ${(e as Error)?.message ?? String(e)}`);
     };
     const check = (k: KernelFn, r: Payload): Payload => {
       // No silent fallback: gpu.js may degrade a kernel it cannot compile to its cpu mode.
       const mode = k.kernel?.constructor.mode;
-      if (mode && mode !== MODES[this.name]) {
+      if (mode && !RAN_AS[this.name].includes(mode)) {
         throw new Error(`gpu.js ran it in mode "${mode}" instead of "${MODES[this.name]}" (${k.kernel?.fallbackReason ?? 'no reason given'})`);
       }
       if (src.components && !(r instanceof Float32Array)) throw new Error('an Array(4) kernel did not return its flat buffer');
       return r;
     };
     try {
-      const k = this.kernel(src, threaded);
+      const k = this.kernel(src, threaded, sizes);
       k.setOutput(output);
       const r = k(...arrays, ...scalars) as Payload | Promise<Payload>;
       return r instanceof Promise ? r.then((v) => check(k, v)).catch(fail) : check(k, r);
@@ -163,14 +180,15 @@ export class Engine {
     const outSize = n * (src.components ?? 1);
     if (n === 0) return Storage.ready(this, 0, new Float32Array(0));
     if (this.queued === 0 && !this.isAsync(src, n) && inputs.every((s) => s.isReady)) {
-      return Storage.ready(this, outSize, this.call(src, dims, inputs.map((s) => s.value!), scalars) as Payload);
+      const values = inputs.map((s) => s.value!);
+      return Storage.ready(this, outSize, this.call(src, dims, values, scalars, sizesOf(dims, inputs, values)) as Payload);
     }
     for (const s of inputs) s.retain();
     this.queued++;
     const result = this.tail.then(async () => {
       try {
         const values = await Promise.all(inputs.map((s) => s.get()));
-        return await this.call(src, dims, values, scalars);
+        return await this.call(src, dims, values, scalars, sizesOf(dims, inputs, values));
       } finally {
         for (const s of inputs) s.release();
         this.queued--;
@@ -239,7 +257,7 @@ export class Engine {
           throw new Error(`pipeline "${src.key}" failed on ${this.name}: ${(e as Error)?.message ?? String(e)}`);
         }
         this.lastPipelineExecutor = p.executorKind;
-        if (p.backend && p.backend !== MODES[this.name]) {
+        if (p.backend && !RAN_AS[this.name].includes(p.backend)) {
           throw new Error(`pipeline "${src.key}": gpu.js ran it on "${p.backend}" instead of "${MODES[this.name]}" (${p.fallbackReason ?? 'no reason given'})`);
         }
         const list = out as unknown[];
@@ -282,4 +300,9 @@ export class Engine {
 
 function cells(dims: readonly number[]): number {
   return dims.reduce((a, b) => a * b, 1);
+}
+
+/** Output dims, and each input's size and kind (h: host array, d: device handle), for a cache key. */
+function sizesOf(dims: readonly number[], inputs: readonly Storage[], values: readonly Payload[]): string {
+  return `${dims.join('x')}:${inputs.map((s, i) => `${values[i] instanceof Float32Array ? 'h' : 'd'}${s.size}`).join(',')}`;
 }

@@ -10,6 +10,41 @@ let current: Engine | undefined;
 
 const PROBE = { key: 'probe', arrays: ['a'], scalars: [], body: 'return a[this.thread.x] * 2 + 1;' };
 
+/**
+ * A second probe with what real ops need: a loop whose bound is an argument, over an input far
+ * larger than the output, after the kernel was first built for other sizes. gpu.js's GL kernels
+ * have been seen to pass the small probe and fail this one; such a backend is reported unavailable.
+ */
+const PROBE_LOOP = {
+  key: 'probe:loop',
+  arrays: ['a'],
+  scalars: ['L'],
+  body: `let acc = 0;
+for (let l = 0; l < L; l++) { acc += a[this.thread.x * L + l]; }
+return acc;`,
+};
+
+/** Runs PROBE_LOOP at two sizes and checks the sums; null or what went wrong. */
+async function probeLoop(engine: Engine): Promise<string | null> {
+  for (const [rows, L] of [
+    [2, 3],
+    [4, 500],
+  ]) {
+    const data = Float32Array.from({ length: rows * L }, (_, i) => (i % 5) - 1);
+    const input = Storage.ready(engine, rows * L, data);
+    const out = engine.run(PROBE_LOOP, rows, [input], [L]);
+    const got = await engine.read(await out.get());
+    out.release();
+    input.release();
+    for (let r = 0; r < rows; r++) {
+      let want = 0;
+      for (let l = 0; l < L; l++) want += data[r * L + l];
+      if (got[r] !== want) return `a loop kernel over ${rows}x${L} values returned ${got[r]} for row ${r}, expected ${want} (kernels give wrong results here)`;
+    }
+  }
+  return null;
+}
+
 /** Runs one small kernel on `name` and checks what comes back; resolves to null or the reason it cannot run. */
 async function probe(name: BackendName): Promise<string | null> {
   if (name === 'webgpu') {
@@ -32,6 +67,11 @@ async function probe(name: BackendName): Promise<string | null> {
     out.release();
     input.release();
     if (got[0] !== 3 || got[1] !== 5 || got[2] !== 7) return `probe kernel returned [${Array.from(got).join(', ')}], expected [3, 5, 7]`;
+    const loop = await probeLoop(engine);
+    if (loop) {
+      engine.destroy();
+      return loop;
+    }
     engines.set(name, engine);
     return null;
   } catch (e) {

@@ -17,8 +17,13 @@ const UNARY: Record<string, { expr: string; int?: boolean }> = {
   square: { expr: 'v0 * v0', int: true },
   exp: { expr: 'Math.exp(v0)' },
   log: { expr: 'Math.log(v0)' },
-  // log(1 + v) loses v below eps; Goldberg's correction log(u) * v / (u - 1) with u = 1 + v keeps it.
-  log1p: { expr: '(1 + v0) === 1 ? v0 : Math.log(1 + v0) * v0 / ((1 + v0) - 1)' },
+  // log(1 + v) loses v's low bits to the rounding of 1 + v, so |v| < 0.1 uses the series
+  // v - v²/2 + ... + v⁸/8 (truncation below 1e-9 relative). Goldberg's log(u) v / (u - 1) trick
+  // needs IEEE rounding of u - 1, which GLSL compilers fold away.
+  log1p: {
+    expr:
+      'Math.abs(v0) < 0.1 ? v0 * (1 - v0 * (0.5 - v0 * (0.3333333333333333 - v0 * (0.25 - v0 * (0.2 - v0 * (0.16666666666666666 - v0 * (0.14285714285714285 - v0 * 0.125))))))) : Math.log(1 + v0)',
+  },
   sqrt: { expr: 'Math.sqrt(v0)' },
   rsqrt: { expr: '1 / Math.sqrt(v0)' },
   tanh: { expr: 'Math.tanh(v0)' },

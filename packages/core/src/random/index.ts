@@ -24,6 +24,7 @@
  * @module
  */
 import { less } from '../ops/elementwise.js';
+import { backend } from '../backend/registry.js';
 import { checkTensor } from '../ops/operand.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, checkShape, fmt, sizeOf } from '../util/shape.js';
@@ -236,6 +237,7 @@ export interface NormalOptions {
  * Normal float32 samples, `mean + std * z` with z standard normal. Each z is the inverse normal CDF
  * of a 31-bit tail probability and a sign bit, computed in fixed point (within 5e-7 relative of the
  * exact quantile; |z| < 6.4). Not JAX's numbers (JAX applies float32 erfinv to a uniform).
+ * Refused on webgl, whose kernels cannot do the exact integer arithmetic it needs.
  *
  * @example
  * ```ts
@@ -248,6 +250,11 @@ export function normal(k: Key, shape: readonly number[] = [], opts: NormalOption
   checkSampleShape('normal', shape);
   const mean = Math.fround(checkFinite('normal', 'mean', opts.mean ?? 0));
   const std = Math.fround(checkFinite('normal', 'std', opts.std ?? 1));
+  if (backend() === 'webgl') {
+    throw new Error(
+      "normal: not available on webgl: its fixed-point inverse CDF needs exact 32-bit integer arithmetic, which gpu.js's GL kernels emulate in floating point (wrong values were measured); use webgpu, wasm or cpu",
+    );
+  }
   let z = normalKernel('normal', w, shape);
   // std * z and + mean in kernels of their own: one kernel doing both may be fused into an FMA.
   if (std !== 1) {
