@@ -1,0 +1,66 @@
+/**
+ * Randomized SVD on fast-decaying spectra (the linalg issue's bounds): the Frobenius error of the
+ * rank-k approximation within 1.5x the optimal tail sqrt(sum_{i>k} s_i^2), and the top-k singular
+ * values within 1e-3 relative error of the exact ones. Also svd's method selection and helpers.
+ */
+import { expect, it } from 'vitest';
+import * as c from '@sorsajs/core';
+import { lowRank, orthonormalityError, randomizedSvd, reconstructionError, svd, svdvals } from '@sorsajs/linalg';
+import { forEachBackend } from '../../core/test/backends.js';
+import { withSpectrum } from './families.js';
+
+forEachBackend('randomized svd', (name) => {
+  it('rank-k on a decaying spectrum: near-optimal tail, top-k values within 1e-3', async () => {
+    const [m, n, k] = [96, 64, 8];
+    const sigma = Array.from({ length: n }, (_, i) => 0.7 ** i);
+    const f = withSpectrum('decaying', m, n, sigma, 31);
+    const a = c.tensor(f.data, [m, n]);
+    if (name === 'webgl') {
+      // The Gaussian test matrix needs random.normal, which webgl refuses.
+      expect(() => randomizedSvd(a, { rank: k })).toThrow(/normal: not available on webgl/);
+      a.dispose();
+      return;
+    }
+    const r = randomizedSvd(a, { rank: k, key: c.random.key(3) });
+    expect(r.U.shape).toEqual([m, k]);
+    expect(r.S.shape).toEqual([k]);
+    expect(r.Vt.shape).toEqual([k, n]);
+    const S = await r.S.data();
+    const approx = await c.matmul(c.mul(r.U, r.S), r.Vt).data();
+    // Float64 error of the approximation against the float32 input.
+    let err = 0;
+    for (let i = 0; i < m * n; i++) err += (f.data[i] - approx[i]) ** 2;
+    const tail = Math.sqrt(sigma.slice(k).reduce((acc, s) => acc + s * s, 0));
+    expect(Math.sqrt(err)).toBeLessThanOrEqual(1.5 * tail);
+    for (let i = 0; i < k; i++) expect(Math.abs(S[i] - sigma[i]) / sigma[i], `sigma_${i}`).toBeLessThanOrEqual(1e-3);
+    const orth = await orthonormalityError(r.U).data();
+    expect(orth[0]).toBeLessThan(1e-4);
+    c.tree.dispose([a, r]);
+  });
+
+  it('svd picks the method, truncates, and the helpers agree with it', async () => {
+    const [m, n] = [12, 9];
+    const sigma = Array.from({ length: n }, (_, i) => 2 / (i + 1));
+    const f = withSpectrum('harmonic', m, n, sigma, 41);
+    const a = c.tensor(f.data, [m, n]);
+    const full = svd(a);
+    expect(full.U.shape).toEqual([m, n]);
+    const vals = await svdvals(a).data();
+    for (let i = 0; i < n; i++) expect(Math.abs(vals[i] - sigma[i]) / sigma[0]).toBeLessThan(1e-5);
+    const top = svd(a, { method: 'jacobi', rank: 3 });
+    expect(top.U.shape).toEqual([m, 3]);
+    expect(top.Vt.shape).toEqual([3, n]);
+    // Eckart–Young: the best rank-3 approximation leaves exactly the tail.
+    const l3 = await lowRank(a, 3, { method: 'jacobi' }).data();
+    let err = 0;
+    for (let i = 0; i < m * n; i++) err += (f.data[i] - l3[i]) ** 2;
+    const tail = Math.sqrt(sigma.slice(3).reduce((acc, s) => acc + s * s, 0));
+    expect(Math.abs(Math.sqrt(err) - tail) / tail).toBeLessThan(1e-4);
+    const rec = await reconstructionError(a, full).data();
+    expect(rec[0]).toBeLessThan(1e-5);
+    expect(() => svd(a, { method: 'randomized' })).toThrow(/svd: the randomized method needs a rank/);
+    expect(() => svd(a, { rank: 10 })).toThrow(/svd: rank must be an integer in \[1, 9\] for shape \[12,9\], got 10/);
+    expect(() => svd(a, { method: 'qr' as never })).toThrow(/svd: unknown method "qr"/);
+    c.tree.dispose([a, full, top]);
+  });
+});
