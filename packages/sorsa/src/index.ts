@@ -33,6 +33,7 @@ export { orthoRegularizer } from './regularizer.js';
 export { makeTrainStep } from './train.js';
 export { toLoRA } from './convert.js';
 export { toOfficialStateDict, fromOfficialStateDict } from './interop.js';
+export type { OfficialParts } from './interop.js';
 export { drift, driftParams } from './drift.js';
 export type { Drift } from './drift.js';
 export type { TrainStepOptions, TrainStep, StepResult, StepMetrics } from './train.js';

@@ -46,6 +46,14 @@ export function toOfficialStateDict(trainable: Trainable, frozen: unknown): Reco
   return out;
 }
 
+/** What `fromOfficialStateDict` returns. */
+export interface OfficialParts {
+  /** SORSA adapters keyed by the dotted path of the layer they adapt. */
+  trainable: Record<string, SorsaAdapter>;
+  /** Every other tensor, nested by its dotted key, with the residual at each adapted path. */
+  frozen: unknown;
+}
+
 /**
  * The inverse of `toOfficialStateDict`: adapters keyed by path and a frozen tree rebuilt from the
  * dotted keys (objects, or arrays where the keys are 0..n-1), the residual at each adapted path.
@@ -57,7 +65,7 @@ export function toOfficialStateDict(trainable: Trainable, frozen: unknown): Reco
  * const { trainable, frozen } = fromOfficialStateDict(await loadSafetensors('adapter.safetensors'));
  * ```
  */
-export function fromOfficialStateDict(record: Record<string, Tensor>): { trainable: Record<string, SorsaAdapter>; frozen: unknown } {
+export function fromOfficialStateDict(record: Record<string, Tensor>): OfficialParts {
   const trainable: Record<string, SorsaAdapter> = {};
   const used = new Set<string>();
   const flat: Record<string, Tensor> = {};
