@@ -10,6 +10,7 @@ import { Tensor } from './tensor/tensor.js';
 
 export type { KernelSource, PipelineSource } from './backend/engine.js';
 export { launch, launchDims } from './ops/operand.js';
+export { divmod } from './kernels/index-math.js';
 
 /**
  * Runs a pipeline over tensor inputs (each seen by the plan as a gpu.js Input of `inputDims[i]`) and

@@ -15,24 +15,16 @@
  * `thread.y` (the pair, its rotation, the skip test) is scalar and branches on it are real branches.
  * @module
  */
+import { internal } from '@sorsajs/core';
+
+/** Exact quotient and remainder lines, shared with core's kernels. */
+const { divmod } = internal;
 
 /** A kernel for the pipeline: array parameters, then scalar parameters, and a body. */
 export interface JacobiKernel {
   arrays: readonly string[];
   scalars: readonly string[];
   body: string;
-}
-
-/** Kernel lines declaring `q = floor(num / den)` and `r = num - q * den`, exact below 2^24 (as core's divmod). */
-export function divmod(q: string, r: string, num: string, den: string): string {
-  const n = `(${num})`;
-  const d = `(${den})`;
-  return [
-    `let ${q} = Math.floor(${n} / ${d});`,
-    `let ${r} = ${n} - ${q} * ${d};`,
-    `if (${r} < 0) { ${q} = ${q} - 1; ${r} = ${r} + ${d}; }`,
-    `if (${r} >= ${d}) { ${q} = ${q} + 1; ${r} = ${r} - ${d}; }`,
-  ].join('\n');
 }
 
 /** Per-column max |a| of the input (flat, element (r, j) at `r * sa0 + j * sa1`). Output [n]. */

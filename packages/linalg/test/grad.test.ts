@@ -8,6 +8,7 @@ import * as c from '@sorsajs/core';
 import { qr, svd } from '@sorsajs/linalg';
 import { forEachBackend } from '../../core/test/backends.js';
 import { EPS32, randomData } from '../../core/test/reference.js';
+import { svdReference } from './svd-reference.js';
 
 /** Float64 thin QR with R's diagonal positive (Gram–Schmidt twice for accuracy). */
 function qrRef(a: Float64Array, m: number, n: number): { Q: Float64Array; R: Float64Array } {
@@ -30,49 +31,6 @@ function qrRef(a: Float64Array, m: number, n: number): { Q: Float64Array; R: Flo
   return { Q, R };
 }
 
-/** Float64 thin SVD of a tall m x n (m >= n) by cyclic one-sided Jacobi with V accumulated. */
-function svdRef(a: Float64Array, m: number, n: number): { U: number[][]; S: number[]; V: number[][] } {
-  const cols = Array.from({ length: n }, (_, j) => Float64Array.from({ length: m }, (_, i) => a[i * n + j]));
-  const V = Array.from({ length: n }, (_, j) => Float64Array.from({ length: n }, (_, i) => (i === j ? 1 : 0)));
-  for (let sweep = 0; sweep < 80; sweep++) {
-    let rotated = false;
-    for (let p = 0; p < n - 1; p++)
-      for (let q = p + 1; q < n; q++) {
-        const x = cols[p];
-        const y = cols[q];
-        let app = 0;
-        let aqq = 0;
-        let apq = 0;
-        for (let r = 0; r < m; r++) {
-          app += x[r] * x[r];
-          aqq += y[r] * y[r];
-          apq += x[r] * y[r];
-        }
-        if (Math.abs(apq) <= 1e-15 * Math.sqrt(app * aqq)) continue;
-        rotated = true;
-        const zeta = (aqq - app) / (2 * apq);
-        const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-        const cs = 1 / Math.sqrt(1 + t * t);
-        const sn = cs * t;
-        for (const [X, Y, len] of [[x, y, m], [V[p], V[q], n]] as const) {
-          for (let r = 0; r < len; r++) {
-            const u = X[r];
-            const v = Y[r];
-            X[r] = cs * u - sn * v;
-            Y[r] = sn * u + cs * v;
-          }
-        }
-      }
-    if (!rotated) break;
-  }
-  const S = cols.map((c) => Math.sqrt(c.reduce((acc, v) => acc + v * v, 0)));
-  const order = S.map((_, i) => i).sort((i, j) => S[j] - S[i]);
-  return {
-    S: order.map((i) => S[i]),
-    U: order.map((i) => Array.from(cols[i], (v) => v / S[i])),
-    V: order.map((i) => Array.from(V[i])),
-  };
-}
 
 forEachBackend('decomposition gradients', () => {
   it('svd: cotangents of S and of sign-invariant u_k v_kᵀ terms match float64 central differences', async () => {
@@ -85,7 +43,7 @@ forEachBackend('decomposition gradients', () => {
     const dir = randomData(m * n, 25);
     // loss = sum_k wS_k s_k + sum_ij W_ij sum_k cw_k u_ik v_jk (each u_k v_kᵀ is sign-free)
     const f64 = (x: Float64Array): number => {
-      const { U, S, V } = svdRef(x, m, n);
+      const { U, S, V } = svdReference(x, m, n);
       let s = 0;
       for (let k = 0; k < n; k++) {
         s += wS[k] * S[k];

@@ -8,6 +8,7 @@
  *
  * SORSA_SVD_SWEEPS=1 adds a measurement (not a test): sweeps each family needs at a few sizes.
  */
+import { svdReference } from './svd-reference.js';
 import { describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { jacobiSvd } from '../src/jacobi.js';
@@ -107,44 +108,7 @@ function rankDeficient(m: number, n: number, r: number, seed: number): Mat {
 
 /** Singular values by a float64 cyclic one-sided Jacobi (on Aᵀ when wide), descending. */
 function referenceSvals(A: Mat): number[] {
-  const wide = A.m < A.n;
-  const m = wide ? A.n : A.m;
-  const n = wide ? A.m : A.n;
-  const cols: Float64Array[] = [];
-  for (let j = 0; j < n; j++) {
-    const col = new Float64Array(m);
-    for (let r = 0; r < m; r++) col[r] = wide ? A.a[j * A.n + r] : A.a[r * A.n + j];
-    cols.push(col);
-  }
-  for (let sweep = 0; sweep < 60; sweep++) {
-    let rotated = false;
-    for (let p = 0; p < n - 1; p++) for (let q = p + 1; q < n; q++) {
-      const x = cols[p];
-      const y = cols[q];
-      let app = 0;
-      let aqq = 0;
-      let apq = 0;
-      for (let r = 0; r < m; r++) {
-        app += x[r] * x[r];
-        aqq += y[r] * y[r];
-        apq += x[r] * y[r];
-      }
-      if (app === 0 || aqq === 0 || Math.abs(apq) <= 1e-15 * Math.sqrt(app * aqq)) continue;
-      rotated = true;
-      const zeta = (aqq - app) / (2 * apq);
-      const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-      const cs = 1 / Math.sqrt(1 + t * t);
-      const sn = cs * t;
-      for (let r = 0; r < m; r++) {
-        const u = x[r];
-        const v = y[r];
-        x[r] = cs * u - sn * v;
-        y[r] = sn * u + cs * v;
-      }
-    }
-    if (!rotated) break;
-  }
-  return cols.map((col) => Math.sqrt(col.reduce((acc, v) => acc + v * v, 0))).sort((a, b) => b - a);
+  return svdReference(A.a, A.m, A.n).S;
 }
 
 /** ||X||_1: the largest column sum of |x|, for row-major rows x cols. */

@@ -10,43 +10,8 @@ import * as c from '@sorsajs/core';
 import { drift, driftParams, fromOfficialStateDict, toOfficialStateDict } from '@sorsajs/sorsa';
 import { forEachBackend } from '../../core/test/backends.js';
 import { randomData } from '../../core/test/reference.js';
+import { svdReference } from '../../linalg/test/svd-reference.js';
 
-/** Float64 thin SVD (m >= n) by cyclic one-sided Jacobi with V accumulated; columns sorted by S. */
-function svd64(a: ArrayLike<number>, m: number, n: number): { U: number[][]; S: number[]; V: number[][] } {
-  const cols = Array.from({ length: n }, (_, j) => Float64Array.from({ length: m }, (_, i) => a[i * n + j]));
-  const V = Array.from({ length: n }, (_, j) => Float64Array.from({ length: n }, (_, i) => (i === j ? 1 : 0)));
-  for (let sweep = 0; sweep < 80; sweep++) {
-    let rotated = false;
-    for (let p = 0; p < n - 1; p++)
-      for (let q = p + 1; q < n; q++) {
-        let app = 0;
-        let aqq = 0;
-        let apq = 0;
-        for (let r = 0; r < m; r++) {
-          app += cols[p][r] ** 2;
-          aqq += cols[q][r] ** 2;
-          apq += cols[p][r] * cols[q][r];
-        }
-        if (Math.abs(apq) <= 1e-15 * Math.sqrt(app * aqq)) continue;
-        rotated = true;
-        const zeta = (aqq - app) / (2 * apq);
-        const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-        const cs = 1 / Math.sqrt(1 + t * t);
-        const sn = cs * t;
-        for (const [X, Y, len] of [[cols[p], cols[q], m], [V[p], V[q], n]] as const) {
-          for (let r = 0; r < len; r++) {
-            const u = X[r];
-            X[r] = cs * u - sn * Y[r];
-            Y[r] = sn * u + cs * Y[r];
-          }
-        }
-      }
-    if (!rotated) break;
-  }
-  const S = cols.map((col) => Math.sqrt(col.reduce((acc, v) => acc + v * v, 0)));
-  const order = S.map((_, i) => i).sort((i, j) => S[j] - S[i]);
-  return { S: order.map((i) => S[i]), U: order.map((i) => Array.from(cols[i], (v) => v / S[i])), V: order.map((i) => Array.from(V[i])) };
-}
 
 forEachBackend('sorsa interop and drift', () => {
   it('toOfficialStateDict writes the official key names and shapes; fromOfficialStateDict inverts it through safetensors', async () => {
@@ -94,8 +59,8 @@ forEachBackend('sorsa interop and drift', () => {
     const [m, n] = [8, 5];
     const w0 = randomData(m * n, 11);
     const wt = Float32Array.from(w0, (v, i) => v + 0.05 * Math.sin(i));
-    const a = svd64(w0, m, n);
-    const b = svd64(wt, m, n);
+    const a = svdReference(w0, m, n);
+    const b = svdReference(wt, m, n);
     let dS = 0;
     let dots = 0;
     for (let i = 0; i < n; i++) {

@@ -2,6 +2,7 @@
  * Float64 references for the sorsa tests: plain loops, written without anything from src/.
  * Matrices are row-major Float64Arrays with explicit sizes.
  */
+import { svdReference } from '../../linalg/test/svd-reference.js';
 import { rng } from '../../core/test/reference.js';
 
 export const EPS32 = 2 ** -23;
@@ -84,39 +85,7 @@ export function orthonormalColumns(m: number, r: number, seed: number): Float32A
 
 /** Singular values of A [m,n] in float64 (one-sided Jacobi to convergence), descending. */
 export function singularValues(a: ArrayLike<number>, m: number, n: number): number[] {
-  // Work on columns of the taller orientation.
-  const [rows, cols, data] = m >= n ? [m, n, Float64Array.from(a)] : [n, m, tr(a, m, n)];
-  const col = (j: number): Float64Array => Float64Array.from({ length: rows }, (_, i) => data[i * cols + j]);
-  const cs = Array.from({ length: cols }, (_, j) => col(j));
-  for (let sweep = 0; sweep < 60; sweep++) {
-    let off = 0;
-    for (let p = 0; p < cols - 1; p++)
-      for (let q = p + 1; q < cols; q++) {
-        const x = cs[p];
-        const y = cs[q];
-        let alpha = 0;
-        let beta = 0;
-        let gamma = 0;
-        for (let i = 0; i < rows; i++) {
-          alpha += x[i] * x[i];
-          beta += y[i] * y[i];
-          gamma += x[i] * y[i];
-        }
-        if (Math.abs(gamma) <= 1e-15 * Math.sqrt(alpha * beta)) continue;
-        off = Math.max(off, Math.abs(gamma) / Math.sqrt(alpha * beta));
-        const zeta = (beta - alpha) / (2 * gamma);
-        const t = Math.sign(zeta || 1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-        const c = 1 / Math.sqrt(1 + t * t);
-        const s = c * t;
-        for (let i = 0; i < rows; i++) {
-          const xi = x[i];
-          x[i] = c * xi - s * y[i];
-          y[i] = s * xi + c * y[i];
-        }
-      }
-    if (off < 1e-15) break;
-  }
-  return cs.map((c) => Math.sqrt(c.reduce((s, v) => s + v * v, 0))).sort((u, v) => v - u);
+  return svdReference(a, m, n).S;
 }
 
 /** Asserts |got − want| <= tol elementwise; returns a message for the first few failures. */
