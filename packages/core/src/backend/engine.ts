@@ -108,21 +108,11 @@ export class Engine {
       const argumentTypes: Record<string, string> = {};
       for (const a of src.arrays) argumentTypes[a] = 'Array';
       for (const a of src.scalars) argumentTypes[a] = src.floats?.includes(a) ? 'Float' : 'Integer';
-      k = this.gpu.createKernel(fn, {
-        output: [1],
+      k = this.build(fn, {
         argumentTypes,
         ...(src.components ? { returnType: 'Array(4)' } : {}),
-        dynamicOutput: true,
-        dynamicArguments: true,
-        pipeline: true,
-        immutable: true,
-        // gpu.js caps loops at loopMaxIterations (default 1000), silently: lift the cap.
-        loopMaxIterations: 1 << 30,
-        tactic: 'precision',
-        precision: 'single',
         ...(threaded ? { asyncMode: true } : {}),
-      } as never) as unknown as KernelFn;
-      if (k.kernel && this.name === 'wasm') k.kernel.moduleCacheLimit = WASM_MODULE_CACHE;
+      });
       // Array(4) results: take gpu.js's flat buffer as it is instead of one subarray per cell.
       if (src.components && k.kernel) k.kernel._shapeOutput = (d: Float32Array) => d;
       this.kernels.set(key, k);
@@ -198,6 +188,27 @@ export class Engine {
     return Storage.later(this, outSize, result);
   }
 
+  /**
+   * Creates a gpu.js kernel with the settings every sorsajs kernel shares: dynamic sizes (one build
+   * serves every shape), device-resident immutable results, single precision, and no silent loop cap.
+   */
+  private build(fn: (...a: unknown[]) => number, extra: Record<string, unknown>): KernelFn {
+    const k = this.gpu.createKernel(fn, {
+      output: [1],
+      dynamicOutput: true,
+      dynamicArguments: true,
+      pipeline: true,
+      immutable: true,
+      // gpu.js caps loops at loopMaxIterations (default 1000), silently: lift the cap.
+      loopMaxIterations: 1 << 30,
+      tactic: 'precision',
+      precision: 'single',
+      ...extra,
+    } as never) as unknown as KernelFn;
+    if (k.kernel && this.name === 'wasm') k.kernel.moduleCacheLimit = WASM_MODULE_CACHE;
+    return k;
+  }
+
   private pipeline(src: PipelineSource): PipelineFn {
     let p = this.pipelines.get(src.key);
     if (!p) {
@@ -206,18 +217,7 @@ export class Engine {
         const fn = new Function(...k.arrays, ...k.scalars, k.body) as (...a: unknown[]) => number;
         // No declared argument types: step outputs reach the next kernel as gpu.js Inputs of their
         // dims, and the fused executors type each step from the values it binds.
-        const kf = this.gpu.createKernel(fn, {
-          output: [1],
-          dynamicOutput: true,
-          dynamicArguments: true,
-          pipeline: true,
-          immutable: true,
-          loopMaxIterations: 1 << 30,
-          tactic: 'precision',
-          precision: 'single',
-        } as never) as unknown as KernelFn;
-        if (kf.kernel && this.name === 'wasm') kf.kernel.moduleCacheLimit = WASM_MODULE_CACHE;
-        kernels[name] = kf;
+        kernels[name] = this.build(fn, {});
       }
       const call = (name: string, output: readonly number[], args: readonly unknown[]): unknown => {
         const k = kernels[name];
