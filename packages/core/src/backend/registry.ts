@@ -53,7 +53,16 @@ async function probe(name: BackendName): Promise<string | null> {
   } else if (name === 'webgl') {
     const isNode = typeof process !== 'undefined' && !!process.versions?.node;
     if (isNode && !gpujs.GPU.isHeadlessGLSupported) {
-      return 'headless-gl is not installed (the optional "gl" package needs libxi-dev libx11-dev libxext-dev libglu1-mesa-dev libglew-dev pkg-config to build, and an X display such as xvfb-run)';
+      const { createRequire } = await import('node:module');
+      let installed = true;
+      try {
+        createRequire(import.meta.url)('gl');
+      } catch {
+        installed = false;
+      }
+      return installed
+        ? 'headless-gl is installed but cannot create a context: it needs an X display (run under xvfb-run -a)'
+        : 'headless-gl is not installed (the optional "gl" package needs libxi-dev libx11-dev libxext-dev libglu1-mesa-dev libglew-dev pkg-config to build, and an X display such as xvfb-run)';
     }
   } else if (name === 'wasm' && !gpujs.GPU.isWebAssemblySupported) {
     return 'WebAssembly is not supported here';
