@@ -1,0 +1,75 @@
+/**
+ * fast-check laws of the SVD on generated shapes up to 128 (few runs: each new shape compiles its
+ * kernels): LAPACK's acceptance ratios, and invariance of the singular values under transpose,
+ * scaling and orthogonal transforms (against float64 references where the law needs them).
+ */
+import fc from 'fast-check';
+import { expect, it } from 'vitest';
+import * as c from '@sorsajs/core';
+import { svd } from '@sorsajs/linalg';
+import { forEachBackend } from '../../core/test/backends.js';
+import { EPS32, randomData } from '../../core/test/reference.js';
+import { orthonormal } from './families.js';
+import { svdReference } from './svd-reference.js';
+
+const RUNS = Number(process.env.FC_RUNS ?? 4);
+
+async function singularValues(a: c.Tensor): Promise<Float32Array> {
+  const f = svd(a, { method: 'jacobi' });
+  const s = (await f.S.data()) as Float32Array;
+  c.tree.dispose(f);
+  return s;
+}
+
+/** Max |x_i − y_i| over the larger first value: the issue's bound is 50 max(m,n) eps σ₁. */
+function svalsGap(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  let g = 0;
+  for (let i = 0; i < x.length; i++) g = Math.max(g, Math.abs(x[i] - y[i]));
+  return g / Math.max(x[0] ?? 0, y[0] ?? 0, 1e-30);
+}
+
+forEachBackend('svd properties', () => {
+  const shape = fc.record({ m: fc.integer({ min: 1, max: 128 }), n: fc.integer({ min: 1, max: 128 }), seed: fc.integer({ min: 1, max: 1e6 }) });
+
+  it('singular values match float64 and are invariant under transpose and scaling', async () => {
+    await fc.assert(
+      fc.asyncProperty(shape, fc.double({ min: 0.01, max: 100, noNaN: true }), async ({ m, n, seed }, alpha) => {
+        const data = randomData(m * n, seed);
+        const bound = 50 * Math.max(m, n) * EPS32;
+        const ref = svdReference(data, m, n).S;
+        const a = c.tensor(data, [m, n]);
+        const s = await singularValues(a);
+        expect(svalsGap(s, ref), `[${m},${n}] vs float64`).toBeLessThanOrEqual(bound);
+        const at = c.transpose(a);
+        const st = await singularValues(at);
+        expect(svalsGap(s, st), `[${m},${n}] vs its transpose`).toBeLessThanOrEqual(bound);
+        const scaled = c.mul(a, Math.fround(alpha));
+        const ss = await singularValues(scaled);
+        const want = Array.from(s, (v) => v * Math.fround(alpha));
+        expect(svalsGap(ss, want), `[${m},${n}] scaled by ${alpha}`).toBeLessThanOrEqual(2 * bound);
+        c.tree.dispose([a, at, scaled]);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('singular values are invariant under orthogonal transforms Q A Z', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 2, max: 48 }), fc.integer({ min: 2, max: 48 }), fc.integer({ min: 1, max: 1e6 }), async (m, n, seed) => {
+        const data = randomData(m * n, seed);
+        const Q = orthonormal(m, m, seed + 1); // columns of an m x m orthogonal matrix
+        const Z = orthonormal(n, n, seed + 2);
+        const q = c.tensor(Float32Array.from({ length: m * m }, (_, k) => Q[k % m][Math.floor(k / m)]), [m, m]);
+        const z = c.tensor(Float32Array.from({ length: n * n }, (_, k) => Z[k % n][Math.floor(k / n)]), [n, n]);
+        const a = c.tensor(data, [m, n]);
+        const qaz = c.matmul(c.matmul(q, a), z);
+        const s = await singularValues(a);
+        const s2 = await singularValues(qaz);
+        // Q and Z are orthogonal to float32 rounding; the product adds (m + n) eps of error.
+        expect(svalsGap(s, s2)).toBeLessThanOrEqual(50 * Math.max(m, n) * EPS32 + 4 * (m + n) * EPS32);
+        c.tree.dispose([q, z, a, qaz]);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
