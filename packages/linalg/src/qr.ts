@@ -2,7 +2,10 @@
  * Thin QR by Householder reflections, every step in core's kernels.
  * @module
  */
-import { add, arange, div, equal, eye, greater, less, matmul, mul, neg, norm, reshape, slice, sum, square, sub, tidy, where, type Tensor } from '@sorsajs/core';
+import { add, arange, eye, greater, internal, mul, reshape, slice, tidy, type Tensor } from '@sorsajs/core';
+import { PROJECT, REFLECTOR, UPDATE, VECTOR } from './qr-kernels.js';
+
+const { launch } = internal;
 import { checkFinite, checkMatrix } from './checks.js';
 import { differentiableQr } from './grad.js';
 
@@ -17,8 +20,8 @@ export interface QR {
 /**
  * Thin QR decomposition `A = Q R` by Householder reflections (backward stable: Q is orthonormal to
  * a small multiple of m·eps whatever A's condition). Step j reflects column j's entries below the
- * diagonal onto it, applied to the whole matrix as `A - beta v (vᵀ A)`; Q accumulates the
- * reflectors backwards from the identity. R's diagonal may be negative (as LAPACK's geqrf).
+ * diagonal onto it, applied to the whole matrix as `A - beta v (vᵀ A)` in four fused kernels; Q
+ * accumulates the reflectors backwards from the identity. R's diagonal may be negative (as LAPACK's geqrf).
  *
  * @example
  * ```ts
@@ -33,39 +36,31 @@ export function qr(a: Tensor): QR {
   return differentiable(a);
 }
 
-/** Householder QR proper; the public `qr` wraps it with its VJP. */
+/** Householder QR proper (four fused kernels a step, qr-kernels.ts); the public `qr` adds its VJP. */
 function householderQr(a: Tensor): QR {
   const [m, n] = a.shape;
   const k = Math.min(m, n);
   return tidy(() => {
-    const rowIndex = reshape(arange(0, m, 1, 'float32'), [m, 1]);
     let A = mul(a, 1);
-    const reflectors: { v: Tensor; beta: Tensor }[] = [];
+    const reflectors: { v: Tensor; p: Tensor; j: number }[] = [];
     // A reflector per column that has entries below the diagonal (the last square one has none).
     const steps = Math.min(k, m - 1);
     for (let j = 0; j < steps; j++) {
-      const col = slice(A, [0, j], [m, 1]);
-      const below = mul(col, greater(rowIndex, j - 0.5)); // rows >= j
-      const xj = slice(A, [j, j], [1, 1]);
-      const nx = norm(below);
-      // alpha = -sign(x_j) ||x||: the reflection moves x away from its own sign (no cancellation).
-      const alpha = where(less(xj, 0), nx, neg(nx));
-      const ej = equal(rowIndex, j);
-      const v = sub(below, mul(ej, alpha));
-      const vtv = sum(square(v));
-      // beta = 2 / vᵀv, or 0 for a column that is already zero below the diagonal.
-      const zero = equal(vtv, 0);
-      const beta = div(mul(sub(1, zero), 2), where(zero, 1, vtv));
-      A = sub(A, mul(mul(v, beta), matmul(v, A, { transposeA: true })));
-      reflectors.push({ v, beta });
+      const p = launch('qr', REFLECTOR, [3], 'float32', [A], [m, n, j]);
+      const v = launch('qr', VECTOR, [m], 'float32', [A, p], [n, j]);
+      const w = launch('qr', PROJECT, [n], 'float32', [A, v], [m, n, j]);
+      A = launch('qr', UPDATE, [m, n], 'float32', [A, v, w, p], [n]);
+      reflectors.push({ v, p, j });
     }
     // R: the first k rows, exactly zero below the diagonal.
     const upper = greater(add(reshape(arange(0, n, 1, 'float32'), [1, n]), 0.5), reshape(arange(0, k, 1, 'float32'), [k, 1]));
     const R = mul(slice(A, [0, 0], [k, n]), upper);
+    // Q = H_0 H_1 ... H_{s-1} applied to the first k columns of the identity, from the last reflector back.
     let Q = eye(m, k);
-    for (let j = reflectors.length - 1; j >= 0; j--) {
-      const { v, beta } = reflectors[j];
-      Q = sub(Q, mul(mul(v, beta), matmul(v, Q, { transposeA: true })));
+    for (let r = reflectors.length - 1; r >= 0; r--) {
+      const { v, p, j } = reflectors[r];
+      const w = launch('qr', PROJECT, [k], 'float32', [Q, v], [m, k, j]);
+      Q = launch('qr', UPDATE, [m, k], 'float32', [Q, v, w, p], [k]);
     }
     return { Q, R };
   });

@@ -2,7 +2,7 @@
  * Randomized SVD (Halko, Martinsson and Tropp 2011) on core's kernels.
  * @module
  */
-import { matmul, random, slice, tidy, type Tensor } from '@sorsajs/core';
+import { matmul, random, slice, tidy, transpose, type Tensor } from '@sorsajs/core';
 import { checkFinite, checkMatrix } from './checks.js';
 import { jacobiSvd } from './jacobi.js';
 import { qr } from './qr.js';
@@ -22,7 +22,8 @@ export interface RandomizedOptions {
 
 /**
  * Rank-`rank` truncated SVD by randomized range finding: a Gaussian test matrix from `key`, `Y = A Ω`,
- * power iterations `(A Aᵀ)^q`, and a Jacobi SVD of the small projection `B = Qᵀ A`. In float32 the
+ * power iterations `(A Aᵀ)^q`, and a Jacobi SVD of the small projection `B = Qᵀ A` (through the
+ * QR of Bᵀ, so the Jacobi runs on an l x l triangle). In float32 the
  * basis is re-orthonormalized (QR) after every multiply by A or Aᵀ: without that, rounding swamps
  * the small directions (error 15-600x larger with 1-4 power iterations, NOTES.md).
  *
@@ -51,13 +52,17 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
       const Z = qr(matmul(a, Q, { transposeA: true })).Q;
       Q = qr(matmul(a, Z)).Q;
     }
+    // B = Qᵀ A is l x n and wide: take Bᵀ = Q_b R_b first, so the Jacobi SVD runs on the small
+    // l x l R_b = U_r S V_rᵀ; then B = V_r S (Q_b U_r)ᵀ.
     const B = matmul(Q, a, { transposeA: true });
-    const small = jacobiSvd(B);
-    const U = matmul(Q, small.U);
+    const { Q: Qb, R: Rb } = qr(transpose(B));
+    const small = jacobiSvd(Rb);
+    const U = matmul(Q, small.Vt, { transposeB: true });
+    const Vt = matmul(small.U, Qb, { transposeA: true, transposeB: true });
     return {
       U: slice(U, [0, 0], [m, k]),
       S: slice(small.S, [0], [k]),
-      Vt: slice(small.Vt, [0, 0], [k, n]),
+      Vt: slice(Vt, [0, 0], [k, n]),
     };
   });
 }
