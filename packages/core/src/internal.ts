@@ -40,6 +40,28 @@ export function lastPipelineExecutor(): string {
 }
 
 /** Whether a tensor's values are on the host now (so they can be checked without a readback). */
+/**
+ * The first NaN or infinite value of a host-resident tensor (made by \`tensor()\`, or a wasm/cpu
+ * result) and its multi-index; null when all are finite or the values are on a device (they are
+ * not read back to check). For argument checks of sibling packages.
+ */
+export function firstNonFinite(t: Tensor): { value: number; index: number[] } | null {
+  const host = hostValues(t);
+  if (!host) return null;
+  for (let i = 0; i < host.length; i++) {
+    if (!Number.isFinite(host[i])) {
+      const index: number[] = [];
+      let rest = i;
+      for (let d = t.shape.length - 1; d >= 0; d--) {
+        index.unshift(rest % t.shape[d]);
+        rest = Math.floor(rest / t.shape[d]);
+      }
+      return { value: host[i], index };
+    }
+  }
+  return null;
+}
+
 export function hostValues(t: Tensor): Float32Array | undefined {
   const v = t.storage.value;
   return v instanceof Float32Array ? v : undefined;

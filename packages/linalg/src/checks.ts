@@ -1,4 +1,4 @@
-import { Tensor } from '@sorsajs/core';
+import { Tensor, internal } from '@sorsajs/core';
 
 /** Checks that `a` is a live float32 matrix; `op` names the caller in the error. */
 export function checkMatrix(op: string, a: unknown): Tensor {
@@ -15,12 +15,6 @@ export function checkMatrix(op: string, a: unknown): Tensor {
  * non-finite input then returns non-finite factors.
  */
 export function checkFinite(op: string, a: Tensor): void {
-  const host = a.storage.value;
-  if (!(host instanceof Float32Array)) return;
-  for (let i = 0; i < host.length; i++) {
-    if (!Number.isFinite(host[i])) {
-      const n = a.shape[1];
-      throw new Error(`${op}: input has a non-finite value ${host[i]} at [${Math.floor(i / n)}, ${i % n}]`);
-    }
-  }
+  const bad = internal.firstNonFinite(a);
+  if (bad) throw new Error(`${op}: input has a non-finite value ${bad.value} at [${bad.index.join(', ')}]`);
 }

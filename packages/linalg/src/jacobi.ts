@@ -100,14 +100,8 @@ function checkInput(a: Tensor): void {
   if (m === 0 || n === 0) throw new Error(`jacobiSvd: expects a non-empty matrix, got shape [${m},${n}]`);
   // Values can be checked only where they already are on the host (uploaded data, wasm and cpu
   // results); a device-resident input is not read back, and NaN or Inf there propagates into S.
-  const host = internal.hostValues(a);
-  if (host) {
-    for (let i = 0; i < host.length; i++) {
-      if (!Number.isFinite(host[i])) {
-        throw new Error(`jacobiSvd: input has a non-finite value (${host[i]}) at [${Math.floor(i / n)}, ${i % n}] of shape [${m},${n}]`);
-      }
-    }
-  }
+  const bad = internal.firstNonFinite(a);
+  if (bad) throw new Error(`jacobiSvd: input has a non-finite value (${bad.value}) at [${bad.index.join(', ')}] of shape [${m},${n}]`);
 }
 
 /**

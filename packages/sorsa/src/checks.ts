@@ -2,7 +2,7 @@
  * Argument checks shared by the package; each error names the function and the offending value.
  * @module
  */
-import { Tensor } from '@sorsajs/core';
+import { Tensor, internal } from '@sorsajs/core';
 import { isLoraAdapter, isSorsaAdapter, type Adapter } from './types.js';
 
 /** `[a,b]` for error messages. */
@@ -39,12 +39,8 @@ export function scaleOf(fn: string, alpha: unknown, rank: number): number {
  * read back (the API is synchronous); non-finite input then gives non-finite factors.
  */
 export function checkFiniteHost(fn: string, w: Tensor, what = 'W'): void {
-  const host = (w.storage as { value?: unknown }).value;
-  if (!(host instanceof Float32Array)) return;
-  const n = w.shape[1];
-  for (let i = 0; i < host.length; i++) {
-    if (!Number.isFinite(host[i])) throw new Error(`${fn}: ${what} has a non-finite value ${host[i]} at [${Math.floor(i / n)}, ${i % n}]`);
-  }
+  const bad = internal.firstNonFinite(w);
+  if (bad) throw new Error(`${fn}: ${what} has a non-finite value ${bad.value} at [${bad.index.join(', ')}]`);
 }
 
 /** The resolved scale of an adapter: `opts.scale`, else the adapter's own, else 1. */
