@@ -4,11 +4,13 @@
  * @internal
  * @module
  */
-import type { PipelineSource } from './backend/engine.js';
+import type { JobContext, PipelineSource } from './backend/engine.js';
+import type { Payload } from './backend/types.js';
 import { engine } from './backend/registry.js';
 import { Tensor } from './tensor/tensor.js';
 
-export type { KernelSource, PipelineSource } from './backend/engine.js';
+export type { JobContext, KernelSource, PipelineSource } from './backend/engine.js';
+export type { Payload } from './backend/types.js';
 export { launch, launchDims } from './ops/operand.js';
 export { divmod } from './kernels/index-math.js';
 
@@ -32,6 +34,28 @@ export function launchPipeline(
   });
   const sizes = outShapes.map((sh) => sh.reduce((a, b) => a * b, 1));
   return eng.runPipeline(src, storages, inputDims, scalars, sizes).map((s, i) => new Tensor(s, outShapes[i], 'float32'));
+}
+
+/**
+ * Runs an asynchronous multi-kernel job (core's `Engine.job`) over tensor inputs and returns one
+ * float32 tensor per result, of `outShapes[i]`, at once; their values arrive when the job is done.
+ * The body runs kernels through `ctx` and may read values back between them to decide what to run
+ * next (an iteration that stops at convergence), which a fixed pipeline cannot.
+ */
+export function launchJob(
+  op: string,
+  inputs: readonly Tensor[],
+  outShapes: readonly (readonly number[])[],
+  body: (ctx: JobContext, inputs: Payload[]) => Promise<Payload[]>,
+): Tensor[] {
+  const eng = engine();
+  const storages = inputs.map((t) => {
+    const s = t.use(op);
+    if (s.engine !== eng) throw new Error(`${op}: a tensor of shape [${t.shape.join(',')}] lives on backend ${s.engine.name}, but ops now run on ${eng.name}`);
+    return s;
+  });
+  const sizes = outShapes.map((sh) => sh.reduce((a, b) => a * b, 1));
+  return eng.job(storages, sizes, body).map((s, i) => new Tensor(s, outShapes[i], 'float32'));
 }
 
 /** How the latest pipeline ran on the current backend (gpu.js `executorKind`). */

@@ -46,6 +46,11 @@ export interface KernelSource {
    * (4 values per cell). Only wasm and cpu take these; gpu.js cannot pass such results on webgpu.
    */
   components?: 4;
+  /**
+   * For 2-D and 3-D outputs on wasm: return gpu.js's flat buffer (x fastest) instead of nested rows,
+   * so the result is one array like every other payload. wasm only (cpu returns nested arrays).
+   */
+  flat?: boolean;
 }
 
 /**
@@ -67,6 +72,21 @@ export interface PipelineSource {
    * scalars. Returns the handles of the results, which must come from 1-D kernels.
    */
   plan(call: (name: string, output: readonly number[], args: readonly unknown[]) => unknown, args: readonly unknown[]): unknown[];
+}
+
+/**
+ * What a job's body (see `Engine.job`) runs its work through. Calls run at once, in order, on the
+ * engine's backend; payloads are host arrays or device handles exactly as kernels return them.
+ */
+export interface JobContext {
+  /** Runs one kernel over gpu.js output dims (or a cell count) and returns its result. */
+  run(src: KernelSource, output: number | readonly number[], inputs: readonly Payload[], scalars: readonly number[]): Promise<Payload>;
+  /** Runs a pipeline; host-array inputs reach it as gpu.js Inputs of `inputDims[i]`. Its results come back to the host. */
+  pipeline(src: PipelineSource, inputs: readonly Payload[], inputDims: readonly (readonly number[])[], scalars: readonly number[]): Promise<Float32Array[]>;
+  /** Reads a payload to the host (a fresh array). */
+  read(p: Payload): Promise<Float32Array>;
+  /** Frees an intermediate payload's device memory. */
+  free(p: Payload): void;
 }
 
 type PipelineFn = ((...a: unknown[]) => Promise<unknown>) & { executorKind: string; backend: string; fallbackReason: string | null; destroy(): unknown };
@@ -113,8 +133,8 @@ export class Engine {
         ...(src.components ? { returnType: 'Array(4)' } : {}),
         ...(threaded ? { asyncMode: true } : {}),
       });
-      // Array(4) results: take gpu.js's flat buffer as it is instead of one subarray per cell.
-      if (src.components && k.kernel) k.kernel._shapeOutput = (d: Float32Array) => d;
+      // Array(4) and flat results: take gpu.js's flat buffer as it is instead of one subarray per cell or row.
+      if ((src.components || src.flat) && k.kernel) k.kernel._shapeOutput = (d: Float32Array) => d;
       this.kernels.set(key, k);
       this.builds++;
     }
@@ -145,7 +165,7 @@ export class Engine {
       if (mode && !RAN_AS[this.name].includes(mode)) {
         throw new Error(`gpu.js ran it in mode "${mode}" instead of "${MODES[this.name]}" (${k.kernel?.fallbackReason ?? 'no reason given'})`);
       }
-      if (src.components && !(r instanceof Float32Array)) throw new Error('an Array(4) kernel did not return its flat buffer');
+      if ((src.components || src.flat) && !(r instanceof Float32Array)) throw new Error('a kernel asked for a flat result did not return its flat buffer');
       return r;
     };
     try {
@@ -248,20 +268,61 @@ export class Engine {
     const result = this.tail.then(async () => {
       try {
         const values = await Promise.all(inputs.map((s) => s.get()));
-        const args = values.map((v, i) => (v instanceof Float32Array ? new gpujs.Input(v as never, [...inputDims[i]] as never) : v));
-        const p = this.pipeline(src);
-        let out: unknown;
-        try {
-          out = await p(...args, ...scalars);
-        } catch (e) {
-          throw new Error(`pipeline "${src.key}" failed on ${this.name}: ${(e as Error)?.message ?? String(e)}`);
-        }
-        this.lastPipelineExecutor = p.executorKind;
-        if (p.backend && !RAN_AS[this.name].includes(p.backend)) {
-          throw new Error(`pipeline "${src.key}": gpu.js ran it on "${p.backend}" instead of "${MODES[this.name]}" (${p.fallbackReason ?? 'no reason given'})`);
-        }
-        const list = out as unknown[];
-        return list.map((v) => (v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>)));
+        return await this.execPipeline(src, values, inputDims, scalars);
+      } finally {
+        for (const s of inputs) s.release();
+        this.queued--;
+      }
+    });
+    this.tail = result.catch(() => undefined);
+    return outSizes.map((size, i) => Storage.later(this, size, result.then((r) => r[i])));
+  }
+
+  /** Runs a pipeline over payloads at once (the caller holds the queue); host arrays go in as gpu.js Inputs of `inputDims[i]`. */
+  private async execPipeline(src: PipelineSource, values: readonly Payload[], inputDims: readonly (readonly number[])[], scalars: readonly number[]): Promise<Float32Array[]> {
+    const args = values.map((v, i) => (v instanceof Float32Array ? new gpujs.Input(v as never, [...inputDims[i]] as never) : v));
+    const p = this.pipeline(src);
+    let out: unknown;
+    try {
+      out = await p(...args, ...scalars);
+    } catch (e) {
+      throw new Error(`pipeline "${src.key}" failed on ${this.name}: ${(e as Error)?.message ?? String(e)}`);
+    }
+    this.lastPipelineExecutor = p.executorKind;
+    if (p.backend && !RAN_AS[this.name].includes(p.backend)) {
+      throw new Error(`pipeline "${src.key}": gpu.js ran it on "${p.backend}" instead of "${MODES[this.name]}" (${p.fallbackReason ?? 'no reason given'})`);
+    }
+    const list = out as unknown[];
+    return list.map((v) => (v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>)));
+  }
+
+  /**
+   * Runs an asynchronous multi-kernel job in the engine's order: `body` gets the inputs' payloads and
+   * a context whose calls run kernels and pipelines at once (the job holds the queue, so nothing else
+   * interleaves) and may read values back between them, which is how an iteration decides on the
+   * host whether to go on (a sweep loop that stops at convergence) while the API stays synchronous.
+   * Returns the storages of `body`'s results, of `outSizes[i]` elements each; later work queues behind
+   * the job. The body frees the intermediate payloads it made (`ctx.free`); its inputs are not its own.
+   */
+  job(inputs: readonly Storage[], outSizes: readonly number[], body: (ctx: JobContext, inputs: Payload[]) => Promise<Payload[]>): Storage[] {
+    for (const s of inputs) if (s.error) throw s.error;
+    for (const s of inputs) s.retain();
+    this.queued++;
+    const ctx: JobContext = {
+      run: async (src, output, arrays, scalars) => {
+        const dims = typeof output === 'number' ? [output] : [...output];
+        return await this.call(src, dims, [...arrays], scalars, sizesOf(dims, arrays.map((a) => ({ size: payloadSize(a) })), arrays));
+      },
+      pipeline: (src, arrays, inputDims, scalars) => this.execPipeline(src, arrays, inputDims, scalars),
+      read: (p) => this.read(p),
+      free: (p) => this.free(p),
+    };
+    const result = this.tail.then(async () => {
+      try {
+        const values = await Promise.all(inputs.map((s) => s.get()));
+        const out = await body(ctx, values);
+        if (out.length !== outSizes.length) throw new Error(`internal: a job returned ${out.length} results for ${outSizes.length} sizes`);
+        return out;
       } finally {
         for (const s of inputs) s.release();
         this.queued--;
@@ -303,6 +364,14 @@ function cells(dims: readonly number[]): number {
 }
 
 /** Output dims, and each input's size and kind (h: host array, d: device handle), for a cache key. */
-function sizesOf(dims: readonly number[], inputs: readonly Storage[], values: readonly Payload[]): string {
+function sizesOf(dims: readonly number[], inputs: readonly { readonly size: number }[], values: readonly Payload[]): string {
   return `${dims.join('x')}:${inputs.map((s, i) => `${values[i] instanceof Float32Array ? 'h' : 'd'}${s.size}`).join(',')}`;
+}
+
+/** A payload's element count, for webgl's cache key (device handles report their own size). */
+function payloadSize(p: Payload): number {
+  if (p instanceof Float32Array) return p.length;
+  const o = p as unknown as { size?: number | number[]; output?: number[] };
+  const dims = Array.isArray(o.output) ? o.output : Array.isArray(o.size) ? o.size : [Number(o.size ?? 0)];
+  return cells(dims);
 }
