@@ -1,34 +1,33 @@
 /**
- * Kernels of the one-sided Jacobi SVD (see jacobi.ts for the design).
+ * Kernels of the block one-sided Jacobi SVD (see jacobi.ts for the algorithm).
  *
- * The working matrix X stacks the scaled A over V, column by column: X is gpu.js-2-D `[M, N]`
- * (`X[col][row]`, flat index `col * M + row`), M = m + N, N = n rounded up to even. Columns sit in
- * round-robin "storage positions": pair k is held at positions (2k, 2k+1) at every step, and the
- * rotation kernel writes its output already moved to the next step's positions (the circle method:
- * slot 0 stays, the other slots advance by one), so every step is the same three kernel calls on
- * the same buffers. That is what lets gpu.js fuse the whole plan (one module per kernel and buffer,
- * however many steps), and it needs no pair table.
+ * The work matrix X stacks the scaled A (rows padded to `mp`, a multiple of 4) over V (`Np` rows),
+ * `Mp = mp + Np` rows and `Np` columns (n padded to whole block pairs), in blocks of `b` columns.
+ * Its flat layout is block-major with rows in quads:
  *
- * gpu.js rules followed here: loops start from a literal and loop variables have distinct names;
- * everything is float32 on wasm and webgpu (indices are exact below 2^24); on wasm, 4 consecutive
- * `thread.x` cells run as one SIMD quad, `thread.y` is uniform across it, so per-column work keyed on
- * `thread.y` (the pair, its rotation, the skip test) is scalar and branches on it are real branches.
+ *     X[r][j] at ((B * Q + (r >> 2)) * b + x) * 4 + (r & 3),   B = j div b, x = j mod b, Q = Mp / 4
+ *
+ * which is exactly the cell-major buffer of a gpu.js `Array(4)` kernel over output dims `[b, Q, nb]`
+ * that returns 4 consecutive rows per cell. That is why it was chosen: on wasm the Gram and update
+ * kernels are register-tiled like core's matmul (each SIMD quad of 4 `thread.x` lanes computes a
+ * 4 x 4 tile; the lane-varying operand is gathered once per k, the other is 4 scalar loads, against
+ * one gather per product for a one-value-per-cell kernel: measured 2.2 ns per multiply-add that way
+ * at n = 256), and the update writes the next step's X directly in this layout, with no unpack.
+ * Other backends run one-value-per-cell kernels over the same layouts.
+ *
+ * gpu.js rules followed: loops start from a literal and loop variables have distinct names; index
+ * math is kept in i32 with `| 0` on wasm's hot loops; indices stay below 2^24 (checked by the caller).
  * @module
  */
-import { internal } from '@sorsajs/core';
+import type { internal } from '@sorsajs/core';
+import { internal as coreInternal } from '@sorsajs/core';
 
-/** Exact quotient and remainder lines, shared with core's kernels. */
-const { divmod } = internal;
-
-/** A kernel for the pipeline: array parameters, then scalar parameters, and a body. */
-export interface JacobiKernel {
-  arrays: readonly string[];
-  scalars: readonly string[];
-  body: string;
-}
+type Src = internal.KernelSource;
+const { divmod } = coreInternal;
 
 /** Per-column max |a| of the input (flat, element (r, j) at `r * sa0 + j * sa1`). Output [n]. */
-export const COLMAX: JacobiKernel = {
+export const COLMAX: Src = {
+  key: 'jacobi:colmax',
   arrays: ['a'],
   scalars: ['m', 'sa0', 'sa1'],
   body: `const j = this.thread.x;
@@ -36,109 +35,233 @@ let mx = 0.0;
 for (let r = 0; r < m; r++) {
   const v = Math.abs(a[r * sa0 + j * sa1]);
   mx = v > mx ? v : mx;
-  if (v != v) { mx = v; }
+  if (!(v === v)) { mx = v; }
 }
 return mx;`,
 };
 
 /** Max of the per-column maxima. Output [1]. */
-export const MAX1: JacobiKernel = {
+export const MAX1: Src = {
+  key: 'jacobi:max1',
   arrays: ['cm'],
   scalars: ['n'],
   body: `let mx = 0.0;
 for (let j = 0; j < n; j++) {
   const v = cm[j];
   mx = v > mx ? v : mx;
-  if (v != v) { mx = v; }
+  if (!(v === v)) { mx = v; }
 }
 return mx;`,
 };
 
-/** X = [A / max|A| ; I] over gpu.js output [M, N] (x = row, y = column). */
-export const PACK: JacobiKernel = {
+/** Cell lines decoding flat index `i` of the X layout into block B, row r and column-in-block x. */
+const decodeX = `${divmod('c4', 'rr', 'i', '4')}
+${divmod('c5', 'x', 'c4', 'b')}
+${divmod('B', 'q', 'c5', 'Q')}
+const r = q * 4 + rr;`;
+
+/**
+ * X = [A / max|A| ; I] in the X layout (1-D output of Np * Mp cells). Padding rows and columns are 0.
+ * Scalars m, n, sa0, sa1, mp, b, Q.
+ */
+export const PACK: Src = {
+  key: 'jacobi:pack',
   arrays: ['a', 'mx'],
-  scalars: ['m', 'n', 'sa0', 'sa1'],
-  body: `const r = this.thread.x;
-const j = this.thread.y;
+  scalars: ['m', 'n', 'sa0', 'sa1', 'mp', 'b', 'Q'],
+  body: `const i = this.thread.x;
+${decodeX}
+const j = B * b + x;
 let v = 0.0;
-if (r < m) {
-  if (j < n) {
-    const s = mx[0];
-    v = a[r * sa0 + j * sa1] / (s > 0 ? s : 1.0);
+if (j < n) {
+  if (r < mp) {
+    if (r < m) {
+      const s = mx[0];
+      v = a[r * sa0 + j * sa1] / (s > 0 ? s : 1.0);
+    }
+  } else {
+    v = (r - mp == j) ? 1.0 : 0.0;
   }
-} else {
-  v = (r - m == j) ? 1.0 : 0.0;
 }
 return v;`,
 };
 
 /**
- * The three dot products of each pair over the A rows: gpu.js output [1, 3 N/2] (one column, so
- * every read is a plain scalar load rather than a 4-lane gather on wasm); cell y = 3k + w is
- * a_p·a_p (w = 0), a_q·a_q (w = 1) or a_p·a_q (w = 2) for the pair at positions (2k, 2k+1).
+ * Partial Gram matrices of the block pairs over the A rows, G_K = Y_Kᵀ Y_K with Y_K = [block 2K,
+ * block 2K+1] (w = 2b columns), the row quads split into S chunks of QC (so that enough cells exist
+ * for worker threads; HINIT sums the chunks). wasm's tiled form: output dims [w, w/4, P S] of
+ * `Array(4)`, cell (j, iq, K S + ch) holding chunk ch's G_K[4 iq + t][j] for t = 0..3, so the flat
+ * buffer holds it at (((K S + ch) (w/4) + i div 4) w + j) 4 + i mod 4 (the "G layout"). Per row: one
+ * gather of column j, four scalar loads of columns 4iq..4iq+3. Only cells on or above the diagonal
+ * (j >= 4 iq) are computed; the others are 0. Block pair K is made of the blocks stored at
+ * BP[bpo + 2K] and BP[bpo + 2K + 1] (identity in a sweep; a check-only pass pairs blocks without
+ * moving them). Scalars b, Q, QA, S, QC, bpo.
  */
-export const DOTS: JacobiKernel = {
-  arrays: ['X'],
-  scalars: ['m'],
-  body: `const y = this.thread.y;
-const k = Math.floor(y / 3);
-const w = y - 3 * k;
-const p = 2 * k + (w == 1 ? 1 : 0);
-const q = 2 * k + (w == 0 ? 0 : 1);
-const m4 = Math.floor(m / 4);
+export const GRAM_R4: Src = {
+  key: 'jacobi:gram4',
+  arrays: ['X', 'BP'],
+  scalars: ['b', 'Q', 'QA', 'S', 'QC', 'bpo'],
+  components: 4,
+  threaded: true,
+  body: `const j = this.thread.x;
+const i0 = this.thread.y * 4;
+const K = Math.floor(this.thread.z / S);
+const ch = this.thread.z - K * S;
+const hj = j >= b ? 1 : 0;
+const hi = i0 >= b ? 1 : 0;
+const xj = j - hj * b;
+const xi = i0 - hi * b;
+const sj = (BP[bpo + 2 * K + hj] * Q * b + xj) * 4;
+const si = (BP[bpo + 2 * K + hi] * Q * b + xi) * 4;
+const step = b * 4;
+const q0 = ch * QC;
+// Only the upper triangle (j >= i0; HINIT mirrors it): the test is the same for the 4 lanes of a
+// quad (j and i0 are 4-aligned), so a quad below the diagonal runs no iterations at all.
+const qn = j >= i0 ? Math.min(QC, QA - q0) : 0;
 let s0 = 0.0;
 let s1 = 0.0;
 let s2 = 0.0;
 let s3 = 0.0;
-if (w == 2) {
-  for (let i = 0; i < m4; i++) {
-    const r = i * 4;
-    s0 += X[p][r] * X[q][r];
-    s1 += X[p][r + 1] * X[q][r + 1];
-    s2 += X[p][r + 2] * X[q][r + 2];
-    s3 += X[p][r + 3] * X[q][r + 3];
-  }
-  for (let i2 = 0; i2 < m - m4 * 4; i2++) {
-    const r2 = m4 * 4 + i2;
-    s0 += X[p][r2] * X[q][r2];
-  }
-} else {
-  for (let i3 = 0; i3 < m4; i3++) {
-    const r3 = i3 * 4;
-    const v0 = X[p][r3];
-    const v1 = X[p][r3 + 1];
-    const v2 = X[p][r3 + 2];
-    const v3 = X[p][r3 + 3];
-    s0 += v0 * v0;
-    s1 += v1 * v1;
-    s2 += v2 * v2;
-    s3 += v3 * v3;
-  }
-  for (let i4 = 0; i4 < m - m4 * 4; i4++) {
-    const v4 = X[p][m4 * 4 + i4];
-    s0 += v4 * v4;
-  }
+for (let qi = 0; qi < qn; qi++) {
+  const pj = (sj + (q0 + qi) * step) | 0;
+  const pi = (si + (q0 + qi) * step) | 0;
+  const v0 = X[pj];
+  const v1 = X[pj + 1];
+  const v2 = X[pj + 2];
+  const v3 = X[pj + 3];
+  s0 += X[pi] * v0 + X[pi + 1] * v1 + X[pi + 2] * v2 + X[pi + 3] * v3;
+  s1 += X[pi + 4] * v0 + X[pi + 5] * v1 + X[pi + 6] * v2 + X[pi + 7] * v3;
+  s2 += X[pi + 8] * v0 + X[pi + 9] * v1 + X[pi + 10] * v2 + X[pi + 11] * v3;
+  s3 += X[pi + 12] * v0 + X[pi + 13] * v1 + X[pi + 14] * v2 + X[pi + 15] * v3;
 }
-return (s0 + s1) + (s2 + s3);`,
+return [s0, s1, s2, s3];`,
+};
+
+/** GRAM_R4 one value per cell (other backends), one chunk (S = 1), every cell: 1-D output of P w w cells in the G layout. Scalars b, Q, QA, w, bpo. */
+export const GRAM: Src = {
+  key: 'jacobi:gram',
+  arrays: ['X', 'BP'],
+  scalars: ['b', 'Q', 'QA', 'w', 'bpo'],
+  body: `const i = this.thread.x;
+${divmod('c4', 't', 'i', '4')}
+${divmod('c5', 'j', 'c4', 'w')}
+${divmod('K', 'iq', 'c5', 'w / 4')}
+const ii = iq * 4 + t;
+const hj = j >= b ? 1 : 0;
+const hi = ii >= b ? 1 : 0;
+const sj = (BP[bpo + 2 * K + hj] * Q * b + j - hj * b) * 4;
+const si = (BP[bpo + 2 * K + hi] * Q * b + ii - hi * b) * 4;
+let acc = 0.0;
+for (let q = 0; q < QA; q++) {
+  const pj = sj + q * b * 4;
+  const pi = si + q * b * 4;
+  acc += X[pi] * X[pj] + X[pi + 1] * X[pj + 1] + X[pi + 2] * X[pj + 2] + X[pi + 3] * X[pj + 3];
+}
+return acc;`,
 };
 
 /**
- * Rotation (c, s) of each pair: output [N/2, 2] (w = 0: c, w = 1: s). Pairs whose columns are
- * orthogonal to `tol` (|a_p·a_q| <= tol |a_p| |a_q|) or have a (near-)zero column get c = 1, s = 0:
- * the rotation kernel then copies them. t = tan of the angle that zeroes a_p·a_q, the smaller root
- * of t^2 + 2 theta t - 1 = 0, theta = (|a_q|^2 - |a_p|^2) / (2 a_p·a_q), computed as
- * (|a_q|/|a_p| - |a_p|/|a_q|) / (2 gamma) so nothing squares a ratio; for |theta| > big (1/sqrt(eps))
- * t = 1 / (2 theta), LAPACK's branch, so theta^2 never overflows.
+ * Inner kernels work on H: per block pair K, its Gram part G_K then its accumulated rotation J_K,
+ * each w x w and column-major: (row, col) of part `part` at ((2K + part) w + col) w + row. On wasm
+ * they run over 3-D output dims [w, w, 2P] (row, col, 2K + part), so the column, the part and the
+ * column's rotation are uniform across a SIMD quad (scalar loads, real branches) and only reads
+ * along the row are 4-lane gathers; elsewhere over 1-D outputs. `inner` builds both forms.
  */
-export const PARAMS: JacobiKernel = {
-  arrays: ['D'],
-  scalars: ['thrZ', 'tol', 'big'],
-  body: `const k = this.thread.x;
-const app = D[3 * k][0];
-const aqq = D[3 * k + 1][0];
-const apq = D[3 * k + 2][0];
+function inner(key: string, arrays: string[], scalars: string[], body: string, floats?: string[]): { flat: Src; cube: Src } {
+  const flatPre = `const i = this.thread.x;
+${divmod('c1', 'row', 'i', 'w')}
+${divmod('KP', 'col', 'c1', 'w')}`;
+  const cubePre = `const row = this.thread.x;
+const col = this.thread.y;
+const KP = this.thread.z;`;
+  const f = floats ? { floats } : {};
+  return {
+    flat: { key: `${key}:flat`, arrays, scalars, body: `${flatPre}\n${body}`, ...f },
+    cube: { key: `${key}:cube`, arrays, scalars, body: `${cubePre}\n${body}`, flat: true, ...f },
+  };
+}
+
+/** H = [G_K (the S chunks summed, from the G layout's upper triangle) | I] for every pair. Scalars w, S. */
+export const HINIT = inner('jacobi:hinit', ['G'], ['w', 'S'], `const K = Math.floor(KP / 2);
+const part = KP - 2 * K;
+let v = 0.0;
+if (part == 0) {
+  const gr = Math.min(row, col);
+  const gc = Math.max(row, col);
+  const rq = Math.floor(gr / 4);
+  const off = (rq * w + gc) * 4 + gr - rq * 4;
+  for (let ch = 0; ch < S; ch++) { v += G[(K * S + ch) * w * w + off]; }
+} else {
+  v = (col == row) ? 1.0 : 0.0;
+}
+return v;`);
+
+/**
+ * Running convergence measure: per block pair, the max of the previous value and of
+ * |g_ij| / sqrt(g_ii g_jj) over i < j with both columns above the zero threshold, read from H's G
+ * part. Output [P]. Scalars w, thrZ.
+ */
+export const CONV: Src = {
+  key: 'jacobi:conv',
+  arrays: ['H', 'prev'],
+  scalars: ['w', 'thrZ'],
+  floats: ['thrZ'],
+  body: `const K = this.thread.x;
+const base = K * 2 * w * w;
+let mx = prev[K];
+for (let i = 0; i < w; i++) {
+  const gi = H[base + i * w + i];
+  for (let j = 0; j < w; j++) {
+    if (j > i) {
+      const gj = H[base + j * w + j];
+      if (gi > thrZ && gj > thrZ) {
+        const g = Math.abs(H[base + j * w + i]) / Math.sqrt(gi) / Math.sqrt(gj);
+        mx = g > mx ? g : mx;
+      }
+    }
+  }
+}
+return mx;`,
+};
+
+/** Max of a vector. Output [1]. Scalars n. */
+export const VMAX: Src = {
+  key: 'jacobi:vmax',
+  arrays: ['v'],
+  scalars: ['n'],
+  body: `let mx = 0.0;
+for (let j = 0; j < n; j++) { const u = v[j]; mx = u > mx ? u : mx; }
+return mx;`,
+};
+
+/**
+ * The rotation of inner step `s`, per position: each position `pos` of a pair is paired with
+ * PT[s w + pos] (a schedule table, see `innerSchedule`); the new column there is c a_pos + beta
+ * a_partner, with (c, beta) = (c, -s) for the pair's first column and (c, s) for its second
+ * (a_p' = c a_p - s a_q, a_q' = s a_p + c a_q). 1-D output of P 2 w cells, ((K 2 + y) w + pos)
+ * holding c (y = 0) and beta (y = 1); both positions of a pair compute the same numbers.
+ * Pairs orthogonal to `tol` (|g_pq| <= tol sqrt(g_pp g_qq)) or with a column at the zero threshold
+ * get c = 1, beta = 0. t = tan of the angle zeroing g_pq, the smaller root of t^2 + 2 theta t - 1 = 0
+ * with theta = (g_qq - g_pp) / (2 g_pq), computed as (|a_q|/|a_p| - |a_p|/|a_q|) / (2 gamma) so
+ * nothing squares a ratio; for |theta| > big (1/sqrt(eps)) t = 1 / (2 theta), LAPACK's branch, so
+ * theta^2 never overflows. Scalars w, s, thrZ, tol, big.
+ */
+export const IPARAMS: Src = {
+  key: 'jacobi:iparams',
+  arrays: ['H', 'PT'],
+  scalars: ['w', 's', 'thrZ', 'tol', 'big'],
+  floats: ['thrZ', 'tol', 'big'],
+  body: `const i = this.thread.x;
+${divmod('c1', 'pos', 'i', 'w')}
+${divmod('K', 'y', 'c1', '2')}
+const base = K * 2 * w * w;
+const other = PT[s * w + pos];
+const p = Math.min(pos, other);
+const q = Math.max(pos, other);
+const app = H[base + p * w + p];
+const aqq = H[base + q * w + q];
+const apq = H[base + q * w + p];
 let c = 1.0;
-let s = 0.0;
+let sn = 0.0;
 if (app > thrZ && aqq > thrZ) {
   const np = Math.sqrt(app);
   const nq = Math.sqrt(aqq);
@@ -152,80 +275,196 @@ if (app > thrZ && aqq > thrZ) {
       t = (theta >= 0 ? 1.0 : -1.0) / (Math.abs(theta) + Math.sqrt(1.0 + theta * theta));
     }
     c = 1.0 / Math.sqrt(1.0 + t * t);
-    s = t * c;
+    sn = t * c;
   }
 }
-return this.thread.y == 0 ? c : s;`,
+return y == 0 ? c : (pos == p ? -sn : sn);`,
 };
 
 /**
- * One round-robin step: output [M, N] (x = row, y = output position). Output position j takes the
- * column that the circle method moves there (from position T[j], see `circleSources`), rotated
- * with its pair partner:
- * a_p' = c a_p - s a_q, a_q' = s a_p + c a_q. A column left as (near) zero gets tiny deterministic
- * noise in its A rows (`amp`, far below float32 resolution of |A|): the following steps orthogonalize
- * it against the others, which completes U for zero singular values (its V column is untouched, so
- * A V = U S holds for A perturbed by under amp * |A|). The padding column (odd n; its V part is the
- * last unit vector, `padded` = 1) is never filled.
+ * First half of an inner step: G_K R and J_K R (columns rotated: column `col` becomes
+ * c col + beta partner), both parts alike. Scalars w, s.
  */
-export const ROTATE: JacobiKernel = {
-  arrays: ['X', 'D', 'P', 'T'],
-  scalars: ['m', 'M', 'padded', 'thrZ', 'amp'],
-  body: `const r = this.thread.x;
-const src = T[this.thread.y];
-const k = Math.floor(src / 2);
-const second = src - 2 * k;
-const s = P[1][k];
-const a = X[src][r];
-if (s == 0) {
-  if (r < m) {
-    if (D[3 * k + second][0] <= thrZ) {
-      if (padded == 0 || X[src][M - 1] == 0) {
-        const z = Math.sin((r + 1) * 1.9898 + (src + 1) * 0.7823 + (r + 1) * (src + 1) * 0.0131) * 9.5453;
-        return amp * (z - Math.floor(z) - 0.5);
-      }
+export const IROT1 = inner('jacobi:irot1', ['H', 'RP', 'PT'], ['w', 's'], `const K = Math.floor(KP / 2);
+const rb = K * 2 * w;
+const pc = PT[s * w + col];
+const base = KP * w * w + row;
+return RP[rb + col] * H[base + col * w] + RP[rb + w + col] * H[base + pc * w];`);
+
+/**
+ * Second half: G_K <- Rᵀ (G_K R), through the symmetry of the result: entry (row, col) is
+ * c (G R)[col][row] + beta (G R)[partner][row] with the column's rotation, so every rotation
+ * parameter stays uniform; J_K is copied. Scalars w, s.
+ */
+export const IROT2 = inner('jacobi:irot2', ['H', 'RP', 'PT'], ['w', 's'], `const K = Math.floor(KP / 2);
+const part = KP - 2 * K;
+let v = 0.0;
+if (part == 1) {
+  v = H[(KP * w + col) * w + row];
+} else {
+  const rb = K * 2 * w;
+  const pc = PT[s * w + col];
+  const base = KP * w * w + col;
+  v = RP[rb + col] * H[base + row * w] + RP[rb + w + col] * H[base + row * w + pc - col];
+}
+return v;`);
+
+/**
+ * The inner schedules, as partner tables ([steps][w]: the position each position is paired with):
+ * `full`, a round robin over all w columns of the pair (w - 1 steps, the circle method), which the
+ * first outer step of a sweep uses so that pairs inside a block are met once a sweep; `cross`, the b
+ * steps pairing column i of the first block with column (i + step) mod b of the second, every pair
+ * across the two blocks once. Planning, not compute.
+ */
+export function innerSchedule(b: number): { full: Float32Array; cross: Float32Array } {
+  const w = 2 * b;
+  const full = new Float32Array((w - 1) * w);
+  // Circle method: slot 0 fixed, the others rotate; at step s slot c pairs with slot w - 1 - c.
+  for (let st = 0; st < w - 1; st++) {
+    const at = (c: number): number => (c === 0 ? 0 : ((c - 1 + st) % (w - 1)) + 1);
+    for (let c = 0; c < w / 2; c++) {
+      const p = at(c);
+      const q = at(w - 1 - c);
+      full[st * w + p] = q;
+      full[st * w + q] = p;
     }
   }
-  return a;
+  const cross = new Float32Array(b * w);
+  for (let st = 0; st < b; st++) {
+    for (let i = 0; i < b; i++) {
+      const j = b + ((i + st) % b);
+      cross[st * w + i] = j;
+      cross[st * w + j] = i;
+    }
+  }
+  return { full, cross };
 }
-const c = P[0][k];
-const b = X[src + 1 - 2 * second][r];
-return second == 0 ? c * a - s * b : s * b + c * a;`,
+
+/** Lines shared by the update kernels: the source pair, the refill test and the noise. */
+const updateHead = `const SB = TB[B];
+const K = Math.floor(SB / 2);
+const h = SB - 2 * K;
+const jc = h * b + x;
+const hb = K * 8 * b * b;
+const refill = (ids[step * nb + B] * b + x < n) && (H[hb + jc * 2 * b + jc] <= thrZ) ? 1 : 0;
+const jb = hb + 4 * b * b + jc * 2 * b;
+const s0b = (2 * K * Q * b) * 4;
+const s1b = ((2 * K + 1) * Q * b) * 4;`;
+
+/**
+ * Deterministic noise of size `amp` for refilled (zero) columns at row r of output column (B, x): the
+ * fractional part of a quadratic in (r, j), no transcendental (on wasm the refill branch is evaluated
+ * for every lane, and Math.sin there is a call into JS per lane).
+ */
+const noise = (row: string): string => {
+  const z = `((${row} + 1) * 0.7548776662 + (B * b + x + 1) * 0.5698402910 + (${row} + 1) * (B * b + x + 1) * 0.0131)`;
+  return `amp * (${z} - Math.floor(${z}) - 0.5)`;
 };
 
-/** X as a flat column-major buffer (1-D output [M * N]). */
-export const FLATTEN: JacobiKernel = {
-  arrays: ['X'],
-  scalars: ['M'],
+/**
+ * The outer step: Y_K <- Y_K J_K for every block pair, A and V rows alike, written moved to the next
+ * step's block positions (block circle method: output block B takes source block TB[B], half h of
+ * pair K); J_K and the new squared norms (its diagonal of G_K) are read from H. A real column (its original index, from `ids`, below n) whose new squared norm D is at the
+ * zero threshold gets deterministic noise of size `amp` in its A rows (far below float32 resolution
+ * of |A|): later steps orthogonalize it against the rest, which completes U for zero singular values
+ * (its V part is untouched, so A V = U S holds for A perturbed by under amp |A|).
+ * wasm's tiled form: output dims [b, Q, nb] of `Array(4)` (4 rows per cell; that buffer is the X
+ * layout). Scalars b, Q, nb, n, m, step, thrZ, amp.
+ */
+export const UPDATE_R4: Src = {
+  key: 'jacobi:update4',
+  arrays: ['X', 'H', 'TB', 'ids'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'thrZ', 'amp'],
+  floats: ['thrZ', 'amp'],
+  components: 4,
+  threaded: true,
+  body: `const x = this.thread.x;
+const q = this.thread.y;
+const B = this.thread.z;
+${updateHead}
+let s0 = 0.0;
+let s1 = 0.0;
+let s2 = 0.0;
+let s3 = 0.0;
+const r0 = q * 4;
+let pa = (s0b + q * b * 4) | 0;
+let pj = jb | 0;
+for (let c = 0; c < b; c++) {
+  const jv = H[pj];
+  s0 += X[pa] * jv;
+  s1 += X[pa + 1] * jv;
+  s2 += X[pa + 2] * jv;
+  s3 += X[pa + 3] * jv;
+  pa += 4;
+  pj += 1;
+}
+let pa2 = (s1b + q * b * 4) | 0;
+for (let c2 = 0; c2 < b; c2++) {
+  const jv2 = H[pj];
+  s0 += X[pa2] * jv2;
+  s1 += X[pa2 + 1] * jv2;
+  s2 += X[pa2 + 2] * jv2;
+  s3 += X[pa2 + 3] * jv2;
+  pa2 += 4;
+  pj += 1;
+}
+// After the loops, not around them: refill varies across a SIMD quad, and a lane-varying branch
+// makes every store inside it a masked one.
+if (refill == 1) {
+  if (r0 < m) {
+    s0 = ${noise('r0')};
+    s1 = r0 + 1 < m ? ${noise('(r0 + 1)')} : 0.0;
+    s2 = r0 + 2 < m ? ${noise('(r0 + 2)')} : 0.0;
+    s3 = r0 + 3 < m ? ${noise('(r0 + 3)')} : 0.0;
+  }
+}
+return [s0, s1, s2, s3];`,
+};
+
+/** UPDATE_R4 one value per cell (other backends): 1-D output over the X layout. Same scalars. */
+export const UPDATE: Src = {
+  key: 'jacobi:update',
+  arrays: ['X', 'H', 'TB', 'ids'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'thrZ', 'amp'],
+  floats: ['thrZ', 'amp'],
   body: `const i = this.thread.x;
-${divmod('col', 'row', 'i', 'M')}
-return X[col][row];`,
-};
-
-/** A core kernel source, as `launch` takes it. */
-interface Src {
-  key: string;
-  arrays: readonly string[];
-  scalars: readonly string[];
-  body: string;
-  floats?: readonly string[];
+${decodeX}
+${updateHead}
+let v = 0.0;
+if (refill == 1 && r < m) {
+  v = ${noise('r')};
+} else if (refill == 0 || r >= Q * 4 - nb * b) {
+  for (let c = 0; c < b; c++) {
+    v += X[s0b + (q * b + c) * 4 + rr] * H[jb + c];
+  }
+  for (let c2 = 0; c2 < b; c2++) {
+    v += X[s1b + (q * b + c2) * 4 + rr] * H[jb + b + c2];
+  }
 }
-
-/** Column norms of the A part of flat X ([N]); the padding column gets -1 so it sorts last. Scalars m, M, padded. */
-export const NORMS: Src = {
-  key: 'jacobi:norms',
-  arrays: ['x'],
-  scalars: ['m', 'M', 'padded'],
-  body: `const j = this.thread.x;
-const base = j * M;
-let acc = 0.0;
-for (let r = 0; r < m; r++) { acc += x[base + r] * x[base + r]; }
-let v = Math.sqrt(acc);
-if (padded == 1) { if (x[base + M - 1] != 0) { v = -1.0; } }
 return v;`,
 };
 
-/** Sorted position of each column (descending by norm, ties by index). Output [N]. */
+/**
+ * Column norms of the A part ([Np]); padding columns (index n and up) get -1 so they sort last.
+ * Scalars b, Q, QA, n.
+ */
+export const NORMS: Src = {
+  key: 'jacobi:norms',
+  arrays: ['X'],
+  scalars: ['b', 'Q', 'QA', 'n'],
+  body: `const j = this.thread.x;
+const B = Math.floor(j / b);
+const x = j - B * b;
+const base = (B * Q * b + x) * 4;
+let acc = 0.0;
+for (let q = 0; q < QA; q++) {
+  const p = base + q * b * 4;
+  acc += X[p] * X[p] + X[p + 1] * X[p + 1] + X[p + 2] * X[p + 2] + X[p + 3] * X[p + 3];
+}
+return j < n ? Math.sqrt(acc) : -1.0;`,
+};
+
+/** Sorted position of each column (descending by norm, ties by index). Output [N]. Scalars N. */
 export const RANK: Src = {
   key: 'jacobi:rank',
   arrays: ['s'],
@@ -241,7 +480,7 @@ for (let i = 0; i < N; i++) {
 return rk;`,
 };
 
-/** The inverse permutation: which column goes to sorted position t. Output [k]. */
+/** The inverse permutation: which column goes to sorted position t. Output [k]. Scalars N. */
 export const PERM: Src = {
   key: 'jacobi:perm',
   arrays: ['rk'],
@@ -264,15 +503,18 @@ const s = mx[0];
 return v <= nullThr ? 0.0 : v * (s > 0 ? s : 1.0);`,
 };
 
+/** X[r][j] of the X layout, as kernel text (b, Q in scope). */
+const readX = (r: string, j: string): string => `X[((Math.floor(${j} / b) * Q + Math.floor(${r} / 4)) * b + ${j} - Math.floor(${j} / b) * b) * 4 + ${r} - Math.floor(${r} / 4) * 4]`;
+
 /**
- * Left singular vectors: column t is X's A part of column perm[t] over its norm (a unit vector
- * even for null columns, whose A part is orthogonalized noise; e_t if it is exactly zero). Output
- * [rows, k] row-major, or its transpose [k, rows] when `trans` is 1. Scalars rows, k, M, trans.
+ * Left singular vectors: column t is the A part of column perm[t] over its norm (a unit vector even
+ * for null columns, whose A part is orthogonalized noise; e_t if it is exactly zero). Output
+ * [rows, k] row-major, or its transpose [k, rows] when `trans` is 1. Scalars rows, k, b, Q, trans.
  */
 export const UVECS: Src = {
   key: 'jacobi:u',
-  arrays: ['x', 'nrm', 'perm'],
-  scalars: ['rows', 'k', 'M', 'trans'],
+  arrays: ['X', 'nrm', 'perm'],
+  scalars: ['rows', 'k', 'b', 'Q', 'trans'],
   body: `const i = this.thread.x;
 ${divmod('q0', 'r0', 'i', 'k')}
 ${divmod('q1', 'r1', 'i', 'rows')}
@@ -281,18 +523,20 @@ const t = trans == 1 ? q1 : r0;
 const src = perm[t];
 const nv = nrm[src];
 let v = 0.0;
-if (nv > 0) { v = x[src * M + r] / nv; } else { v = (r == t) ? 1.0 : 0.0; }
+if (nv > 0) { v = ${readX('r', 'src')} / nv; } else { v = (r == t) ? 1.0 : 0.0; }
 return v;`,
 };
 
-/** Right singular vectors before polishing: V (n x k, row-major) from X's V part. Scalars k, M, m. */
+/** Right singular vectors before polishing: V (n x k, row-major) from X's V part. Scalars k, b, Q, mp. */
 export const VVECS: Src = {
   key: 'jacobi:v',
-  arrays: ['x', 'perm'],
-  scalars: ['k', 'M', 'm'],
+  arrays: ['X', 'perm'],
+  scalars: ['k', 'b', 'Q', 'mp'],
   body: `const i = this.thread.x;
-${divmod('r', 't', 'i', 'k')}
-return x[perm[t] * M + m + r];`,
+${divmod('rv', 't', 'i', 'k')}
+const src = perm[t];
+const r = mp + rv;
+return ${readX('r', 'src')};`,
 };
 
 /** W = 1.5 I - 0.5 G for the Newton-Schulz step V (1.5 I - 0.5 VᵀV). Scalars k. */
@@ -308,7 +552,8 @@ return (r == c ? 1.5 : 0.0) - 0.5 * g[i];`,
 /**
  * The round-robin move as a table: the position each output position reads from. Circle method on
  * N players: slots 0..N-1 pair as (c, N-1-c); position 2c holds slot c and 2c+1 slot N-1-c; after
- * a step slot 0 stays and slot c >= 1 moves to c + 1 (N - 1 wraps to 1). Planning, not compute.
+ * a step slot 0 stays and slot c >= 1 moves to c + 1 (N - 1 wraps to 1). After N - 1 steps every
+ * player is back where it started. Planning, not compute.
  */
 export function circleSources(N: number): Float32Array {
   const nh = N / 2;
