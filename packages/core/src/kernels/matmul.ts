@@ -32,14 +32,28 @@ const UNROLL = 8;
  * The wasm kernel: each thread computes a 4x4 block's column, 4 rows of C at column `thread.x`
  * (returned as `Array(4)`), over gpu.js output `[Np, Mq, batch]` with Np = N rounded up to 4 and
  * Mq = ceil(M / 4). Why this shape (measured, gpu.js webasm): webasm runs 4 consecutive `thread.x`
- * cells as one f32x4 SIMD quad; a read indexed by `thread.x` becomes a 4-lane gather, any other read
- * one scalar load shared by the lanes. So B is gathered once per k and the four A values are plain
- * loads: a 4x4 tile costs 5 loads per k, against 2 per single-cell product. Index math is kept in
- * i32 with `| 0` (gpu.js otherwise does it in f32 and converts on every read); A's row pointers are
- * clamped to M - 1 since scalar reads are not bounds-checked.
+ * cells as one f32x4 SIMD quad; a read indexed by `thread.x` becomes a 4-lane gather (index vector,
+ * clamp, 4 lane extracts, 4 scalar loads, 3 lane inserts), any other read one scalar load shared by
+ * the lanes. So B is gathered once per k and the four A values are plain loads: a 4x4 tile costs 5
+ * loads per k, against 2 per single-cell product. A tile can hold no more rows: `Array(4)` is the
+ * widest value a cell can return, and quads cannot share loads.
+ *
+ * Every local in a gpu.js webasm kernel is float32, even one initialized from integers (`let p = 0`
+ * included), so index arithmetic on a local is float and each read converts it. The pointers are
+ * therefore converted once per use with `| 0` (a bitwise op is i32) and the rest of the index is
+ * integer literals or `this.thread.*` (i32): writing `a[p + 1]` instead of `a[(p | 0) + 1]` is ~1.4x
+ * slower. A's row pointers are clamped to M - 1 since scalar reads are not bounds-checked.
+ *
+ * Measured at 512 (kernel alone, same process, median of per-round ratios): the B gather is ~40% of
+ * the kernel (dropping it: 0.61x time), and every other way to build a lane-varying B vector is
+ * slower: output `[4, N/4, M/4]` so the column block is uniform, then 4 scalar B loads combined by
+ * one-hot lane masks (1.21x), by a select chain on the lane (1.26x), or an `Array(4)` local indexed
+ * by `thread.x` (1.28x). Also no gain: `thread.x` instead of `thread.x * 1` (V8 folds it), summing
+ * the 8 products as a tree, indexing from the loop counter instead of pointers (1.10-1.15x).
  *
  * The result buffer is cell-major, 4 values per cell: `d[((z * Mq + q) * Np + j) * 4 + r]` holds
- * C[z, 4q + r, j]; UNPACK_R4 turns it into row-major C. Scalars: M, N, K, sa0, sa1, sb0, sb1, bsa, bsb.
+ * C[z, 4q + r, j]; `unpackRowsFor` (or UNPACK_R4) turns it into row-major C. Scalars: M, N, K, sa0,
+ * sa1, sb0, sb1, bsa, bsb.
  */
 export const MATMUL_R4: KernelSource = {
   key: `matmul:r4u${UNROLL}`,
@@ -98,7 +112,25 @@ export function matmulR4For(values: readonly number[]): KernelSource {
   return { ...MATMUL_R4, key: `${MATMUL_R4.key}:${values.join(',')}`, scalars: [], body };
 }
 
-/** Row-major `[batch, M, N]` from MATMUL_R4's cell-major buffer. Scalars: M, N, Mq, Np. */
+/**
+ * Row-major `[batch, M, N]` from MATMUL_R4's cell-major buffer, for N a multiple of 4 (then Np = N).
+ * Run over gpu.js output `[N / 4, M, batch]`, each cell returns `Array(4)`: the 4 consecutive columns
+ * 4x..4x+3 of row y, so its flat cell-major result already is row-major C, and every index is i32
+ * (`thread.y >> 2`, `thread.y & 3`, `thread.x << 4`) with no division. Sizes are literals. Not
+ * threaded: it is a copy, and the worker dispatch (~170 us) costs more than it saves. Measured
+ * against UNPACK_R4 (threaded, flat index with three divmods), same process: 256: 0.96 -> 0.34 ms,
+ * 512: 2.6 -> 1.2 ms, 1024: 7.6 -> 5.0 ms.
+ */
+export function unpackRowsFor(Mq: number, Np: number): KernelSource {
+  const base = `((this.thread.z * ${Mq} + (this.thread.y >> 2)) * ${Np}) * 4 + (this.thread.y & 3)`;
+  const reads = [0, 1, 2, 3].map((r) => `d[${base} + ${4 * r} + (this.thread.x << 4)]`);
+  return { key: `matmul:unpack4rows:${Mq},${Np}`, arrays: ['d'], scalars: [], components: 4, body: `return [${reads.join(', ')}];` };
+}
+
+/**
+ * Row-major `[batch, M, N]` from MATMUL_R4's cell-major buffer, for any N (unpackRowsFor needs N a
+ * multiple of 4). Scalars: M, N, Mq, Np.
+ */
 export const UNPACK_R4: KernelSource = {
   key: 'matmul:unpack4',
   arrays: ['d'],

@@ -2,7 +2,7 @@
  * Linear algebra ops: matmul, outer, diag, trace.
  * @module
  */
-import { MATMUL, UNPACK_R4, matmulR4For } from '../kernels/matmul.js';
+import { MATMUL, UNPACK_R4, matmulR4For, unpackRowsFor } from '../kernels/matmul.js';
 import { engine } from '../backend/registry.js';
 import { DIAG_MATRIX } from '../kernels/shape.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -121,8 +121,14 @@ function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
     // 4x4-tiled SIMD kernel, then a cheap kernel to lay its blocks out row-major (kernels/matmul.ts).
     const Np = Math.ceil(N / 4) * 4;
     const Mq = Math.ceil(M / 4);
-    const blocks = launchDims('matmul', matmulR4For(scalars), [Np, Mq, sizeOf(batch)], [pa.t, pb.t], []);
-    out = launch('matmul', UNPACK_R4, outShape, 'float32', [blocks], [M, N, Mq, Np]);
+    const nb = sizeOf(batch);
+    const blocks = launchDims('matmul', matmulR4For(scalars), [Np, Mq, nb], [pa.t, pb.t], []);
+    if (N % 4 === 0) {
+      // 4 columns per cell: the unpack's own cell-major output is row-major C (kernels/matmul.ts).
+      out = new Tensor(engine().run(unpackRowsFor(Mq, Np), [N / 4, M, nb], [blocks.use('matmul')], []), outShape, 'float32');
+    } else {
+      out = launch('matmul', UNPACK_R4, outShape, 'float32', [blocks], [M, N, Mq, Np]);
+    }
     blocks.dispose();
   } else {
     out = launch('matmul', MATMUL, outShape, 'float32', [pa.t, pb.t], scalars);
