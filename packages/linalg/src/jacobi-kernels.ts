@@ -164,7 +164,8 @@ return acc;`,
  * each w x w and column-major: (row, col) of part `part` at ((2K + part) w + col) w + row. On wasm
  * they run over 3-D output dims [w, w, 2P] (row, col, 2K + part), so the column, the part and the
  * column's rotation are uniform across a SIMD quad (scalar loads, real branches) and only reads
- * along the row are 4-lane gathers; elsewhere over 1-D outputs. `inner` builds both forms.
+ * along the row are 4-lane gathers; elsewhere over 1-D outputs. `inner` builds both forms. A G alone
+ * (IROT2's result) has the same layout with one part per pair: stride `gs` = w^2 instead of 2 w^2.
  */
 function inner(key: string, arrays: string[], scalars: string[], body: string, floats?: string[]): { flat: Src; cube: Src } {
   const flatPre = `const i = this.thread.x;
@@ -243,17 +244,18 @@ return mx;`,
  * get c = 1, beta = 0. t = tan of the angle zeroing g_pq, the smaller root of t^2 + 2 theta t - 1 = 0
  * with theta = (g_qq - g_pp) / (2 g_pq), computed as (|a_q|/|a_p| - |a_p|/|a_q|) / (2 gamma) so
  * nothing squares a ratio; for |theta| > big (1/sqrt(eps)) t = 1 / (2 theta), LAPACK's branch, so
- * theta^2 never overflows. Scalars w, s, thrZ, tol, big.
+ * theta^2 never overflows. G_K is read at stride gs (2 w^2 in an H, w^2 in a G). Scalars w, s, gs,
+ * thrZ, tol, big.
  */
 export const IPARAMS: Src = {
   key: 'jacobi:iparams',
   arrays: ['H', 'PT'],
-  scalars: ['w', 's', 'thrZ', 'tol', 'big'],
+  scalars: ['w', 's', 'gs', 'thrZ', 'tol', 'big'],
   floats: ['thrZ', 'tol', 'big'],
   body: `const i = this.thread.x;
 ${divmod('c1', 'pos', 'i', 'w')}
 ${divmod('K', 'y', 'c1', '2')}
-const base = K * 2 * w * w;
+const base = K * gs;
 const other = PT[s * w + pos];
 const p = Math.min(pos, other);
 const q = Math.max(pos, other);
@@ -282,32 +284,34 @@ return y == 0 ? c : (pos == p ? -sn : sn);`,
 };
 
 /**
- * First half of an inner step: G_K R and J_K R (columns rotated: column `col` becomes
- * c col + beta partner), both parts alike. Scalars w, s.
+ * First half of an inner step: H1 = [G_K R | J_K R] (columns rotated: column `col` becomes
+ * c col + beta partner), G_K read from G at stride gs, J_K from H's J part. Scalars w, s, gs.
  */
-export const IROT1 = inner('jacobi:irot1', ['H', 'RP', 'PT'], ['w', 's'], `const K = Math.floor(KP / 2);
+export const IROT1 = inner('jacobi:irot1', ['G', 'H', 'RP', 'PT'], ['w', 's', 'gs'], `const K = Math.floor(KP / 2);
+const part = KP - 2 * K;
 const rb = K * 2 * w;
 const pc = PT[s * w + col];
-const base = KP * w * w + row;
-return RP[rb + col] * H[base + col * w] + RP[rb + w + col] * H[base + pc * w];`);
-
-/**
- * Second half: G_K <- Rᵀ (G_K R), through the symmetry of the result: entry (row, col) is
- * c (G R)[col][row] + beta (G R)[partner][row] with the column's rotation, so every rotation
- * parameter stays uniform; J_K is copied. Scalars w, s.
- */
-export const IROT2 = inner('jacobi:irot2', ['H', 'RP', 'PT'], ['w', 's'], `const K = Math.floor(KP / 2);
-const part = KP - 2 * K;
+const c = RP[rb + col];
+const beta = RP[rb + w + col];
 let v = 0.0;
-if (part == 1) {
-  v = H[(KP * w + col) * w + row];
+if (part == 0) {
+  const gb = K * gs + row;
+  v = c * G[gb + col * w] + beta * G[gb + pc * w];
 } else {
-  const rb = K * 2 * w;
-  const pc = PT[s * w + col];
-  const base = KP * w * w + col;
-  v = RP[rb + col] * H[base + row * w] + RP[rb + w + col] * H[base + row * w + pc - col];
+  const jb = (2 * K + 1) * w * w + row;
+  v = c * H[jb + col * w] + beta * H[jb + pc * w];
 }
 return v;`);
+
+/**
+ * Second half: G_K <- Rᵀ (G_K R) from H1, through the symmetry of the result: entry (row, col) is
+ * c (G R)[col][row] + beta (G R)[partner][row] with the column's rotation, so every rotation
+ * parameter stays uniform. The result is a G alone (one part per pair, dims [w, w, P]). Scalars w, s.
+ */
+export const IROT2 = inner('jacobi:irot2', ['H1', 'RP', 'PT'], ['w', 's'], `const rb = KP * 2 * w;
+const pc = PT[s * w + col];
+const base = KP * 2 * w * w + row * w;
+return RP[rb + col] * H1[base + col] + RP[rb + w + col] * H1[base + pc];`);
 
 /**
  * The inner schedules, as partner tables ([steps][w]: the position each position is paired with):
@@ -346,7 +350,7 @@ const K = Math.floor(SB / 2);
 const h = SB - 2 * K;
 const jc = h * b + x;
 const hb = K * 8 * b * b;
-const refill = (ids[step * nb + B] * b + x < n) && (H[hb + jc * 2 * b + jc] <= thrZ) ? 1 : 0;
+const refill = (ids[step * nb + B] * b + x < n) && (GD[K * 4 * b * b + jc * 2 * b + jc] <= thrZ) ? 1 : 0;
 const jb = hb + 4 * b * b + jc * 2 * b;
 const s0b = (2 * K * Q * b) * 4;
 const s1b = ((2 * K + 1) * Q * b) * 4;`;
@@ -364,7 +368,7 @@ const noise = (row: string): string => {
 /**
  * The outer step: Y_K <- Y_K J_K for every block pair, A and V rows alike, written moved to the next
  * step's block positions (block circle method: output block B takes source block TB[B], half h of
- * pair K); J_K and the new squared norms (its diagonal of G_K) are read from H. A real column (its original index, from `ids`, below n) whose new squared norm D is at the
+ * pair K); J_K is read from the inner's last H1, the new squared norms from its last G (GD). A real column (its original index, from `ids`, below n) whose new squared norm D is at the
  * zero threshold gets deterministic noise of size `amp` in its A rows (far below float32 resolution
  * of |A|): later steps orthogonalize it against the rest, which completes U for zero singular values
  * (its V part is untouched, so A V = U S holds for A perturbed by under amp |A|).
@@ -373,7 +377,7 @@ const noise = (row: string): string => {
  */
 export const UPDATE_R4: Src = {
   key: 'jacobi:update4',
-  arrays: ['X', 'H', 'TB', 'ids'],
+  arrays: ['X', 'GD', 'H', 'TB', 'ids'],
   scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'thrZ', 'amp'],
   floats: ['thrZ', 'amp'],
   components: 4,
@@ -389,24 +393,30 @@ let s3 = 0.0;
 const r0 = q * 4;
 let pa = (s0b + q * b * 4) | 0;
 let pj = jb | 0;
-for (let c = 0; c < b; c++) {
-  const jv = H[pj];
-  s0 += X[pa] * jv;
-  s1 += X[pa + 1] * jv;
-  s2 += X[pa + 2] * jv;
-  s3 += X[pa + 3] * jv;
-  pa += 4;
-  pj += 1;
+for (let c = 0; c < b / 4; c++) {
+  const j0 = H[pj];
+  const j1 = H[pj + 1];
+  const j2 = H[pj + 2];
+  const j3 = H[pj + 3];
+  s0 += X[pa] * j0 + X[pa + 4] * j1 + X[pa + 8] * j2 + X[pa + 12] * j3;
+  s1 += X[pa + 1] * j0 + X[pa + 5] * j1 + X[pa + 9] * j2 + X[pa + 13] * j3;
+  s2 += X[pa + 2] * j0 + X[pa + 6] * j1 + X[pa + 10] * j2 + X[pa + 14] * j3;
+  s3 += X[pa + 3] * j0 + X[pa + 7] * j1 + X[pa + 11] * j2 + X[pa + 15] * j3;
+  pa += 16;
+  pj += 4;
 }
 let pa2 = (s1b + q * b * 4) | 0;
-for (let c2 = 0; c2 < b; c2++) {
-  const jv2 = H[pj];
-  s0 += X[pa2] * jv2;
-  s1 += X[pa2 + 1] * jv2;
-  s2 += X[pa2 + 2] * jv2;
-  s3 += X[pa2 + 3] * jv2;
-  pa2 += 4;
-  pj += 1;
+for (let c2 = 0; c2 < b / 4; c2++) {
+  const k0 = H[pj];
+  const k1 = H[pj + 1];
+  const k2 = H[pj + 2];
+  const k3 = H[pj + 3];
+  s0 += X[pa2] * k0 + X[pa2 + 4] * k1 + X[pa2 + 8] * k2 + X[pa2 + 12] * k3;
+  s1 += X[pa2 + 1] * k0 + X[pa2 + 5] * k1 + X[pa2 + 9] * k2 + X[pa2 + 13] * k3;
+  s2 += X[pa2 + 2] * k0 + X[pa2 + 6] * k1 + X[pa2 + 10] * k2 + X[pa2 + 14] * k3;
+  s3 += X[pa2 + 3] * k0 + X[pa2 + 7] * k1 + X[pa2 + 11] * k2 + X[pa2 + 15] * k3;
+  pa2 += 16;
+  pj += 4;
 }
 // After the loops, not around them: refill varies across a SIMD quad, and a lane-varying branch
 // makes every store inside it a masked one.
@@ -424,7 +434,7 @@ return [s0, s1, s2, s3];`,
 /** UPDATE_R4 one value per cell (other backends): 1-D output over the X layout. Same scalars. */
 export const UPDATE: Src = {
   key: 'jacobi:update',
-  arrays: ['X', 'H', 'TB', 'ids'],
+  arrays: ['X', 'GD', 'H', 'TB', 'ids'],
   scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'thrZ', 'amp'],
   floats: ['thrZ', 'amp'],
   body: `const i = this.thread.x;
@@ -565,4 +575,16 @@ export function circleSources(N: number): Float32Array {
     T[j] = cp < nh ? 2 * cp : 2 * (N - 1 - cp) + 1;
   }
   return T;
+}
+
+/**
+ * `src` with the named scalars written into its source as literals (values in `src.scalars` order
+ * for those names). webasm compiles one module per shape anyway, so sizes baked in cost no extra
+ * compiles, and gpu.js then folds the index arithmetic (core's matmul measured ~8-10% at 512).
+ */
+export function bake(src: Src, names: readonly string[], values: Readonly<Record<string, number>>): Src {
+  let body = src.body;
+  for (const name of names) body = body.replace(new RegExp(`\\b${name}\\b`, 'g'), String(values[name]));
+  const kept = src.scalars.filter((n) => !names.includes(n));
+  return { ...src, key: `${src.key}:${names.map((n) => values[n]).join(',')}`, scalars: kept, body };
 }

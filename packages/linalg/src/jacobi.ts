@@ -173,23 +173,28 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     const scale = (await ctx.read(mxp))[0];
     if (!Number.isFinite(scale)) throw new Error(`jacobiSvd: input has a non-finite value (max |a| is ${scale}) in shape [${m0},${n0}]`);
     // The inner kernels: 3-D and flat on wasm (uniform rows), 1-D elsewhere.
-    const inner = (src: { flat: internal.KernelSource; cube: internal.KernelSource }, arrays: internal.Payload[], scalars: number[]): Promise<internal.Payload> =>
-      tiled ? ctx.run(src.cube, [w, w, 2 * P], arrays, scalars) : ctx.run(src.flat, [P * 2 * w * w], arrays, scalars);
+    const inner = (src: { flat: internal.KernelSource; cube: internal.KernelSource }, parts: number, arrays: internal.Payload[], scalars: number[]): Promise<internal.Payload> =>
+      tiled ? ctx.run(src.cube, [w, w, parts * P], arrays, scalars) : ctx.run(src.flat, [P * parts * w * w], arrays, scalars);
+    // The tiled kernels with this shape's sizes baked in (see K.bake).
+    const sizes = { b, Q, QA, S: chunks, QC, nb, n, m };
+    const gram4 = K.bake(K.GRAM_R4, ['b', 'Q', 'QA', 'S', 'QC'], sizes);
+    const update4 = K.bake(K.UPDATE_R4, ['b', 'Q', 'nb', 'n', 'm'], sizes);
     let x = await ctx.run(K.PACK, [Mp * Np], [ap, mxp], [m, n, sa0, sa1, mp, b, Q]);
     jacobiStats.sweeps = 0;
     jacobiStats.converged = false;
     jacobiStats.history = [];
-    // A sweep's measure: the max cosine over every pair of columns, before its rotation.
-    const measure = async (run: (st: number, G: internal.Payload, H: internal.Payload) => Promise<internal.Payload>): Promise<number> => {
+    // A sweep's measure: the max cosine over every pair of columns, before its rotation. `run` gets
+    // each outer step's H = [G | I] and owns it.
+    const measure = async (run: (st: number, H: internal.Payload) => Promise<void>): Promise<number> => {
       let conv: internal.Payload = new Float32Array(P);
       for (let st = 0; st < nb - 1; st++) {
-        const G = tiled ? await ctx.run(K.GRAM_R4, [w, w / 4, P * chunks], [x, BP], [b, Q, QA, chunks, QC, check ? st * nb : 0]) : await ctx.run(K.GRAM, [P * w * w], [x, BP], [b, Q, QA, w, check ? st * nb : 0]);
-        const H = await inner(K.HINIT, [G], [w, chunks]);
+        const G = tiled ? await ctx.run(gram4, [w, w / 4, P * chunks], [x, BP], [check ? st * nb : 0]) : await ctx.run(K.GRAM, [P * w * w], [x, BP], [b, Q, QA, w, check ? st * nb : 0]);
+        const H = await inner(K.HINIT, 2, [G], [w, chunks]);
         ctx.free(G);
         const conv2 = await ctx.run(K.CONV, [P], [H, conv], [w, ZERO_SQ]);
         ctx.free(conv);
         conv = conv2;
-        ctx.free(await run(st, G, H));
+        await run(st, H);
       }
       const c = await ctx.run(K.VMAX, [1], [conv], [P]);
       ctx.free(conv);
@@ -199,26 +204,33 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     };
     // One sweep: every outer step measures, runs the inner sweep and updates X (moving the blocks).
     const sweep = (): Promise<number> =>
-      measure(async (st, _G, H0) => {
+      measure(async (st, H0) => {
+        // G_K and J_K: both in H0 at first, then G alone (IROT2) and the J part of IROT1's H1.
+        let G = H0;
         let H = H0;
+        let gs = 2 * w * w;
         // The first outer step of a sweep meets every pair inside the blocks too; the others only
         // the pairs across the two blocks (each met once a sweep, as in scalar Jacobi).
         const PT = st === 0 ? sched.full : sched.cross;
         const steps = st === 0 ? w - 1 : b;
         for (let it = 0; it < steps; it++) {
-          const RP = await ctx.run(K.IPARAMS, [P * 2 * w], [H, PT], [w, it, ZERO_SQ, tol, BIG_THETA]);
-          const H1 = await inner(K.IROT1, [H, RP, PT], [w, it]);
-          ctx.free(H);
-          const H2 = await inner(K.IROT2, [H1, RP, PT], [w, it]);
-          ctx.free(H1);
+          const RP = await ctx.run(K.IPARAMS, [P * 2 * w], [G, PT], [w, it, gs, ZERO_SQ, tol, BIG_THETA]);
+          const H1 = await inner(K.IROT1, 2, [G, H, RP, PT], [w, it, gs]);
+          const G2 = await inner(K.IROT2, 1, [H1, RP, PT], [w, it]);
           ctx.free(RP);
-          H = H2;
+          if (G !== H) ctx.free(G);
+          ctx.free(H);
+          G = G2;
+          H = H1;
+          gs = w * w;
         }
-        const us = [b, Q, nb, n, m, st, ZERO_SQ, amp];
-        const x2 = tiled ? await ctx.run(K.UPDATE_R4, [b, Q, nb], [x, H, TB, ids], us) : await ctx.run(K.UPDATE, [Mp * Np], [x, H, TB, ids], us);
+        const x2 = tiled
+          ? await ctx.run(update4, [b, Q, nb], [x, G, H, TB, ids], [st, ZERO_SQ, amp])
+          : await ctx.run(K.UPDATE, [Mp * Np], [x, G, H, TB, ids], [b, Q, nb, n, m, st, ZERO_SQ, amp]);
         ctx.free(x);
+        ctx.free(G);
+        ctx.free(H);
         x = x2;
-        return H;
       });
     let check = false;
     let last = Infinity;
@@ -227,7 +239,7 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
       // sweep would most likely rotate nothing, so measure first without rotating (Gram and CONV
       // only, the blocks paired through BP instead of moved: about a fifth of a sweep).
       check = last * last <= tol;
-      const cv = check ? await measure(async (_st, _G, H) => H) : await sweep();
+      const cv = check ? await measure(async (_st, H) => ctx.free(H)) : await sweep();
       if (!check) done++;
       jacobiStats.sweeps = done;
       jacobiStats.history.push(cv);
