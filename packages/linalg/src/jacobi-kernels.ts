@@ -88,10 +88,11 @@ return v;`,
 /**
  * Partial Gram matrices of the block pairs over the A rows, G_K = Y_Kᵀ Y_K with Y_K = [block 2K,
  * block 2K+1] (w = 2b columns), the row quads split into S chunks of QC (so that enough cells exist
- * for worker threads; HINIT sums the chunks). wasm's tiled form: output dims [w, w/4, P S] of
- * `Array(4)`, cell (j, iq, K S + ch) holding chunk ch's G_K[4 iq + t][j] for t = 0..3, so the flat
- * buffer holds it at (((K S + ch) (w/4) + i div 4) w + j) 4 + i mod 4 (the "G layout"). Per row: one
- * gather of column j, four scalar loads of columns 4iq..4iq+3. Only cells on or above the diagonal
+ * for worker threads; HINIT sums the chunks). wasm's tiled form: output dims [b, w/4, 2 P S] of
+ * `Array(4)`, cell (x, iq, (K S + ch) 2 + hj) holding chunk ch's G_K[4 iq + t][hj b + x] for
+ * t = 0..3, so the flat buffer holds G_K[i][j] at ((((K S + ch) 2 + hj) (w/4) + i div 4) b + x) 4
+ * + i mod 4 with j = hj b + x (the "G layout"). Per row: one gather of column j (indexed
+ * base + 4 thread.x), four scalar loads of columns 4iq..4iq+3. Only cells on or above the diagonal
  * (j >= 4 iq) are computed; the others are 0. Block pair K is made of the blocks stored at
  * BP[bpo + 2K] and BP[bpo + 2K + 1] (identity in a sweep; a check-only pass pairs blocks without
  * moving them). Scalars b, Q, QA, S, QC, bpo.
@@ -102,36 +103,37 @@ export const GRAM_R4: Src = {
   scalars: ['b', 'Q', 'QA', 'S', 'QC', 'bpo'],
   components: 4,
   threaded: true,
-  body: `const j = this.thread.x;
-const i0 = this.thread.y * 4;
-const K = Math.floor(this.thread.z / S);
-const ch = this.thread.z - K * S;
-const hj = j >= b ? 1 : 0;
+  body: `const i0 = this.thread.y * 4;
+const zz = Math.floor(this.thread.z / 2);
+const hj = this.thread.z - 2 * zz;
+const K = Math.floor(zz / S);
+const ch = zz - K * S;
 const hi = i0 >= b ? 1 : 0;
-const xj = j - hj * b;
 const xi = i0 - hi * b;
-const sj = (BP[bpo + 2 * K + hj] * Q * b + xj) * 4;
+const sj = BP[bpo + 2 * K + hj] * Q * b * 4;
 const si = (BP[bpo + 2 * K + hi] * Q * b + xi) * 4;
-const step = b * 4;
 const q0 = ch * QC;
-// Only the upper triangle (j >= i0; HINIT mirrors it): the test is the same for the 4 lanes of a
-// quad (j and i0 are 4-aligned), so a quad below the diagonal runs no iterations at all.
-const qn = j >= i0 ? Math.min(QC, QA - q0) : 0;
+// Only the upper triangle (column hj b + x >= i0; HINIT mirrors it): the test is the same for the
+// 4 lanes of a quad (both sides 4-aligned), so a quad below the diagonal runs no iterations at all.
+const qn = hj * b + this.thread.x >= i0 ? Math.min(QC, QA - q0) : 0;
 let s0 = 0.0;
 let s1 = 0.0;
 let s2 = 0.0;
 let s3 = 0.0;
+let pj = sj + q0 * b * 4;
+let pi = si + q0 * b * 4;
 for (let qi = 0; qi < qn; qi++) {
-  const pj = (sj + (q0 + qi) * step) | 0;
-  const pi = (si + (q0 + qi) * step) | 0;
-  const v0 = X[pj];
-  const v1 = X[pj + 1];
-  const v2 = X[pj + 2];
-  const v3 = X[pj + 3];
-  s0 += X[pi] * v0 + X[pi + 1] * v1 + X[pi + 2] * v2 + X[pi + 3] * v3;
-  s1 += X[pi + 4] * v0 + X[pi + 5] * v1 + X[pi + 6] * v2 + X[pi + 7] * v3;
-  s2 += X[pi + 8] * v0 + X[pi + 9] * v1 + X[pi + 10] * v2 + X[pi + 11] * v3;
-  s3 += X[pi + 12] * v0 + X[pi + 13] * v1 + X[pi + 14] * v2 + X[pi + 15] * v3;
+  // The gathered column: a uniform base plus thread.x * 4, the form gpu.js indexes cheapest.
+  const v0 = X[(pj | 0) + this.thread.x * 4];
+  const v1 = X[(pj | 0) + 1 + this.thread.x * 4];
+  const v2 = X[(pj | 0) + 2 + this.thread.x * 4];
+  const v3 = X[(pj | 0) + 3 + this.thread.x * 4];
+  s0 += X[(pi | 0)] * v0 + X[(pi | 0) + 1] * v1 + X[(pi | 0) + 2] * v2 + X[(pi | 0) + 3] * v3;
+  s1 += X[(pi | 0) + 4] * v0 + X[(pi | 0) + 5] * v1 + X[(pi | 0) + 6] * v2 + X[(pi | 0) + 7] * v3;
+  s2 += X[(pi | 0) + 8] * v0 + X[(pi | 0) + 9] * v1 + X[(pi | 0) + 10] * v2 + X[(pi | 0) + 11] * v3;
+  s3 += X[(pi | 0) + 12] * v0 + X[(pi | 0) + 13] * v1 + X[(pi | 0) + 14] * v2 + X[(pi | 0) + 15] * v3;
+  pj += b * 4;
+  pi += b * 4;
 }
 return [s0, s1, s2, s3];`,
 };
@@ -143,10 +145,11 @@ export const GRAM: Src = {
   scalars: ['b', 'Q', 'QA', 'w', 'bpo'],
   body: `const i = this.thread.x;
 ${divmod('c4', 't', 'i', '4')}
-${divmod('c5', 'j', 'c4', 'w')}
-${divmod('K', 'iq', 'c5', 'w / 4')}
+${divmod('c5', 'xj', 'c4', 'b')}
+${divmod('c6', 'iq', 'c5', 'w / 4')}
+${divmod('K', 'hj', 'c6', '2')}
 const ii = iq * 4 + t;
-const hj = j >= b ? 1 : 0;
+const j = hj * b + xj;
 const hi = ii >= b ? 1 : 0;
 const sj = (BP[bpo + 2 * K + hj] * Q * b + j - hj * b) * 4;
 const si = (BP[bpo + 2 * K + hi] * Q * b + ii - hi * b) * 4;
@@ -189,8 +192,9 @@ if (part == 0) {
   const gr = Math.min(row, col);
   const gc = Math.max(row, col);
   const rq = Math.floor(gr / 4);
-  const off = (rq * w + gc) * 4 + gr - rq * 4;
-  for (let ch = 0; ch < S; ch++) { v += G[(K * S + ch) * w * w + off]; }
+  const hj = gc >= w / 2 ? 1 : 0;
+  const off = (rq * (w / 2) + gc - hj * (w / 2)) * 4 + gr - rq * 4;
+  for (let ch = 0; ch < S; ch++) { v += G[((K * S + ch) * 2 + hj) * (w / 4) * (w / 2) * 4 + off]; }
 } else {
   v = (col == row) ? 1.0 : 0.0;
 }
@@ -351,7 +355,7 @@ const h = SB - 2 * K;
 const jc = h * b + x;
 const hb = K * 8 * b * b;
 const refill = (ids[step * nb + B] * b + x < n) && (GD[K * 4 * b * b + jc * 2 * b + jc] <= thrZ) ? 1 : 0;
-const jb = hb + 4 * b * b + jc * 2 * b;
+const jb = hb + 4 * b * b + h * b * 2 * b;
 const s0b = (2 * K * Q * b) * 4;
 const s1b = ((2 * K + 1) * Q * b) * 4;`;
 
@@ -391,30 +395,31 @@ let s1 = 0.0;
 let s2 = 0.0;
 let s3 = 0.0;
 const r0 = q * 4;
-let pa = (s0b + q * b * 4) | 0;
-let pj = jb | 0;
+let pa = s0b + q * b * 4;
+let pj = jb;
+// J_K[c][jc] gathered as a uniform base plus thread.x * w, the form gpu.js indexes cheapest.
 for (let c = 0; c < b / 4; c++) {
-  const j0 = H[pj];
-  const j1 = H[pj + 1];
-  const j2 = H[pj + 2];
-  const j3 = H[pj + 3];
-  s0 += X[pa] * j0 + X[pa + 4] * j1 + X[pa + 8] * j2 + X[pa + 12] * j3;
-  s1 += X[pa + 1] * j0 + X[pa + 5] * j1 + X[pa + 9] * j2 + X[pa + 13] * j3;
-  s2 += X[pa + 2] * j0 + X[pa + 6] * j1 + X[pa + 10] * j2 + X[pa + 14] * j3;
-  s3 += X[pa + 3] * j0 + X[pa + 7] * j1 + X[pa + 11] * j2 + X[pa + 15] * j3;
+  const j0 = H[(pj | 0) + this.thread.x * 2 * b];
+  const j1 = H[(pj | 0) + 1 + this.thread.x * 2 * b];
+  const j2 = H[(pj | 0) + 2 + this.thread.x * 2 * b];
+  const j3 = H[(pj | 0) + 3 + this.thread.x * 2 * b];
+  s0 += X[(pa | 0)] * j0 + X[(pa | 0) + 4] * j1 + X[(pa | 0) + 8] * j2 + X[(pa | 0) + 12] * j3;
+  s1 += X[(pa | 0) + 1] * j0 + X[(pa | 0) + 5] * j1 + X[(pa | 0) + 9] * j2 + X[(pa | 0) + 13] * j3;
+  s2 += X[(pa | 0) + 2] * j0 + X[(pa | 0) + 6] * j1 + X[(pa | 0) + 10] * j2 + X[(pa | 0) + 14] * j3;
+  s3 += X[(pa | 0) + 3] * j0 + X[(pa | 0) + 7] * j1 + X[(pa | 0) + 11] * j2 + X[(pa | 0) + 15] * j3;
   pa += 16;
   pj += 4;
 }
-let pa2 = (s1b + q * b * 4) | 0;
+let pa2 = s1b + q * b * 4;
 for (let c2 = 0; c2 < b / 4; c2++) {
-  const k0 = H[pj];
-  const k1 = H[pj + 1];
-  const k2 = H[pj + 2];
-  const k3 = H[pj + 3];
-  s0 += X[pa2] * k0 + X[pa2 + 4] * k1 + X[pa2 + 8] * k2 + X[pa2 + 12] * k3;
-  s1 += X[pa2 + 1] * k0 + X[pa2 + 5] * k1 + X[pa2 + 9] * k2 + X[pa2 + 13] * k3;
-  s2 += X[pa2 + 2] * k0 + X[pa2 + 6] * k1 + X[pa2 + 10] * k2 + X[pa2 + 14] * k3;
-  s3 += X[pa2 + 3] * k0 + X[pa2 + 7] * k1 + X[pa2 + 11] * k2 + X[pa2 + 15] * k3;
+  const k0 = H[(pj | 0) + this.thread.x * 2 * b];
+  const k1 = H[(pj | 0) + 1 + this.thread.x * 2 * b];
+  const k2 = H[(pj | 0) + 2 + this.thread.x * 2 * b];
+  const k3 = H[(pj | 0) + 3 + this.thread.x * 2 * b];
+  s0 += X[(pa2 | 0)] * k0 + X[(pa2 | 0) + 4] * k1 + X[(pa2 | 0) + 8] * k2 + X[(pa2 | 0) + 12] * k3;
+  s1 += X[(pa2 | 0) + 1] * k0 + X[(pa2 | 0) + 5] * k1 + X[(pa2 | 0) + 9] * k2 + X[(pa2 | 0) + 13] * k3;
+  s2 += X[(pa2 | 0) + 2] * k0 + X[(pa2 | 0) + 6] * k1 + X[(pa2 | 0) + 10] * k2 + X[(pa2 | 0) + 14] * k3;
+  s3 += X[(pa2 | 0) + 3] * k0 + X[(pa2 | 0) + 7] * k1 + X[(pa2 | 0) + 11] * k2 + X[(pa2 | 0) + 15] * k3;
   pa2 += 16;
   pj += 4;
 }
@@ -445,10 +450,10 @@ if (refill == 1 && r < m) {
   v = ${noise('r')};
 } else if (refill == 0 || r >= Q * 4 - nb * b) {
   for (let c = 0; c < b; c++) {
-    v += X[s0b + (q * b + c) * 4 + rr] * H[jb + c];
+    v += X[s0b + (q * b + c) * 4 + rr] * H[jb + x * 2 * b + c];
   }
   for (let c2 = 0; c2 < b; c2++) {
-    v += X[s1b + (q * b + c2) * 4 + rr] * H[jb + b + c2];
+    v += X[s1b + (q * b + c2) * 4 + rr] * H[jb + x * 2 * b + b + c2];
   }
 }
 return v;`,

@@ -188,7 +188,7 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     const measure = async (run: (st: number, H: internal.Payload) => Promise<void>): Promise<number> => {
       let conv: internal.Payload = new Float32Array(P);
       for (let st = 0; st < nb - 1; st++) {
-        const G = tiled ? await ctx.run(gram4, [w, w / 4, P * chunks], [x, BP], [check ? st * nb : 0]) : await ctx.run(K.GRAM, [P * w * w], [x, BP], [b, Q, QA, w, check ? st * nb : 0]);
+        const G = tiled ? await ctx.run(gram4, [b, w / 4, 2 * P * chunks], [x, BP], [check ? st * nb : 0]) : await ctx.run(K.GRAM, [P * w * w], [x, BP], [b, Q, QA, w, check ? st * nb : 0]);
         const H = await inner(K.HINIT, 2, [G], [w, chunks]);
         ctx.free(G);
         const conv2 = await ctx.run(K.CONV, [P], [H, conv], [w, ZERO_SQ]);
