@@ -184,8 +184,7 @@ const KP = this.thread.z;`;
   };
 }
 
-/** H = [G_K (the S chunks summed, from the G layout's upper triangle) | I] for every pair. Scalars w, S. */
-export const HINIT = inner('jacobi:hinit', ['G'], ['w', 'S'], `const K = Math.floor(KP / 2);
+const HINIT_BODY = `const K = Math.floor(KP / 2);
 const part = KP - 2 * K;
 let v = 0.0;
 if (part == 0) {
@@ -198,7 +197,10 @@ if (part == 0) {
 } else {
   v = (col == row) ? 1.0 : 0.0;
 }
-return v;`);
+return v;`;
+
+/** H = [G_K (the S chunks summed, from the G layout's upper triangle) | I] for every pair. Scalars w, S. */
+export const HINIT = inner('jacobi:hinit', ['G'], ['w', 'S'], HINIT_BODY);
 
 /**
  * Running convergence measure: per block pair, the max of the previous value and of
@@ -316,6 +318,111 @@ export const IROT2 = inner('jacobi:irot2', ['H1', 'RP', 'PT'], ['w', 's'], `cons
 const pc = PT[s * w + col];
 const base = KP * 2 * w * w + row * w;
 return RP[rb + col] * H1[base + col] + RP[rb + w + col] * H1[base + pc];`);
+
+/** A kernel of a pipeline: arrays, then scalars, and a body (core's PipelineSource kernels). */
+type PipeKernel = Omit<Src, 'key' | 'threaded' | 'components' | 'floats' | 'flat'>;
+
+/**
+ * The inner sweep of one outer step as one gpu.js pipeline, for small problems on wasm (every step
+ * under 4096 cells): gpu.js then runs the whole plan back to back on the calling thread ('fused-sync'),
+ * with no per-kernel call, copy or allocation, which is what a small SVD's time is made of (26 x 26:
+ * ~3x faster than kernel by kernel). Bigger plans would run 'fused-threaded', which measured slower
+ * than the kernels one by one at n = 256 (a barrier per step), so they don't use it. Steps pass 3-D
+ * results [w, w, parts P] (row, col, 2K + part) that the next step indexes in 3-D; the results come
+ * back flat in the layouts above. Arguments: the Gram (G layout), the running CONV vector, the
+ * schedule table, then scalars w, S, thrZ, tol, big. Results: G (w^2 per pair), H1 (2 w^2 per pair),
+ * the new CONV vector.
+ */
+export function innerPipeline(w: number, P: number, steps: number, kind: string): internal.PipelineSource {
+  const kernels: Record<string, PipeKernel> = {
+    hinit: { arrays: HINIT.flat.arrays, scalars: HINIT.flat.scalars, body: `const row = this.thread.x;\nconst col = this.thread.y;\nconst KP = this.thread.z;\n${HINIT_BODY}` },
+    conv: {
+      arrays: ['H', 'prev'],
+      scalars: ['w', 'thrZ'],
+      body: `const K = this.thread.x;
+let mx = prev[K];
+for (let i = 0; i < w; i++) {
+  const gi = H[2 * K][i][i];
+  for (let j = 0; j < w; j++) {
+    if (j > i) {
+      const gj = H[2 * K][j][j];
+      if (gi > thrZ && gj > thrZ) {
+        const g = Math.abs(H[2 * K][j][i]) / Math.sqrt(gi) / Math.sqrt(gj);
+        mx = g > mx ? g : mx;
+      }
+    }
+  }
+}
+return mx;`,
+    },
+    iparams: {
+      arrays: ['G', 'PT'],
+      scalars: ['w', 's', 'gz', 'thrZ', 'tol', 'big'],
+      body: IPARAMS.body
+        .replace('const base = K * gs;\n', '')
+        .replace('H[base + p * w + p]', 'G[K * gz][p][p]')
+        .replace('H[base + q * w + q]', 'G[K * gz][q][q]')
+        .replace('H[base + q * w + p]', 'G[K * gz][q][p]'),
+    },
+    irot1: {
+      arrays: ['G', 'H', 'RP', 'PT'],
+      scalars: ['w', 's', 'gz'],
+      body: `const row = this.thread.x;
+const col = this.thread.y;
+const K = Math.floor(this.thread.z / 2);
+const part = this.thread.z - 2 * K;
+const rb = K * 2 * w;
+const pc = PT[s * w + col];
+const c = RP[rb + col];
+const beta = RP[rb + w + col];
+let v = 0.0;
+if (part == 0) {
+  v = c * G[K * gz][col][row] + beta * G[K * gz][pc][row];
+} else {
+  v = c * H[2 * K + 1][col][row] + beta * H[2 * K + 1][pc][row];
+}
+return v;`,
+    },
+    irot2: {
+      arrays: ['H1', 'RP', 'PT'],
+      scalars: ['w', 's'],
+      body: `const row = this.thread.x;
+const col = this.thread.y;
+const K = this.thread.z;
+const rb = K * 2 * w;
+const pc = PT[s * w + col];
+return RP[rb + col] * H1[2 * K][row][col] + RP[rb + w + col] * H1[2 * K][row][pc];`,
+    },
+    flat: {
+      arrays: ['H'],
+      scalars: ['w'],
+      body: `const i = this.thread.x;
+${divmod('z', 'r1', 'i', 'w * w')}
+${divmod('y', 'x', 'r1', 'w')}
+return H[z][y][x];`,
+    },
+  };
+  return {
+    key: `jacobi:inner:${kind}:${w}:${P}:${steps}`,
+    arity: 8,
+    kernels,
+    plan(call, args) {
+      const [Graw, prev, PT, sw, sS, thrZ, tol, big] = args;
+      const H0 = call('hinit', [w, w, 2 * P], [Graw, sw, sS]);
+      const conv = call('conv', [P], [H0, prev, sw, thrZ]);
+      let G = H0;
+      let H = H0;
+      let gz = 2;
+      for (let it = 0; it < steps; it++) {
+        const RP = call('iparams', [P * 2 * w], [G, PT, sw, it, gz, thrZ, tol, big]);
+        H = call('irot1', [w, w, 2 * P], [G, H, RP, PT, sw, it, gz]);
+        G = call('irot2', [w, w, P], [H, RP, PT, sw, it]);
+        gz = 1;
+      }
+      return [call('flat', [P * w * w], [G, sw]), call('flat', [2 * P * w * w], [H, sw]), conv];
+    },
+  };
+}
 
 /**
  * The inner schedules, as partner tables ([steps][w]: the position each position is paired with):

@@ -183,6 +183,14 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     jacobiStats.sweeps = 0;
     jacobiStats.converged = false;
     jacobiStats.history = [];
+    // The largest of the per-pair measures, read back: the one number a sweep costs the host.
+    const readMax = async (conv: internal.Payload): Promise<number> => {
+      const c = await ctx.run(K.VMAX, [1], [conv], [P]);
+      ctx.free(conv);
+      const cv = (await ctx.read(c))[0];
+      ctx.free(c);
+      return cv;
+    };
     // A sweep's measure: the max cosine over every pair of columns, before its rotation. `run` gets
     // each outer step's H = [G | I] and owns it.
     const measure = async (run: (st: number, H: internal.Payload) => Promise<void>): Promise<number> => {
@@ -196,15 +204,37 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
         conv = conv2;
         await run(st, H);
       }
-      const c = await ctx.run(K.VMAX, [1], [conv], [P]);
-      ctx.free(conv);
-      const cv = (await ctx.read(c))[0];
-      ctx.free(c);
-      return cv;
+      return readMax(conv);
     };
+    // The outer step's update: X <- X J for every pair, moved to the next step's block positions.
+    const update = async (st: number, G: internal.Payload, H: internal.Payload): Promise<void> => {
+      const x2 = tiled
+        ? await ctx.run(update4, [b, Q, nb], [x, G, H, TB, ids], [st, ZERO_SQ, amp])
+        : await ctx.run(K.UPDATE, [Mp * Np], [x, G, H, TB, ids], [b, Q, nb, n, m, st, ZERO_SQ, amp]);
+      ctx.free(x);
+      ctx.free(G);
+      ctx.free(H);
+      x = x2;
+    };
+    // Small problems on wasm run each inner sweep as one fused pipeline (K.innerPipeline).
+    const fused = tiled && 2 * P * w * w < 4096;
+    const pipeFull = K.innerPipeline(w, P, w - 1, 'full');
+    const pipeCross = K.innerPipeline(w, P, b, 'cross');
     // One sweep: every outer step measures, runs the inner sweep and updates X (moving the blocks).
-    const sweep = (): Promise<number> =>
-      measure(async (st, H0) => {
+    const sweep = async (): Promise<number> => {
+      if (fused) {
+        let conv: internal.Payload = new Float32Array(P);
+        for (let st = 0; st < nb - 1; st++) {
+          const Graw = (await ctx.run(gram4, [b, w / 4, 2 * P * chunks], [x, BP], [0])) as Float32Array;
+          const PT = st === 0 ? sched.full : sched.cross;
+          const [G, H, conv2] = await ctx.pipeline(st === 0 ? pipeFull : pipeCross, [Graw, conv, PT], [[Graw.length], [P], [PT.length]], [w, chunks, ZERO_SQ, tol, BIG_THETA]);
+          ctx.free(Graw);
+          conv = conv2;
+          await update(st, G, H);
+        }
+        return readMax(conv);
+      }
+      return measure(async (st, H0) => {
         // G_K and J_K: both in H0 at first, then G alone (IROT2) and the J part of IROT1's H1.
         let G = H0;
         let H = H0;
@@ -224,14 +254,9 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
           H = H1;
           gs = w * w;
         }
-        const x2 = tiled
-          ? await ctx.run(update4, [b, Q, nb], [x, G, H, TB, ids], [st, ZERO_SQ, amp])
-          : await ctx.run(K.UPDATE, [Mp * Np], [x, G, H, TB, ids], [b, Q, nb, n, m, st, ZERO_SQ, amp]);
-        ctx.free(x);
-        ctx.free(G);
-        ctx.free(H);
-        x = x2;
+        await update(st, G, H);
       });
+    };
     let check = false;
     let last = Infinity;
     for (let done = 0; done < maxSweeps; ) {

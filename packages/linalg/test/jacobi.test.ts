@@ -262,6 +262,17 @@ forEachBackend('jacobiSvd', (backend) => {
     for (const t of [d, a, r1.U, r1.S, r1.Vt, r2.U, r2.S, r2.Vt, r3.U, r3.S, r3.Vt]) t.dispose();
   });
 
+  if (backend === 'wasm') {
+    it('runs a small problem\'s inner sweeps as one fused gpu.js dispatch on wasm', async () => {
+      const a = c.tensor(Float32Array.from(gaussian(20 * 12, 9)), [20, 12]);
+      const { U, S, Vt } = jacobiSvd(a);
+      await S.data();
+      // 'generic' would mean gpu.js degraded the plan to kernel-by-kernel calls (still correct, slower).
+      expect(c.internal.lastPipelineExecutor()).toBe('fused-sync');
+      for (const t of [a, U, S, Vt]) t.dispose();
+    });
+  }
+
   it('rejects non-matrices and bad options', () => {
     const v = c.tensor([1, 2, 3]);
     expect(() => jacobiSvd(v)).toThrow(/expects a matrix/);
