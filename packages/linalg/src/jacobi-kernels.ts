@@ -461,7 +461,7 @@ const K = Math.floor(SB / 2);
 const h = SB - 2 * K;
 const jc = h * b + x;
 const hb = K * 8 * b * b;
-const refill = (ids[step * nb + B] * b + x < n) && (GD[K * 4 * b * b + jc * 2 * b + jc] <= thrZ) ? 1 : 0;
+const refill = (ids[step * nb + B] * b + x < n) && (GD[K * gds + jc * 2 * b + jc] <= thrZ) ? 1 : 0;
 const jb = hb + 4 * b * b + h * b * 2 * b;
 const s0b = (2 * K * Q * b) * 4;
 const s1b = ((2 * K + 1) * Q * b) * 4;`;
@@ -479,17 +479,18 @@ const noise = (row: string): string => {
 /**
  * The outer step: Y_K <- Y_K J_K for every block pair, A and V rows alike, written moved to the next
  * step's block positions (block circle method: output block B takes source block TB[B], half h of
- * pair K); J_K is read from the inner's last H1, the new squared norms from its last G (GD). A real column (its original index, from `ids`, below n) whose new squared norm D is at the
+ * pair K); J_K is read from the inner's last H1, the new squared norms from the diagonal of its last
+ * G (GD, pairs `gds` apart: w^2 for a G alone, 2 w^2 for an H). A real column (its original index, from `ids`, below n) whose new squared norm D is at the
  * zero threshold gets deterministic noise of size `amp` in its A rows (far below float32 resolution
  * of |A|): later steps orthogonalize it against the rest, which completes U for zero singular values
  * (its V part is untouched, so A V = U S holds for A perturbed by under amp |A|).
  * wasm's tiled form: output dims [b, Q, nb] of `Array(4)` (4 rows per cell; that buffer is the X
- * layout). Scalars b, Q, nb, n, m, step, thrZ, amp.
+ * layout). Scalars b, Q, nb, n, m, step, gds, thrZ, amp.
  */
 export const UPDATE_R4: Src = {
   key: 'jacobi:update4',
   arrays: ['X', 'GD', 'H', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'thrZ', 'amp'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
   floats: ['thrZ', 'amp'],
   components: 4,
   threaded: true,
@@ -543,11 +544,61 @@ if (refill == 1) {
 return [s0, s1, s2, s3];`,
 };
 
+/**
+ * The outer step when no pair rotated (every J_K is the identity): the blocks only move to the next
+ * step's positions, with UPDATE's refill of zero columns. A copy, about a tenth of an update; the
+ * last sweeps are mostly such steps. wasm's tiled form (output dims [b, Q, nb] of `Array(4)`); same
+ * scalars as UPDATE_R4 (J is not read).
+ */
+export const MOVE_R4: Src = {
+  key: 'jacobi:move4',
+  arrays: ['X', 'GD', 'TB', 'ids'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
+  floats: ['thrZ', 'amp'],
+  components: 4,
+  threaded: true,
+  body: `const x = this.thread.x;
+const q = this.thread.y;
+const B = this.thread.z;
+${updateHead}
+const r0 = q * 4;
+const src = (h == 0 ? s0b : s1b) + q * b * 4;
+let s0 = X[(src | 0) + this.thread.x * 4];
+let s1 = X[(src | 0) + 1 + this.thread.x * 4];
+let s2 = X[(src | 0) + 2 + this.thread.x * 4];
+let s3 = X[(src | 0) + 3 + this.thread.x * 4];
+if (refill == 1) {
+  if (r0 < m) {
+    s0 = ${noise('r0')};
+    s1 = r0 + 1 < m ? ${noise('(r0 + 1)')} : 0.0;
+    s2 = r0 + 2 < m ? ${noise('(r0 + 2)')} : 0.0;
+    s3 = r0 + 3 < m ? ${noise('(r0 + 3)')} : 0.0;
+  }
+}
+return [s0, s1, s2, s3];`,
+};
+
+/** MOVE_R4 one value per cell (other backends): 1-D output over the X layout. Same scalars. */
+export const MOVE: Src = {
+  key: 'jacobi:move',
+  arrays: ['X', 'GD', 'TB', 'ids'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
+  floats: ['thrZ', 'amp'],
+  body: `const i = this.thread.x;
+${decodeX}
+${updateHead}
+let v = X[(h == 0 ? s0b : s1b) + (q * b + x) * 4 + rr];
+if (refill == 1 && r < m) {
+  v = ${noise('r')};
+}
+return v;`,
+};
+
 /** UPDATE_R4 one value per cell (other backends): 1-D output over the X layout. Same scalars. */
 export const UPDATE: Src = {
   key: 'jacobi:update',
   arrays: ['X', 'GD', 'H', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'thrZ', 'amp'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
   floats: ['thrZ', 'amp'],
   body: `const i = this.thread.x;
 ${decodeX}
