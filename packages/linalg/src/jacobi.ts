@@ -35,6 +35,7 @@ import type { SVD } from './types.js';
 import { Tensor, backend, matmul } from '@sorsajs/core';
 import { internal } from '@sorsajs/core';
 import * as K from './jacobi-kernels.js';
+import * as I from './jacobi-inner.js';
 
 /** Options of `jacobiSvd`. */
 export interface JacobiOptions {
@@ -65,7 +66,7 @@ const STALL = 4;
 const MAX_SWEEPS = 40;
 
 /**
- * Whether any rotation in K.IPARAMS's result turns: its betas (rows (2K + 1) w .. (2K + 2) w) are
+ * Whether any rotation in I.IPARAMS's result turns: its betas (rows (2K + 1) w .. (2K + 2) w) are
  * exactly 0 for pairs left alone. Reading the host array decides what to launch (control flow).
  */
 function rotates(RP: Float32Array, w: number): boolean {
@@ -166,7 +167,7 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
   // Planning tables (not compute): the block move, the inner move, and which original block sits at
   // each position after each outer step of a sweep (the block circle returns home every nb - 1 steps).
   const TB = K.circleSources(nb);
-  const sched = K.innerSchedule(b);
+  const sched = I.innerSchedule(b);
   const ids = new Float32Array(Math.max(1, nb - 1) * nb);
   // BP: where each block sits before outer step st of a sweep (rows of nb), for the check-only pass.
   const BP = new Float32Array(Math.max(1, nb - 1) * nb);
@@ -197,7 +198,7 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     jacobiStats.history = [];
     // The largest of the per-pair measures, read back: the one number a sweep costs the host.
     const readMax = async (conv: internal.Payload): Promise<number> => {
-      const c = await ctx.run(K.VMAX, [1], [conv], [P]);
+      const c = await ctx.run(I.VMAX, [1], [conv], [P]);
       ctx.free(conv);
       const cv = (await ctx.read(c))[0];
       ctx.free(c);
@@ -209,9 +210,9 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
       let conv: internal.Payload = new Float32Array(P);
       for (let st = 0; st < nb - 1; st++) {
         const G = tiled ? await ctx.run(gram4, [b, w / 4, 2 * P * chunks], [x, BP], [check ? st * nb : 0]) : await ctx.run(K.GRAM, [P * w * w], [x, BP], [b, Q, QA, w, check ? st * nb : 0]);
-        const H = await inner(K.HINIT, 2, [G], [w, chunks]);
+        const H = await inner(I.HINIT, 2, [G], [w, chunks]);
         ctx.free(G);
-        const conv2 = await ctx.run(K.CONV, [P], [H, conv], [w, ZERO_SQ]);
+        const conv2 = await ctx.run(I.CONV, [P], [H, conv], [w, ZERO_SQ]);
         ctx.free(conv);
         conv = conv2;
         await run(st, H);
@@ -238,10 +239,10 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
       if (H !== G) ctx.free(H);
       x = x2;
     };
-    // Small problems on wasm run each inner sweep as one fused pipeline (K.innerPipeline).
+    // Small problems on wasm run each inner sweep as one fused pipeline (I.innerPipeline).
     const fused = tiled && 2 * P * w * w < 4096;
-    const pipeFull = K.innerPipeline(w, P, w - 1, 'full');
-    const pipeCross = K.innerPipeline(w, P, b, 'cross');
+    const pipeFull = I.innerPipeline(w, P, w - 1, 'full');
+    const pipeCross = I.innerPipeline(w, P, b, 'cross');
     // One sweep: every outer step measures, runs the inner sweep and updates X (moving the blocks).
     const sweep = async (): Promise<number> => {
       if (fused) {
@@ -265,7 +266,7 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
         const PT = st === 0 ? sched.full : sched.cross;
         const steps = st === 0 ? w - 1 : b;
         for (let it = 0; it < steps; it++) {
-          const RP = await ctx.run(K.IPARAMS, [P * 2 * w], [G, PT], [w, it, gs, ZERO_SQ, tol, BIG_THETA]);
+          const RP = await ctx.run(I.IPARAMS, [P * 2 * w], [G, PT], [w, it, gs, ZERO_SQ, tol, BIG_THETA]);
           // Where the parameters are on the host already (wasm, cpu), a step that rotates no pair is
           // skipped: the last sweeps are mostly such steps (measured at n = 256: 179 of 255 in the
           // second-to-last sweep, 254 of 255 in the last).
@@ -273,8 +274,8 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
             ctx.free(RP);
             continue;
           }
-          const H1 = await inner(K.IROT1, 2, [G, H, RP, PT], [w, it, gs]);
-          const G2 = await inner(K.IROT2, 1, [H1, RP, PT], [w, it]);
+          const H1 = await inner(I.IROT1, 2, [G, H, RP, PT], [w, it, gs]);
+          const G2 = await inner(I.IROT2, 1, [H1, RP, PT], [w, it]);
           ctx.free(RP);
           if (G !== H) ctx.free(G);
           ctx.free(H);
