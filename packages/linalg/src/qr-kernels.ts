@@ -68,3 +68,17 @@ export const UPDATE: KernelSource = {
 ${divmod('r', 'c', 'idx', 'cols')}
 return X[idx] - p[2] * v[r] * w[c];`,
 };
+
+/**
+ * UPDATE over gpu.js output dims [cols, rows] for wasm (a `flat` result): the row is uniform across a
+ * SIMD quad, so v[r] is a scalar load and no index is divided; X and w are read at base + thread.x.
+ * Scalars: cols.
+ */
+export const UPDATE_2D: KernelSource = {
+  key: 'qr:update2d',
+  arrays: ['X', 'v', 'w', 'p'],
+  scalars: ['cols'],
+  flat: true,
+  body: `const r = this.thread.y;
+return X[((r * cols) | 0) + this.thread.x] - p[2] * v[r] * w[this.thread.x];`,
+};

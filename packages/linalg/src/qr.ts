@@ -2,10 +2,16 @@
  * Thin QR by Householder reflections, every step in core's kernels.
  * @module
  */
-import { add, arange, eye, greater, internal, mul, reshape, slice, tidy, type Tensor } from '@sorsajs/core';
-import { PROJECT, REFLECTOR, UPDATE, VECTOR } from './qr-kernels.js';
+import { add, arange, backend, eye, greater, internal, mul, reshape, slice, tidy, type Tensor } from '@sorsajs/core';
+import { PROJECT, REFLECTOR, UPDATE, UPDATE_2D, VECTOR } from './qr-kernels.js';
 
-const { launch } = internal;
+const { launch, launchDims } = internal;
+
+/** X - beta v wᵀ over X [rows, cols]: the 2-D form on wasm (rows uniform per SIMD quad), 1-D elsewhere. */
+function update(X: Tensor, v: Tensor, w: Tensor, p: Tensor, rows: number, cols: number): Tensor {
+  if (backend() === 'wasm') return reshape(launchDims('qr', UPDATE_2D, [cols, rows], [X, v, w, p], [cols]), [rows, cols]);
+  return launch('qr', UPDATE, [rows, cols], 'float32', [X, v, w, p], [cols]);
+}
 import { checkFinite, checkMatrix } from './checks.js';
 import { differentiableQr } from './grad.js';
 
@@ -49,7 +55,7 @@ function householderQr(a: Tensor): QR {
       const p = launch('qr', REFLECTOR, [3], 'float32', [A], [m, n, j]);
       const v = launch('qr', VECTOR, [m], 'float32', [A, p], [n, j]);
       const w = launch('qr', PROJECT, [n], 'float32', [A, v], [m, n, j]);
-      A = launch('qr', UPDATE, [m, n], 'float32', [A, v, w, p], [n]);
+      A = update(A, v, w, p, m, n);
       reflectors.push({ v, p, j });
     }
     // R: the first k rows, exactly zero below the diagonal.
@@ -60,7 +66,7 @@ function householderQr(a: Tensor): QR {
     for (let r = reflectors.length - 1; r >= 0; r--) {
       const { v, p, j } = reflectors[r];
       const w = launch('qr', PROJECT, [k], 'float32', [Q, v], [m, k, j]);
-      Q = launch('qr', UPDATE, [m, k], 'float32', [Q, v, w, p], [k]);
+      Q = update(Q, v, w, p, m, k);
     }
     return { Q, R };
   });
