@@ -13,6 +13,7 @@ import type { BackendRequest } from '@sorsajs/core';
 import { elementwiseSuite, matmulSuite } from './suites/matmul.js';
 import { mlpSuite } from './suites/mlp.js';
 import { svdSuite } from './suites/svd.js';
+import { rsvdSuite } from './suites/rsvd.js';
 import { markdown, type Row } from './report.js';
 
 const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise<Row[]>> = {
@@ -20,6 +21,7 @@ const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise
   elementwise: elementwiseSuite,
   mlp: mlpSuite,
   svd: svdSuite,
+  rsvd: rsvdSuite,
 };
 
 const { values, positionals } = parseArgs({
@@ -38,8 +40,8 @@ await mkdir('bench-results', { recursive: true });
 for (const name of names) {
   const rows = await SUITES[name](opts);
   console.log(`\n## ${name} (sorsajs on ${chosen}, Node ${process.version})\n`);
-  // Each suite's peer: tfjs-wasm, or ml-matrix for the SVD.
-  console.log(markdown(rows, name === 'svd' ? 'ml-matrix' : 'tfjs-wasm'));
+  // Each suite's peer: tfjs-wasm, ml-matrix for the Jacobi SVD; rsvd runs alone (an absolute target).
+  console.log(markdown(rows, name === 'svd' ? 'ml-matrix' : name === 'rsvd' ? '-' : 'tfjs-wasm'));
   const file = `bench-results/${name}-${chosen}.json`;
   await writeFile(file, JSON.stringify({ suite: name, backend: chosen, node: process.version, date: new Date().toISOString(), rows }, null, 2));
 }
