@@ -29,9 +29,11 @@ ${divmod('KP', 'col', 'c1', 'w')}`;
 const col = this.thread.y;
 const KP = this.thread.z;`;
   const f = floats ? { floats } : {};
+  // ROWX: the row as an index term. In the cube form it is this.thread.x itself, so a read at
+  // (uniform | 0) + this.thread.x is 4 consecutive elements, one v128.load with the gpu.js patch.
   return {
-    flat: { key: `${key}:flat`, arrays, scalars, body: `${flatPre}\n${body}`, ...f },
-    cube: { key: `${key}:cube`, arrays, scalars, body: `${cubePre}\n${body}`, flat: true, ...f },
+    flat: { key: `${key}:flat`, arrays, scalars, body: `${flatPre}\n${body.replace(/ROWX/g, 'row')}`, ...f },
+    cube: { key: `${key}:cube`, arrays, scalars, body: `${cubePre}\n${body.replace(/ROWX/g, 'this.thread.x')}`, flat: true, ...f },
   };
 }
 
@@ -42,15 +44,17 @@ if (part == 0) {
   const gr = Math.min(row, col);
   const gc = Math.max(row, col);
   const rq = Math.floor(gr / 4);
-  const hj = gc >= w / 2 ? 1 : 0;
-  const off = (rq * (w / 2) + gc - hj * (w / 2)) * 4 + gr - rq * 4;
-  for (let ch = 0; ch < S; ch++) { v += G[((K * S + ch) * 2 + hj) * (w / 4) * (w / 2) * 4 + off]; }
+  const gt = gr - rq * 4;
+  for (let ch = 0; ch < S; ch++) {
+    const base = (((K * S + ch) * (w / 4) + rq) * w + gc) * 16 + gt;
+    v += (G[base] + G[base + 4]) + (G[base + 8] + G[base + 12]);
+  }
 } else {
   v = (col == row) ? 1.0 : 0.0;
 }
 return v;`;
 
-/** H = [G_K (the S chunks summed, from the G layout's upper triangle) | I] for every pair. Scalars w, S. */
+/** H = [G_K (the 4 residues and S chunks summed, from the G layout's upper triangle) | I] for every pair. Scalars w, S. */
 export const HINIT = inner('jacobi:hinit', ['G'], ['w', 'S'], HINIT_BODY);
 
 /**
@@ -152,11 +156,10 @@ const c = RP[rb + col];
 const beta = RP[rb + w + col];
 let v = 0.0;
 if (part == 0) {
-  const gb = K * gs + row;
-  v = c * G[gb + col * w] + beta * G[gb + pc * w];
+  v = c * G[((K * gs + col * w) | 0) + ROWX] + beta * G[((K * gs + pc * w) | 0) + ROWX];
 } else {
-  const jb = (2 * K + 1) * w * w + row;
-  v = c * H[jb + col * w] + beta * H[jb + pc * w];
+  const jb = (2 * K + 1) * w * w;
+  v = c * H[((jb + col * w) | 0) + ROWX] + beta * H[((jb + pc * w) | 0) + ROWX];
 }
 return v;`);
 
@@ -305,3 +308,18 @@ export function innerSchedule(b: number): { full: Float32Array; cross: Float32Ar
   }
   return { full, cross };
 }
+
+/**
+ * J_K row-major, [P][w][w] (1-D output), from H1's column-major J part: the update then reads the
+ * 4 columns a SIMD quad needs as 4 consecutive elements (one v128.load with the gpu.js patch)
+ * instead of a gather. Scalars w.
+ */
+export const JROWS: Src = {
+  key: 'jacobi:jrows',
+  arrays: ['H'],
+  scalars: ['w'],
+  body: `const i = this.thread.x;
+${divmod('c1', 'jc', 'i', 'w')}
+${divmod('K', 'c', 'c1', 'w')}
+return H[(2 * K + 1) * w * w + jc * w + c];`,
+};

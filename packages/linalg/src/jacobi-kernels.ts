@@ -88,15 +88,17 @@ return v;`,
 
 /**
  * Partial Gram matrices of the block pairs over the A rows, G_K = Y_Kᵀ Y_K with Y_K = [block 2K,
- * block 2K+1] (w = 2b columns), the row quads split into S chunks of QC (so that enough cells exist
- * for worker threads; HINIT sums the chunks). wasm's tiled form: output dims [b, w/4, 2 P S] of
- * `Array(4)`, cell (x, iq, (K S + ch) 2 + hj) holding chunk ch's G_K[4 iq + t][hj b + x] for
- * t = 0..3, so the flat buffer holds G_K[i][j] at ((((K S + ch) 2 + hj) (w/4) + i div 4) b + x) 4
- * + i mod 4 with j = hj b + x (the "G layout"). Per row: one gather of column j (indexed
- * base + 4 thread.x), four scalar loads of columns 4iq..4iq+3. Only cells on or above the diagonal
- * (j >= 4 iq) are computed; the others are 0. Block pair K is made of the blocks stored at
- * BP[bpo + 2K] and BP[bpo + 2K + 1] (identity in a sweep; a check-only pass pairs blocks without
- * moving them). Scalars b, Q, QA, S, QC, bpo.
+ * block 2K+1] (w = 2b columns). Each cell sums the rows r = 4q + rr of one residue rr (0..3) in row
+ * chunk ch (QC quads of the QA), for 4 rows i = 4 iq + t of G and one column j; HINIT adds the 4
+ * residues and S chunks. wasm's tiled form: output dims [4, w, P S (w/4)] of `Array(4)`, cell
+ * (rr, j, (K S + ch) (w/4) + iq). So the lanes of a SIMD quad are the 4 residues: every X read is 4
+ * consecutive elements (the X layout keeps a column's 4 rows of a quad together), one v128.load each
+ * with the gpu.js patch, and no read is a gather: 5 loads and 8 vector operations a quad step for
+ * 16 products. Only cells on or above the diagonal (j >= 4 iq) run their loop. Block pair K is made
+ * of the blocks stored at BP[bpo + 2K] and BP[bpo + 2K + 1] (identity in a sweep; a check-only pass
+ * pairs blocks without moving them). The flat buffer (the "G layout") holds the partial of G_K[i][j]
+ * for (rr, ch) at (((((K S + ch) (w/4) + i div 4) w + j) 4 + rr) 4 + i mod 4. Scalars b, Q, QA, S,
+ * QC, bpo.
  */
 export const GRAM_R4: Src = {
   key: 'jacobi:gram4',
@@ -104,61 +106,56 @@ export const GRAM_R4: Src = {
   scalars: ['b', 'Q', 'QA', 'S', 'QC', 'bpo'],
   components: 4,
   threaded: true,
-  body: `const i0 = this.thread.y * 4;
-const zz = Math.floor(this.thread.z / 2);
-const hj = this.thread.z - 2 * zz;
-const K = Math.floor(zz / S);
-const ch = zz - K * S;
+  body: `const j = this.thread.y;
+const zq = Math.floor(this.thread.z / (b / 2));
+const iq = this.thread.z - zq * (b / 2);
+const K = Math.floor(zq / S);
+const ch = zq - K * S;
+const i0 = iq * 4;
+const hj = j >= b ? 1 : 0;
 const hi = i0 >= b ? 1 : 0;
-const xi = i0 - hi * b;
-const sj = BP[bpo + 2 * K + hj] * Q * b * 4;
-const si = (BP[bpo + 2 * K + hi] * Q * b + xi) * 4;
 const q0 = ch * QC;
-// Only the upper triangle (column hj b + x >= i0; HINIT mirrors it): the test is the same for the
-// 4 lanes of a quad (both sides 4-aligned), so a quad below the diagonal runs no iterations at all.
-const qn = hj * b + this.thread.x >= i0 ? Math.min(QC, QA - q0) : 0;
+const qn = j >= i0 ? Math.min(QC, QA - q0) : 0;
+let pj = ((BP[bpo + 2 * K + hj] * Q + q0) * b + j - hj * b) * 4;
+let pi = ((BP[bpo + 2 * K + hi] * Q + q0) * b + i0 - hi * b) * 4;
 let s0 = 0.0;
 let s1 = 0.0;
 let s2 = 0.0;
 let s3 = 0.0;
-let pj = sj + q0 * b * 4;
-let pi = si + q0 * b * 4;
 for (let qi = 0; qi < qn; qi++) {
-  // The gathered column: a uniform base plus thread.x * 4, the form gpu.js indexes cheapest.
-  const v0 = X[(pj | 0) + this.thread.x * 4];
-  const v1 = X[(pj | 0) + 1 + this.thread.x * 4];
-  const v2 = X[(pj | 0) + 2 + this.thread.x * 4];
-  const v3 = X[(pj | 0) + 3 + this.thread.x * 4];
-  s0 += X[(pi | 0)] * v0 + X[(pi | 0) + 1] * v1 + X[(pi | 0) + 2] * v2 + X[(pi | 0) + 3] * v3;
-  s1 += X[(pi | 0) + 4] * v0 + X[(pi | 0) + 5] * v1 + X[(pi | 0) + 6] * v2 + X[(pi | 0) + 7] * v3;
-  s2 += X[(pi | 0) + 8] * v0 + X[(pi | 0) + 9] * v1 + X[(pi | 0) + 10] * v2 + X[(pi | 0) + 11] * v3;
-  s3 += X[(pi | 0) + 12] * v0 + X[(pi | 0) + 13] * v1 + X[(pi | 0) + 14] * v2 + X[(pi | 0) + 15] * v3;
+  const v = X[(pj | 0) + this.thread.x];
+  s0 += X[(pi | 0) + this.thread.x] * v;
+  s1 += X[((pi | 0) + 4) + this.thread.x] * v;
+  s2 += X[((pi | 0) + 8) + this.thread.x] * v;
+  s3 += X[((pi | 0) + 12) + this.thread.x] * v;
   pj += b * 4;
   pi += b * 4;
 }
 return [s0, s1, s2, s3];`,
 };
 
-/** GRAM_R4 one value per cell (other backends), one chunk (S = 1), every cell: 1-D output of P w w cells in the G layout. Scalars b, Q, QA, w, bpo. */
+/**
+ * GRAM_R4 one value per cell (other backends), one chunk (S = 1), every cell: 1-D output of
+ * 16 P (w/4) w cells in the G layout (cell ((((K (w/4) + iq) w + j) 4 + rr) 4 + t) is the residue-rr
+ * partial of G_K[4 iq + t][j]). Scalars b, Q, QA, w, bpo.
+ */
 export const GRAM: Src = {
   key: 'jacobi:gram',
   arrays: ['X', 'BP'],
   scalars: ['b', 'Q', 'QA', 'w', 'bpo'],
   body: `const i = this.thread.x;
 ${divmod('c4', 't', 'i', '4')}
-${divmod('c5', 'xj', 'c4', 'b')}
-${divmod('c6', 'iq', 'c5', 'w / 4')}
-${divmod('K', 'hj', 'c6', '2')}
+${divmod('c5', 'rr', 'c4', '4')}
+${divmod('c6', 'j', 'c5', 'w')}
+${divmod('K', 'iq', 'c6', 'w / 4')}
 const ii = iq * 4 + t;
-const j = hj * b + xj;
+const hj = j >= b ? 1 : 0;
 const hi = ii >= b ? 1 : 0;
-const sj = (BP[bpo + 2 * K + hj] * Q * b + j - hj * b) * 4;
-const si = (BP[bpo + 2 * K + hi] * Q * b + ii - hi * b) * 4;
+const sj = (BP[bpo + 2 * K + hj] * Q * b + j - hj * b) * 4 + rr;
+const si = (BP[bpo + 2 * K + hi] * Q * b + ii - hi * b) * 4 + rr;
 let acc = 0.0;
 for (let q = 0; q < QA; q++) {
-  const pj = sj + q * b * 4;
-  const pi = si + q * b * 4;
-  acc += X[pi] * X[pj] + X[pi + 1] * X[pj + 1] + X[pi + 2] * X[pj + 2] + X[pi + 3] * X[pj + 3];
+  acc += X[si + q * b * 4] * X[sj + q * b * 4];
 }
 return acc;`,
 };
@@ -187,7 +184,8 @@ const noise = (row: string): string => {
 /**
  * The outer step: Y_K <- Y_K J_K for every block pair, A and V rows alike, written moved to the next
  * step's block positions (block circle method: output block B takes source block TB[B], half h of
- * pair K); J_K is read from the inner's last H1, the new squared norms from the diagonal of its last
+ * pair K); J_K is read from the inner's last H1 (row-major, I.JROWS, for UPDATE_R4), the new squared
+ * norms from the diagonal of its last
  * G (GD, pairs `gds` apart: w^2 for a G alone, 2 w^2 for an H). A real column (its original index, from `ids`, below n) whose new squared norm D is at the
  * zero threshold gets deterministic noise of size `amp` in its A rows (far below float32 resolution
  * of |A|): later steps orthogonalize it against the rest, which completes U for zero singular values
@@ -197,7 +195,7 @@ const noise = (row: string): string => {
  */
 export const UPDATE_R4: Src = {
   key: 'jacobi:update4',
-  arrays: ['X', 'GD', 'H', 'TB', 'ids'],
+  arrays: ['X', 'GD', 'J', 'TB', 'ids'],
   scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
   floats: ['thrZ', 'amp'],
   components: 4,
@@ -212,32 +210,32 @@ let s2 = 0.0;
 let s3 = 0.0;
 const r0 = q * 4;
 let pa = s0b + q * b * 4;
-let pj = jb;
-// J_K[c][jc] gathered as a uniform base plus thread.x * w, the form gpu.js indexes cheapest.
+// J_K[c][h b + x], row-major (I.JROWS): a uniform base plus this.thread.x, 4 consecutive elements.
+let pj = K * 4 * b * b + h * b;
 for (let c = 0; c < b / 4; c++) {
-  const j0 = H[(pj | 0) + this.thread.x * 2 * b];
-  const j1 = H[(pj | 0) + 1 + this.thread.x * 2 * b];
-  const j2 = H[(pj | 0) + 2 + this.thread.x * 2 * b];
-  const j3 = H[(pj | 0) + 3 + this.thread.x * 2 * b];
+  const j0 = J[(pj | 0) + this.thread.x];
+  const j1 = J[((pj | 0) + 2 * b) + this.thread.x];
+  const j2 = J[((pj | 0) + 4 * b) + this.thread.x];
+  const j3 = J[((pj | 0) + 6 * b) + this.thread.x];
   s0 += X[(pa | 0)] * j0 + X[(pa | 0) + 4] * j1 + X[(pa | 0) + 8] * j2 + X[(pa | 0) + 12] * j3;
   s1 += X[(pa | 0) + 1] * j0 + X[(pa | 0) + 5] * j1 + X[(pa | 0) + 9] * j2 + X[(pa | 0) + 13] * j3;
   s2 += X[(pa | 0) + 2] * j0 + X[(pa | 0) + 6] * j1 + X[(pa | 0) + 10] * j2 + X[(pa | 0) + 14] * j3;
   s3 += X[(pa | 0) + 3] * j0 + X[(pa | 0) + 7] * j1 + X[(pa | 0) + 11] * j2 + X[(pa | 0) + 15] * j3;
   pa += 16;
-  pj += 4;
+  pj += 8 * b;
 }
 let pa2 = s1b + q * b * 4;
 for (let c2 = 0; c2 < b / 4; c2++) {
-  const k0 = H[(pj | 0) + this.thread.x * 2 * b];
-  const k1 = H[(pj | 0) + 1 + this.thread.x * 2 * b];
-  const k2 = H[(pj | 0) + 2 + this.thread.x * 2 * b];
-  const k3 = H[(pj | 0) + 3 + this.thread.x * 2 * b];
+  const k0 = J[(pj | 0) + this.thread.x];
+  const k1 = J[((pj | 0) + 2 * b) + this.thread.x];
+  const k2 = J[((pj | 0) + 4 * b) + this.thread.x];
+  const k3 = J[((pj | 0) + 6 * b) + this.thread.x];
   s0 += X[(pa2 | 0)] * k0 + X[(pa2 | 0) + 4] * k1 + X[(pa2 | 0) + 8] * k2 + X[(pa2 | 0) + 12] * k3;
   s1 += X[(pa2 | 0) + 1] * k0 + X[(pa2 | 0) + 5] * k1 + X[(pa2 | 0) + 9] * k2 + X[(pa2 | 0) + 13] * k3;
   s2 += X[(pa2 | 0) + 2] * k0 + X[(pa2 | 0) + 6] * k1 + X[(pa2 | 0) + 10] * k2 + X[(pa2 | 0) + 14] * k3;
   s3 += X[(pa2 | 0) + 3] * k0 + X[(pa2 | 0) + 7] * k1 + X[(pa2 | 0) + 11] * k2 + X[(pa2 | 0) + 15] * k3;
   pa2 += 16;
-  pj += 4;
+  pj += 8 * b;
 }
 // After the loops, not around them: refill varies across a SIMD quad, and a lane-varying branch
 // makes every store inside it a masked one.

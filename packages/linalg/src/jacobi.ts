@@ -162,7 +162,7 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
   const amp = 2 ** -40 / Math.sqrt(m);
   const tiled = backend() === 'wasm';
   // Row chunks of the tiled Gram: enough cells (8192) for gpu.js to split it over two worker threads.
-  const chunks = tiled ? Math.max(1, Math.min(QA, Math.ceil(8192 / ((w * w * P) / 4)))) : 1;
+  const chunks = tiled ? Math.max(1, Math.min(QA, Math.ceil(8192 / (w * w * P)))) : 1;
   const QC = Math.ceil(QA / chunks);
   // Planning tables (not compute): the block move, the inner move, and which original block sits at
   // each position after each outer step of a sweep (the block circle returns home every nb - 1 steps).
@@ -209,7 +209,7 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     const measure = async (run: (st: number, H: internal.Payload) => Promise<void>): Promise<number> => {
       let conv: internal.Payload = new Float32Array(P);
       for (let st = 0; st < nb - 1; st++) {
-        const G = tiled ? await ctx.run(gram4, [b, w / 4, 2 * P * chunks], [x, BP], [check ? st * nb : 0]) : await ctx.run(K.GRAM, [P * w * w], [x, BP], [b, Q, QA, w, check ? st * nb : 0]);
+        const G = tiled ? await ctx.run(gram4, [4, w, P * chunks * (w / 4)], [x, BP], [check ? st * nb : 0]) : await ctx.run(K.GRAM, [16 * P * (w / 4) * w], [x, BP], [b, Q, QA, w, check ? st * nb : 0]);
         const H = await inner(I.HINIT, 2, [G], [w, chunks]);
         ctx.free(G);
         const conv2 = await ctx.run(I.CONV, [P], [H, conv], [w, ZERO_SQ]);
@@ -226,9 +226,13 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
       const gds = rotated ? w * w : 2 * w * w;
       let x2: internal.Payload;
       if (rotated) {
-        x2 = tiled
-          ? await ctx.run(update4, [b, Q, nb], [x, G, H, TB, ids], [st, gds, ZERO_SQ, amp])
-          : await ctx.run(K.UPDATE, [Mp * Np], [x, G, H, TB, ids], [b, Q, nb, n, m, st, gds, ZERO_SQ, amp]);
+        if (tiled) {
+          const J = await ctx.run(I.JROWS, [P * w * w], [H], [w]);
+          x2 = await ctx.run(update4, [b, Q, nb], [x, G, J, TB, ids], [st, gds, ZERO_SQ, amp]);
+          ctx.free(J);
+        } else {
+          x2 = await ctx.run(K.UPDATE, [Mp * Np], [x, G, H, TB, ids], [b, Q, nb, n, m, st, gds, ZERO_SQ, amp]);
+        }
       } else {
         x2 = tiled
           ? await ctx.run(move4, [b, Q, nb], [x, G, TB, ids], [st, gds, ZERO_SQ, amp])
@@ -248,7 +252,7 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
       if (fused) {
         let conv: internal.Payload = new Float32Array(P);
         for (let st = 0; st < nb - 1; st++) {
-          const Graw = (await ctx.run(gram4, [b, w / 4, 2 * P * chunks], [x, BP], [0])) as Float32Array;
+          const Graw = (await ctx.run(gram4, [4, w, P * chunks * (w / 4)], [x, BP], [0])) as Float32Array;
           const PT = st === 0 ? sched.full : sched.cross;
           const [G, H, conv2] = await ctx.pipeline(st === 0 ? pipeFull : pipeCross, [Graw, conv, PT], [[Graw.length], [P], [PT.length]], [w, chunks, ZERO_SQ, tol, BIG_THETA]);
           ctx.free(Graw);
