@@ -457,3 +457,14 @@ export function bake(src: Src, names: readonly string[], values: Readonly<Record
   const kept = src.scalars.filter((n) => !names.includes(n));
   return { ...src, key: `${src.key}:${names.map((n) => values[n]).join(',')}`, scalars: kept, body };
 }
+
+/**
+ * UPDATE_R4 without its refill of zero columns, for the steps where no column needs one (the
+ * driver checks on the host): the refill sits in a lane-varying branch whose code every cell pays.
+ */
+export function withoutRefill(update: Src): Src {
+  const body = update.body.replace(/if \(refill == 1\) \{[\s\S]*?\n\}\n(?=return)/, '');
+  if (body === update.body) throw new Error('internal: withoutRefill found no refill block');
+  return { ...update, key: `${update.key}:lean`, body };
+}
+

@@ -192,6 +192,21 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     const gram4 = K.bake(K.GRAM_R4, ['b', 'Q', 'QA', 'S', 'QC'], sizes);
     const update4 = K.bake(K.UPDATE_R4, ['b', 'Q', 'nb', 'n', 'm'], sizes);
     const move4 = K.bake(K.MOVE_R4, ['b', 'Q', 'nb', 'n', 'm'], sizes);
+    const update4Lean = K.withoutRefill(update4);
+    // Whether the update of outer step st must refill a column: a real column (original index below
+    // n) whose new squared norm is at the zero threshold; the same test as the kernel's, made on the
+    // host to choose which kernel to launch.
+    const refillNeeded = (GD: Float32Array, st: number, gds: number): boolean => {
+      for (let B = 0; B < nb; B++) {
+        const SB = TB[B];
+        const Kp = Math.floor(SB / 2);
+        for (let xx = 0; xx < b; xx++) {
+          const jc = (SB - 2 * Kp) * b + xx;
+          if (ids[st * nb + B] * b + xx < n && GD[Kp * gds + jc * w + jc] <= ZERO_SQ) return true;
+        }
+      }
+      return false;
+    };
     let x = await ctx.run(K.PACK, [Mp * Np], [ap, mxp], [m, n, sa0, sa1, mp, b, Q]);
     jacobiStats.sweeps = 0;
     jacobiStats.converged = false;
@@ -228,7 +243,10 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
       if (rotated) {
         if (tiled) {
           const J = await ctx.run(I.JROWS, [P * w * w], [H], [w]);
-          x2 = await ctx.run(update4, [b, Q, nb], [x, G, J, TB, ids], [st, gds, ZERO_SQ, amp]);
+          // The refill code costs every cell of the update even when no column needs it (a
+          // lane-varying branch); G's diagonal is on the host here, so launch it only when needed.
+          const src = refillNeeded(G as Float32Array, st, gds) ? update4 : update4Lean;
+          x2 = await ctx.run(src, [b, Q, nb], [x, G, J, TB, ids], [st, gds, ZERO_SQ, amp]);
           ctx.free(J);
         } else {
           x2 = await ctx.run(K.UPDATE, [Mp * Np], [x, G, H, TB, ids], [b, Q, nb, n, m, st, gds, ZERO_SQ, amp]);
