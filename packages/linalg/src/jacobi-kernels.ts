@@ -26,33 +26,41 @@ import { internal as coreInternal } from '@sorsajs/core';
 type Src = internal.KernelSource;
 const { divmod } = coreInternal;
 
-/** Per-column max |a| of the input (flat, element (r, j) at `r * sa0 + j * sa1`). Output [n]. */
+/**
+ * Per-column max |a| of the input (flat, element (r, j) at `r * sa0 + j * sa1`), or -1 when the
+ * column holds a NaN or an infinity. Output [n]. The test is a range comparison on the raw value
+ * (false for NaN, false for +-Inf): headless-gl's GLSL dropped both `!(v === v)` after Math.abs and
+ * NaN propagation through the max (measured), so the flag is a plain number, not a NaN.
+ */
 export const COLMAX: Src = {
   key: 'jacobi:colmax',
   arrays: ['a'],
   scalars: ['m', 'sa0', 'sa1'],
   body: `const j = this.thread.x;
 let mx = 0.0;
+let bad = 0.0;
 for (let r = 0; r < m; r++) {
-  const v = Math.abs(a[r * sa0 + j * sa1]);
+  const raw = a[r * sa0 + j * sa1];
+  if (!(raw <= 3.4028234e38 && raw >= -3.4028234e38)) { bad = 1.0; }
+  const v = Math.abs(raw);
   mx = v > mx ? v : mx;
-  if (!(v === v)) { mx = v; }
 }
-return mx;`,
+return bad > 0.0 ? -1.0 : mx;`,
 };
 
-/** Max of the per-column maxima. Output [1]. */
+/** Max of the per-column maxima, or -1 when a column was flagged non-finite. Output [1]. */
 export const MAX1: Src = {
   key: 'jacobi:max1',
   arrays: ['cm'],
   scalars: ['n'],
   body: `let mx = 0.0;
+let bad = 0.0;
 for (let j = 0; j < n; j++) {
   const v = cm[j];
+  if (v < 0.0) { bad = 1.0; }
   mx = v > mx ? v : mx;
-  if (!(v === v)) { mx = v; }
 }
-return mx;`,
+return bad > 0.0 ? -1.0 : mx;`,
 };
 
 /** Cell lines decoding flat index `i` of the X layout into block B, row r and column-in-block x. */

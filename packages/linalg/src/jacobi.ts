@@ -183,7 +183,7 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     const mxp = await ctx.run(K.MAX1, [1], [cm], [n]);
     ctx.free(cm);
     const scale = (await ctx.read(mxp))[0];
-    if (!Number.isFinite(scale)) throw new Error(`jacobiSvd: input has a non-finite value (max |a| is ${scale}) in shape [${m0},${n0}]`);
+    if (!(scale >= 0) || !Number.isFinite(scale)) throw new Error(`jacobiSvd: input has a non-finite value (NaN or Infinity) in shape [${m0},${n0}]`);
     // The inner kernels: 3-D and flat on wasm (uniform rows), 1-D elsewhere.
     const inner = (src: { flat: internal.KernelSource; cube: internal.KernelSource }, parts: number, arrays: internal.Payload[], scalars: number[]): Promise<internal.Payload> =>
       tiled ? ctx.run(src.cube, [w, w, parts * P], arrays, scalars) : ctx.run(src.flat, [P * parts * w * w], arrays, scalars);

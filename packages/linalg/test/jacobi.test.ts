@@ -225,20 +225,21 @@ forEachBackend('jacobiSvd', (backend) => {
     b.dispose();
   });
 
-  it('reports NaN made on the device, as an Error naming the op', async () => {
-    // log(-1) is NaN; on wasm and cpu the value is on the host and the call throws at once, on a GPU
-    // the job finds it and the results reject.
-    const a = c.log(c.tensor([[-1, 2], [3, 4]]));
-    let err: unknown;
-    try {
-      const { U, S, Vt } = jacobiSvd(a);
-      await S.data();
-      for (const t of [U, S, Vt]) t.dispose();
-    } catch (e) {
-      err = e;
+  it('reports NaN and Infinity made on the device, as an Error naming the op', async () => {
+    // log(-1) is NaN and 1/0 Infinity; on wasm and cpu the values are on the host and the call
+    // throws at once, on a GPU the job finds them and the results reject.
+    for (const a of [c.log(c.tensor([[-1, 2], [3, 4]])), c.div(c.tensor([[1, 2], [3, 4]]), c.tensor([[1, 0], [1, 1]]))]) {
+      let err: unknown;
+      try {
+        const { U, S, Vt } = jacobiSvd(a);
+        await S.data();
+        for (const t of [U, S, Vt]) t.dispose();
+      } catch (e) {
+        err = e;
+      }
+      expect(String(err)).toMatch(/jacobiSvd: input has a non-finite value/);
+      a.dispose();
     }
-    expect(String(err)).toMatch(/jacobiSvd: input has a non-finite value/);
-    a.dispose();
   });
 
   it('stops at convergence: orthogonal columns take one sweep, a random matrix fewer than the cap', async () => {
