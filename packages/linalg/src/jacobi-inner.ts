@@ -259,6 +259,7 @@ return H[z][y][x];`,
   return {
     key: `jacobi:inner:${kind}:${w}:${P}:${steps}`,
     arity: 8,
+    threads: false,
     kernels,
     plan(call, args) {
       const [Graw, prev, PT, sw, sS, thrZ, tol, big] = args;

@@ -72,6 +72,12 @@ export interface PipelineSource {
    * scalars. Returns the handles of the results, which must come from 1-D kernels.
    */
   plan(call: (name: string, output: readonly number[], args: readonly unknown[]) => unknown, args: readonly unknown[]): unknown[];
+  /**
+   * false: on wasm, run the fused plan on the calling thread even when it is big enough for the
+   * worker threads (gpu.js `threads: false`). Plans of many small steps gain: a worker barrier per
+   * step cost more than the steps (measured on the Jacobi SVD's inner sweeps).
+   */
+  threads?: boolean;
 }
 
 /**
@@ -248,7 +254,8 @@ export class Engine {
       // gpu.js reads the orchestration's arity (fn.length) to know how many argument handles to make.
       const names = Array.from({ length: src.arity }, (_, i) => `a${i}`);
       const orchestrate = new Function('plan', 'call', `return function (${names.join(', ')}) { return plan(call, [${names.join(', ')}]); };`)(src.plan, call);
-      p = (this.gpu as unknown as { createPipeline(f: unknown): PipelineFn }).createPipeline(orchestrate);
+      const settings = src.threads === false ? { threads: false } : undefined;
+      p = (this.gpu as unknown as { createPipeline(f: unknown, s?: unknown): PipelineFn }).createPipeline(orchestrate, settings);
       this.pipelines.set(src.key, p);
       this.builds++;
     }
