@@ -13,6 +13,7 @@ export type { JobContext, KernelSource, PipelineSource } from './backend/engine.
 export type { Payload } from './backend/types.js';
 export { launch, launchDims } from './ops/operand.js';
 export { divmod } from './kernels/index-math.js';
+export { bakeScalars } from './kernels/bake.js';
 
 /**
  * Runs a pipeline over tensor inputs (each seen by the plan as a gpu.js Input of `inputDims[i]`) and

@@ -173,6 +173,16 @@ const pc = PT[s * w + col];
 const base = KP * 2 * w * w + row * w;
 return RP[rb + col] * H1[base + col] + RP[rb + w + col] * H1[base + pc];`);
 
+/** `body` with each [from, to] replaced once; throws if a `from` is missing (the source changed). */
+function rewrite(body: string, pairs: readonly (readonly [string, string])[]): string {
+  let out = body;
+  for (const [from, to] of pairs) {
+    if (!out.includes(from)) throw new Error(`internal: jacobi pipeline kernel no longer contains ${JSON.stringify(from)}`);
+    out = out.replace(from, to);
+  }
+  return out;
+}
+
 /** A kernel of a pipeline: arrays, then scalars, and a body (core's PipelineSource kernels). */
 type PipeKernel = Omit<Src, 'key' | 'threaded' | 'components' | 'floats' | 'flat'>;
 
@@ -191,32 +201,24 @@ export function innerPipeline(w: number, P: number, steps: number, kind: string)
   const kernels: Record<string, PipeKernel> = {
     hinit: { arrays: HINIT.flat.arrays, scalars: HINIT.flat.scalars, body: `const row = this.thread.x;\nconst col = this.thread.y;\nconst KP = this.thread.z;\n${HINIT_BODY}` },
     conv: {
-      arrays: ['H', 'prev'],
-      scalars: ['w', 'thrZ'],
-      body: `const K = this.thread.x;
-let mx = prev[K];
-for (let i = 0; i < w; i++) {
-  const gi = H[2 * K][i][i];
-  for (let j = 0; j < w; j++) {
-    if (j > i) {
-      const gj = H[2 * K][j][j];
-      if (gi > thrZ && gj > thrZ) {
-        const g = Math.abs(H[2 * K][j][i]) / Math.sqrt(gi) / Math.sqrt(gj);
-        mx = g > mx ? g : mx;
-      }
-    }
-  }
-}
-return mx;`,
+      arrays: CONV.arrays,
+      scalars: CONV.scalars,
+      body: rewrite(CONV.body, [
+        ['const base = K * 2 * w * w;\n', ''],
+        ['H[base + i * w + i]', 'H[2 * K][i][i]'],
+        ['H[base + j * w + j]', 'H[2 * K][j][j]'],
+        ['H[base + j * w + i]', 'H[2 * K][j][i]'],
+      ]),
     },
     iparams: {
       arrays: ['G', 'PT'],
       scalars: ['w', 's', 'gz', 'thrZ', 'tol', 'big'],
-      body: IPARAMS.body
-        .replace('const base = K * gs;\n', '')
-        .replace('H[base + p * w + p]', 'G[K * gz][p][p]')
-        .replace('H[base + q * w + q]', 'G[K * gz][q][q]')
-        .replace('H[base + q * w + p]', 'G[K * gz][q][p]'),
+      body: rewrite(IPARAMS.body, [
+        ['const base = K * gs;\n', ''],
+        ['H[base + p * w + p]', 'G[K * gz][p][p]'],
+        ['H[base + q * w + q]', 'G[K * gz][q][q]'],
+        ['H[base + q * w + p]', 'G[K * gz][q][p]'],
+      ]),
     },
     irot1: {
       arrays: ['G', 'H', 'RP', 'PT'],

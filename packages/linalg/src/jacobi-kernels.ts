@@ -201,14 +201,22 @@ const noise = (row: string): string => {
  * wasm's tiled form: output dims [b, Q, nb] of `Array(4)` (4 rows per cell; that buffer is the X
  * layout). Scalars b, Q, nb, n, m, step, gds, thrZ, amp.
  */
-export const UPDATE_R4: Src = {
-  key: 'jacobi:update4',
-  arrays: ['X', 'GD', 'J', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
-  floats: ['thrZ', 'amp'],
-  components: 4,
-  threaded: true,
-  body: `const x = this.thread.x;
+/** The refill of UPDATE_R4: after the loops, so only it pays the masked stores. */
+const REFILL4 = `// After the loops, not around them: refill varies across a SIMD quad, and a lane-varying branch
+// makes every store inside it a masked one.
+if (refill == 1) {
+  if (r0 < m) {
+    s0 = ${noise('r0')};
+    s1 = r0 + 1 < m ? ${noise('(r0 + 1)')} : 0.0;
+    s2 = r0 + 2 < m ? ${noise('(r0 + 2)')} : 0.0;
+    s3 = r0 + 3 < m ? ${noise('(r0 + 3)')} : 0.0;
+  }
+}
+`;
+
+/** UPDATE_R4's body, with or without the zero-column refill (see UPDATE_R4_LEAN). */
+function updateR4Body(refill: boolean): string {
+  return `const x = this.thread.x;
 const q = this.thread.y;
 const B = this.thread.z;
 ${updateHead}
@@ -245,17 +253,17 @@ for (let c2 = 0; c2 < b / 4; c2++) {
   pa2 += 16;
   pj += 8 * b;
 }
-// After the loops, not around them: refill varies across a SIMD quad, and a lane-varying branch
-// makes every store inside it a masked one.
-if (refill == 1) {
-  if (r0 < m) {
-    s0 = ${noise('r0')};
-    s1 = r0 + 1 < m ? ${noise('(r0 + 1)')} : 0.0;
-    s2 = r0 + 2 < m ? ${noise('(r0 + 2)')} : 0.0;
-    s3 = r0 + 3 < m ? ${noise('(r0 + 3)')} : 0.0;
-  }
+${refill ? REFILL4 : ''}return [s0, s1, s2, s3];`;
 }
-return [s0, s1, s2, s3];`,
+
+export const UPDATE_R4: Src = {
+  key: 'jacobi:update4',
+  arrays: ['X', 'GD', 'J', 'TB', 'ids'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
+  floats: ['thrZ', 'amp'],
+  components: 4,
+  threaded: true,
+  body: updateR4Body(true),
 };
 
 /**
@@ -455,24 +463,8 @@ export function circleSources(N: number): Float32Array {
 }
 
 /**
- * `src` with the named scalars written into its source as literals (values in `src.scalars` order
- * for those names). webasm compiles one module per shape anyway, so sizes baked in cost no extra
- * compiles, and gpu.js then folds the index arithmetic (core's matmul measured ~8-10% at 512).
- */
-export function bake(src: Src, names: readonly string[], values: Readonly<Record<string, number>>): Src {
-  let body = src.body;
-  for (const name of names) body = body.replace(new RegExp(`\\b${name}\\b`, 'g'), String(values[name]));
-  const kept = src.scalars.filter((n) => !names.includes(n));
-  return { ...src, key: `${src.key}:${names.map((n) => values[n]).join(',')}`, scalars: kept, body };
-}
-
-/**
  * UPDATE_R4 without its refill of zero columns, for the steps where no column needs one (the
  * driver checks on the host): the refill sits in a lane-varying branch whose code every cell pays.
  */
-export function withoutRefill(update: Src): Src {
-  const body = update.body.replace(/if \(refill == 1\) \{[\s\S]*?\n\}\n(?=return)/, '');
-  if (body === update.body) throw new Error('internal: withoutRefill found no refill block');
-  return { ...update, key: `${update.key}:lean`, body };
-}
+export const UPDATE_R4_LEAN: Src = { ...UPDATE_R4, key: 'jacobi:update4:lean', body: updateR4Body(false) };
 

@@ -187,12 +187,12 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     // The inner kernels: 3-D and flat on wasm (uniform rows), 1-D elsewhere.
     const inner = (src: { flat: internal.KernelSource; cube: internal.KernelSource }, parts: number, arrays: internal.Payload[], scalars: number[]): Promise<internal.Payload> =>
       tiled ? ctx.run(src.cube, [w, w, parts * P], arrays, scalars) : ctx.run(src.flat, [P * parts * w * w], arrays, scalars);
-    // The tiled kernels with this shape's sizes baked in (see K.bake).
-    const sizes = { b, Q, QA, S: chunks, QC, nb, n, m };
-    const gram4 = K.bake(K.GRAM_R4, ['b', 'Q', 'QA', 'S', 'QC'], sizes);
-    const update4 = K.bake(K.UPDATE_R4, ['b', 'Q', 'nb', 'n', 'm'], sizes);
-    const move4 = K.bake(K.MOVE_R4, ['b', 'Q', 'nb', 'n', 'm'], sizes);
-    const update4Lean = K.withoutRefill(update4);
+    // The tiled kernels with this shape's sizes baked in (core's bakeScalars).
+    const gram4 = internal.bakeScalars(K.GRAM_R4, { b, Q, QA, S: chunks, QC });
+    const sizes = { b, Q, nb, n, m };
+    const update4 = internal.bakeScalars(K.UPDATE_R4, sizes);
+    const move4 = internal.bakeScalars(K.MOVE_R4, sizes);
+    const update4Lean = internal.bakeScalars(K.UPDATE_R4_LEAN, sizes);
     // Whether the update of outer step st must refill a column: a real column (original index below
     // n) whose new squared norm is at the zero threshold; the same test as the kernel's, made on the
     // host to choose which kernel to launch.
@@ -220,8 +220,8 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
       return cv;
     };
     // A sweep's measure: the max cosine over every pair of columns, before its rotation. `run` gets
-    // each outer step's H = [G | I] and owns it.
-    const measure = async (run: (st: number, H: internal.Payload) => Promise<void>): Promise<number> => {
+    // each outer step's H = [G | I] and owns it; a check-only pass pairs the blocks through BP instead.
+    const measure = async (run: (st: number, H: internal.Payload) => Promise<void>, check = false): Promise<number> => {
       let conv: internal.Payload = new Float32Array(P);
       for (let st = 0; st < nb - 1; st++) {
         const G = tiled ? await ctx.run(gram4, [4, w, P * chunks * (w / 4)], [x, BP], [check ? st * nb : 0]) : await ctx.run(K.GRAM, [16 * P * (w / 4) * w], [x, BP], [b, Q, QA, w, check ? st * nb : 0]);
@@ -309,14 +309,13 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
         await update(st, G, H, rotated);
       });
     };
-    let check = false;
     let last = Infinity;
     for (let done = 0; done < maxSweeps; ) {
       // Near the end convergence is quadratic: once the last measure squared is under tol, the next
       // sweep would most likely rotate nothing, so measure first without rotating (Gram and CONV
       // only, the blocks paired through BP instead of moved: about a fifth of a sweep).
-      check = last * last <= tol;
-      const cv = check ? await measure(async (_st, H) => ctx.free(H)) : await sweep();
+      const check = last * last <= tol;
+      const cv = check ? await measure(async (_st, H) => ctx.free(H), true) : await sweep();
       if (!check) done++;
       jacobiStats.sweeps = done;
       jacobiStats.history.push(cv);

@@ -1,5 +1,6 @@
 import type { KernelSource } from '../backend/engine.js';
 import { divmod } from './index-math.js';
+import { bakeScalars } from './bake.js';
 
 /**
  * Batched matrix products C[z] = A[z] @ B[z]. Operands are read through strides, so transposed and
@@ -105,11 +106,7 @@ function r4Body(u: number): string {
  * folded by V8 (measured ~8-10% faster at 512). Values in MATMUL_R4's scalar order.
  */
 export function matmulR4For(values: readonly number[]): KernelSource {
-  let body = MATMUL_R4.body;
-  MATMUL_R4.scalars.forEach((name, k) => {
-    body = body.replace(new RegExp(`\\b${name}\\b`, 'g'), String(values[k]));
-  });
-  return { ...MATMUL_R4, key: `${MATMUL_R4.key}:${values.join(',')}`, scalars: [], body };
+  return bakeScalars(MATMUL_R4, Object.fromEntries(MATMUL_R4.scalars.map((name, k) => [name, values[k]])));
 }
 
 /**
