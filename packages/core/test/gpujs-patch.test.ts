@@ -1,0 +1,112 @@
+/**
+ * The two changes `patches/gpu.js+2.24.1.patch` makes to gpu.js's webasm backend, checked on wasm
+ * against plain host loops: a read at `uniform + this.thread.x` becomes one SIMD load (with the
+ * clamped gather kept for quads that run past the end), and a threaded kernel's calling thread
+ * computes alongside the pool, chunks claimed from a shared counter. Both must give exactly what the
+ * single-threaded scalar formula gives, for any output size and shape.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import * as c from '@sorsajs/core';
+
+const { internal } = c;
+const reasons = await c.backendReasons();
+const only = process.env.SORSA_BACKENDS?.split(',').map((s) => s.trim());
+const skip = reasons.wasm ?? (only && !only.includes('wasm') ? `not in SORSA_BACKENDS=${process.env.SORSA_BACKENDS}` : undefined);
+if (skip) console.warn(`[sorsajs tests] SKIPPING the gpu.js patch checks: wasm backend unavailable: ${skip}`);
+
+const gpujsDir = dirname(createRequire(import.meta.url).resolve('gpu.js/package.json'));
+
+/** A cell's value from a read at `off + this.thread.x` and a per-cell loop, so chunks have real work. */
+const SHIFTED: c.internal.KernelSource = {
+  key: 'test:patch:shifted',
+  arrays: ['a'],
+  scalars: ['off', 'it'],
+  body: `let t = 0.0;
+const v = a[off + this.thread.x];
+for (let i = 0; i < it; i++) { t = t * 0.5 + v; }
+return t + this.thread.x * 0.001;`,
+};
+const THREADED: c.internal.KernelSource = { ...SHIFTED, key: 'test:patch:shifted:threads', threaded: true };
+
+/** The kernel's formula in float64, clamping the read like gpu.js does for indices past the end. */
+function reference(a: Float32Array, off: number, it: number, cells: number): Float64Array {
+  const out = new Float64Array(cells);
+  for (let x = 0; x < cells; x++) {
+    const v = a[Math.min(off + x, a.length - 1)];
+    let t = 0;
+    for (let i = 0; i < it; i++) t = t * 0.5 + v;
+    out[x] = t + x * 0.001;
+  }
+  return out;
+}
+
+function expectClose(got: ArrayLike<number>, want: Float64Array): void {
+  expect(got.length).toBe(want.length);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / Math.max(1, Math.abs(want[i])));
+  // A few float32 roundings per cell (the loop's halving is exact; the last add rounds).
+  expect(worst).toBeLessThan(8 * 2 ** -23);
+}
+
+describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : ''}`, () => {
+  beforeAll(async () => {
+    await c.init({ backend: 'wasm' });
+  });
+
+  it('is applied to the installed gpu.js (postinstall ran)', () => {
+    const fn = readFileSync(join(gpujsDir, 'src/backend/web-assembly/function-node.js'), 'utf8');
+    const kernel = readFileSync(join(gpujsDir, 'src/backend/web-assembly/kernel.js'), 'utf8');
+    expect(fn).toContain('sorsajs patch');
+    expect(kernel).toContain('_dispatchShared');
+  });
+
+  it('reads at uniform + thread.x match the scalar formula, also past the end (clamped)', async () => {
+    const a = new Float32Array(37).map((_, i) => Math.sin(i) * 3);
+    const t = c.tensor(a, [37]);
+    for (const off of [0, 1, 3, 30, 34, 36]) {
+      const out = internal.launch('test', SHIFTED, [8], 'float32', [t], [off, 1]);
+      expectClose(await out.data(), reference(a, off, 1, 8));
+      out.dispose();
+    }
+    t.dispose();
+  });
+
+  it('threaded runs equal the formula for any size, queued back to back', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 4096, max: 40000 }), fc.integer({ min: 0, max: 50 }), fc.integer({ min: 1, max: 40 }), async (cells, off, it) => {
+        const a = new Float32Array(cells + 64).map((_, i) => Math.cos(i * 0.37));
+        const t = c.tensor(a, [a.length]);
+        // Three calls queued without waiting: each run's arguments must not leak into another's.
+        const outs = [0, 1, 2].map((k) => internal.launch('test', THREADED, [cells], 'float32', [t], [off + k, it]));
+        for (let k = 0; k < 3; k++) expectClose(await outs[k].data(), reference(a, off + k, it, cells));
+        for (const o of [t, ...outs]) o.dispose();
+      }),
+      { numRuns: 12 },
+    );
+  });
+
+  it('threaded 3-D runs with a row width that is not a multiple of 4 equal the formula', async () => {
+    const src: c.internal.KernelSource = {
+      key: 'test:patch:cube:threads',
+      arrays: ['a'],
+      scalars: ['w'],
+      threaded: true,
+      flat: true,
+      body: 'return a[(this.thread.z * 7 + this.thread.y) * w + this.thread.x] * 2.0 + this.thread.z;',
+    };
+    const [w, h, d] = [13, 7, 60];
+    const a = new Float32Array(w * h * d).map((_, i) => (i % 97) / 7);
+    const x = c.tensor(a, [a.length]);
+    const [out] = internal.launchJob('test', [x], [[w * h * d]], async (ctx, [p]) => [await ctx.run(src, [w, h, d], [p], [w])]);
+    const got = await out.data();
+    const want = new Float64Array(a.length);
+    for (let z = 0; z < d; z++) for (let y = 0; y < h; y++) for (let xx = 0; xx < w; xx++) want[(z * h + y) * w + xx] = a[(z * h + y) * w + xx] * 2 + z;
+    expectClose(got, want);
+    x.dispose();
+    out.dispose();
+  });
+});
