@@ -14,76 +14,132 @@ type Src = internal.KernelSource;
 const { divmod } = coreInternal;
 
 /**
- * Inner kernels work on H: per block pair K, its Gram part G_K then its accumulated rotation J_K,
- * each w x w and column-major: (row, col) of part `part` at ((2K + part) w + col) w + row. On wasm
- * they run over 3-D output dims [w, w, 2P] (row, col, 2K + part), so the column, the part and the
- * column's rotation are uniform across a SIMD quad (scalar loads, real branches) and only reads
- * along the row are 4-lane gathers; elsewhere over 1-D outputs. `inner` builds both forms. A G alone
- * (IROT2's result) has the same layout with one part per pair: stride `gs` = w^2 instead of 2 w^2.
+ * The inner layout, "pair-minor": an H holds, per block pair K, G_K (part 0) and J_K (part 1), each
+ * w x w, element (part, col, row) of pair K at ((part w + col) w + row) Pp + K, Pp = P rounded up to
+ * a multiple of 4 (padding pairs hold zeros and never rotate). The pairs are the fastest index
+ * because every pair runs the same schedule: on wasm the inner kernels run over 3-D output dims
+ * [Pp, w, 2w] (K, row, part w + col), so the 4 lanes of a SIMD quad are 4 pairs at the same
+ * (row, col), every rotation index (partner, column, row) is uniform, and every read is
+ * `uniform + this.thread.x`: one v128.load with the gpu.js patch, no gather (the previous layout,
+ * lanes along a column, needed two gathers a cell for the partner row). Other backends run the same
+ * bodies over 1-D outputs; small problems run them as one gpu.js pipeline reading 3-D results.
+ *
+ * A single pair (P = 1, so Pp = 1 and the layout is plain column-major) has no 4 pairs to share a
+ * quad: on wasm its kernels run with the lanes along the row instead (the layout's first scheme),
+ * output dims [w, 1, 2w], reads at the cell's own row one v128.load and at the partner row a gather.
+ *
+ * `Form` picks how a body indexes: `cube` (3-D output, K = this.thread.x), `flat` (1-D output, K
+ * decoded), `rows` (one pair, row = this.thread.x), `pipe` (one pair as `rows`, in a pipeline step
+ * reading earlier steps' 3-D results).
  */
-function inner(key: string, arrays: string[], scalars: string[], body: string, floats?: string[]): { flat: Src; cube: Src } {
-  const flatPre = `const i = this.thread.x;
-${divmod('c1', 'row', 'i', 'w')}
-${divmod('KP', 'col', 'c1', 'w')}`;
-  const cubePre = `const row = this.thread.x;
-const col = this.thread.y;
-const KP = this.thread.z;`;
+export type Form = 'cube' | 'flat' | 'rows' | 'pipe';
+
+/** Element (part, col, row) of pair K of an H-layout array, as kernel text. */
+function at(form: Form, arr: string, part: string, col: string, row: string): string {
+  if (form === 'pipe') return `${arr}[(${part}) * w + (${col})][0][${row}]`;
+  if (form === 'rows') {
+    // Pp = 1, K = 0: the cell's own row is this.thread.x (a v128.load), any other row a gather.
+    const base = `((${part}) * w + (${col})) * w`;
+    return row === 'row' ? `${arr}[(${base} | 0) + this.thread.x]` : `${arr}[${base} + (${row})]`;
+  }
+  const base = `(((${part}) * w + (${col})) * w + (${row})) * Pp`;
+  // The cube form's read is (uniform | 0) + this.thread.x: 4 consecutive pairs, one v128.load.
+  return form === 'cube' ? `${arr}[(${base} | 0) + this.thread.x]` : `${arr}[${base} + K]`;
+}
+
+/** Element (y, pos) of pair K of a rotation-parameter array (RP, [2][w][Pp]), as kernel text. */
+function atRP(form: Form, y: string, pos: string): string {
+  if (form === 'pipe') return `RP[${y}][0][${pos}]`;
+  if (form === 'rows') return pos === 'row' ? `RP[((${y}) * w | 0) + this.thread.x]` : `RP[(${y}) * w + (${pos})]`;
+  const base = `((${y}) * w + (${pos})) * Pp`;
+  return form === 'cube' ? `RP[(${base} | 0) + this.thread.x]` : `RP[${base} + K]`;
+}
+
+/** The lines declaring K and the two other coordinates (`y`, `z`) of a cell, per form. */
+function pre(form: Form, ny: string): string {
+  if (form === 'flat') {
+    return `const i = this.thread.x;
+${divmod('c1', 'K', 'i', 'Pp')}
+${divmod('z', 'y', 'c1', ny)}`;
+  }
+  if (form === 'rows' || form === 'pipe') {
+    return `const K = 0;
+const y = this.thread.x;
+const z = this.thread.z;`;
+  }
+  return `const K = this.thread.x;
+const y = this.thread.y;
+const z = this.thread.z;`;
+}
+
+/** A kernel in the single-kernel forms: `cube` and `rows` for wasm (3-D output), `flat` elsewhere. */
+export interface Forms {
+  cube: Src;
+  rows: Src;
+  flat: Src;
+}
+
+function forms(key: string, arrays: string[], scalars: string[], body: (f: Form) => string, floats?: string[]): Forms {
   const f = floats ? { floats } : {};
-  // ROWX: the row as an index term. In the cube form it is this.thread.x itself, so a read at
-  // (uniform | 0) + this.thread.x is 4 consecutive elements, one v128.load with the gpu.js patch.
   return {
-    flat: { key: `${key}:flat`, arrays, scalars, body: `${flatPre}\n${body.replace(/ROWX/g, 'row')}`, ...f },
-    cube: { key: `${key}:cube`, arrays, scalars, body: `${cubePre}\n${body.replace(/ROWX/g, 'this.thread.x')}`, flat: true, ...f },
+    cube: { key: `${key}:cube`, arrays, scalars, body: body('cube'), flat: true, ...f },
+    rows: { key: `${key}:rows`, arrays, scalars, body: body('rows'), flat: true, ...f },
+    flat: { key: `${key}:flat`, arrays, scalars, body: body('flat'), ...f },
   };
 }
 
-const HINIT_BODY = `const K = Math.floor(KP / 2);
-const part = KP - 2 * K;
+/**
+ * H0 = [G_K | I] for every pair: G_K from the Gram's partial sums (the 4 residues and S chunks
+ * added, read from the G layout's upper triangle, see GRAM_R4), J_K the identity; padding pairs
+ * (K >= P) zero. Cells (K, row, part w + col). Scalars w, Pp, S, P.
+ */
+const hinitBody = (form: Form): string => `${pre(form, 'w')}
+const row = y;
+const part = Math.floor(z / w);
+const col = z - part * w;
 let v = 0.0;
 if (part == 0) {
-  const gr = Math.min(row, col);
-  const gc = Math.max(row, col);
-  const rq = Math.floor(gr / 4);
-  const gt = gr - rq * 4;
-  for (let ch = 0; ch < S; ch++) {
-    const base = (((K * S + ch) * (w / 4) + rq) * w + gc) * 16 + gt;
-    v += (G[base] + G[base + 4]) + (G[base + 8] + G[base + 12]);
+  if (K < P) {
+    const gr = Math.min(row, col);
+    const gc = Math.max(row, col);
+    const rq = Math.floor(gr / 4);
+    const gt = gr - rq * 4;
+    for (let ch = 0; ch < S; ch++) {
+      const base = (((K * S + ch) * (w / 4) + rq) * w + gc) * 16 + gt;
+      v += (G[base] + G[base + 4]) + (G[base + 8] + G[base + 12]);
+    }
   }
 } else {
-  v = (col == row) ? 1.0 : 0.0;
+  v = (col == row && K < P) ? 1.0 : 0.0;
 }
 return v;`;
 
-/** H = [G_K (the 4 residues and S chunks summed, from the G layout's upper triangle) | I] for every pair. Scalars w, S. */
-export const HINIT = inner('jacobi:hinit', ['G'], ['w', 'S'], HINIT_BODY);
+/** H0 from the Gram (see hinitBody). Output dims [Pp, w, 2 w] (cube), [w, 1, 2 w] (rows) or Pp 2 w^2 cells. */
+export const HINIT = forms('jacobi:hinit', ['G'], ['w', 'Pp', 'S', 'P'], hinitBody);
 
 /**
  * Running convergence measure: per block pair, the max of the previous value and of
- * |g_ij| / sqrt(g_ii g_jj) over i < j with both columns above the zero threshold, read from H's G
- * part. Output [P]. Scalars w, thrZ.
+ * |g_ij| / sqrt(g_ii g_jj) over i < j with both columns above the zero threshold, read from an H's G
+ * part. Output [P] (K = this.thread.x on every backend). Scalars w, Pp, thrZ.
  */
-export const CONV: Src = {
-  key: 'jacobi:conv',
-  arrays: ['H', 'prev'],
-  scalars: ['w', 'thrZ'],
-  floats: ['thrZ'],
-  body: `const K = this.thread.x;
-const base = K * 2 * w * w;
+const convBody = (form: Form): string => `const K = this.thread.x;
 let mx = prev[K];
 for (let i = 0; i < w; i++) {
-  const gi = H[base + i * w + i];
+  const gi = ${at(form, 'H', '0', 'i', 'i')};
   for (let j = 0; j < w; j++) {
     if (j > i) {
-      const gj = H[base + j * w + j];
+      const gj = ${at(form, 'H', '0', 'j', 'j')};
       if (gi > thrZ && gj > thrZ) {
-        const g = Math.abs(H[base + j * w + i]) / Math.sqrt(gi) / Math.sqrt(gj);
+        const g = Math.abs(${at(form, 'H', '0', 'j', 'i')}) / Math.sqrt(gi) / Math.sqrt(gj);
         mx = g > mx ? g : mx;
       }
     }
   }
 }
-return mx;`,
-};
+return mx;`;
+
+/** The running measure (see convBody). */
+export const CONV: Src = { key: 'jacobi:conv', arrays: ['H', 'prev'], scalars: ['w', 'Pp', 'thrZ'], floats: ['thrZ'], body: convBody('cube') };
 
 /** Max of a vector. Output [1]. Scalars n. */
 export const VMAX: Src = {
@@ -99,30 +155,23 @@ return mx;`,
  * The rotation of inner step `s`, per position: each position `pos` of a pair is paired with
  * PT[s w + pos] (a schedule table, see `innerSchedule`); the new column there is c a_pos + beta
  * a_partner, with (c, beta) = (c, -s) for the pair's first column and (c, s) for its second
- * (a_p' = c a_p - s a_q, a_q' = s a_p + c a_q). 1-D output of P 2 w cells, ((K 2 + y) w + pos)
- * holding c (y = 0) and beta (y = 1); both positions of a pair compute the same numbers.
- * Pairs orthogonal to `tol` (|g_pq| <= tol sqrt(g_pp g_qq)) or with a column at the zero threshold
- * get c = 1, beta = 0. t = tan of the angle zeroing g_pq, the smaller root of t^2 + 2 theta t - 1 = 0
- * with theta = (g_qq - g_pp) / (2 g_pq), computed as (|a_q|/|a_p| - |a_p|/|a_q|) / (2 gamma) so
- * nothing squares a ratio; for |theta| > big (1/sqrt(eps)) t = 1 / (2 theta), LAPACK's branch, so
- * theta^2 never overflows. G_K is read at stride gs (2 w^2 in an H, w^2 in a G). Scalars w, s, gs,
- * thrZ, tol, big.
+ * (a_p' = c a_p - s a_q, a_q' = s a_p + c a_q). Cells (K, pos, yy), yy = 0 holding c and yy = 1
+ * beta (RP layout: (yy, pos, K) at (yy w + pos) Pp + K); both positions of a pair compute the same
+ * numbers. Pairs orthogonal to `tol` (|g_pq| <= tol sqrt(g_pp g_qq)) or with a column at the zero
+ * threshold get c = 1, beta = 0. t = tan of the angle zeroing g_pq, the smaller root of
+ * t^2 + 2 theta t - 1 = 0 with theta = (g_qq - g_pp) / (2 g_pq), computed as
+ * (|a_q|/|a_p| - |a_p|/|a_q|) / (2 gamma) so nothing squares a ratio; for |theta| > big
+ * (1/sqrt(eps)) t = 1 / (2 theta), LAPACK's branch, so theta^2 never overflows. Reads the G part of
+ * an H. Scalars w, Pp, s, thrZ, tol, big.
  */
-export const IPARAMS: Src = {
-  key: 'jacobi:iparams',
-  arrays: ['H', 'PT'],
-  scalars: ['w', 's', 'gs', 'thrZ', 'tol', 'big'],
-  floats: ['thrZ', 'tol', 'big'],
-  body: `const i = this.thread.x;
-${divmod('c1', 'pos', 'i', 'w')}
-${divmod('K', 'y', 'c1', '2')}
-const base = K * gs;
+const iparamsBody = (form: Form): string => `${pre(form, 'w')}
+const pos = y;
 const other = PT[s * w + pos];
 const p = Math.min(pos, other);
 const q = Math.max(pos, other);
-const app = H[base + p * w + p];
-const aqq = H[base + q * w + q];
-const apq = H[base + q * w + p];
+const app = ${at(form, 'H', '0', 'p', 'p')};
+const aqq = ${at(form, 'H', '0', 'q', 'q')};
+const apq = ${at(form, 'H', '0', 'q', 'p')};
 let c = 1.0;
 let sn = 0.0;
 if (app > thrZ && aqq > thrZ) {
@@ -141,142 +190,82 @@ if (app > thrZ && aqq > thrZ) {
     sn = t * c;
   }
 }
-return y == 0 ? c : (pos == p ? -sn : sn);`,
-};
+return z == 0 ? c : (pos == p ? -sn : sn);`;
+
+/** The rotation parameters (see iparamsBody). Output dims [Pp, w, 2] (cube), [w, 1, 2] (rows) or 2 w Pp cells. */
+export const IPARAMS = forms('jacobi:iparams', ['H', 'PT'], ['w', 'Pp', 's', 'thrZ', 'tol', 'big'], iparamsBody, ['thrZ', 'tol', 'big']);
 
 /**
- * First half of an inner step: H1 = [G_K R | J_K R] (columns rotated: column `col` becomes
- * c col + beta partner), G_K read from G at stride gs, J_K from H's J part. Scalars w, s, gs.
+ * One inner step, both halves in one kernel: H' = [Rᵀ G_K R | J_K R]. Column `col` of M R is
+ * c_col M[:, col] + beta_col M[:, partner(col)], row `row` of Rᵀ M is c_row M[row, :] +
+ * beta_row M[partner(row), :], so an entry of Rᵀ G R reads four entries of G and an entry of J R
+ * two of J. Cells (K, row, part w + col). Scalars w, Pp, s.
  */
-export const IROT1 = inner('jacobi:irot1', ['G', 'H', 'RP', 'PT'], ['w', 's', 'gs'], `const K = Math.floor(KP / 2);
-const part = KP - 2 * K;
-const rb = K * 2 * w;
+const irotBody = (form: Form): string => `${pre(form, 'w')}
+const row = y;
+const part = Math.floor(z / w);
+const col = z - part * w;
 const pc = PT[s * w + col];
-const c = RP[rb + col];
-const beta = RP[rb + w + col];
+const cc = ${atRP(form, '0', 'col')};
+const bc = ${atRP(form, '1', 'col')};
 let v = 0.0;
 if (part == 0) {
-  v = c * G[((K * gs + col * w) | 0) + ROWX] + beta * G[((K * gs + pc * w) | 0) + ROWX];
+  const pr = PT[s * w + row];
+  const cr = ${atRP(form, '0', 'row')};
+  const br = ${atRP(form, '1', 'row')};
+  const mr = cc * ${at(form, 'H', '0', 'col', 'row')} + bc * ${at(form, 'H', '0', 'pc', 'row')};
+  const mp = cc * ${at(form, 'H', '0', 'col', 'pr')} + bc * ${at(form, 'H', '0', 'pc', 'pr')};
+  v = cr * mr + br * mp;
 } else {
-  const jb = (2 * K + 1) * w * w;
-  v = c * H[((jb + col * w) | 0) + ROWX] + beta * H[((jb + pc * w) | 0) + ROWX];
+  v = cc * ${at(form, 'H', '1', 'col', 'row')} + bc * ${at(form, 'H', '1', 'pc', 'row')};
 }
-return v;`);
+return v;`;
 
-/**
- * Second half: G_K <- Rᵀ (G_K R) from H1, through the symmetry of the result: entry (row, col) is
- * c (G R)[col][row] + beta (G R)[partner][row] with the column's rotation, so every rotation
- * parameter stays uniform. The result is a G alone (one part per pair, dims [w, w, P]). Scalars w, s.
- */
-export const IROT2 = inner('jacobi:irot2', ['H1', 'RP', 'PT'], ['w', 's'], `const rb = KP * 2 * w;
-const pc = PT[s * w + col];
-const base = KP * 2 * w * w + row * w;
-return RP[rb + col] * H1[base + col] + RP[rb + w + col] * H1[base + pc];`);
-
-/** `body` with each [from, to] replaced once; throws if a `from` is missing (the source changed). */
-function rewrite(body: string, pairs: readonly (readonly [string, string])[]): string {
-  let out = body;
-  for (const [from, to] of pairs) {
-    if (!out.includes(from)) throw new Error(`internal: jacobi pipeline kernel no longer contains ${JSON.stringify(from)}`);
-    out = out.replace(from, to);
-  }
-  return out;
-}
+/** One inner step (see irotBody). Output dims [Pp, w, 2 w] (cube), [w, 1, 2 w] (rows) or Pp 2 w^2 cells. */
+export const IROT = forms('jacobi:irot', ['H', 'RP', 'PT'], ['w', 'Pp', 's'], irotBody);
 
 /** A kernel of a pipeline: arrays, then scalars, and a body (core's PipelineSource kernels). */
 type PipeKernel = Omit<Src, 'key' | 'threaded' | 'components' | 'floats' | 'flat'>;
 
 /**
- * The inner sweep of one outer step as one gpu.js pipeline, for small problems on wasm (every step
- * under 4096 cells): gpu.js then runs the whole plan back to back on the calling thread ('fused-sync'),
- * with no per-kernel call, copy or allocation, which is what a small SVD's time is made of (26 x 26:
- * ~3x faster than kernel by kernel). Bigger plans would run 'fused-threaded', which measured slower
- * than the kernels one by one at n = 256 (a barrier per step), so they don't use it. Steps pass 3-D
- * results [w, w, parts P] (row, col, 2K + part) that the next step indexes in 3-D; the results come
- * back flat in the layouts above. Arguments: the Gram (G layout), the running CONV vector, the
- * schedule table, then scalars w, S, thrZ, tol, big. Results: G (w^2 per pair), H1 (2 w^2 per pair),
- * the new CONV vector.
+ * The inner sweep of one outer step as one gpu.js pipeline, for a single block pair on wasm (n <= 32):
+ * gpu.js then runs the whole plan back to back on the calling thread ('fused-sync'), with no
+ * per-kernel call, copy or allocation, which is what a small SVD's time is made of (26 x 26: ~3x
+ * faster than kernel by kernel). Bigger plans would run 'fused-threaded', which measured slower than
+ * the kernels one by one at n = 256 (a barrier per step), so they don't use it. Steps pass 3-D
+ * results [w, 1, 2w] (the `rows` scheme) that the next step indexes in 3-D; the results come back
+ * flat, in the inner layout. Arguments: the Gram (G layout), the running CONV vector, the schedule
+ * table, then scalars w, Pp (1), S, P (1), thrZ, tol, big. Results: the final H and the new CONV
+ * vector.
  */
-export function innerPipeline(w: number, P: number, steps: number, kind: string): internal.PipelineSource {
+export function innerPipeline(w: number, steps: number, kind: string): internal.PipelineSource {
   const kernels: Record<string, PipeKernel> = {
-    hinit: { arrays: HINIT.flat.arrays, scalars: HINIT.flat.scalars, body: `const row = this.thread.x;\nconst col = this.thread.y;\nconst KP = this.thread.z;\n${HINIT_BODY}` },
-    conv: {
-      arrays: CONV.arrays,
-      scalars: CONV.scalars,
-      body: rewrite(CONV.body, [
-        ['const base = K * 2 * w * w;\n', ''],
-        ['H[base + i * w + i]', 'H[2 * K][i][i]'],
-        ['H[base + j * w + j]', 'H[2 * K][j][j]'],
-        ['H[base + j * w + i]', 'H[2 * K][j][i]'],
-      ]),
-    },
-    iparams: {
-      arrays: ['G', 'PT'],
-      scalars: ['w', 's', 'gz', 'thrZ', 'tol', 'big'],
-      body: rewrite(IPARAMS.body, [
-        ['const base = K * gs;\n', ''],
-        ['H[base + p * w + p]', 'G[K * gz][p][p]'],
-        ['H[base + q * w + q]', 'G[K * gz][q][q]'],
-        ['H[base + q * w + p]', 'G[K * gz][q][p]'],
-      ]),
-    },
-    irot1: {
-      arrays: ['G', 'H', 'RP', 'PT'],
-      scalars: ['w', 's', 'gz'],
-      body: `const row = this.thread.x;
-const col = this.thread.y;
-const K = Math.floor(this.thread.z / 2);
-const part = this.thread.z - 2 * K;
-const rb = K * 2 * w;
-const pc = PT[s * w + col];
-const c = RP[rb + col];
-const beta = RP[rb + w + col];
-let v = 0.0;
-if (part == 0) {
-  v = c * G[K * gz][col][row] + beta * G[K * gz][pc][row];
-} else {
-  v = c * H[2 * K + 1][col][row] + beta * H[2 * K + 1][pc][row];
-}
-return v;`,
-    },
-    irot2: {
-      arrays: ['H1', 'RP', 'PT'],
-      scalars: ['w', 's'],
-      body: `const row = this.thread.x;
-const col = this.thread.y;
-const K = this.thread.z;
-const rb = K * 2 * w;
-const pc = PT[s * w + col];
-return RP[rb + col] * H1[2 * K][row][col] + RP[rb + w + col] * H1[2 * K][row][pc];`,
-    },
+    hinit: { arrays: HINIT.cube.arrays, scalars: HINIT.cube.scalars, body: hinitBody('pipe') },
+    conv: { arrays: CONV.arrays, scalars: CONV.scalars, body: convBody('pipe') },
+    iparams: { arrays: IPARAMS.cube.arrays, scalars: IPARAMS.cube.scalars, body: iparamsBody('pipe') },
+    irot: { arrays: IROT.cube.arrays, scalars: IROT.cube.scalars, body: irotBody('pipe') },
     flat: {
       arrays: ['H'],
       scalars: ['w'],
       body: `const i = this.thread.x;
-${divmod('z', 'r1', 'i', 'w * w')}
-${divmod('y', 'x', 'r1', 'w')}
-return H[z][y][x];`,
+${divmod('z', 'y', 'i', 'w')}
+return H[z][0][y];`,
     },
   };
   return {
-    key: `jacobi:inner:${kind}:${w}:${P}:${steps}`,
-    arity: 8,
+    key: `jacobi:inner:${kind}:${w}:${steps}`,
+    arity: 10,
     threads: false,
     kernels,
     plan(call, args) {
-      const [Graw, prev, PT, sw, sS, thrZ, tol, big] = args;
-      const H0 = call('hinit', [w, w, 2 * P], [Graw, sw, sS]);
-      const conv = call('conv', [P], [H0, prev, sw, thrZ]);
-      let G = H0;
-      let H = H0;
-      let gz = 2;
+      const [Graw, prev, PT, sw, sPp, sS, sP, thrZ, tol, big] = args;
+      let H = call('hinit', [w, 1, 2 * w], [Graw, sw, sPp, sS, sP]);
+      const conv = call('conv', [1], [H, prev, sw, sPp, thrZ]);
       for (let it = 0; it < steps; it++) {
-        const RP = call('iparams', [P * 2 * w], [G, PT, sw, it, gz, thrZ, tol, big]);
-        H = call('irot1', [w, w, 2 * P], [G, H, RP, PT, sw, it, gz]);
-        G = call('irot2', [w, w, P], [H, RP, PT, sw, it]);
-        gz = 1;
+        const RP = call('iparams', [w, 1, 2], [H, PT, sw, sPp, it, thrZ, tol, big]);
+        H = call('irot', [w, 1, 2 * w], [H, RP, PT, sw, sPp, it]);
       }
-      return [call('flat', [P * w * w], [G, sw]), call('flat', [2 * P * w * w], [H, sw]), conv];
+      return [call('flat', [w * 2 * w], [H, sw]), conv];
     },
   };
 }
@@ -313,16 +302,16 @@ export function innerSchedule(b: number): { full: Float32Array; cross: Float32Ar
 }
 
 /**
- * J_K row-major, [P][w][w] (1-D output), from H1's column-major J part: the update then reads the
- * 4 columns a SIMD quad needs as 4 consecutive elements (one v128.load with the gpu.js patch)
- * instead of a gather. Scalars w.
+ * J_K row-major, [P][w][w] (1-D output), from an H's J part: the update then reads the 4 columns a
+ * SIMD quad needs as 4 consecutive elements (one v128.load with the gpu.js patch) instead of a
+ * gather. Scalars w, Pp.
  */
 export const JROWS: Src = {
   key: 'jacobi:jrows',
   arrays: ['H'],
-  scalars: ['w'],
+  scalars: ['w', 'Pp'],
   body: `const i = this.thread.x;
 ${divmod('c1', 'jc', 'i', 'w')}
 ${divmod('K', 'c', 'c1', 'w')}
-return H[(2 * K + 1) * w * w + jc * w + c];`,
+return ${at('flat', 'H', '1', 'jc', 'c')};`,
 };

@@ -168,14 +168,15 @@ for (let q = 0; q < QA; q++) {
 return acc;`,
 };
 
-/** Lines shared by the update kernels: the source pair, the refill test and the noise. */
-const updateHead = `const SB = TB[B];
+/**
+ * Lines shared by the update kernels: the source pair and the refill test, which reads the new
+ * squared norm from the diagonal of G_K in `gd` (an H of the inner layout, see jacobi-inner.ts).
+ */
+const updateHead = (gd: string): string => `const SB = TB[B];
 const K = Math.floor(SB / 2);
 const h = SB - 2 * K;
 const jc = h * b + x;
-const hb = K * 8 * b * b;
-const refill = (ids[step * nb + B] * b + x < n) && (GD[K * gds + jc * 2 * b + jc] <= thrZ) ? 1 : 0;
-const jb = hb + 4 * b * b + h * b * 2 * b;
+const refill = (ids[step * nb + B] * b + x < n) && (${gd}[(jc * 2 * b + jc) * Pp + K] <= thrZ) ? 1 : 0;
 const s0b = (2 * K * Q * b) * 4;
 const s1b = ((2 * K + 1) * Q * b) * 4;`;
 
@@ -192,14 +193,13 @@ const noise = (row: string): string => {
 /**
  * The outer step: Y_K <- Y_K J_K for every block pair, A and V rows alike, written moved to the next
  * step's block positions (block circle method: output block B takes source block TB[B], half h of
- * pair K); J_K is read from the inner's last H1 (row-major, I.JROWS, for UPDATE_R4), the new squared
- * norms from the diagonal of its last
- * G (GD, pairs `gds` apart: w^2 for a G alone, 2 w^2 for an H). A real column (its original index, from `ids`, below n) whose new squared norm D is at the
+ * pair K); J_K is read from the inner's last H (row-major, I.JROWS, for UPDATE_R4), the new squared
+ * norms from the diagonal of its G part (GD: that H; Pp its padded pair count). A real column (its original index, from `ids`, below n) whose new squared norm D is at the
  * zero threshold gets deterministic noise of size `amp` in its A rows (far below float32 resolution
  * of |A|): later steps orthogonalize it against the rest, which completes U for zero singular values
  * (its V part is untouched, so A V = U S holds for A perturbed by under amp |A|).
  * wasm's tiled form: output dims [b, Q, nb] of `Array(4)` (4 rows per cell; that buffer is the X
- * layout). Scalars b, Q, nb, n, m, step, gds, thrZ, amp.
+ * layout). Scalars b, Q, nb, n, m, step, Pp, thrZ, amp.
  */
 /** The refill of UPDATE_R4: after the loops, so only it pays the masked stores. */
 const REFILL4 = `// After the loops, not around them: refill varies across a SIMD quad, and a lane-varying branch
@@ -219,7 +219,7 @@ function updateR4Body(refill: boolean): string {
   return `const x = this.thread.x;
 const q = this.thread.y;
 const B = this.thread.z;
-${updateHead}
+${updateHead('GD')}
 let s0 = 0.0;
 let s1 = 0.0;
 let s2 = 0.0;
@@ -259,7 +259,7 @@ ${refill ? REFILL4 : ''}return [s0, s1, s2, s3];`;
 export const UPDATE_R4: Src = {
   key: 'jacobi:update4',
   arrays: ['X', 'GD', 'J', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp'],
   floats: ['thrZ', 'amp'],
   components: 4,
   threaded: true,
@@ -275,14 +275,14 @@ export const UPDATE_R4: Src = {
 export const MOVE_R4: Src = {
   key: 'jacobi:move4',
   arrays: ['X', 'GD', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp'],
   floats: ['thrZ', 'amp'],
   components: 4,
   threaded: true,
   body: `const x = this.thread.x;
 const q = this.thread.y;
 const B = this.thread.z;
-${updateHead}
+${updateHead('GD')}
 const r0 = q * 4;
 const src = (h == 0 ? s0b : s1b) + q * b * 4;
 let s0 = X[(src | 0) + this.thread.x * 4];
@@ -304,11 +304,11 @@ return [s0, s1, s2, s3];`,
 export const MOVE: Src = {
   key: 'jacobi:move',
   arrays: ['X', 'GD', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp'],
   floats: ['thrZ', 'amp'],
   body: `const i = this.thread.x;
 ${decodeX}
-${updateHead}
+${updateHead('GD')}
 let v = X[(h == 0 ? s0b : s1b) + (q * b + x) * 4 + rr];
 if (refill == 1 && r < m) {
   v = ${noise('r')};
@@ -319,21 +319,21 @@ return v;`,
 /** UPDATE_R4 one value per cell (other backends): 1-D output over the X layout. Same scalars. */
 export const UPDATE: Src = {
   key: 'jacobi:update',
-  arrays: ['X', 'GD', 'H', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'gds', 'thrZ', 'amp'],
+  arrays: ['X', 'H', 'TB', 'ids'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp'],
   floats: ['thrZ', 'amp'],
   body: `const i = this.thread.x;
 ${decodeX}
-${updateHead}
+${updateHead('H')}
 let v = 0.0;
 if (refill == 1 && r < m) {
   v = ${noise('r')};
 } else if (refill == 0 || r >= Q * 4 - nb * b) {
   for (let c = 0; c < b; c++) {
-    v += X[s0b + (q * b + c) * 4 + rr] * H[jb + x * 2 * b + c];
+    v += X[s0b + (q * b + c) * 4 + rr] * H[((2 * b + jc) * 2 * b + c) * Pp + K];
   }
   for (let c2 = 0; c2 < b; c2++) {
-    v += X[s1b + (q * b + c2) * 4 + rr] * H[jb + x * 2 * b + b + c2];
+    v += X[s1b + (q * b + c2) * 4 + rr] * H[((2 * b + jc) * 2 * b + b + c2) * Pp + K];
   }
 }
 return v;`,

@@ -66,19 +66,22 @@ const STALL = 4;
 const MAX_SWEEPS = 40;
 
 /**
- * Whether any rotation in I.IPARAMS's result turns: its betas (rows (2K + 1) w .. (2K + 2) w) are
- * exactly 0 for pairs left alone. Reading the host array decides what to launch (control flow).
+ * Whether any rotation in I.IPARAMS's result turns: its betas (the second half) are exactly 0 for
+ * pairs left alone. Reading the host array decides what to launch (control flow).
  */
-function rotates(RP: Float32Array, w: number): boolean {
-  for (let start = w; start < RP.length; start += 2 * w) {
-    for (let i = start; i < start + w; i++) if (RP[i] !== 0) return true;
-  }
+function rotates(RP: Float32Array): boolean {
+  for (let i = RP.length / 2; i < RP.length; i++) if (RP[i] !== 0) return true;
   return false;
 }
 
-/** The block size for n columns: 16, or the smallest multiple of 4 holding half of them. */
+/**
+ * The block size for n columns: the smallest multiple of 4 holding half of them up to n = 32 (one
+ * block pair), 8 up to 64 (3 or 4 pairs: at 16 there would be 2, and the inner kernels' SIMD quads
+ * of 4 pairs would run half empty; measured at n = 64: 24-25 ms against 43-45), 16 above.
+ */
 function blockFor(n: number): number {
-  return Math.min(16, 4 * Math.ceil(n / 8));
+  if (n <= 32) return 4 * Math.ceil(n / 8);
+  return n <= 64 ? 8 : 16;
 }
 
 /**
@@ -148,6 +151,9 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
   if (!Number.isInteger(b) || b < 4 || b % 4 !== 0) throw new Error(`jacobiSvd: blockSize must be a positive multiple of 4, got ${b}`);
   const w = 2 * b;
   const P = Math.ceil(n / w);
+  // The inner kernels run 4 pairs per SIMD quad (jacobi-inner.ts): pairs padded to a multiple of 4,
+  // except 1 or 2 pairs, which run unpadded (gpu.js then runs the cells one by one, no lanes idle).
+  const Pp = P <= 2 ? P : 4 * Math.ceil(P / 4);
   const nb = 2 * P;
   const Np = nb * b;
   const mp = 4 * Math.ceil(m / 4);
@@ -184,9 +190,19 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     ctx.free(cm);
     const scale = (await ctx.read(mxp))[0];
     if (!(scale >= 0) || !Number.isFinite(scale)) throw new Error(`jacobiSvd: input has a non-finite value (NaN or Infinity) in shape [${m0},${n0}]`);
-    // The inner kernels: 3-D and flat on wasm (uniform rows), 1-D elsewhere.
-    const inner = (src: { flat: internal.KernelSource; cube: internal.KernelSource }, parts: number, arrays: internal.Payload[], scalars: number[]): Promise<internal.Payload> =>
-      tiled ? ctx.run(src.cube, [w, w, parts * P], arrays, scalars) : ctx.run(src.flat, [P * parts * w * w], arrays, scalars);
+    // The inner kernels: over dims [Pp, w, zd] on wasm (4 pairs a quad; [w, 1, zd] with lanes along
+    // the rows for a single pair), 1-D elsewhere, with the shape's sizes baked in (index math on
+    // literals measured ~25% faster for IROT).
+    const lanesOnRows = tiled && P === 1;
+    const innerSrc = (f: I.Forms, values: Record<string, number> = {}): internal.KernelSource =>
+      internal.bakeScalars(lanesOnRows ? f.rows : tiled ? f.cube : f.flat, { w, Pp, ...values });
+    const hinit = innerSrc(I.HINIT, { S: chunks, P });
+    const iparams = innerSrc(I.IPARAMS);
+    const irot = innerSrc(I.IROT);
+    const convSrc = internal.bakeScalars(I.CONV, { w, Pp });
+    const jrows = internal.bakeScalars(I.JROWS, { w, Pp });
+    const inner = (src: internal.KernelSource, zd: number, arrays: internal.Payload[], scalars: number[]): Promise<internal.Payload> =>
+      ctx.run(src, lanesOnRows ? [w, 1, zd] : tiled ? [Pp, w, zd] : [Pp * w * zd], arrays, scalars);
     // The tiled kernels with this shape's sizes baked in (core's bakeScalars).
     const gram4 = internal.bakeScalars(K.GRAM_R4, { b, Q, QA, S: chunks, QC });
     const sizes = { b, Q, nb, n, m };
@@ -196,13 +212,13 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
     // Whether the update of outer step st must refill a column: a real column (original index below
     // n) whose new squared norm is at the zero threshold; the same test as the kernel's, made on the
     // host to choose which kernel to launch.
-    const refillNeeded = (GD: Float32Array, st: number, gds: number): boolean => {
+    const refillNeeded = (GD: Float32Array, st: number): boolean => {
       for (let B = 0; B < nb; B++) {
         const SB = TB[B];
         const Kp = Math.floor(SB / 2);
         for (let xx = 0; xx < b; xx++) {
           const jc = (SB - 2 * Kp) * b + xx;
-          if (ids[st * nb + B] * b + xx < n && GD[Kp * gds + jc * w + jc] <= ZERO_SQ) return true;
+          if (ids[st * nb + B] * b + xx < n && GD[(jc * w + jc) * Pp + Kp] <= ZERO_SQ) return true;
         }
       }
       return false;
@@ -225,46 +241,44 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
       let conv: internal.Payload = new Float32Array(P);
       for (let st = 0; st < nb - 1; st++) {
         const G = tiled ? await ctx.run(gram4, [4, w, P * chunks * (w / 4)], [x, BP], [check ? st * nb : 0]) : await ctx.run(K.GRAM, [16 * P * (w / 4) * w], [x, BP], [b, Q, QA, w, check ? st * nb : 0]);
-        const H = await inner(I.HINIT, 2, [G], [w, chunks]);
+        const H = await inner(hinit, 2 * w, [G], []);
         ctx.free(G);
-        const conv2 = await ctx.run(I.CONV, [P], [H, conv], [w, ZERO_SQ]);
+        const conv2 = await ctx.run(convSrc, [P], [H, conv], [ZERO_SQ]);
         ctx.free(conv);
         conv = conv2;
         await run(st, H);
       }
       return readMax(conv);
     };
-    // The outer step's update: X <- X J for every pair, moved to the next step's block positions.
-    // With no rotation in the step (H is then the outer step's H0: G at stride 2 w^2, J the
-    // identity) the blocks only move (K.MOVE).
-    const update = async (st: number, G: internal.Payload, H: internal.Payload, rotated: boolean): Promise<void> => {
-      const gds = rotated ? w * w : 2 * w * w;
+    // The outer step's update: X <- X J for every pair, moved to the next step's block positions;
+    // H is the inner's last (G_K's diagonal holds the new squared norms, for the zero-column refill).
+    // With no rotation in the step (J the identity) the blocks only move (K.MOVE).
+    const update = async (st: number, H: internal.Payload, rotated: boolean): Promise<void> => {
       let x2: internal.Payload;
       if (rotated) {
         if (tiled) {
-          const J = await ctx.run(I.JROWS, [P * w * w], [H], [w]);
+          const J = await ctx.run(jrows, [P * w * w], [H], []);
           // The refill code costs every cell of the update even when no column needs it (a
           // lane-varying branch); G's diagonal is on the host here, so launch it only when needed.
-          const src = refillNeeded(G as Float32Array, st, gds) ? update4 : update4Lean;
-          x2 = await ctx.run(src, [b, Q, nb], [x, G, J, TB, ids], [st, gds, ZERO_SQ, amp]);
+          const src = refillNeeded(H as Float32Array, st) ? update4 : update4Lean;
+          x2 = await ctx.run(src, [b, Q, nb], [x, H, J, TB, ids], [st, Pp, ZERO_SQ, amp]);
           ctx.free(J);
         } else {
-          x2 = await ctx.run(K.UPDATE, [Mp * Np], [x, G, H, TB, ids], [b, Q, nb, n, m, st, gds, ZERO_SQ, amp]);
+          x2 = await ctx.run(K.UPDATE, [Mp * Np], [x, H, TB, ids], [b, Q, nb, n, m, st, Pp, ZERO_SQ, amp]);
         }
       } else {
         x2 = tiled
-          ? await ctx.run(move4, [b, Q, nb], [x, G, TB, ids], [st, gds, ZERO_SQ, amp])
-          : await ctx.run(K.MOVE, [Mp * Np], [x, G, TB, ids], [b, Q, nb, n, m, st, gds, ZERO_SQ, amp]);
+          ? await ctx.run(move4, [b, Q, nb], [x, H, TB, ids], [st, Pp, ZERO_SQ, amp])
+          : await ctx.run(K.MOVE, [Mp * Np], [x, H, TB, ids], [b, Q, nb, n, m, st, Pp, ZERO_SQ, amp]);
       }
       ctx.free(x);
-      ctx.free(G);
-      if (H !== G) ctx.free(H);
+      ctx.free(H);
       x = x2;
     };
-    // Small problems on wasm run each inner sweep as one fused pipeline (I.innerPipeline).
-    const fused = tiled && 2 * P * w * w < 4096;
-    const pipeFull = I.innerPipeline(w, P, w - 1, 'full');
-    const pipeCross = I.innerPipeline(w, P, b, 'cross');
+    // A single block pair on wasm runs each inner sweep as one fused pipeline (I.innerPipeline).
+    const fused = lanesOnRows;
+    const pipeFull = I.innerPipeline(w, w - 1, 'full');
+    const pipeCross = I.innerPipeline(w, b, 'cross');
     // One sweep: every outer step measures, runs the inner sweep and updates X (moving the blocks).
     const sweep = async (): Promise<number> => {
       if (fused) {
@@ -272,41 +286,34 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
         for (let st = 0; st < nb - 1; st++) {
           const Graw = (await ctx.run(gram4, [4, w, P * chunks * (w / 4)], [x, BP], [0])) as Float32Array;
           const PT = st === 0 ? sched.full : sched.cross;
-          const [G, H, conv2] = await ctx.pipeline(st === 0 ? pipeFull : pipeCross, [Graw, conv, PT], [[Graw.length], [P], [PT.length]], [w, chunks, ZERO_SQ, tol, BIG_THETA]);
+          const [H, conv2] = await ctx.pipeline(st === 0 ? pipeFull : pipeCross, [Graw, conv, PT], [[Graw.length], [P], [PT.length]], [w, Pp, chunks, P, ZERO_SQ, tol, BIG_THETA]);
           ctx.free(Graw);
           conv = conv2;
-          await update(st, G, H, true);
+          await update(st, H, true);
         }
         return readMax(conv);
       }
       return measure(async (st, H0) => {
-        // G_K and J_K: both in H0 at first, then G alone (IROT2) and the J part of IROT1's H1.
-        let G = H0;
         let H = H0;
-        let gs = 2 * w * w;
         let rotated = false;
         const PT = st === 0 ? sched.full : sched.cross;
         const steps = st === 0 ? w - 1 : b;
         for (let it = 0; it < steps; it++) {
-          const RP = await ctx.run(I.IPARAMS, [P * 2 * w], [G, PT], [w, it, gs, ZERO_SQ, tol, BIG_THETA]);
+          const RP = await inner(iparams, 2, [H, PT], [it, ZERO_SQ, tol, BIG_THETA]);
           // Where the parameters are on the host already (wasm, cpu), a step that rotates no pair is
           // skipped: the last sweeps are mostly such steps (measured at n = 256: 179 of 255 in the
           // second-to-last sweep, 254 of 255 in the last).
-          if (RP instanceof Float32Array && !rotates(RP, w)) {
+          if (RP instanceof Float32Array && !rotates(RP)) {
             ctx.free(RP);
             continue;
           }
-          const H1 = await inner(I.IROT1, 2, [G, H, RP, PT], [w, it, gs]);
-          const G2 = await inner(I.IROT2, 1, [H1, RP, PT], [w, it]);
+          const H2 = await inner(irot, 2 * w, [H, RP, PT], [it]);
           ctx.free(RP);
-          if (G !== H) ctx.free(G);
           ctx.free(H);
-          G = G2;
-          H = H1;
-          gs = w * w;
+          H = H2;
           rotated = true;
         }
-        await update(st, G, H, rotated);
+        await update(st, H, rotated);
       });
     };
     let last = Infinity;

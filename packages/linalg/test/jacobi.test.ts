@@ -11,7 +11,7 @@
 import { svdReference } from './svd-reference.js';
 import { describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { jacobiStats, jacobiSvd } from '../src/jacobi.js';
+import { jacobiStats, jacobiSvd, type JacobiOptions } from '../src/jacobi.js';
 import { forEachBackend } from '../../core/test/backends.js';
 
 const EPS = 2 ** -23;
@@ -132,7 +132,7 @@ interface Ratios {
   sorted: boolean;
 }
 
-async function ratios(A: Mat, opts: { maxSweeps?: number } = {}, ref?: number[]): Promise<Ratios> {
+async function ratios(A: Mat, opts: JacobiOptions = {}, ref?: number[]): Promise<Ratios> {
   const { m, n } = A;
   const k = Math.min(m, n);
   const t = c.tensor(Float32Array.from(A.a), [m, n]);
@@ -215,6 +215,14 @@ forEachBackend('jacobiSvd', (backend) => {
       if (label.startsWith('zero')) expect(r.svals).toBe(0);
     });
   }
+
+  it('accepts any block size: pair counts padded to the inner kernels\' SIMD quads or not', async () => {
+    // 40 columns: b = 4 gives 5 block pairs (padded to 8), b = 12 gives 2 (padded to 4, half the
+    // quad idle), b = 20 one pair (unpadded, lanes along the rows on wasm).
+    const A = mat(40, 40, gaussian(40 * 40, 12));
+    const ref = referenceSvals(A);
+    for (const blockSize of [4, 12, 20]) expectAccepted(await ratios(A, { blockSize }, ref), `random 40x40, blockSize ${blockSize}`);
+  });
 
   it('throws a clear Error on NaN or Infinity in host-resident input', () => {
     const a = c.tensor([[1, 2], [NaN, 4]]);
