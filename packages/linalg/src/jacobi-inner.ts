@@ -200,8 +200,18 @@ export const IPARAMS = forms('jacobi:iparams', ['H', 'PT'], ['w', 'Pp', 's', 'th
  * c_col M[:, col] + beta_col M[:, partner(col)], row `row` of Rᵀ M is c_row M[row, :] +
  * beta_row M[partner(row), :], so an entry of Rᵀ G R reads four entries of G and an entry of J R
  * two of J. Cells (K, row, part w + col). Scalars w, Pp, s.
+ *
+ * G_K is symmetric, so the `cube` and `flat` forms compute and read only its upper triangle
+ * (col >= row; the cells below hold 0, and every reader of G takes col >= row: IPARAMS (q, p) with
+ * q > p, CONV, the update's diagonal), which halves the G half's work. The `rows` and `pipe` forms
+ * (one pair, lanes along the row) keep the whole G: there the mirrored index would vary across the
+ * lanes and turn each SIMD load into a gather.
  */
-const irotBody = (form: Form): string => `${pre(form, 'w')}
+const irotBody = (form: Form): string => {
+  const tri = form === 'cube' || form === 'flat';
+  // G(a, b) as stored: the upper-triangle entry (max, min) where only that triangle is kept.
+  const g = (a: string, b: string): string => (tri ? at(form, 'H', '0', `Math.max(${a}, ${b})`, `Math.min(${a}, ${b})`) : at(form, 'H', '0', a, b));
+  return `${pre(form, 'w')}
 const row = y;
 const part = Math.floor(z / w);
 const col = z - part * w;
@@ -210,16 +220,19 @@ const cc = ${atRP(form, '0', 'col')};
 const bc = ${atRP(form, '1', 'col')};
 let v = 0.0;
 if (part == 0) {
-  const pr = PT[s * w + row];
-  const cr = ${atRP(form, '0', 'row')};
-  const br = ${atRP(form, '1', 'row')};
-  const mr = cc * ${at(form, 'H', '0', 'col', 'row')} + bc * ${at(form, 'H', '0', 'pc', 'row')};
-  const mp = cc * ${at(form, 'H', '0', 'col', 'pr')} + bc * ${at(form, 'H', '0', 'pc', 'pr')};
-  v = cr * mr + br * mp;
+  if (${tri ? 'col >= row' : 'true'}) {
+    const pr = PT[s * w + row];
+    const cr = ${atRP(form, '0', 'row')};
+    const br = ${atRP(form, '1', 'row')};
+    const mr = cc * ${g('col', 'row')} + bc * ${g('pc', 'row')};
+    const mp = cc * ${g('col', 'pr')} + bc * ${g('pc', 'pr')};
+    v = cr * mr + br * mp;
+  }
 } else {
   v = cc * ${at(form, 'H', '1', 'col', 'row')} + bc * ${at(form, 'H', '1', 'pc', 'row')};
 }
 return v;`;
+};
 
 /** One inner step (see irotBody). Output dims [Pp, w, 2 w] (cube), [w, 1, 2 w] (rows) or Pp 2 w^2 cells. */
 export const IROT = forms('jacobi:irot', ['H', 'RP', 'PT'], ['w', 'Pp', 's'], irotBody);
