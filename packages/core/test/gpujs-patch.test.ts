@@ -89,6 +89,35 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     );
   });
 
+  it('a threaded run whose kernel traps rejects, and the next run is whole', async () => {
+    // Straight through gpu.js (core's kernels never trap): an out-of-bounds read traps in the scalar
+    // export (1-D, width not a multiple of 4). The trapping cell is in the first chunk (the calling
+    // thread's) or the last (a worker's, when it wakes in time); either way the run must reject, and
+    // no chunk of it may still be running, or counted, when the next run starts.
+    const require = createRequire(import.meta.url);
+    const { GPU } = require('gpu.js') as { GPU: new (o: object) => { createKernel(f: unknown, o: object): ((...a: unknown[]) => Promise<Float32Array>) & { destroy(): void }; destroy(): void } };
+    const gpu = new GPU({ mode: 'webasm' });
+    const N = 16385;
+    const k = gpu.createKernel(
+      function (this: { thread: { x: number } }, a: number[], s: number, t: number) {
+        let j = this.thread.x;
+        if (this.thread.x === t) j = j - 100000000;
+        return a[this.thread.x] * s + a[j] * 0.0;
+      },
+      { asyncMode: true, output: [N], poolSize: 2 },
+    );
+    const a = new Float32Array(N).map((_, i) => i % 1000);
+    for (const [trial, trap] of [0, N - 1, 0, N - 1].entries()) {
+      await expect(k(a, 1, trap)).rejects.toThrow(/out of bounds|trapped/);
+      const s = 2 + trial;
+      const got = await k(a, s, -1);
+      let bad = 0;
+      for (let i = 0; i < N; i++) if (got[i] !== Math.fround(a[i] * s)) bad++;
+      expect(bad).toBe(0);
+    }
+    gpu.destroy();
+  });
+
   it('threaded 3-D runs with a row width that is not a multiple of 4 equal the formula', async () => {
     const src: c.internal.KernelSource = {
       key: 'test:patch:cube:threads',
