@@ -358,6 +358,9 @@ forEachBackend('optim', () => {
       expect(() => optim.adam({ lr: 1e-3, b1: 1 })).toThrow(/adam: b1 must be in \[0, 1\), got 1/);
       expect(() => optim.adamw({ lr: 1e-3, b2: -0.1 })).toThrow(/adamw: b2 must be in \[0, 1\), got -0.1/);
       expect(() => optim.clipByGlobalNorm(0)).toThrow(/clipByGlobalNorm: maxNorm must be positive, got 0/);
+      const n = c.tensor(1);
+      expect(() => optim.clipCoefficient(n, -2)).toThrow(/clipCoefficient: maxNorm must be positive, got -2/);
+      n.dispose();
     });
   });
 
@@ -391,6 +394,17 @@ forEachBackend('optim', () => {
       const [u2] = optim.clipByGlobalNorm(100).update(g, null);
       expect(await read(u2)).toEqual(ds);
       c.tree.dispose([g, u, u2]);
+    });
+
+    it('clipCoefficient is min(1, maxNorm / (norm + 1e-6)) for a norm already computed', async () => {
+      for (const [norm, maxNorm] of [[4, 1], [0.5, 1], [0, 2], [3e5, 0.25]]) {
+        const t = c.tensor(norm);
+        const coef = optim.clipCoefficient(t, maxNorm);
+        expect(coef.shape).toEqual([]);
+        const want = Math.min(1, maxNorm / (norm + 1e-6));
+        expect(Math.abs((await coef.data())[0] - want)).toBeLessThanOrEqual(4 * EPS32 * want);
+        c.tree.dispose([t, coef]);
+      }
     });
 
     it('chain(clipByGlobalNorm(1), adamw) is clip_grad_norm_ then AdamW, and the two applied by hand', async () => {

@@ -2,7 +2,7 @@
  * The SORSA training step in the official order, as a pure function.
  * @module
  */
-import { Tensor, add, div, minimum, mul, optim, tidy, tree, valueAndGrad } from '@sorsajs/core';
+import { Tensor, add, mul, optim, tidy, tree, valueAndGrad } from '@sorsajs/core';
 import { findAdapters, orthoRegularizer } from './regularizer.js';
 
 /**
@@ -127,7 +127,7 @@ export function makeTrainStep<T, F, B, S>(opts: TrainStepOptions<T, F, B, S>): T
         const gradNorm = optim.globalNorm(g);
         let grads: unknown = g;
         if (maxGradNorm !== undefined) {
-          const coef = minimum(div(maxGradNorm, add(gradNorm, 1e-6)), 1);
+          const coef = optim.clipCoefficient(gradNorm, maxGradNorm);
           grads = tree.map((x) => (x instanceof Tensor ? mul(x, coef) : x), grads);
         }
         let regularizer: Tensor;

@@ -2,7 +2,7 @@
  * Optimizers as optax-style gradient transformations, combinators and schedules.
  * @module
  */
-export { sgd, adam, adamw, chain, clipByGlobalNorm, globalNorm, partition, masked, setToZero, applyUpdates } from './transforms.js';
+export { sgd, adam, adamw, chain, clipByGlobalNorm, clipCoefficient, globalNorm, partition, masked, setToZero, applyUpdates } from './transforms.js';
 export type { SgdState, AdamState, AdamOptions, Labels } from './transforms.js';
 export { constant, linearWarmup, cosineDecay, warmupCosineDecay } from './schedules.js';
 export type { GradientTransformation, Schedule, ScalarOrSchedule } from './types.js';

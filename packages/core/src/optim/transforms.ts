@@ -198,10 +198,27 @@ export function clipByGlobalNorm(maxNorm: number): GradientTransformation<null> 
     init: () => null,
     update: (grads) =>
       pure(() => {
-        const coef = mapOp('clip_coef', 'Math.min(1, v1 / (v0 + 0.000001))', [globalNorm(grads), maxNorm], F);
+        const coef = clipCoefficient(globalNorm(grads), maxNorm);
         return [map((g) => (g instanceof Tensor ? mul(g, coef) : null), grads), null];
       }),
   };
+}
+
+/**
+ * PyTorch clip_grad_norm_'s factor for a global norm already computed: the scalar tensor
+ * `min(1, maxNorm / (norm + 1e-6))`, which `clipByGlobalNorm` multiplies every leaf by. For a
+ * training step that reports the norm and clips with it, without computing it twice.
+ *
+ * @example
+ * ```ts
+ * const norm = globalNorm(grads);
+ * const coef = clipCoefficient(norm, 1.0);
+ * const clipped = tree.map((g) => mul(g, coef), grads);
+ * ```
+ */
+export function clipCoefficient(norm: Tensor, maxNorm: number): Tensor {
+  if (!(maxNorm > 0)) throw new Error(`clipCoefficient: maxNorm must be positive, got ${maxNorm}`);
+  return mapOp('clip_coef', 'Math.min(1, v1 / (v0 + 0.000001))', [norm, maxNorm], F);
 }
 
 /**
