@@ -217,8 +217,8 @@ forEachBackend('jacobiSvd', (backend) => {
   }
 
   it('accepts any block size: pair counts padded to the inner kernels\' SIMD quads or not', async () => {
-    // 40 columns: b = 4 gives 5 block pairs (padded to 8), b = 12 gives 2 (padded to 4, half the
-    // quad idle), b = 20 one pair (unpadded, lanes along the rows on wasm).
+    // 40 columns: b = 4 gives 5 block pairs (padded to 8), b = 12 gives 2 (unpadded: gpu.js runs
+    // those cells one by one on wasm), b = 20 one pair (lanes along the rows on wasm).
     const A = mat(40, 40, gaussian(40 * 40, 12));
     const ref = referenceSvals(A);
     for (const blockSize of [4, 12, 20]) expectAccepted(await ratios(A, { blockSize }, ref), `random 40x40, blockSize ${blockSize}`);
