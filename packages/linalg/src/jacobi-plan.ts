@@ -1,0 +1,131 @@
+/**
+ * The plan of a block Jacobi SVD (see jacobi.ts): sizes, padding, options checked, and the planning
+ * tables (block moves, inner schedules), all decided on the host from the shape before any kernel
+ * runs. Planning, not compute.
+ * @module
+ */
+import * as K from './jacobi-kernels.js';
+import * as I from './jacobi-inner.js';
+
+const EPS32 = 2 ** -23;
+/** Default cap on sweeps; float32 Jacobi needs ~10-14 on random matrices, up to ~24 on geometric spectra (NOTES.md). */
+const MAX_SWEEPS = 40;
+
+/** The options a plan is made from (jacobi.ts's `JacobiOptions`). */
+export interface PlanOptions {
+  tol?: number;
+  maxSweeps?: number;
+  blockSize?: number;
+}
+
+/** Sizes and tables of one Jacobi SVD of an m x n work matrix (m >= n). */
+export interface Plan {
+  /** Rows and columns of the work matrix (A, or Aᵀ when wide). */
+  m: number;
+  n: number;
+  /** Columns per block, and per block pair (w = 2b). */
+  b: number;
+  w: number;
+  /** Block pairs, and pairs as the inner kernels lay them out (a multiple of 4 from 3 pairs on). */
+  P: number;
+  Pp: number;
+  /** Blocks (2P), padded columns (nb b), A rows padded to quads, all rows (mp + Np). */
+  nb: number;
+  Np: number;
+  mp: number;
+  Mp: number;
+  /** Row quads of the work matrix and of its A part. */
+  Q: number;
+  QA: number;
+  /** Row chunks of the tiled Gram and quads per chunk. */
+  chunks: number;
+  QC: number;
+  tol: number;
+  maxSweeps: number;
+  /** Size of the noise refilled into zero columns. */
+  amp: number;
+  /** wasm: register-tiled outer kernels and 3-D inner kernels; else one value a cell, 1-D. */
+  tiled: boolean;
+  /** wasm with a single block pair: inner lanes along the rows, inner sweeps fused. */
+  lanesOnRows: boolean;
+  /** The block move: the position each output block position reads from (circle method). */
+  TB: Float32Array;
+  /** The inner schedules (partner tables). */
+  sched: { full: Float32Array; cross: Float32Array };
+  /** Which original block sits at each position after each outer step of a sweep (rows of nb). */
+  ids: Float32Array;
+  /** Where each block sits before each outer step (rows of nb), for the check-only pass. */
+  BP: Float32Array;
+}
+
+/**
+ * The block size for n columns: the smallest multiple of 4 holding half of them up to n = 32 (one
+ * block pair), 8 up to 64 (3 or 4 pairs: at 16 there would be 2, and the inner kernels' SIMD quads
+ * of 4 pairs would run half empty; measured at n = 64: 24-25 ms against 43-45), 16 above.
+ */
+function blockFor(n: number): number {
+  if (n <= 32) return 4 * Math.ceil(n / 8);
+  return n <= 64 ? 8 : 16;
+}
+
+/**
+ * The plan for an m x n work matrix (m >= n) on backend `tiled` (wasm) or not. `shape` names the
+ * caller's shape in errors. Throws on bad options or a work matrix over 2^24 elements.
+ */
+export function planFor(m: number, n: number, opts: PlanOptions, tiled: boolean, shape: string): Plan {
+  const b = opts.blockSize ?? blockFor(n);
+  if (!Number.isInteger(b) || b < 4 || b % 4 !== 0) throw new Error(`jacobiSvd: blockSize must be a positive multiple of 4, got ${b}`);
+  const w = 2 * b;
+  const P = Math.ceil(n / w);
+  // The inner kernels run 4 pairs per SIMD quad (jacobi-inner.ts): pairs padded to a multiple of 4,
+  // except 1 or 2 pairs, which run unpadded (gpu.js then runs the cells one by one, no lanes idle).
+  const Pp = P <= 2 ? P : 4 * Math.ceil(P / 4);
+  const nb = 2 * P;
+  const Np = nb * b;
+  const mp = 4 * Math.ceil(m / 4);
+  const Mp = mp + Np;
+  const QA = mp / 4;
+  if (Mp * Np >= 2 ** 24) throw new Error(`jacobiSvd: a ${shape} matrix needs a ${Mp} x ${Np} work matrix, over 2^24 elements (kernels index in float32)`);
+  const maxSweeps = opts.maxSweeps ?? MAX_SWEEPS;
+  if (!Number.isInteger(maxSweeps) || maxSweeps < 0) throw new Error(`jacobiSvd: maxSweeps must be a non-negative integer, got ${maxSweeps}`);
+  const tol = opts.tol ?? Math.sqrt(m) * EPS32;
+  if (!(tol > 0)) throw new Error(`jacobiSvd: tol must be positive, got ${tol}`);
+  // Row chunks of the tiled Gram: enough cells (8192) for gpu.js to split it over two worker threads.
+  const chunks = tiled ? Math.max(1, Math.min(QA, Math.ceil(8192 / (w * w * P)))) : 1;
+  const TB = K.circleSources(nb);
+  const ids = new Float32Array(Math.max(1, nb - 1) * nb);
+  const BP = new Float32Array(Math.max(1, nb - 1) * nb);
+  let pos = Array.from({ length: nb }, (_, i) => i);
+  for (let st = 0; st < nb - 1; st++) {
+    pos = pos.map((_, B) => pos[TB[B]]);
+    for (let B = 0; B < nb; B++) ids[st * nb + B] = pos[B];
+  }
+  // The block circle returns home every nb - 1 steps: before step 0 every block is at home.
+  for (let B = 0; B < nb; B++) BP[B] = B;
+  BP.set(ids.subarray(0, (nb - 2) * nb), nb);
+  return {
+    m,
+    n,
+    b,
+    w,
+    P,
+    Pp,
+    nb,
+    Np,
+    mp,
+    Mp,
+    Q: Mp / 4,
+    QA,
+    chunks,
+    QC: Math.ceil(QA / chunks),
+    tol,
+    maxSweeps,
+    amp: 2 ** -40 / Math.sqrt(m),
+    tiled,
+    lanesOnRows: tiled && P === 1,
+    TB,
+    sched: I.innerSchedule(b),
+    ids,
+    BP,
+  };
+}
