@@ -214,6 +214,27 @@ if (refill == 1) {
 }
 `;
 
+/**
+ * One source block's share of an UPDATE_R4 cell: its b columns (from X at `base`, the block's
+ * offset) times the matching b rows of J_K, 4 rows of J and 16 X values a step. `loop`, `ptr` and
+ * `jn` name the loop variable, the X pointer and the J values (gpu.js wants distinct names across
+ * the two calls); `pj` walks J's rows across both.
+ */
+function updateHalf(loop: string, ptr: string, base: string, jn: string): string {
+  const row = (r: number): string =>
+    `  s${r} += ${[0, 1, 2, 3].map((c) => `X[(${ptr} | 0)${4 * c + r ? ` + ${4 * c + r}` : ''}] * ${jn}${c}`).join(' + ')};`;
+  return `let ${ptr} = ${base} + q * b * 4;
+for (let ${loop} = 0; ${loop} < b / 4; ${loop}++) {
+  const ${jn}0 = J[(pj | 0) + this.thread.x];
+  const ${jn}1 = J[((pj | 0) + 2 * b) + this.thread.x];
+  const ${jn}2 = J[((pj | 0) + 4 * b) + this.thread.x];
+  const ${jn}3 = J[((pj | 0) + 6 * b) + this.thread.x];
+${[0, 1, 2, 3].map(row).join('\n')}
+  ${ptr} += 16;
+  pj += 8 * b;
+}`;
+}
+
 /** UPDATE_R4's body, with or without the zero-column refill (see UPDATE_R4_LEAN). */
 function updateR4Body(refill: boolean): string {
   return `const x = this.thread.x;
@@ -225,34 +246,10 @@ let s1 = 0.0;
 let s2 = 0.0;
 let s3 = 0.0;
 const r0 = q * 4;
-let pa = s0b + q * b * 4;
 // J_K[c][h b + x], row-major (I.JROWS): a uniform base plus this.thread.x, 4 consecutive elements.
 let pj = K * 4 * b * b + h * b;
-for (let c = 0; c < b / 4; c++) {
-  const j0 = J[(pj | 0) + this.thread.x];
-  const j1 = J[((pj | 0) + 2 * b) + this.thread.x];
-  const j2 = J[((pj | 0) + 4 * b) + this.thread.x];
-  const j3 = J[((pj | 0) + 6 * b) + this.thread.x];
-  s0 += X[(pa | 0)] * j0 + X[(pa | 0) + 4] * j1 + X[(pa | 0) + 8] * j2 + X[(pa | 0) + 12] * j3;
-  s1 += X[(pa | 0) + 1] * j0 + X[(pa | 0) + 5] * j1 + X[(pa | 0) + 9] * j2 + X[(pa | 0) + 13] * j3;
-  s2 += X[(pa | 0) + 2] * j0 + X[(pa | 0) + 6] * j1 + X[(pa | 0) + 10] * j2 + X[(pa | 0) + 14] * j3;
-  s3 += X[(pa | 0) + 3] * j0 + X[(pa | 0) + 7] * j1 + X[(pa | 0) + 11] * j2 + X[(pa | 0) + 15] * j3;
-  pa += 16;
-  pj += 8 * b;
-}
-let pa2 = s1b + q * b * 4;
-for (let c2 = 0; c2 < b / 4; c2++) {
-  const k0 = J[(pj | 0) + this.thread.x];
-  const k1 = J[((pj | 0) + 2 * b) + this.thread.x];
-  const k2 = J[((pj | 0) + 4 * b) + this.thread.x];
-  const k3 = J[((pj | 0) + 6 * b) + this.thread.x];
-  s0 += X[(pa2 | 0)] * k0 + X[(pa2 | 0) + 4] * k1 + X[(pa2 | 0) + 8] * k2 + X[(pa2 | 0) + 12] * k3;
-  s1 += X[(pa2 | 0) + 1] * k0 + X[(pa2 | 0) + 5] * k1 + X[(pa2 | 0) + 9] * k2 + X[(pa2 | 0) + 13] * k3;
-  s2 += X[(pa2 | 0) + 2] * k0 + X[(pa2 | 0) + 6] * k1 + X[(pa2 | 0) + 10] * k2 + X[(pa2 | 0) + 14] * k3;
-  s3 += X[(pa2 | 0) + 3] * k0 + X[(pa2 | 0) + 7] * k1 + X[(pa2 | 0) + 11] * k2 + X[(pa2 | 0) + 15] * k3;
-  pa2 += 16;
-  pj += 8 * b;
-}
+${updateHalf('c', 'pa', 's0b', 'j')}
+${updateHalf('c2', 'pa2', 's1b', 'k')}
 ${refill ? REFILL4 : ''}return [s0, s1, s2, s3];`;
 }
 
