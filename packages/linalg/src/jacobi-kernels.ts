@@ -286,15 +286,7 @@ let s0 = X[(src | 0) + this.thread.x * 4];
 let s1 = X[(src | 0) + 1 + this.thread.x * 4];
 let s2 = X[(src | 0) + 2 + this.thread.x * 4];
 let s3 = X[(src | 0) + 3 + this.thread.x * 4];
-if (refill == 1) {
-  if (r0 < m) {
-    s0 = ${noise('r0')};
-    s1 = r0 + 1 < m ? ${noise('(r0 + 1)')} : 0.0;
-    s2 = r0 + 2 < m ? ${noise('(r0 + 2)')} : 0.0;
-    s3 = r0 + 3 < m ? ${noise('(r0 + 3)')} : 0.0;
-  }
-}
-return [s0, s1, s2, s3];`,
+${REFILL4}return [s0, s1, s2, s3];`,
 };
 
 /** MOVE_R4 one value per cell (other backends): 1-D output over the X layout. Same scalars. */
