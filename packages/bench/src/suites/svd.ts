@@ -33,8 +33,10 @@ function gaussianMatrix(n: number, seed: number): Float32Array {
  * ```
  */
 export async function svdSuite(opts: SuiteOptions = {}): Promise<Row[]> {
-  // Few samples: one 512 SVD takes seconds. tinybench still takes at least its minimum iterations.
-  const bench = new Bench({ time: opts.time ?? 2000, warmupTime: 0, warmupIterations: 1, iterations: 3 });
+  // One 512 SVD takes seconds, so samples are few; 6 s a task (10-12 samples at 256) keeps one run's
+  // ratio within ~0.1 of longer runs, where 2 s (3-4 samples) let it swing by 0.3 on a shared
+  // 2-core machine. tinybench still takes at least its minimum iterations.
+  const bench = new Bench({ time: opts.time ?? 6000, warmupTime: 0, warmupIterations: 1, iterations: 3 });
   const ours = `sorsajs (${sj.backend()})`;
   const cleanup: (() => void)[] = [];
   for (const n of opts.sizes ?? [128, 256, 512]) {
