@@ -11,6 +11,8 @@ import { Tensor } from './tensor/tensor.js';
 
 export type { JobContext, KernelSource, PipelineSource } from './backend/engine.js';
 export type { Payload } from './backend/types.js';
+import { storagesOf } from './ops/operand.js';
+
 export { launch, launchDims } from './ops/operand.js';
 export { divmod } from './kernels/index-math.js';
 export { bakeScalars } from './kernels/bake.js';
@@ -28,11 +30,7 @@ export function launchPipeline(
   outShapes: readonly (readonly number[])[],
 ): Tensor[] {
   const eng = engine();
-  const storages = inputs.map((t) => {
-    const s = t.use(op);
-    if (s.engine !== eng) throw new Error(`${op}: a tensor of shape [${t.shape.join(',')}] lives on backend ${s.engine.name}, but ops now run on ${eng.name}`);
-    return s;
-  });
+  const storages = storagesOf(op, inputs);
   const sizes = outShapes.map((sh) => sh.reduce((a, b) => a * b, 1));
   return eng.runPipeline(src, storages, inputDims, scalars, sizes).map((s, i) => new Tensor(s, outShapes[i], 'float32'));
 }
@@ -50,11 +48,7 @@ export function launchJob(
   body: (ctx: JobContext, inputs: Payload[]) => Promise<Payload[]>,
 ): Tensor[] {
   const eng = engine();
-  const storages = inputs.map((t) => {
-    const s = t.use(op);
-    if (s.engine !== eng) throw new Error(`${op}: a tensor of shape [${t.shape.join(',')}] lives on backend ${s.engine.name}, but ops now run on ${eng.name}`);
-    return s;
-  });
+  const storages = storagesOf(op, inputs);
   const sizes = outShapes.map((sh) => sh.reduce((a, b) => a * b, 1));
   return eng.job(storages, sizes, body).map((s, i) => new Tensor(s, outShapes[i], 'float32'));
 }
@@ -64,7 +58,6 @@ export function lastPipelineExecutor(): string {
   return engine().lastPipelineExecutor;
 }
 
-/** Whether a tensor's values are on the host now (so they can be checked without a readback). */
 /**
  * The first NaN or infinite value of a host-resident tensor (made by \`tensor()\`, or a wasm/cpu
  * result) and its multi-index; null when all are finite or the values are on a device (they are
@@ -87,6 +80,7 @@ export function firstNonFinite(t: Tensor): { value: number; index: number[] } | 
   return null;
 }
 
+/** A tensor's values when they are on the host now (so they can be checked without a readback). */
 export function hostValues(t: Tensor): Float32Array | undefined {
   const v = t.storage.value;
   return v instanceof Float32Array ? v : undefined;

@@ -5,6 +5,9 @@
 import { add, arange, backend, eye, greater, internal, mul, reshape, slice, tidy, type Tensor } from '@sorsajs/core';
 import { PROJECT, REFLECTOR, UPDATE, UPDATE_2D, VECTOR } from './qr-kernels.js';
 
+import { checkFinite, checkMatrix } from './checks.js';
+import { differentiableQr } from './grad.js';
+
 const { launch, launchDims } = internal;
 
 /** X - beta v wᵀ over X [rows, cols]: the 2-D form on wasm (rows uniform per SIMD quad), 1-D elsewhere. */
@@ -12,8 +15,6 @@ function update(X: Tensor, v: Tensor, w: Tensor, p: Tensor, rows: number, cols: 
   if (backend() === 'wasm') return reshape(launchDims('qr', UPDATE_2D, [cols, rows], [X, v, w, p], [cols]), [rows, cols]);
   return launch('qr', UPDATE, [rows, cols], 'float32', [X, v, w, p], [cols]);
 }
-import { checkFinite, checkMatrix } from './checks.js';
-import { differentiableQr } from './grad.js';
 
 /** The factors of a thin QR: Q `[m, k]` with orthonormal columns and upper-triangular R `[k, n]`, k = min(m, n). */
 export interface QR {

@@ -44,14 +44,23 @@ export function operands(op: string, xs: readonly Operand[]): { tensors: Tensor[
   return { tensors, made, dtype };
 }
 
-/** Runs a kernel over tensor inputs and wraps its output as a tensor. */
-export function launch(op: string, src: KernelSource, shape: readonly number[], dtype: DType, inputs: readonly Tensor[], scalars: readonly number[]): Tensor {
+/**
+ * The storages of kernel inputs, checked live and on the current backend (`op` names the caller).
+ * Shared by every way of launching kernels over tensors.
+ */
+export function storagesOf(op: string, inputs: readonly Tensor[]): Storage[] {
   const eng = engine();
-  const storages = inputs.map((t) => {
+  return inputs.map((t) => {
     const s = t.use(op);
     if (s.engine !== eng) throw new Error(`${op}: a tensor of shape [${t.shape.join(',')}] lives on backend ${s.engine.name}, but ops now run on ${eng.name} (make it again after init)`);
     return s;
   });
+}
+
+/** Runs a kernel over tensor inputs and wraps its output as a tensor. */
+export function launch(op: string, src: KernelSource, shape: readonly number[], dtype: DType, inputs: readonly Tensor[], scalars: readonly number[]): Tensor {
+  const eng = engine();
+  const storages = storagesOf(op, inputs);
   const size = shape.reduce((a, b) => a * b, 1);
   if (size >= 2 ** 24) throw new Error(`${op}: output of shape [${shape.join(',')}] has ${size} elements; kernels index in float32, so at most 2^24 - 1`);
   return new Tensor(eng.run(src, size, storages, scalars), shape, dtype);
@@ -68,7 +77,7 @@ export function requireFloat(op: string, x: Tensor): void {
  */
 export function launchDims(op: string, src: KernelSource, dims: readonly number[], inputs: readonly Tensor[], scalars: readonly number[]): Tensor {
   const eng = engine();
-  const storages = inputs.map((t) => t.use(op));
+  const storages = storagesOf(op, inputs);
   const size = dims.reduce((a, b) => a * b, 1) * (src.components ?? 1);
   if (size >= 2 ** 24) throw new Error(`${op}: intermediate of ${size} elements exceeds 2^24 - 1 (kernels index in float32)`);
   return new Tensor(eng.run(src, dims, storages, scalars), [size], 'float32');
