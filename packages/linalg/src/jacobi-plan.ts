@@ -4,19 +4,13 @@
  * runs. Planning, not compute.
  * @module
  */
+import type { JacobiOptions } from './jacobi.js';
 import * as K from './jacobi-kernels.js';
 import * as I from './jacobi-inner.js';
 
 const EPS32 = 2 ** -23;
 /** Default cap on sweeps; float32 Jacobi needs ~10-14 on random matrices, up to ~24 on geometric spectra (NOTES.md). */
 const MAX_SWEEPS = 40;
-
-/** The options a plan is made from (jacobi.ts's `JacobiOptions`). */
-export interface PlanOptions {
-  tol?: number;
-  maxSweeps?: number;
-  blockSize?: number;
-}
 
 /** Sizes and tables of one Jacobi SVD of an m x n work matrix (m >= n). */
 export interface Plan {
@@ -72,7 +66,7 @@ function blockFor(n: number): number {
  * The plan for an m x n work matrix (m >= n) on backend `tiled` (wasm) or not. `shape` names the
  * caller's shape in errors. Throws on bad options or a work matrix over 2^24 elements.
  */
-export function planFor(m: number, n: number, opts: PlanOptions, tiled: boolean, shape: string): Plan {
+export function planFor(m: number, n: number, opts: JacobiOptions, tiled: boolean, shape: string): Plan {
   const b = opts.blockSize ?? blockFor(n);
   if (!Number.isInteger(b) || b < 4 || b % 4 !== 0) throw new Error(`jacobiSvd: blockSize must be a positive multiple of 4, got ${b}`);
   const w = 2 * b;

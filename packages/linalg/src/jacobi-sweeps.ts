@@ -10,6 +10,7 @@ import { internal as coreInternal } from '@sorsajs/core';
 import * as K from './jacobi-kernels.js';
 import * as I from './jacobi-inner.js';
 import type { Plan } from './jacobi-plan.js';
+import type { JacobiStats } from './jacobi.js';
 
 type Payload = internal.Payload;
 type Src = internal.KernelSource;
@@ -20,13 +21,6 @@ const BIG_THETA = 4096;
 export const ZERO_SQ = 2 ** -100;
 /** See `run`: a full sweep whose pairs were all within STALL tol ends the iteration. */
 const STALL = 4;
-
-/** How an iteration went: what `jacobiStats` reports (see jacobi.ts). */
-export interface SweepStats {
-  sweeps: number;
-  converged: boolean;
-  history: number[];
-}
 
 /**
  * Whether any rotation in I.IPARAMS's result turns: its betas (the second half) are exactly 0 for
@@ -85,7 +79,7 @@ export class Sweeps {
    * rotate nothing, so it first measures without rotating (a check-only pass: Grams and CONV, the
    * blocks paired through BP instead of moved, about a fifth of a sweep).
    */
-  async run(stats: SweepStats): Promise<void> {
+  async run(stats: JacobiStats): Promise<void> {
     const { tol, maxSweeps } = this.plan;
     stats.sweeps = 0;
     stats.converged = false;
