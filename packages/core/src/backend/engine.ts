@@ -154,8 +154,9 @@ export class Engine {
    * texture came where a host array came first), so each combination gets its own kernel.
    */
   /** The sizes part of webgl's cache key (see `cacheKey`); other backends key by source alone and skip building it. */
-  private sizes(dims: readonly number[], inputs: readonly { readonly size: number }[], values: readonly Payload[]): string {
-    return this.name === 'webgl' ? sizesOf(dims, inputs, values) : '';
+  private sizes(dims: readonly number[], values: readonly Payload[], inputs?: readonly { readonly size: number }[]): string {
+    if (this.name !== 'webgl') return '';
+    return sizesOf(dims, inputs ?? values.map((v) => ({ size: payloadSize(v) })), values);
   }
 
   private cacheKey(src: KernelSource, threaded: boolean, sizes: string): string {
@@ -202,14 +203,14 @@ export class Engine {
     if (n === 0) return Storage.ready(this, 0, new Float32Array(0));
     if (this.queued === 0 && !this.isAsync(src, n) && inputs.every((s) => s.isReady)) {
       const values = inputs.map((s) => s.value!);
-      return Storage.ready(this, outSize, this.call(src, dims, values, scalars, this.sizes(dims, inputs, values)) as Payload);
+      return Storage.ready(this, outSize, this.call(src, dims, values, scalars, this.sizes(dims, values, inputs)) as Payload);
     }
     for (const s of inputs) s.retain();
     this.queued++;
     const result = this.tail.then(async () => {
       try {
         const values = await Promise.all(inputs.map((s) => s.get()));
-        return await this.call(src, dims, values, scalars, this.sizes(dims, inputs, values));
+        return await this.call(src, dims, values, scalars, this.sizes(dims, values, inputs));
       } finally {
         for (const s of inputs) s.release();
         this.queued--;
@@ -323,7 +324,7 @@ export class Engine {
     const ctx: JobContext = {
       run: async (src, output, arrays, scalars) => {
         const dims = typeof output === 'number' ? [output] : [...output];
-        return await this.call(src, dims, [...arrays], scalars, this.name === 'webgl' ? sizesOf(dims, arrays.map((a) => ({ size: payloadSize(a) })), arrays) : '');
+        return await this.call(src, dims, [...arrays], scalars, this.sizes(dims, arrays));
       },
       pipeline: (src, arrays, inputDims, scalars) => this.execPipeline(src, arrays, inputDims, scalars),
       read: (p) => this.read(p),
