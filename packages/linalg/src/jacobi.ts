@@ -34,7 +34,8 @@
  * @module
  */
 import type { SVD } from './types.js';
-import { Tensor, backend, matmul } from '@sorsajs/core';
+import { backend, matmul, type Tensor } from '@sorsajs/core';
+import { checkMatrix } from './checks.js';
 import { internal } from '@sorsajs/core';
 import * as K from './jacobi-kernels.js';
 import { planFor } from './jacobi-plan.js';
@@ -85,10 +86,7 @@ export interface JacobiStats {
 }
 
 function checkInput(a: Tensor): void {
-  if (!(a instanceof Tensor)) throw new Error(`jacobiSvd: expects a Tensor, got ${a === null ? 'null' : typeof a}`);
-  if (a.isDisposed) throw new Error(`jacobiSvd: tensor of shape [${a.shape.join(',')}] was disposed`);
-  if (a.dtype !== 'float32') throw new Error(`jacobiSvd: expects a float32 tensor, got ${a.dtype}`);
-  if (a.rank !== 2) throw new Error(`jacobiSvd: expects a matrix (rank 2), got shape [${a.shape.join(',')}]`);
+  checkMatrix('jacobiSvd', a);
   const [m, n] = a.shape;
   if (m === 0 || n === 0) throw new Error(`jacobiSvd: expects a non-empty matrix, got shape [${m},${n}]`);
   // Values on the host (uploaded data, wasm and cpu results) are checked here, with the index of the
