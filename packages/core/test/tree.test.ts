@@ -208,6 +208,89 @@ forEachBackend('tree', () => {
     });
   });
 
+  describe('cycles, depth and untrusted key names', () => {
+    const fns = { flatten: tree.flatten, leaves: tree.leaves, structure: tree.structure, leafPaths: tree.leafPaths, dispose: tree.dispose };
+
+    it('a cyclic tree is an Error naming the function and the path of the cycle, not a stack overflow', () => {
+      const obj: Record<string, unknown> = { w: 1, b: { x: [2] } };
+      (obj.b as Record<string, unknown>).c = obj;
+      const arr: unknown[] = [1, { y: 2 }];
+      (arr[1] as Record<string, unknown>).z = [arr];
+      for (const [name, fn] of Object.entries(fns)) {
+        expect(() => fn(obj)).toThrow(new RegExp(`^tree\\.${name}: the tree has a cycle at "b\\.c" \\(it contains its ancestor at "<root>"\\)`));
+        expect(() => fn(arr)).toThrow(new RegExp(`^tree\\.${name}: the tree has a cycle at "1\\.z\\.0"`));
+      }
+      expect(() => tree.map((x) => x, obj)).toThrow(/^tree\.map: the tree has a cycle at "b\.c"/);
+      expect(() => tree.mapWithPath((_p, x) => x, obj)).toThrow(/^tree\.mapWithPath: the tree has a cycle at "b\.c"/);
+      // Two cyclic trees of the same shape: the structure comparison must not loop either.
+      const other: Record<string, unknown> = { w: 3, b: { x: [4] } };
+      (other.b as Record<string, unknown>).c = other;
+      expect(() => tree.map((x) => x, obj, other)).toThrow(/^tree\.map: the tree has a cycle at "b\.c"/);
+      const def = { kind: 'object', keys: ['a'], children: [] as unknown[] };
+      def.children.push(def);
+      expect(() => tree.unflatten(def as never, [1])).toThrow(/^tree\.unflatten: the structure has a cycle at "a"/);
+    });
+
+    it('a shared (acyclic) subtree is not a cycle', () => {
+      const shared = { p: 1, q: [2] };
+      expect(tree.leaves({ a: shared, b: [shared, shared] })).toEqual([1, 2, 1, 2, 1, 2]);
+      expect(tree.leafPaths({ a: shared, b: shared })).toEqual(['a.p', 'a.q.0', 'b.p', 'b.q.0']);
+    });
+
+    it('a tree nested deeper than the limit is a clear Error, not a stack overflow', () => {
+      let deep: unknown = 1;
+      for (let i = 0; i < 20_000; i++) deep = [deep];
+      for (const [name, fn] of Object.entries(fns)) expect(() => fn(deep)).toThrow(new RegExp(`^tree\\.${name}: the tree nests deeper than 1000 levels at "0\\.0\\.0`));
+      expect(() => tree.map((x) => x, deep)).toThrow(/^tree\.map: the tree nests deeper than 1000 levels/);
+      let def: unknown = { kind: 'leaf' };
+      for (let i = 0; i < 20_000; i++) def = { kind: 'array', children: [def] };
+      expect(() => tree.unflatten(def as never, [1])).toThrow(/^tree\.unflatten: the structure nests deeper than 1000 levels/);
+      let ok: unknown = 1;
+      for (let i = 0; i < 1000; i++) ok = { k: ok };
+      expect(tree.leaves(ok)).toEqual([1]);
+    });
+
+    it('the keys __proto__, constructor and prototype are refused with an Error naming the function and path; Object.prototype stays clean', () => {
+      const proto = JSON.parse('{"blocks":[{"__proto__":{"isAdmin":1}}]}') as unknown;
+      const ctor = { a: { constructor: { prototype: { polluted: 1 } } } };
+      const prot = { prototype: { polluted: 1 } };
+      for (const [name, fn] of Object.entries(fns)) {
+        expect(() => fn(proto)).toThrow(new RegExp(`^tree\\.${name}: the key "__proto__" at "blocks\\.0\\.__proto__" is not allowed`));
+        expect(() => fn(ctor)).toThrow(new RegExp(`^tree\\.${name}: the key "constructor" at "a\\.constructor" is not allowed`));
+        expect(() => fn(prot)).toThrow(new RegExp(`^tree\\.${name}: the key "prototype" at "prototype" is not allowed`));
+      }
+      expect(() => tree.map((x) => x, proto)).toThrow(/^tree\.map: the key "__proto__" at "blocks\.0\.__proto__" is not allowed/);
+      expect(() => tree.mapWithPath((_p, x) => x, ctor)).toThrow(/^tree\.mapWithPath: the key "constructor" at "a\.constructor"/);
+      for (const key of ['__proto__', 'constructor', 'prototype']) {
+        const def = { kind: 'object', keys: ['x', key], children: [{ kind: 'leaf' }, { kind: 'object', keys: ['isAdmin', 'polluted'], children: [{ kind: 'leaf' }, { kind: 'leaf' }] }] };
+        expect(() => tree.unflatten(def as never, [1, 2, 3])).toThrow(new RegExp(`^tree\\.unflatten: the key "${key}" at "${key}" is not allowed`));
+      }
+      expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+      expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
+    it('toString, hasOwnProperty and valueOf are ordinary keys', async () => {
+      const a = c.tensor([1]);
+      const b = c.tensor([2]);
+      const t = { toString: a, hasOwnProperty: { valueOf: b, n: 3 } };
+      expect(tree.leafPaths(t)).toEqual(['toString', 'hasOwnProperty.valueOf', 'hasOwnProperty.n']);
+      const [ls, def] = tree.flatten(t);
+      expect(ls).toEqual([a, b, 3]);
+      const back = tree.unflatten<typeof t>(def, ['x', 'y', 'z']);
+      expect(Object.keys(back)).toEqual(['toString', 'hasOwnProperty']);
+      expect(Object.getOwnPropertyDescriptor(back, 'toString')?.value).toBe('x');
+      expect(Object.getOwnPropertyDescriptor(back.hasOwnProperty, 'valueOf')?.value).toBe('y');
+      const paths: string[] = [];
+      const doubled = tree.mapWithPath((p, x) => (paths.push(p), c.mul(x as Tensor, 2)), { toString: a, valueOf: [b] });
+      expect(paths).toEqual(['toString', 'valueOf.0']);
+      expect(Array.from(await (doubled.toString as unknown as Tensor).data())).toEqual([2]);
+      expect(Array.from(await (doubled.valueOf[0] as Tensor).data())).toEqual([4]);
+      // Matching trees by key: a key missing from one tree is not found on Object.prototype.
+      expect(() => tree.map((x) => x, { toString: 1 }, { other: 1 })).toThrow(/^tree\.map: tree #1 differs from the first at toString \(missing in the other tree\)/);
+      tree.dispose([a, b, doubled]);
+    });
+  });
+
   describe('invalid leaves', () => {
     const bad: [string, unknown, RegExp][] = [
       ['a string', { blocks: [{ wq: 'w' }] }, /"blocks\.0\.wq" is a string/],

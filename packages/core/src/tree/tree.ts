@@ -56,15 +56,91 @@ function isNode(x: unknown): x is readonly unknown[] | Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-function checkLeaf(x: unknown, path: string): void {
+function checkLeaf(op: string, x: unknown, path: string): void {
   if (x === null || x === undefined || typeof x === 'number' || x instanceof Tensor) return;
-  throw new Error(`tree: the value at "${path || '<root>'}" is a ${typeof x === 'object' ? (x as object).constructor?.name ?? 'object' : typeof x}, not a tensor, number, null, array or plain object`);
+  throw new Error(`${op}: the value at "${path || '<root>'}" is a ${typeof x === 'object' ? (x as object).constructor?.name ?? 'object' : typeof x}, not a tensor, number, null, array or plain object`);
 }
 
 const join = (path: string, key: string | number): string => (path ? `${path}.${key}` : String(key));
 
+/** Paths can be long (a deep tree): error messages show their start. */
+const showPath = (path: string): string => (path === '' ? '<root>' : path.length > 80 ? `${path.slice(0, 77)}...` : path);
+
+/**
+ * How deep a tree may nest. Parameter trees nest a few levels; the bound turns a runaway structure
+ * into a clear Error instead of a stack overflow in these recursive walks.
+ */
+const MAX_DEPTH = 1000;
+
+/**
+ * Keys no tree may have. Trees are rebuilt from keys (`unflatten`, `map`) and from dotted paths read
+ * from files (checkpoint interop), where assigning these names would change an object's prototype
+ * or reach `Object.prototype`: they are refused everywhere rather than handled in some places.
+ */
+const RESERVED_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Refuses a reserved key, naming the function and the key's path. */
+function checkKey(op: string, key: string, path: string): void {
+  if (RESERVED_KEYS.has(key)) {
+    throw new Error(`${op}: the key ${JSON.stringify(key)} at "${showPath(join(path, key))}" is not allowed in a tree (__proto__, constructor and prototype are reserved: assigning them would change object prototypes)`);
+  }
+}
+
+/**
+ * The nodes on the path from the root to the node being visited: entering one of them again is a
+ * cycle, and more than MAX_DEPTH of them is too deep. Both are Errors naming `op` and the path.
+ * A subtree shared by two parents (no cycle) is visited once per parent, as its leaves are.
+ */
+class Ancestors {
+  private readonly open = new Map<object, string>();
+  constructor(
+    private readonly op: string,
+    private readonly what: 'tree' | 'structure',
+  ) {}
+
+  enter(node: object, path: string): void {
+    const seen = this.open.get(node);
+    if (seen !== undefined) throw new Error(`${this.op}: the ${this.what} has a cycle at "${showPath(path)}" (it contains its ancestor at "${showPath(seen)}")`);
+    if (this.open.size >= MAX_DEPTH) throw new Error(`${this.op}: the ${this.what} nests deeper than ${MAX_DEPTH} levels at "${showPath(path)}"`);
+    this.open.set(node, path);
+  }
+
+  leave(node: object): void {
+    this.open.delete(node);
+  }
+}
+
+/** `flatten` under the name of the public function that called it, for its errors. */
+function flattenAs(op: string, t: unknown): [Leaf[], TreeDef] {
+  const leaves: Leaf[] = [];
+  const open = new Ancestors(op, 'tree');
+  const walk = (x: unknown, path: string): TreeDef => {
+    if (!isNode(x)) {
+      checkLeaf(op, x, path);
+      leaves.push(x as Leaf);
+      return { kind: 'leaf' };
+    }
+    open.enter(x, path);
+    let def: TreeDef;
+    if (Array.isArray(x)) def = { kind: 'array', children: x.map((v, i) => walk(v, join(path, i))) };
+    else {
+      const keys = Object.keys(x);
+      const children = keys.map((k) => {
+        checkKey(op, k, path);
+        return walk((x as Record<string, unknown>)[k], join(path, k));
+      });
+      def = { kind: 'object', keys, children };
+    }
+    open.leave(x);
+    return def;
+  };
+  return [leaves, walk(t, '')];
+}
+
 /**
  * The leaves in order (depth first; object keys in insertion order) and the structure to rebuild them.
+ * A tree with a cycle, nested deeper than 1000 levels, or with a key `__proto__`, `constructor` or
+ * `prototype` is an Error naming the path (as in every function of this module).
  *
  * @example
  * ```ts
@@ -73,22 +149,12 @@ const join = (path: string, key: string | number): string => (path ? `${path}.${
  * ```
  */
 export function flatten(t: unknown): [Leaf[], TreeDef] {
-  const leaves: Leaf[] = [];
-  const walk = (x: unknown, path: string): TreeDef => {
-    if (Array.isArray(x)) return { kind: 'array', children: x.map((v, i) => walk(v, join(path, i))) };
-    if (isNode(x)) {
-      const keys = Object.keys(x);
-      return { kind: 'object', keys, children: keys.map((k) => walk((x as Record<string, unknown>)[k], join(path, k))) };
-    }
-    checkLeaf(x, path);
-    leaves.push(x as Leaf);
-    return { kind: 'leaf' };
-  };
-  return [leaves, walk(t, '')];
+  return flattenAs('tree.flatten', t);
 }
 
 /**
- * Rebuilds a tree of structure `def` from leaves in `flatten`'s order.
+ * Rebuilds a tree of structure `def` from leaves in `flatten`'s order. A structure with a cycle,
+ * nested deeper than 1000 levels, or with a key `__proto__`, `constructor` or `prototype` is an Error.
  *
  * @example
  * ```ts
@@ -97,19 +163,34 @@ export function flatten(t: unknown): [Leaf[], TreeDef] {
  * ```
  */
 export function unflatten<T = Tree>(def: TreeDef, leaves: readonly unknown[]): T {
+  const op = 'tree.unflatten';
   let k = 0;
-  const build = (d: TreeDef): unknown => {
+  const open = new Ancestors(op, 'structure');
+  const build = (d: TreeDef, path: string): unknown => {
+    if (d === null || typeof d !== 'object' || !['leaf', 'array', 'object'].includes(d.kind)) {
+      throw new Error(`${op}: the structure at "${showPath(path)}" is not a TreeDef node ({ kind: 'leaf' | 'array' | 'object', ... })`);
+    }
     if (d.kind === 'leaf') {
-      if (k >= leaves.length) throw new Error(`tree.unflatten: ${leaves.length} leaves are too few for the structure`);
+      if (k >= leaves.length) throw new Error(`${op}: ${leaves.length} leaves are too few for the structure`);
       return leaves[k++];
     }
-    if (d.kind === 'array') return d.children.map(build);
-    const out: Record<string, unknown> = {};
-    d.keys.forEach((key, i) => (out[key] = build(d.children[i])));
+    open.enter(d, path);
+    let out: unknown;
+    if (d.kind === 'array') out = d.children.map((c, i) => build(c, join(path, i)));
+    else {
+      if (d.keys.length !== d.children.length) throw new Error(`${op}: the structure at "${showPath(path)}" has ${d.keys.length} keys but ${d.children.length} children`);
+      const obj: Record<string, unknown> = {};
+      d.keys.forEach((key, i) => {
+        checkKey(op, key, path);
+        obj[key] = build(d.children[i], join(path, key));
+      });
+      out = obj;
+    }
+    open.leave(d);
     return out;
   };
-  const out = build(def) as T;
-  if (k !== leaves.length) throw new Error(`tree.unflatten: ${leaves.length} leaves given, the structure has ${k}`);
+  const out = build(def, '') as T;
+  if (k !== leaves.length) throw new Error(`${op}: ${leaves.length} leaves given, the structure has ${k}`);
   return out;
 }
 
@@ -122,7 +203,7 @@ export function unflatten<T = Tree>(def: TreeDef, leaves: readonly unknown[]): T
  * ```
  */
 export function leaves(t: unknown): Leaf[] {
-  return flatten(t)[0];
+  return flattenAs('tree.leaves', t)[0];
 }
 
 /**
@@ -134,22 +215,36 @@ export function leaves(t: unknown): Leaf[] {
  * ```
  */
 export function structure(t: unknown): TreeDef {
-  return flatten(t)[1];
+  return flattenAs('tree.structure', t)[1];
 }
 
-/** Dotted paths of the leaves, in `flatten`'s order. */
-function paths(t: unknown): string[] {
+/**
+ * Dotted paths of the leaves, in `flatten`'s order (leaves are not checked). Cycles, depth and
+ * reserved keys are checked, so the other walks below may assume a finite, shallow tree.
+ */
+function paths(op: string, t: unknown): string[] {
   const out: string[] = [];
+  const open = new Ancestors(op, 'tree');
   const walk = (x: unknown, path: string): void => {
+    if (!isNode(x)) {
+      out.push(path);
+      return;
+    }
+    open.enter(x, path);
     if (Array.isArray(x)) x.forEach((v, i) => walk(v, join(path, i)));
-    else if (isNode(x)) for (const k of Object.keys(x)) walk((x as Record<string, unknown>)[k], join(path, k));
-    else out.push(path);
+    else {
+      for (const k of Object.keys(x)) {
+        checkKey(op, k, path);
+        walk((x as Record<string, unknown>)[k], join(path, k));
+      }
+    }
+    open.leave(x);
   };
   walk(t, '');
   return out;
 }
 
-/** The first path at which two trees' structures differ, or null. */
+/** The first path at which two trees' structures differ, or null. Both trees must have passed `paths`. */
 function firstDifference(a: unknown, b: unknown, path = ''): string | null {
   const na = isNode(a);
   const nb = isNode(b);
@@ -189,7 +284,7 @@ function firstDifference(a: unknown, b: unknown, path = ''): string | null {
  * ```
  */
 export function map<T>(f: (...leaves: Leaf[]) => Leaf, first: T, ...rest: unknown[]): MapTree<T, Tensor> {
-  return mapLeaves(f as (...leaves: unknown[]) => unknown, [first, ...rest], true) as MapTree<T, Tensor>;
+  return mapLeaves('tree.map', f as (...leaves: unknown[]) => unknown, [first, ...rest], true) as MapTree<T, Tensor>;
 }
 
 /**
@@ -197,13 +292,15 @@ export function map<T>(f: (...leaves: Leaf[]) => Leaf, first: T, ...rest: unknow
  * (label strings, mask booleans): for optimizers' label and mask trees.
  */
 export function mapAny(f: (...leaves: unknown[]) => unknown, first: unknown, ...rest: unknown[]): unknown {
-  return mapLeaves(f, [first, ...rest], false);
+  return mapLeaves('tree.map', f, [first, ...rest], false);
 }
 
-function mapLeaves(f: (...leaves: unknown[]) => unknown, trees: unknown[], check: boolean): unknown {
+function mapLeaves(op: string, f: (...leaves: unknown[]) => unknown, trees: unknown[], check: boolean): unknown {
+  // Every tree is checked for cycles, depth and reserved keys before the walks below recurse into it.
+  for (const t of trees) paths(op, t);
   for (let i = 1; i < trees.length; i++) {
     const d = firstDifference(trees[0], trees[i]);
-    if (d) throw new Error(`tree.map: tree #${i} differs from the first at ${d}`);
+    if (d) throw new Error(`${op}: tree #${i} differs from the first at ${d}`);
   }
   const walk = (xs: unknown[], path: string): unknown => {
     const x = xs[0];
@@ -213,7 +310,7 @@ function mapLeaves(f: (...leaves: unknown[]) => unknown, trees: unknown[], check
       for (const k of Object.keys(x)) out[k] = walk(xs.map((t) => (t as Record<string, unknown>)[k]), join(path, k));
       return out;
     }
-    if (check) for (const leaf of xs) checkLeaf(leaf, path);
+    if (check) for (const leaf of xs) checkLeaf(op, leaf, path);
     return f(...xs);
   };
   return walk(trees, '');
@@ -228,9 +325,10 @@ function mapLeaves(f: (...leaves: unknown[]) => unknown, trees: unknown[], check
  * ```
  */
 export function mapWithPath<T>(f: (path: string, leaf: Leaf) => Leaf, t: T): MapTree<T, Tensor> {
-  const ps = paths(t);
+  const op = 'tree.mapWithPath';
+  const ps = paths(op, t);
   let k = 0;
-  return map((leaf) => f(ps[k++], leaf), t);
+  return mapLeaves(op, (leaf) => f(ps[k++], leaf as Leaf), [t], true) as MapTree<T, Tensor>;
 }
 
 /**
@@ -242,7 +340,7 @@ export function mapWithPath<T>(f: (path: string, leaf: Leaf) => Leaf, t: T): Map
  * ```
  */
 export function dispose(t: unknown): void {
-  for (const leaf of leaves(t)) if (leaf instanceof Tensor) leaf.dispose();
+  for (const leaf of flattenAs('tree.dispose', t)[0]) if (leaf instanceof Tensor) leaf.dispose();
 }
 
 /**
@@ -254,6 +352,6 @@ export function dispose(t: unknown): void {
  * ```
  */
 export function leafPaths(t: unknown): string[] {
-  flatten(t); // validates the leaves
-  return paths(t);
+  flattenAs('tree.leafPaths', t); // validates the leaves
+  return paths('tree.leafPaths', t);
 }
