@@ -2,7 +2,10 @@
  * Engine jobs (`internal.launchJob`): asynchronous multi-kernel work that holds the queue and may
  * read values back between kernels, with synchronous-looking results. Checked on every backend:
  * results arrive in order with later ops, a loop decided by read-back values runs as decided, an
- * error inside the body rejects the results with its message, and nothing leaks.
+ * error inside the body rejects the results with its message, and nothing leaks: every test compares
+ * all of `memory()` (tensors, storage buffers, bytes) with its value before, after `sync()`. A job's
+ * body makes no tensors, so only the buffer and byte counts can show a job that keeps its inputs or
+ * results alive.
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
@@ -14,6 +17,8 @@ const SUM: c.internal.KernelSource = { key: 'test:sum', arrays: ['a'], scalars: 
 
 forEachBackend('jobs', () => {
   it('doubles until the sum passes a bound read back each round, in order with later ops', async () => {
+    await c.sync();
+    const before = c.memory();
     const x = c.tensor([1, 2, 3]);
     let rounds = 0;
     const [y] = internal.launchJob('test', [x], [[3]], async (ctx, [p]) => {
@@ -36,9 +41,13 @@ forEachBackend('jobs', () => {
     expect(rounds).toBe(5);
     expect(Array.from(await y.data())).toEqual([32, 64, 96]);
     for (const t of [x, y, z]) t.dispose();
+    await c.sync();
+    expect(c.memory()).toEqual(before);
   });
 
   it('rejects its results with the error thrown in the body, and later work still runs', async () => {
+    await c.sync();
+    const before = c.memory();
     const x = c.tensor([1, 2]);
     const [y] = internal.launchJob('test', [x], [[2]], async () => {
       throw new Error('test: the body failed on purpose');
@@ -47,15 +56,19 @@ forEachBackend('jobs', () => {
     const z = c.mul(x, 3);
     expect(Array.from(await z.data())).toEqual([3, 6]);
     for (const t of [x, y, z]) t.dispose();
+    await c.sync();
+    expect(c.memory()).toEqual(before);
   });
 
   it('keeps its inputs alive when the caller disposes them at once, and leaves nothing behind', async () => {
-    const before = c.memory().tensors;
+    await c.sync();
+    const before = c.memory();
     const x = c.tensor([4, 5]);
     const [y] = internal.launchJob('test', [x], [[2]], async (ctx, [p]) => [await ctx.run(DOUBLE, [2], [p], [])]);
     x.dispose();
     expect(Array.from(await y.data())).toEqual([8, 10]);
     y.dispose();
-    expect(c.memory().tensors).toBe(before);
+    await c.sync();
+    expect(c.memory()).toEqual(before);
   });
 });
