@@ -347,6 +347,10 @@ forEachBackend('safetensors', () => {
         ['I64', le64([-(2n ** 63n), 0n]), '-9223372036854775808', 0],
         ['U64', le64([0n, 2n ** 64n - 1n], false), '18446744073709551615', 1],
         ['I32', le('i32', [0, 2147483647]), '2147483647', 1],
+        ['I32', le('i32', [16777217, 0]), '16777217', 0],
+        ['I32', le('i32', [0, -16777217]), '-16777217', 1],
+        ['U32', le('u32', [0, 16777217]), '16777217', 1],
+        ['U32', le('u32', [4294967295, 0]), '4294967295', 0],
       ];
       for (const [dtype, bytes, value, index] of cases) {
         // A valid tensor first: the error must come before any tensor exists (expectLoadError checks memory()).
@@ -464,6 +468,60 @@ forEachBackend('safetensors', () => {
       await expectLoadError(build(`{"__metadata__":{"epoch":3},"a":${f1}}`, one), BYTES, /"__metadata__" value for "epoch" must be a string, got number 3/);
       await expectLoadError(build(`{"__metadata__":["x"],"a":${f1}}`, one), BYTES, /"__metadata__" must be an object of strings, got an array/);
       await expectLoadError(build(`{"__metadata__":"x"}`), BYTES, /"__metadata__" must be an object of strings, got string/);
+    });
+
+    it('duplicate keys, at the top level, in an entry or in the metadata, escaped or not, are refused (the last one does not silently win)', async () => {
+      const a0 = entry('F32', [1], 0, 4);
+      const a1 = entry('F32', [1], 4, 8);
+      const two = le('f32', [1, 2]);
+      await expectLoadError(build(`{"a":${a0},"a":${a1}}`, two), BYTES, /the header has the key "a" twice \(in the top-level object\)/);
+      // The same name spelled with JSON escapes is the same key.
+      await expectLoadError(build(`{"a":${a0},"\\u0061":${a1}}`, two), BYTES, /the key "a" twice/);
+      await expectLoadError(build(`{"x\\"y":${a0},"x\\u0022y":${a1}}`, two), BYTES, /the key "x\\"y" twice/);
+      await expectLoadError(build(`{"\\\\":${a0},"\\u005c":${a1}}`, two), BYTES, /the key "\\\\" twice/);
+      await expectLoadError(build(`{"a":{"dtype":"I32","dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, one), BYTES, /the key "dtype" twice \(in "a"\)/);
+      await expectLoadError(build(`{"__metadata__":{"k":"1","k":"2"},"a":${a0}}`, one), BYTES, /the key "k" twice \(in "__metadata__"\)/);
+      await expectLoadError(build(`{"__metadata__":{},"a":${a0},"__metadata__":{"k":"v"}}`, one), BYTES, /the key "__metadata__" twice \(in the top-level object\)/);
+      const d = await freshDir();
+      const path = join(d, 'dup.safetensors');
+      await writeFile(path, build(`{"a":${a0},"a":${a0}}`, one));
+      await expectLoadError(path, /^loadSafetensors: ".*dup\.safetensors": the header has the key "a" twice/);
+      // Not duplicates: keys differing in case or by an escape's meaning, the same field name in two
+      // entries, a value equal to a key, and braces or quotes inside strings.
+      const json =
+        `{"__metadata__":{"a":"a","b":"{\\"a\\":1,\\"a\\":2}","\\\\\\"":"x"},"a":${a0},"A":${a1},` +
+        `"a\\u0062":${entry('F32', [0], 8, 8)},"a\\\\u0062":${entry('F32', [0], 8, 8)}}`;
+      const { tensors, metadata } = await loadSafetensorsWithMetadata(build(json, two));
+      expect(Object.keys(tensors).sort()).toEqual(['A', 'a', 'a\\u0062', 'ab'].sort());
+      expect(metadata).toEqual({ a: 'a', b: '{"a":1,"a":2}', '\\"': 'x' });
+      disposeAll(tensors);
+    });
+
+    it('a header nested 5,000 deep is a clear Error naming the file, not a stack overflow', async () => {
+      const deep = (n: number): string => '['.repeat(n) + ']'.repeat(n);
+      await expectLoadError(build(`{"a":{"dtype":"F32","shape":${deep(5000)},"data_offsets":[0,4]}}`, one), BYTES, /the header nests deeper than 128 levels/);
+      await expectLoadError(build(`{"__metadata__":${'{"k":'.repeat(5000)}"v"${'}'.repeat(5000)}}`), BYTES, /nests deeper than 128 levels/);
+      await expectLoadError(build(deep(100_000)), BYTES, /nests deeper than 128 levels/);
+      const d = await freshDir();
+      const path = join(d, 'deep.safetensors');
+      await writeFile(path, build(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":${deep(5000)}}}`, one));
+      await expectLoadError(path, /^loadSafetensors: ".*deep\.safetensors": the header nests deeper than 128 levels/);
+      // Unknown extra fields nested within the limit are still accepted.
+      const ok = await loadSafetensors(build(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":${deep(100)}}}`, one));
+      expectSame(await values(ok.a), [1]);
+      disposeAll(ok);
+    });
+
+    it('tensor names such as __proto__.isAdmin, constructor and toString load as ordinary names without touching Object.prototype', async () => {
+      const names = ['__proto__', '__proto__.isAdmin', 'constructor', 'constructor.prototype.polluted', 'toString', 'hasOwnProperty'];
+      const json = `{${names.map((n, i) => `"${n}":${entry('F32', [1], 4 * i, 4 * i + 4)}`).join(',')}}`;
+      const got = await loadSafetensors(build(json, le('f32', [0, 1, 2, 3, 4, 5])));
+      expect(Object.keys(got)).toEqual(names);
+      for (const [i, n] of names.entries()) expectSame(await values(Object.getOwnPropertyDescriptor(got, n)!.value as Tensor), [i]);
+      expect(Object.getPrototypeOf(got)).toBe(Object.prototype);
+      expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+      expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
+      disposeAll(got);
     });
 
     it('loadSafetensorsWithMetadata names itself; a bad argument is an error', async () => {

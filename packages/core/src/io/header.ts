@@ -60,6 +60,55 @@ function isIndex(v: unknown): v is number {
 }
 
 /**
+ * How deeply a header may nest: serde_json's default recursion limit, which the format's reference
+ * parser runs under. A valid header nests 3 levels (object, entry, shape); the bound keeps a hostile
+ * header from overflowing the stack of the code that reads or describes it.
+ */
+export const MAX_HEADER_DEPTH = 128;
+
+/**
+ * Checks the nesting depth of header JSON that `JSON.parse` accepted, and refuses an object with the
+ * same key twice at any level, as the reference parser does (`JSON.parse` would keep the last one
+ * silently). Keys are compared after decoding their escapes, so `"a"` and `"\u0061"` are the same.
+ * Iterative, so any depth is safe to scan.
+ */
+function checkStructure(text: string, fail: Fail): void {
+  // One frame per open object (its keys so far, and where it is) or array (keys: null).
+  const stack: { keys: Set<string> | null; where: string }[] = [];
+  let lastKey = '';
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
+      if (expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        const top = stack[stack.length - 1];
+        if (top.keys!.has(key)) throw fail(`the header has the key ${quote(key)} twice (in ${top.where}); the reference parser refuses duplicate keys`);
+        top.keys!.add(key);
+        lastKey = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (ch === '{' || ch === '[') {
+      if (stack.length >= MAX_HEADER_DEPTH) {
+        throw fail(`the header nests deeper than ${MAX_HEADER_DEPTH} levels (at character ${i} of ${text.length}; a valid header nests 3)`);
+      }
+      const parent = stack[stack.length - 1];
+      const where = !parent ? 'the top-level object' : parent.keys ? (stack.length === 1 ? quote(lastKey) : `${parent.where} > ${quote(lastKey)}`) : `${parent.where} > [...]`;
+      stack.push({ keys: ch === '{' ? new Set() : null, where });
+      expectKey = ch === '{';
+    } else if (ch === '}' || ch === ']') {
+      stack.pop();
+      expectKey = false;
+    } else if (ch === ',') {
+      expectKey = stack[stack.length - 1]?.keys != null;
+    }
+  }
+}
+
+/**
  * Parses and checks the header of a whole safetensors file held in `bytes`. Throws `fail(...)` with
  * the first fault found; returns only when every tensor can be decoded from its byte range.
  */
@@ -87,6 +136,7 @@ export function parseHeader(bytes: Uint8Array, fail: Fail): ParsedHeader {
   } catch (e) {
     throw fail(`the ${n}-byte header is not valid JSON: ${(e as Error).message}`);
   }
+  checkStructure(text, fail);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw fail(`the header is not a JSON object: got ${show(json)}`);
   }
