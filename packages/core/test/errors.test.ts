@@ -211,6 +211,26 @@ describe('values and shapes given to creation', () => {
     expect(() => c.tensor([1, 1.5], undefined, 'int32')).toThrow(/^tensor: int32 value 1\.5/);
   });
 
+  it('an int32 value past ±2^24 (not exact in the float32 storage) is refused with the value as given and its index', () => {
+    expect(() => c.tensor([16777217], undefined, 'int32')).toThrow(/^tensor: int32 value 16777217 at index 0 .*±2\^24/);
+    expect(() => c.tensor([[1, 2], [3, -16777217]], undefined, 'int32')).toThrow(/^tensor: int32 value -16777217 at index 3 /);
+    expect(() => c.tensor(16777217, [], 'int32')).toThrow(/^tensor: int32 value 16777217 at index 0 /);
+    expect(() => c.tensor([0, 2147483647], undefined, 'int32')).toThrow(/^tensor: int32 value 2147483647 at index 1 .*int32 tensors hold integers within ±2\^24 exactly/);
+    expect(() => c.tensor(new Int32Array([5, 0, 2147483647]))).toThrow(/^tensor: int32 value 2147483647 at index 2 /);
+    expect(() => c.tensor(new Int32Array([-16777217]))).toThrow(/^tensor: int32 value -16777217 at index 0 /);
+    expect(() => c.tensor(new Float32Array([16777218]), undefined, 'int32')).toThrow(/^tensor: int32 value 16777218 at index 0 /);
+    expect(() => c.tensor([Infinity], undefined, 'int32')).toThrow(/^tensor: int32 value Infinity at index 0 /);
+  });
+
+  it('int32 values within ±2^24 are stored exactly', async () => {
+    const want = [16777216, -16777216, 16777215, -16777215, 0, 1];
+    for (const t of [c.tensor(want, undefined, 'int32'), c.tensor(Int32Array.from(want))]) {
+      expect(t.dtype).toBe('int32');
+      expect(Array.from(await t.data())).toEqual(want);
+      t.dispose();
+    }
+  });
+
   it('reshape to a different size names reshape and both shapes', () => {
     expect(() => c.reshape(c.zeros([2, 3]), [4, 2])).toThrow(/^reshape: .*\[2,3\].*\[4,2\]/);
   });

@@ -2,6 +2,16 @@ import type { KernelSource } from '../backend/engine.js';
 import { divmod } from './index-math.js';
 
 /**
+ * Kernel text folding `v` into the running maximum (or minimum) `acc`, NaN-propagating as NumPy's
+ * max: once a NaN is met the result is NaN. Not `Math.max`: WGSL's max of a NaN may return the
+ * other operand (seen on Mesa's Vulkan driver: max([1, NaN, 2]) gave 2, and the norm of an all-NaN
+ * vector 0). A NaN fails every comparison, so `!(v === v)` finds it (WGSL compilers fold `v !== v`).
+ */
+function nanFold(op: 'max' | 'min', acc: string, v: string): string {
+  return `if (${v} ${op === 'max' ? '>' : '<'} ${acc} || !(${v} === ${v})) { ${acc} = ${v}; }`;
+}
+
+/**
  * Reductions over the middle axis of an `[outer, L, inner]` view of a contiguous input: one thread
  * per output cell walks its L inputs `inner` apart. Every reduction over a contiguous block of axes
  * has this form without moving data; other axis sets are transposed into it first.
@@ -18,10 +28,16 @@ return acc;`,
 for (let l = 0; l < L; l++) { acc += x[base + l * inner]; }
 return acc / L;`,
   max: `let acc = x[base];
-for (let l = 1; l < L; l++) { acc = Math.max(acc, x[base + l * inner]); }
+for (let l = 1; l < L; l++) {
+  const v = x[base + l * inner];
+  ${nanFold('max', 'acc', 'v')}
+}
 return acc;`,
   min: `let acc = x[base];
-for (let l = 1; l < L; l++) { acc = Math.min(acc, x[base + l * inner]); }
+for (let l = 1; l < L; l++) {
+  const v = x[base + l * inner];
+  ${nanFold('min', 'acc', 'v')}
+}
 return acc;`,
   // First index of the maximum; a NaN counts as the maximum (as NumPy does). NaN is tested as
   // !(v === v): WGSL compilers fold v !== v to false.
@@ -42,14 +58,20 @@ return at;`,
   // max + log(sum(exp(x - max))): no overflow. An infinite max is the answer itself; infinities
   // arrive as scalar arguments because gpu.js turns Infinity literals into the largest float.
   logsumexp: `let m = x[base];
-for (let l = 1; l < L; l++) { m = Math.max(m, x[base + l * inner]); }
+for (let l = 1; l < L; l++) {
+  const v = x[base + l * inner];
+  ${nanFold('max', 'm', 'v')}
+}
 if (m === pinf || m === ninf) { return m; }
 let s = 0;
 for (let l2 = 0; l2 < L; l2++) { s += Math.exp(x[base + l2 * inner] - m); }
 return m + Math.log(s);`,
   // sqrt(sum x^2) scaled by max |x| so it neither overflows nor underflows in float32.
   norm: `let m = 0;
-for (let l = 0; l < L; l++) { m = Math.max(m, Math.abs(x[base + l * inner])); }
+for (let l = 0; l < L; l++) {
+  const v = Math.abs(x[base + l * inner]);
+  ${nanFold('max', 'm', 'v')}
+}
 if (m === 0 || m === pinf) { return m; }
 let s = 0;
 for (let l2 = 0; l2 < L; l2++) { const t = x[base + l2 * inner] / m; s += t * t; }
@@ -76,11 +98,12 @@ ${body}`,
 }
 
 /** Combine steps of the reductions with a contiguous variant: how to fold value `v` into `a`. */
-const FOLD: Record<string, { init: string; fold: (a: string, v: string) => string; finish: (a: string) => string }> = {
+const FOLD: Record<string, { init: string; fold: (a: string, v: string, tmp: string) => string; finish: (a: string) => string }> = {
   sum: { init: '0', fold: (a, v) => `${a} += ${v};`, finish: (a) => a },
   mean: { init: '0', fold: (a, v) => `${a} += ${v};`, finish: (a) => `${a} / L` },
-  max: { init: 'x[base]', fold: (a, v) => `${a} = Math.max(${a}, ${v});`, finish: (a) => a },
-  min: { init: 'x[base]', fold: (a, v) => `${a} = Math.min(${a}, ${v});`, finish: (a) => a },
+  // gpu.js declares every variable in one function scope: each fold names its own temporary.
+  max: { init: 'x[base]', fold: (a, v, t) => `const ${t} = ${v};\n  ${nanFold('max', a, t)}`, finish: (a) => a },
+  min: { init: 'x[base]', fold: (a, v, t) => `const ${t} = ${v};\n  ${nanFold('min', a, t)}`, finish: (a) => a },
 };
 
 /** Whether `op` has a contiguous (inner = 1) variant. */
@@ -96,7 +119,10 @@ export function hasContiguous(op: string): boolean {
 export function reduceContiguousKernel(op: string): KernelSource {
   const f = FOLD[op];
   if (!f) throw new Error(`internal: no contiguous reduction "${op}"`);
-  const combine = op === 'sum' || op === 'mean' ? '(a0 + a1) + (a2 + a3)' : `Math.${op}(Math.${op}(a0, a1), Math.${op}(a2, a3))`;
+  const combine =
+    op === 'sum' || op === 'mean'
+      ? 'let a = (a0 + a1) + (a2 + a3);'
+      : ['let a = a0;', ...['a1', 'a2', 'a3'].map((v) => nanFold(op as 'max' | 'min', 'a', v))].join('\n');
   return {
     key: `reduce:${op}:contiguous`,
     arrays: ['x'],
@@ -106,18 +132,18 @@ let a0 = ${f.init};
 let a1 = ${f.init};
 let a2 = ${f.init};
 let a3 = ${f.init};
-const L4 = Math.floor(L / 4);
+${divmod('L4', 'LR', 'L', '4')}
 for (let l = 0; l < L4; l++) {
   const p = base + l * 4;
-  ${f.fold('a0', 'x[p]')}
-  ${f.fold('a1', 'x[p + 1]')}
-  ${f.fold('a2', 'x[p + 2]')}
-  ${f.fold('a3', 'x[p + 3]')}
+  ${f.fold('a0', 'x[p]', 'v0')}
+  ${f.fold('a1', 'x[p + 1]', 'v1')}
+  ${f.fold('a2', 'x[p + 2]', 'v2')}
+  ${f.fold('a3', 'x[p + 3]', 'v3')}
 }
-for (let l2 = 0; l2 < L - L4 * 4; l2++) {
-  ${f.fold('a0', 'x[base + L4 * 4 + l2]')}
+for (let l2 = 0; l2 < LR; l2++) {
+  ${f.fold('a0', 'x[base + L4 * 4 + l2]', 'v4')}
 }
-const a = ${combine};
+${combine}
 return ${f.finish('a')};`,
   };
 }

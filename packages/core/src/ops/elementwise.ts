@@ -240,6 +240,27 @@ export const greater = (a: Operand, b: Operand): Tensor => binary('greater', a, 
 export const less = (a: Operand, b: Operand): Tensor => binary('less', a, b);
 
 /**
+ * 1 where `x` is finite (not NaN, not ±Infinity), else 0 (float32); every int32 value is finite.
+ * Not differentiable (its output is a constant to the tape).
+ *
+ * @example
+ * ```ts
+ * isfinite(tensor([1, NaN, Infinity, -3])); // [1, 0, 0, 1]
+ * ```
+ */
+export function isfinite(x: Tensor): Tensor {
+  checkTensor('isfinite', x);
+  // A range test rather than `v0 === v0`: GPU shader compilers may fold a self-comparison away
+  // (GLSL did, for a NaN test), but NaN fails every ordered comparison and ±Infinity exceeds the
+  // largest float32.
+  const expr = x.dtype === 'int32' ? '1' : 'Math.abs(v0) <= 3.4028234663852886e38 ? 1 : 0';
+  return untracked(() => {
+    const { src, scalars } = mapKernel(`isfinite_${x.dtype}`, expr, x.shape, [broadcastStrides(x.shape, x.shape)]);
+    return launch('isfinite', src, x.shape, 'float32', [x], scalars);
+  });
+}
+
+/**
  * Picks `a` where `cond` is nonzero and `b` elsewhere, broadcasting all three. `cond` may be of
  * either dtype; `a` and `b` share theirs.
  *

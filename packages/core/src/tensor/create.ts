@@ -1,4 +1,5 @@
 import { engine } from '../backend/registry.js';
+import { checkElements } from '../backend/limits.js';
 import { Storage } from '../backend/storage.js';
 import { checkShape, fmt, sizeOf } from '../util/shape.js';
 import { Tensor, type DType, type NestedArray } from './tensor.js';
@@ -7,6 +8,17 @@ import { Tensor, type DType, type NestedArray } from './tensor.js';
 export type TensorLike = number | NestedArray | Float32Array | Int32Array | readonly number[];
 
 const INT_LIMIT = 2 ** 24;
+
+/**
+ * Refuses an int32 value the float32 storage cannot hold exactly. Called on the caller's own value,
+ * before it is rounded into a Float32Array, so 16777217 is refused (not stored as 16777216) and an
+ * error reports the value as given.
+ */
+function checkInt(v: number, i: number): void {
+  if (!Number.isInteger(v) || Math.abs(v) > INT_LIMIT) {
+    throw new Error(`tensor: int32 value ${v} at index ${i} is not an integer within ±2^24 = ±${INT_LIMIT}: int32 tensors hold integers within ±2^24 exactly (their values are stored as float32)`);
+  }
+}
 
 /**
  * Makes a tensor from numbers, nested arrays, a Float32Array or an Int32Array. The shape is inferred
@@ -24,10 +36,13 @@ export function tensor(values: TensorLike, shape?: readonly number[], dtype?: DT
   if (dt !== 'float32' && dt !== 'int32') throw new Error(`tensor: unknown dtype "${String(dt)}" (expected float32 or int32)`);
   let flat: Float32Array;
   let inferred: number[];
+  const int = dt === 'int32';
   if (typeof values === 'number') {
+    if (int) checkInt(values, 0);
     flat = new Float32Array([values]);
     inferred = [];
   } else if (values instanceof Float32Array || values instanceof Int32Array) {
+    if (int) values.forEach(checkInt);
     flat = values instanceof Float32Array ? values.slice() : Float32Array.from(values);
     inferred = [values.length];
   } else if (Array.isArray(values)) {
@@ -40,6 +55,7 @@ export function tensor(values: TensorLike, shape?: readonly number[], dtype?: DT
         if (typeof v !== 'number') {
           throw new Error(`tensor: ragged nested array: expected a number at ${at} (shape ${fmt(inferred)} from the first entries), got ${Array.isArray(v) ? `an array of ${v.length}` : typeof v}`);
         }
+        if (int) checkInt(v, k);
         flat[k++] = v;
         return;
       }
@@ -54,16 +70,9 @@ export function tensor(values: TensorLike, shape?: readonly number[], dtype?: DT
   }
   const finalShape = shape ? [...shape] : inferred;
   checkShape(finalShape, 'tensor');
+  checkElements('tensor', flat.length, `a tensor of shape ${fmt(finalShape)}`);
   if (sizeOf(finalShape) !== flat.length) {
     throw new Error(`tensor: ${flat.length} values do not fill shape ${fmt(finalShape)} (${sizeOf(finalShape)} elements)`);
-  }
-  if (dt === 'int32') {
-    for (let i = 0; i < flat.length; i++) {
-      const v = flat[i];
-      if (!Number.isInteger(v) || Math.abs(v) > INT_LIMIT) {
-        throw new Error(`tensor: int32 value ${v} at index ${i} is not an integer within ±2^24 (kernels compute in float32)`);
-      }
-    }
   }
   return new Tensor(Storage.ready(engine(), flat.length, flat), finalShape, dt);
 }
