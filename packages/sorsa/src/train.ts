@@ -2,7 +2,7 @@
  * The SORSA training step in the official order, as a pure function.
  * @module
  */
-import { Tensor, add, mul, optim, tidy, tree, valueAndGrad } from '@sorsajs/core';
+import { Tensor, add, isfinite, mul, sub, optim, tidy, tree, valueAndGrad, where } from '@sorsajs/core';
 import { findAdapters, orthoRegularizer } from './regularizer.js';
 
 /**
@@ -24,6 +24,14 @@ export interface TrainStepOptions<T, F, B, S> {
   peakLr?: number;
   /** Clip the task-loss gradients to this global norm (PyTorch's clip_grad_norm_); none when absent. */
   maxGradNorm?: number;
+  /**
+   * Skip a step whose loss or gradients are not finite (optax's `apply_if_finite`): the step then
+   * returns the input trainable values and optimizer moments unchanged, and `metrics.skipped` is 1.
+   * Decided on the device, with no read-back. The optimizer's host-side update count (what
+   * schedules and bias corrections read) still advances by one, as a PyTorch loop's scheduler does
+   * when its GradScaler skips a step. Default false: one NaN then spreads into every later step.
+   */
+  skipNonFinite?: boolean;
 }
 
 /**
@@ -43,6 +51,8 @@ export interface StepMetrics {
   regularizer: Tensor;
   /** The global norm of the task-loss gradients before clipping. */
   gradNorm: Tensor;
+  /** With `skipNonFinite`: 1 when this step was skipped (non-finite loss or gradients), else 0. */
+  skipped?: Tensor;
 }
 
 /**
@@ -84,7 +94,9 @@ export interface TrainStep<T, F, B, S> {
  * 2. when `maxGradNorm` is set, the gradients are clipped as PyTorch's `clip_grad_norm_`:
  *    `g · min(1, maxGradNorm / (‖g‖ + 1e-6))`;
  * 3. the gradient of `(gamma / peakLr) · orthoRegularizer(trainable)` is added (not clipped);
- * 4. `optimizer.update`, then `optim.applyUpdates`.
+ * 4. `optimizer.update`, then `optim.applyUpdates`;
+ * 5. with `skipNonFinite`, a step whose loss or gradients (task or regularizer) hold a NaN or an
+ *    infinity keeps the input values (see `TrainStepOptions.skipNonFinite`).
  *
  * The step is pure: it neither mutates nor disposes its inputs, and disposes every intermediate it
  * makes. The caller disposes what the step's outputs replace (old trainable, old optState, metrics)
@@ -110,6 +122,8 @@ export function makeTrainStep<T, F, B, S>(opts: TrainStepOptions<T, F, B, S>): T
     throw new Error(`${fn}: optimizer must be a GradientTransformation { init, update }`);
   }
   const { gamma, peakLr, maxGradNorm } = opts;
+  const skipNonFinite = opts.skipNonFinite ?? false;
+  if (typeof skipNonFinite !== 'boolean') throw new Error(`${fn}: skipNonFinite must be a boolean, got ${String(skipNonFinite)}`);
   if (typeof gamma !== 'number' || !Number.isFinite(gamma) || gamma < 0) throw new Error(`${fn}: gamma must be a finite number >= 0, got ${String(gamma)}`);
   if (gamma > 0 && (typeof peakLr !== 'number' || !Number.isFinite(peakLr) || peakLr <= 0)) {
     throw new Error(`${fn}: peakLr must be a positive finite number when gamma > 0, got ${String(peakLr)}`);
@@ -131,16 +145,29 @@ export function makeTrainStep<T, F, B, S>(opts: TrainStepOptions<T, F, B, S>): T
           grads = tree.map((x) => (x instanceof Tensor ? mul(x, coef) : x), grads);
         }
         let regularizer: Tensor;
+        // 1 while everything that enters the update is finite (the global norm of a tree is finite
+        // exactly when every leaf is, short of float32 overflow of the sum of squares).
+        let finite = skipNonFinite ? mul(isfinite(loss), isfinite(gradNorm)) : null;
         if (regWeight > 0 && findAdapters(trainable).length > 0) {
           const [value, rg] = regGrad(trainable);
           regularizer = value;
+          if (finite) finite = mul(finite, isfinite(optim.globalNorm(rg)));
           grads = tree.map((x, r) => (x instanceof Tensor && r instanceof Tensor ? add(x, mul(r, regWeight)) : x), grads, rg);
         } else {
           regularizer = orthoRegularizer(trainable);
         }
         const [updates, next] = opts.optimizer.update(grads, optState, trainable);
         const updated = optim.applyUpdates(trainable, updates);
-        return { trainable: updated, optState: next, metrics: { loss, regularizer, gradNorm } };
+        if (!finite) return { trainable: updated, optState: next, metrics: { loss, regularizer, gradNorm } };
+        // where, not arithmetic: NaN * 0 is NaN, a selection is not.
+        const keep = (n: tree.Leaf, o: tree.Leaf): tree.Leaf => (n instanceof Tensor && o instanceof Tensor ? where(finite, n, o) : n);
+        return {
+          trainable: tree.map((n, o) => keep(n, o), updated, trainable) as T,
+          // The states share a structure; host leaves (the update count) come from `next`.
+          optState: tree.map((n, o) => keep(n, o), next, optState) as S,
+          metrics: { loss, regularizer, gradNorm, skipped: sub(1, finite) },
+        };
       }),
   };
 }
+

@@ -3,7 +3,7 @@
  * gradients -> clip_grad_norm_ -> + grad of (gamma / peakLr) * regularizer -> AdamW), on one
  * adapted linear layer with an MSE loss.
  */
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { linear, makeTrainStep, mergeParams, type SorsaAdapter, type Trainable } from '@sorsajs/sorsa';
 import { forEachBackend } from '../../core/test/backends.js';
@@ -63,14 +63,17 @@ function regRef(p: P64): { value: number; g: P64 } {
   };
 }
 
-/** `steps` official steps with PyTorch's AdamW (b1 0.9, b2 0.999, eps 1e-8). */
-function trainRef(o: Opts, steps: number): { p: P64; metrics: { loss: number; reg: number; norm: number }[] } {
+/**
+ * `steps` official steps with PyTorch's AdamW (b1 0.9, b2 0.999, eps 1e-8). `skipped` earlier
+ * steps were skipped: they left the parameters and moments alone but advanced the update count.
+ */
+function trainRef(o: Opts, steps: number, skipped = 0): { p: P64; metrics: { loss: number; reg: number; norm: number }[] } {
   const keys = ['U', 'S', 'Vt'] as const;
   const p: P64 = { U: Float64Array.from(data.U), S: Float64Array.from(data.S), Vt: Float64Array.from(data.Vt) };
   const m: P64 = { U: new Float64Array(OUT * R), S: new Float64Array(R), Vt: new Float64Array(R * IN) };
   const v: P64 = { U: new Float64Array(OUT * R), S: new Float64Array(R), Vt: new Float64Array(R * IN) };
   const metrics = [];
-  for (let t = 1; t <= steps; t++) {
+  for (let t = 1 + skipped; t <= steps + skipped; t++) {
     const { loss, g } = taskRef(p);
     const norm = Math.sqrt(keys.reduce((s, k) => s + g[k].reduce((a, x) => a + x * x, 0), 0));
     if (o.maxGradNorm !== undefined) {
@@ -174,6 +177,77 @@ forEachBackend('sorsa makeTrainStep', () => {
     c.tree.dispose([t, s, s0, trainable, frozen, batch]);
   });
 
+  describe('skipNonFinite', () => {
+    const o: Opts = { lr: 1e-2, weightDecay: 0.01, gamma: 4e-4, peakLr: 1e-2, maxGradNorm: 0.1 };
+    const make = (skipNonFinite: boolean, loss = viaMerge) =>
+      makeTrainStep({ loss, optimizer: c.optim.adamw({ lr: o.lr, weightDecay: o.weightDecay }), gamma: o.gamma, peakLr: o.peakLr, maxGradNorm: o.maxGradNorm, skipNonFinite });
+    const nanBatch = (): Batch => {
+      const T = Float32Array.from(data.T);
+      T[3] = NaN;
+      return [c.tensor(data.X, [N, IN]), c.tensor(T, [N, OUT])];
+    };
+    const expectSkipped = async (out: { trainable: Trainable; optState: c.optim.AdamState; metrics: { skipped?: c.Tensor } }): Promise<void> => {
+      expect(await read(out.metrics.skipped!)).toEqual([1]);
+      const a = out.trainable.w as SorsaAdapter;
+      expect(await read(a.U)).toEqual(Array.from(data.U));
+      expect(await read(a.S)).toEqual(Array.from(data.S));
+      expect(await read(a.Vt)).toEqual(Array.from(data.Vt));
+      // The moments are still the initial zeros; the host count moved on.
+      for (const m of [...c.tree.leaves(out.optState.mu), ...c.tree.leaves(out.optState.nu)]) {
+        expect((await read(m as c.Tensor)).every((v) => v === 0)).toBe(true);
+      }
+      expect(out.optState.count).toBe(1);
+    };
+
+    it('a NaN loss: keeps the inputs, reports skipped = 1, and training goes on (float64 reference)', async () => {
+      const { trainable, frozen, batch } = setup();
+      const bad = nanBatch();
+      const { init, step } = make(true);
+      const s0 = init(trainable);
+      const out = step(trainable, s0, frozen, bad);
+      expect(Number.isNaN((await read(out.metrics.loss))[0])).toBe(true);
+      await expectSkipped(out);
+      // The next, finite step is the official step 1 taken with the update count at 2.
+      const next = step(out.trainable, out.optState, frozen, batch);
+      expect(await read(next.metrics.skipped!)).toEqual([0]);
+      const ref = trainRef(o, 1, 1);
+      const a = next.trainable.w as SorsaAdapter;
+      for (const k of ['U', 'S', 'Vt'] as const) {
+        const want = ref.p[k];
+        expect(closeTo(await read(a[k]), want, (i) => 64 * EPS32 * (1 + Math.abs(want[i])), `${k} after a skipped and a finite step`)).toEqual([]);
+      }
+      c.tree.dispose([out, next, s0, trainable, frozen, batch, bad]);
+    });
+
+    it('a finite loss with NaN gradients is skipped too', async () => {
+      const { trainable, frozen, batch } = setup();
+      // sqrt(S - S) adds 0 to the loss, but its derivative at 0 is 1 / 0 times 0: NaN.
+      const nanGrad = (t: Trainable, f: Frozen, b: Batch): c.Tensor => c.add(viaMerge(t, f, b), c.sum(c.sqrt(c.sub((t.w as SorsaAdapter).S, (t.w as SorsaAdapter).S))));
+      const { init, step } = make(true, nanGrad);
+      const s0 = init(trainable);
+      const out = step(trainable, s0, frozen, batch);
+      expect(Number.isFinite((await read(out.metrics.loss))[0])).toBe(true);
+      expect(Number.isFinite((await read(out.metrics.gradNorm))[0])).toBe(false);
+      await expectSkipped(out);
+      c.tree.dispose([out, s0, trainable, frozen, batch]);
+    });
+
+    it('a finite step is the plain step, with skipped = 0; without the option a NaN spreads', async () => {
+      const { trainable, frozen, batch } = setup();
+      const [on, off] = [make(true), make(false)];
+      const s0 = on.init(trainable);
+      const a = on.step(trainable, s0, frozen, batch);
+      const b = off.step(trainable, s0, frozen, batch);
+      expect(await read(a.metrics.skipped!)).toEqual([0]);
+      expect(b.metrics.skipped).toBeUndefined();
+      for (const k of ['U', 'S', 'Vt'] as const) expect(await read((a.trainable.w as SorsaAdapter)[k])).toEqual(await read((b.trainable.w as SorsaAdapter)[k]));
+      const bad = nanBatch();
+      const spread = off.step(trainable, s0, frozen, bad);
+      expect((await read((spread.trainable.w as SorsaAdapter).U)).some(Number.isNaN)).toBe(true);
+      c.tree.dispose([a, b, spread, s0, trainable, frozen, batch, bad]);
+    });
+  });
+
   it('rejects bad options, naming the option and value', () => {
     const optimizer = c.optim.adamw({ lr: 1e-3 });
     const loss = (): c.Tensor => c.zeros([]);
@@ -181,5 +255,6 @@ forEachBackend('sorsa makeTrainStep', () => {
     expect(() => makeTrainStep({ loss, optimizer, gamma: -1, peakLr: 1 })).toThrow(/makeTrainStep: gamma must be a finite number >= 0, got -1/);
     expect(() => makeTrainStep({ loss, optimizer, gamma: 0, maxGradNorm: 0 })).toThrow(/makeTrainStep: maxGradNorm must be a positive finite number, got 0/);
     expect(() => makeTrainStep({ loss: 3 as never, optimizer, gamma: 0 })).toThrow(/makeTrainStep: loss must be a function/);
+    expect(() => makeTrainStep({ loss, optimizer, gamma: 0, skipNonFinite: 1 as never })).toThrow(/makeTrainStep: skipNonFinite must be a boolean, got 1/);
   });
 });
