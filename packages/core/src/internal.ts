@@ -12,14 +12,17 @@ import { Tensor } from './tensor/tensor.js';
 export type { JobContext, KernelSource, PipelineSource } from './backend/engine.js';
 export type { Payload } from './backend/types.js';
 import { storagesOf } from './ops/operand.js';
+import { checkLaunch } from './autodiff/tape.js';
 
 export { launch, launchDims } from './ops/operand.js';
+export { recording, untracked } from './autodiff/tape.js';
 export { divmod } from './kernels/index-math.js';
 export { bakeScalars } from './kernels/bake.js';
 
 /**
  * Runs a pipeline over tensor inputs (each seen by the plan as a gpu.js Input of `inputDims[i]`) and
- * scalars; returns one float32 tensor per result, of `outShapes[i]`.
+ * scalars; returns one float32 tensor per result, of `outShapes[i]`. Like `launch`, it throws when an
+ * input is being differentiated outside a recorded op or `untracked` (no silent zero gradient).
  */
 export function launchPipeline(
   op: string,
@@ -31,6 +34,7 @@ export function launchPipeline(
 ): Tensor[] {
   const eng = engine();
   const storages = storagesOf(op, inputs);
+  checkLaunch(op, inputs);
   const sizes = outShapes.map((sh) => sh.reduce((a, b) => a * b, 1));
   return eng.runPipeline(src, storages, inputDims, scalars, sizes).map((s, i) => new Tensor(s, outShapes[i], 'float32'));
 }
@@ -39,7 +43,8 @@ export function launchPipeline(
  * Runs an asynchronous multi-kernel job (core's `Engine.job`) over tensor inputs and returns one
  * float32 tensor per result, of `outShapes[i]`, at once; their values arrive when the job is done.
  * The body runs kernels through `ctx` and may read values back between them to decide what to run
- * next (an iteration that stops at convergence), which a fixed pipeline cannot.
+ * next (an iteration that stops at convergence), which a fixed pipeline cannot. Like `launch`, it
+ * throws when an input is being differentiated outside a recorded op or `untracked`.
  */
 export function launchJob(
   op: string,
@@ -49,6 +54,7 @@ export function launchJob(
 ): Tensor[] {
   const eng = engine();
   const storages = storagesOf(op, inputs);
+  checkLaunch(op, inputs);
   const sizes = outShapes.map((sh) => sh.reduce((a, b) => a * b, 1));
   return eng.job(storages, sizes, body).map((s, i) => new Tensor(s, outShapes[i], 'float32'));
 }

@@ -5,7 +5,7 @@
  * `skipNonFinite` could not see it).
  */
 import { expect, it } from 'vitest';
-import { isfinite, logsumexp, max, min, norm, optim, tensor, type Tensor } from '@sorsajs/core';
+import { clip, isfinite, logsumexp, max, maximum, min, minimum, norm, optim, relu, tensor, type Tensor } from '@sorsajs/core';
 import { forEachBackend } from './backends.js';
 
 const read = async (t: Tensor): Promise<number[]> => Array.from(await t.data());
@@ -66,5 +66,20 @@ forEachBackend('NaN through reductions', () => {
     const fi = isfinite(i);
     expect(await read(fi)).toEqual([1, 1, 1]);
     for (const t of [x, f, i, fi]) t.dispose();
+  });
+});
+
+forEachBackend('NaN through elementwise ops', () => {
+  it('maximum, minimum, relu and clip keep a NaN (NumPy, PyTorch and JAX do)', async () => {
+    const a = tensor([NaN, 1, NaN, -2, 3]);
+    const b = tensor([1, NaN, NaN, 5, -Infinity]);
+    const cases: [string, Tensor, number[]][] = [
+      ['maximum', maximum(a, b), [NaN, NaN, NaN, 5, 3]],
+      ['minimum', minimum(a, b), [NaN, NaN, NaN, -2, -Infinity]],
+      ['relu', relu(a), [NaN, 1, NaN, 0, 3]],
+      ['clip', clip(a, -1, 2), [NaN, 1, NaN, -1, 2]],
+    ];
+    for (const [name, t, want] of cases) expect(await read(t), name).toEqual(want);
+    for (const t of [a, b, ...cases.map((c) => c[1])]) t.dispose();
   });
 });

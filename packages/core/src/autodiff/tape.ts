@@ -54,6 +54,23 @@ export function recording(inputs: readonly (Tensor | null | undefined)[]): boole
 }
 
 /**
+ * @internal Refuses a kernel launch that would silently cut a gradient: one whose float32 inputs
+ * include a tensor a live tape tracks, made outside any recorded op (inside `op`'s forward and
+ * `untracked`, recording is paused). Its output would be a constant to the tape, so every gradient
+ * through it would come out zero or wrong with no error. A launch with an int32 output (indices,
+ * counts) has no gradient to lose. Called by every way of launching kernels over tensors.
+ */
+export function checkLaunch(opName: string, inputs: readonly Tensor[], outDtype: string = 'float32'): void {
+  if (outDtype !== 'float32' || !recording(inputs)) return;
+  const t = inputs.find((x) => x.dtype === 'float32' && tapes.some((tape) => tape.tracked.has(x)));
+  if (!t) return;
+  throw new Error(
+    `${opName}: no gradient: a kernel of ${opName} reads a tensor of shape [${t.shape.join(',')}] that is being differentiated, but ${opName} records no VJP, so the gradient through it would be silently wrong. ` +
+      `Differentiate through an op that has one, or, if ${opName}'s output is truly constant (a comparison, an index), run it inside internal.untracked(...)`,
+  );
+}
+
+/**
  * @internal Runs a differentiable op: `forward` computes the output with recording paused (an op's
  * own internals are not differentiated piecewise), then the op's `vjp` is recorded on every tape
  * that tracks one of its inputs. `vjp` receives the output cotangent and must use public ops only.
@@ -93,7 +110,16 @@ export function disposeIntermediate(t: Tensor): void {
   if (!holds.has(t)) t.dispose();
 }
 
-/** @internal Runs `fn` with no op recorded (stopGradient, non-differentiable outputs). */
+/**
+ * @internal Runs `fn` with no op recorded: its outputs are constants to every gradient. This is how
+ * a computation is declared non-differentiable (stopGradient, comparisons, argmax, random bits), and
+ * what lets its kernels read tensors that are being differentiated (see `checkLaunch`).
+ *
+ * @example
+ * ```ts
+ * const keep = untracked(() => launch('mask', MASK_KERNEL, x.shape, 'float32', [x], [])); // a constant
+ * ```
+ */
 export function untracked<R>(fn: () => R): R {
   paused++;
   try {

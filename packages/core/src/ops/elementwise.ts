@@ -29,7 +29,8 @@ const UNARY: Record<string, { expr: string; int?: boolean }> = {
   tanh: { expr: 'Math.tanh(v0)' },
   // 1 / (1 + e^-v): e^-v overflows to Infinity for v < -88 and the quotient is then exactly 0.
   sigmoid: { expr: '1 / (1 + Math.exp(-v0))' },
-  relu: { expr: 'v0 > 0 ? v0 : 0', int: true },
+  // NaN stays NaN (as PyTorch and JAX): a NaN fails `v0 > 0` and `v0 === v0`.
+  relu: { expr: 'v0 > 0 || !(v0 === v0) ? v0 : 0', int: true },
   // GELU, tanh approximation (as GPT-2 and jax.nn.gelu's default).
   gelu: { expr: '0.5 * v0 * (1 + Math.tanh(0.7978845608028654 * (v0 + 0.044715 * v0 * v0 * v0)))' },
   silu: { expr: 'v0 / (1 + Math.exp(-v0))' },
@@ -43,8 +44,9 @@ const BINARY: Record<string, { expr: string; int?: boolean; out?: DType }> = {
   sub: { expr: 'v0 - v1', int: true },
   mul: { expr: 'v0 * v1', int: true },
   div: { expr: 'v0 / v1' },
-  maximum: { expr: 'Math.max(v0, v1)', int: true },
-  minimum: { expr: 'Math.min(v0, v1)', int: true },
+  // NaN-propagating, as NumPy's maximum: WGSL's max and min may return the non-NaN operand.
+  maximum: { expr: '(v0 > v1 || !(v0 === v0)) ? v0 : v1', int: true },
+  minimum: { expr: '(v0 < v1 || !(v0 === v0)) ? v0 : v1', int: true },
   equal: { expr: 'v0 === v1 ? 1 : 0', int: true, out: 'float32' },
   greater: { expr: 'v0 > v1 ? 1 : 0', int: true, out: 'float32' },
   less: { expr: 'v0 < v1 ? 1 : 0', int: true, out: 'float32' },
@@ -135,21 +137,30 @@ function tensorOrNull(x: Operand): Tensor | null {
   return x instanceof Tensor ? x : null;
 }
 
-/** Records a broadcasting binary op whose VJP gives cotangents of the operands' broadcast shape. */
+/**
+ * Records a broadcasting binary op whose VJP gives cotangents of the operands' broadcast shape.
+ * `saved` lists any other tensor the VJP reads (where's condition), which the tape then keeps alive.
+ */
 function binaryOp(
   name: string,
   a: Operand,
   b: Operand,
   forward: () => Tensor,
   vjp: (g: Tensor, y: Tensor, needs: readonly boolean[]) => [Tensor | null, Tensor | null],
+  saved?: readonly Tensor[],
 ): Tensor {
   const ta = tensorOrNull(a);
   const tb = tensorOrNull(b);
   if ((ta && ta.dtype !== 'float32') || (tb && tb.dtype !== 'float32')) return untracked(forward);
-  return op([ta, tb], forward, (g, y, needs) => {
-    const [ga, gb] = vjp(g, y, needs);
-    return [ta && ga ? sumTo(ga, ta.shape) : null, tb && gb ? sumTo(gb, tb.shape) : null];
-  });
+  return op(
+    [ta, tb],
+    forward,
+    (g, y, needs) => {
+      const [ga, gb] = vjp(g, y, needs);
+      return [ta && ga ? sumTo(ga, ta.shape) : null, tb && gb ? sumTo(gb, tb.shape) : null];
+    },
+    saved && (() => saved),
+  );
 }
 
 function binary(name: string, a: Operand, b: Operand): Tensor {
@@ -271,8 +282,10 @@ export function isfinite(x: Tensor): Tensor {
  */
 export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
   checkTensor('where', cond, 'cond');
-  const forward = (): Tensor => whereForward(cond, a, b);
-  return binaryOp('where', a, b, forward, (g) => [where(cond, g, 0), where(cond, 0, g)]);
+  // cond selects and has no gradient of its own (untracked), but the VJP reads it: it is saved, so
+  // a scope that made it (attention's causal mask) cannot dispose it before the backward pass.
+  const forward = (): Tensor => untracked(() => whereForward(cond, a, b));
+  return binaryOp('where', a, b, forward, (g) => [where(cond, g, 0), where(cond, 0, g)], [cond]);
 }
 
 function whereForward(cond: Tensor, a: Operand, b: Operand): Tensor {
@@ -299,10 +312,22 @@ function whereForward(cond: Tensor, a: Operand, b: Operand): Tensor {
 export function clip(x: Tensor, lo: Operand, hi: Operand): Tensor {
   checkTensor('clip', x);
   if (typeof lo === 'number' && typeof hi === 'number' && lo > hi) throw new Error(`clip: lo ${lo} is greater than hi ${hi}`);
-  const forward = (): Tensor => mapOp('clip', 'Math.min(Math.max(v0, v1), v2)', [x, lo, hi], { int: true });
+  const forward = (): Tensor => mapOp('clip', '!(v0 === v0) ? v0 : Math.min(Math.max(v0, v1), v2)', [x, lo, hi], { int: true });
   if (x.dtype !== 'float32') return untracked(forward);
-  // The cotangent passes where x is inside [lo, hi]; the bounds are treated as constants.
-  return op([x], forward, (g) => [sumTo(mul(g, sub(1, add(less(x, lo), greater(x, hi)))), x.shape)]);
+  // The cotangent goes to x where it is inside [lo, hi], else to the bound that is active (tensor
+  // bounds are inputs too, so a gradient with respect to them is not silently zero).
+  const tlo = tensorOrNull(lo);
+  const thi = tensorOrNull(hi);
+  return op([x, tlo, thi], forward, (g, _y, needs) => {
+    // Written for lo > hi too (tensor bounds are not checked): the result is then hi.
+    const above = greater(maximum(x, lo), hi);
+    const below = mul(less(x, lo), sub(1, above));
+    return [
+      sumTo(mul(g, sub(1, add(below, above))), x.shape),
+      tlo && needs[1] ? sumTo(mul(g, below), tlo.shape) : null,
+      thi && needs[2] ? sumTo(mul(g, above), thi.shape) : null,
+    ];
+  });
 }
 
 /**

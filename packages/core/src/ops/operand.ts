@@ -2,6 +2,7 @@ import type { KernelSource } from '../backend/engine.js';
 import { engine } from '../backend/registry.js';
 import { Storage } from '../backend/storage.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
+import { checkLaunch } from '../autodiff/tape.js';
 
 /** A tensor, or a JS number that takes the dtype of the tensor it meets. */
 export type Operand = Tensor | number;
@@ -57,10 +58,15 @@ export function storagesOf(op: string, inputs: readonly Tensor[]): Storage[] {
   });
 }
 
-/** Runs a kernel over tensor inputs and wraps its output as a tensor. */
+/**
+ * Runs a kernel over tensor inputs and wraps its output as a tensor. Under a gradient, a float32
+ * launch over a tensor being differentiated must run inside a recorded op or `untracked`
+ * (autodiff/tape.ts `checkLaunch`): otherwise it throws rather than cut the gradient.
+ */
 export function launch(op: string, src: KernelSource, shape: readonly number[], dtype: DType, inputs: readonly Tensor[], scalars: readonly number[]): Tensor {
   const eng = engine();
   const storages = storagesOf(op, inputs);
+  checkLaunch(op, inputs, dtype);
   const size = shape.reduce((a, b) => a * b, 1);
   if (size >= 2 ** 24) throw new Error(`${op}: output of shape [${shape.join(',')}] has ${size} elements; kernels index in float32, so at most 2^24 - 1`);
   return new Tensor(eng.run(src, size, storages, scalars), shape, dtype);
@@ -78,6 +84,7 @@ export function requireFloat(op: string, x: Tensor): void {
 export function launchDims(op: string, src: KernelSource, dims: readonly number[], inputs: readonly Tensor[], scalars: readonly number[]): Tensor {
   const eng = engine();
   const storages = storagesOf(op, inputs);
+  checkLaunch(op, inputs);
   const size = dims.reduce((a, b) => a * b, 1) * (src.components ?? 1);
   if (size >= 2 ** 24) throw new Error(`${op}: intermediate of ${size} elements exceeds 2^24 - 1 (kernels index in float32)`);
   return new Tensor(eng.run(src, dims, storages, scalars), [size], 'float32');

@@ -336,7 +336,8 @@ export function pad(x: Tensor, paddings: readonly (readonly [number, number])[],
     }
   }
   const shape = x.shape.map((d, j) => d + paddings[j][0] + paddings[j][1]);
-  if (x.rank === 0) return stridedCopy('pad', x, [], []);
+  // A scalar has no axes to pad: a copy, whose gradient is the identity.
+  if (x.rank === 0) return shapeOp(x, () => stridedCopy('pad', x, [], []), (g) => g);
   const os = stridesOf(shape);
   const is = stridesOf(x.shape);
   const scalars = x.shape.flatMap((d, j) => [os[j], paddings[j][0], d, is[j]]);

@@ -7,13 +7,25 @@
 import { Tensor } from '../tensor/tensor.js';
 import { runScoped, tensorsIn } from '../tensor/scope.js';
 import { map, mapAny, type Leaf } from '../tree/tree.js';
-import { add, mapOp, mul, sqrt } from '../ops/elementwise.js';
+import { add, div, mapOp, minimum, mul, sqrt, sub } from '../ops/elementwise.js';
+import type { Operand } from '../ops/operand.js';
+import { recording } from '../autodiff/tape.js';
 import { zeros, zerosLike } from '../ops/create.js';
 import { norm } from '../ops/reduce.js';
 import { reshape } from '../ops/shape.js';
 import { valueAt, type GradientTransformation, type ScalarOrSchedule } from './types.js';
 
 const F = { int: false };
+
+/**
+ * One fused update kernel `expr` over `xs`, or, when a gradient is being taken through one of its
+ * tensors (differentiating through an optimizer step, as meta-learning does), the same formula
+ * `composed` of differentiable ops. The kernel has no VJP of its own, so without this a gradient
+ * through an update would be refused (autodiff/tape.ts checkLaunch).
+ */
+function fused(name: string, expr: string, xs: readonly Operand[], composed: () => Tensor): Tensor {
+  return recording(xs.filter((x): x is Tensor => x instanceof Tensor)) ? composed() : mapOp(name, expr, xs, F);
+}
 
 /** Runs an update with every intermediate disposed except the returned updates and state. */
 function pure<S>(fn: () => [unknown, S]): [unknown, S] {
@@ -26,6 +38,19 @@ function asTensor(x: Leaf): Tensor | null {
 
 function zerosFor(params: unknown): unknown {
   return map((p) => (p instanceof Tensor ? zerosLike(p) : null), params);
+}
+
+/** The momentum buffer `momentum * buf + g` (buf null: zeros, on the first step). */
+function sgdBuffer(g: Tensor, buf: Tensor | null, momentum: number): Tensor {
+  return fused('sgd_buf', 'v1 * v2 + v0', [g, buf ?? 0, momentum], () => (buf ? add(mul(buf, momentum), g) : mul(g, 1)));
+}
+
+/** A moment estimate `beta * prev + (1 - beta) * x`, where the kernel's `expr` squares g itself for the second moment. */
+function moment(name: string, expr: string, g: Tensor, x: () => Tensor, prev: Tensor | null, beta: number): Tensor {
+  return fused(name, expr, [g, prev ?? 0, beta, 1 - beta], () => {
+    const fresh = mul(x(), 1 - beta);
+    return prev ? add(mul(prev, beta), fresh) : fresh;
+  });
 }
 
 /** State of sgd: the update count and, with momentum, the momentum buffers. */
@@ -56,13 +81,15 @@ export function sgd(o: { lr: ScalarOrSchedule; momentum?: number; nesterov?: boo
       pure(() => {
         const lr = valueAt(o.lr, state.count);
         if (!momentum) {
-          const updates = map((g) => (g instanceof Tensor ? mapOp('sgd', '-(v0 * v1)', [g, lr], F) : null), grads);
+          const updates = map((g) => (g instanceof Tensor ? fused('sgd', '-(v0 * v1)', [g, lr], () => mul(g, -lr)) : null), grads);
           return [updates, { count: state.count + 1, momentum: null }];
         }
-        const bufs = map((g, b) => (g instanceof Tensor ? mapOp('sgd_buf', 'v1 * v2 + v0', [g, asTensor(b) ?? 0, momentum], F) : null), grads, state.momentum);
+        const bufs = map((g, b) => (g instanceof Tensor ? sgdBuffer(g, asTensor(b), momentum) : null), grads, state.momentum);
         const updates = map((g, b) => {
           if (!(g instanceof Tensor) || !(b instanceof Tensor)) return null;
-          return o.nesterov ? mapOp('sgd_nesterov', '-(v3 * (v0 + v2 * v1))', [g, b, momentum, lr], F) : mapOp('sgd', '-(v0 * v1)', [b, lr], F);
+          return o.nesterov
+            ? fused('sgd_nesterov', '-(v3 * (v0 + v2 * v1))', [g, b, momentum, lr], () => mul(add(g, mul(b, momentum)), -lr))
+            : fused('sgd', '-(v0 * v1)', [b, lr], () => mul(b, -lr));
         }, grads, bufs);
         return [updates, { count: state.count + 1, momentum: bufs }];
       }),
@@ -108,8 +135,8 @@ function adamCore(o: AdamOptions, decay: { weightDecay: number; mask?: unknown }
         // PyTorch's order: step = lr / (1 - b1^t); denom = sqrt(v) / sqrt(1 - b2^t) + eps.
         const stepSize = lr / (1 - b1 ** t);
         const bc2 = Math.sqrt(1 - b2 ** t);
-        const mu = map((g, m) => (g instanceof Tensor ? mapOp('adam_m', 'v1 * v2 + v0 * v3', [g, asTensor(m) ?? 0, b1, 1 - b1], F) : null), grads, state.mu);
-        const nu = map((g, v) => (g instanceof Tensor ? mapOp('adam_v', 'v1 * v2 + v0 * v0 * v3', [g, asTensor(v) ?? 0, b2, 1 - b2], F) : null), grads, state.nu);
+        const mu = map((g, m) => (g instanceof Tensor ? moment('adam_m', 'v1 * v2 + v0 * v3', g, () => g, asTensor(m), b1) : null), grads, state.mu);
+        const nu = map((g, v) => (g instanceof Tensor ? moment('adam_v', 'v1 * v2 + v0 * v0 * v3', g, () => mul(g, g), asTensor(v), b2) : null), grads, state.nu);
         let mask: unknown = null;
         if (decay) {
           if (params === undefined) throw new Error('adamw: update needs params for weight decay');
@@ -119,9 +146,11 @@ function adamCore(o: AdamOptions, decay: { weightDecay: number; mask?: unknown }
           (m, v, p, k) => {
             if (!(m instanceof Tensor) || !(v instanceof Tensor)) return null;
             const useDecay = decay && decay.weightDecay !== 0 && p instanceof Tensor && (mask === null || !!k);
-            if (!useDecay) return mapOp('adam_u', '-(v2 * v0) / (Math.sqrt(v1) / v3 + v4)', [m, v, stepSize, bc2, eps], F);
+            const step = (): Tensor => div(mul(m, -stepSize), add(div(sqrt(v), bc2), eps));
+            if (!useDecay) return fused('adam_u', '-(v2 * v0) / (Math.sqrt(v1) / v3 + v4)', [m, v, stepSize, bc2, eps], step);
             // AdamW: p <- p (1 - lr wd), then the Adam step: the update adds -lr wd p.
-            return mapOp('adamw_u', '-(v2 * v0) / (Math.sqrt(v1) / v3 + v4) - v5 * v6', [m, v, stepSize, bc2, eps, lr * decay.weightDecay, p], F);
+            const wd = lr * decay.weightDecay;
+            return fused('adamw_u', '-(v2 * v0) / (Math.sqrt(v1) / v3 + v4) - v5 * v6', [m, v, stepSize, bc2, eps, wd, p], () => sub(step(), mul(p, wd)));
           },
           mu,
           nu,
@@ -218,7 +247,7 @@ export function clipByGlobalNorm(maxNorm: number): GradientTransformation<null> 
  */
 export function clipCoefficient(norm: Tensor, maxNorm: number): Tensor {
   if (!(maxNorm > 0)) throw new Error(`clipCoefficient: maxNorm must be positive, got ${maxNorm}`);
-  return mapOp('clip_coef', 'Math.min(1, v1 / (v0 + 0.000001))', [norm, maxNorm], F);
+  return fused('clip_coef', 'Math.min(1, v1 / (v0 + 0.000001))', [norm, maxNorm], () => minimum(div(maxNorm, add(norm, 0.000001)), 1));
 }
 
 /**
