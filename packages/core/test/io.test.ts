@@ -7,7 +7,7 @@
  * SORSA_SAFETENSORS_PYTHON=/path/to/python (an interpreter with safetensors and numpy installed)
  * additionally checks files against Python's library itself.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, open, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +65,67 @@ function build(json: string, data: readonly number[] = [], opts: { pad?: boolean
 /** The JSON of one tensor entry, fields in the order the format's writer uses. */
 const entry = (dtype: string, shape: number[], begin: number, end: number): string =>
   `{"dtype":"${dtype}","shape":[${shape.join(',')}],"data_offsets":[${begin},${end}]}`;
+
+// ---------------------------------------------------------------------------------------------
+// A writer in another process, to be killed mid-save
+
+let writerScript: string | undefined;
+
+/**
+ * Starts a Node process that runs src/io/file.ts's atomic write (transpiled on the fly; it has no
+ * runtime imports) for each target, writes a few bytes into each temporary file, and then waits
+ * forever. Resolves once every temporary file has bytes in it. `stop()` kills it with SIGKILL, so
+ * none of its cleanup runs, as when a machine or a job scheduler kills a training run.
+ */
+async function startWriter(targets: string[]): Promise<{ pid: number; stop: () => Promise<void> }> {
+  if (!writerScript) {
+    const ts = (await import('typescript')).default;
+    const source = await readFile(new URL('../src/io/file.ts', import.meta.url), 'utf8');
+    const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+    const d = await mkdtemp(join(tmpdir(), 'sorsa-writer-'));
+    await writeFile(join(d, 'file.mjs'), js);
+    writerScript = join(d, 'writer.mjs');
+    await writeFile(
+      writerScript,
+      `import { writeAtomic } from './file.mjs';
+const targets = JSON.parse(process.argv[2]);
+setInterval(() => undefined, 1 << 30);
+let ready = 0;
+for (const t of targets) {
+  writeAtomic(t, (m) => new Error(m), async (sink) => {
+    await sink(new Uint8Array([1, 2, 3]));
+    if (++ready === targets.length) process.stdout.write('ready\\n');
+    await new Promise(() => undefined);
+  }).catch((e) => { process.stderr.write(String(e)); process.exit(3); });
+}
+`,
+    );
+  }
+  const child = spawn(process.execPath, [writerScript, JSON.stringify(targets)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`writer process not ready after 30 s: ${err}`)), 30_000);
+    child.stdout.on('data', (b: Buffer) => {
+      if (b.toString().includes('ready')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`writer process exited (${code}) before it was ready: ${err}`));
+    });
+  });
+  return {
+    pid: child.pid!,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Independent references for the 16-bit float formats
@@ -621,6 +682,95 @@ forEachBackend('safetensors', () => {
       expect(await readdir(target)).toEqual(['inside']);
       await expect(saveSafetensors(rec, join(d, 'missing', 'x.safetensors'))).rejects.toThrow(/^saveSafetensors: ".*x\.safetensors": cannot create a temporary file in ".*missing": ENOENT/);
       disposeAll(rec);
+    });
+
+    it('temporary files of a writer killed mid-save are removed by the next save of the same file; nothing else is', async () => {
+      const d = await freshDir();
+      const target = join(d, 'ckpt.safetensors');
+      const other = join(d, 'other.safetensors');
+      await writeFile(target, 'old');
+      const decoys = ['.ckpt.safetensors.tmp', '.ckpt.safetensors.backup.tmp', 'ckpt.safetensors.tmp', '.ckpt.safetensors.12.abc.tmp', '.xckpt.safetensors.1.tmp', 'notes.txt'];
+      for (const f of decoys) await writeFile(join(d, f), 'keep');
+      const list = async (): Promise<string[]> => (await readdir(d)).sort();
+      const added = async (before: string[]): Promise<string[]> => (await list()).filter((f) => !before.includes(f));
+
+      // A process killed (SIGKILL: no cleanup runs) while writing two targets leaves one temporary file per target.
+      let before = await list();
+      const killed = await startWriter([target, other]);
+      await killed.stop();
+      const leftovers = await added(before);
+      expect(leftovers.length).toBe(2);
+      const stale = leftovers.find((f) => f.startsWith('.ckpt.safetensors.'))!;
+      const staleOther = leftovers.find((f) => f.startsWith('.other.safetensors.'))!;
+      expect(stale).toMatch(new RegExp(`\\.${killed.pid}\\..*\\.tmp$`));
+      expect(staleOther).toBeDefined();
+      // The same name with this process's pid: a restarted process (say pid 1 in a container) can reuse a dead writer's pid.
+      const reused = stale.replace(`.${killed.pid}.`, `.${process.pid}.`);
+      await writeFile(join(d, reused), 'partial');
+      // A writer that is still running, in another process, keeps its temporary file.
+      before = await list();
+      const live = await startWriter([target]);
+      const [liveTemp] = await added(before);
+      expect(liveTemp).toMatch(/^\.ckpt\.safetensors\..*\.tmp$/);
+
+      const rec = { a: c.tensor([1, 2]) };
+      try {
+        await saveSafetensors(rec, target);
+        expect(await list()).toEqual(['ckpt.safetensors', ...decoys, staleOther, liveTemp].sort());
+        const back = await loadSafetensors(target);
+        expectSame(await values(back.a), [1, 2]);
+        disposeAll(back);
+        // Saving the other target removes only its own leftover; once the live writer is gone, so is its file.
+        await saveSafetensors(rec, other);
+        expect(await list()).toEqual(['ckpt.safetensors', 'other.safetensors', ...decoys, liveTemp].sort());
+        await live.stop();
+        await saveSafetensors(rec, target);
+        expect(await list()).toEqual(['ckpt.safetensors', 'other.safetensors', ...decoys].sort());
+      } finally {
+        await live.stop();
+        disposeAll(rec);
+      }
+    });
+
+    it('two saves of one file in flight in this process do not remove each other\'s temporary file', async () => {
+      const d = await freshDir();
+      const path = join(d, 'ckpt.safetensors');
+      const probe = await open(join(d, 'probe'), 'w');
+      const proto = Object.getPrototypeOf(probe) as { write: (...a: unknown[]) => Promise<unknown> };
+      await probe.close();
+      await rm(join(d, 'probe'));
+      const real = proto.write;
+      let release = (): void => undefined;
+      const gate = new Promise<void>((r) => (release = r));
+      let signal = (): void => undefined;
+      const firstWriting = new Promise<void>((r) => (signal = r));
+      let calls = 0;
+      const spy = vi.spyOn(proto, 'write').mockImplementation(async function (this: unknown, ...args: unknown[]) {
+        if (++calls === 1) {
+          signal();
+          await gate;
+        }
+        return real.apply(this, args);
+      });
+      const first = { a: c.tensor([1]) };
+      const second = { a: c.tensor([2]) };
+      try {
+        const saving = saveSafetensors(first, path);
+        await firstWriting;
+        expect((await readdir(d)).length).toBe(1); // the first save's temporary file
+        await saveSafetensors(second, path);
+        release();
+        await saving;
+      } finally {
+        release();
+        spy.mockRestore();
+      }
+      expect(await readdir(d)).toEqual(['ckpt.safetensors']);
+      const back = await loadSafetensors(path);
+      expectSame(await values(back.a), [1]); // the first save renamed last
+      disposeAll(back);
+      disposeAll(first);
+      disposeAll(second);
     });
 
     it('replacing a file keeps its permission bits', async () => {

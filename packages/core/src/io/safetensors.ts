@@ -4,6 +4,8 @@
  * @module
  */
 import type { Storage } from '../backend/storage.js';
+import { maxElements } from '../backend/limits.js';
+import { engine } from '../backend/registry.js';
 import { tensor } from '../tensor/create.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { fmt } from '../util/shape.js';
@@ -94,6 +96,12 @@ async function load(op: string, source: SafetensorsSource): Promise<SafetensorsC
     throw new Error(`${op}: expected a file path, a Uint8Array or an ArrayBuffer, got ${describe(source)}`);
   }
   const { entries, metadata, dataStart } = parseHeader(bytes, fail);
+  // A tensor the backend cannot address is refused before anything is decoded.
+  const max = maxElements(engine().name);
+  for (const e of entries) {
+    const n = (e.end - e.begin) / e.codec.size;
+    if (n > max) throw fail(`tensor ${JSON.stringify(e.name)} (shape ${fmt(e.shape)}) has ${n} elements, more than the ${max} a tensor may hold on the ${engine().name} backend`);
+  }
   // Decode everything (range checks included) before making any tensor.
   const decoded = entries.map((e) => {
     const view = new DataView(bytes.buffer, bytes.byteOffset + dataStart + e.begin, e.end - e.begin);
@@ -235,7 +243,9 @@ export async function serializeSafetensors(record: Record<string, Tensor>, metad
  * Saves a record of tensors as a safetensors file (the layout of {@link serializeSafetensors}),
  * atomically: the bytes go to a uniquely named temporary file in the same directory, are fsync'd,
  * and the temporary file is renamed over `path`. On any failure the temporary file is removed and an
- * existing file at `path` is left byte-for-byte as it was. A replaced file keeps its permission bits;
+ * existing file at `path` is left byte-for-byte as it was. Temporary files of `path` that a process
+ * killed mid-save left behind (hidden `.<name>.<host>.<pid>.<uuid>.tmp` files whose writer no longer
+ * runs) are removed first; no other file is touched. A replaced file keeps its permission bits;
  * a symbolic link at `path` is replaced by a regular file. Tensors are read back and written one at
  * a time; they may be disposed right after the call. Node only (it uses `fs`).
  *
