@@ -40,6 +40,7 @@ import { internal } from '@sorsajs/core';
 import * as K from './jacobi-kernels.js';
 import { planFor } from './jacobi-plan.js';
 import { Sweeps } from './jacobi-sweeps.js';
+import { differentiableSvd } from './grad.js';
 
 /** Options of `jacobiSvd`. */
 export interface JacobiOptions {
@@ -102,7 +103,8 @@ function checkInput(a: Tensor): void {
  * Every value is computed in gpu.js kernels; the iteration reads back one number a sweep (the
  * convergence measure) to know when to stop. A NaN or Infinity in an input whose values are on the
  * host throws at once; in a device-resident input it is found by the first kernel, and the results
- * reject with the same kind of Error (seen at `data()` or by a later op).
+ * reject with the same kind of Error (seen at `data()` or by a later op). Differentiable (the VJP of
+ * `svd`, grad.ts: exact for distinct singular values).
  *
  * @example
  * ```ts
@@ -113,6 +115,13 @@ function checkInput(a: Tensor): void {
  */
 export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
   checkInput(a);
+  // Under a gradient the factors go through the SVD's VJP (grad.ts); its copies are skipped otherwise.
+  if (internal.recording([a])) return differentiableSvd((x) => jacobiFactors(x, opts))(a);
+  return jacobiFactors(a, opts);
+}
+
+/** The kernels of jacobiSvd, for an input already checked; no gradient of their own. */
+function jacobiFactors(a: Tensor, opts: JacobiOptions): SvdResult {
   const [m0, n0] = a.shape;
   const wide = m0 < n0;
   const m = wide ? n0 : m0;

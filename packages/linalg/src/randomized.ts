@@ -2,7 +2,7 @@
  * Randomized SVD (Halko, Martinsson and Tropp 2011) on core's kernels.
  * @module
  */
-import { matmul, random, slice, tidy, transpose, type Tensor } from '@sorsajs/core';
+import { internal, matmul, random, slice, tidy, transpose, type Tensor } from '@sorsajs/core';
 import { checkFinite, checkMatrix } from './checks.js';
 import { jacobiSvd } from './jacobi.js';
 import { qr } from './qr.js';
@@ -25,7 +25,8 @@ export interface RandomizedOptions {
  * power iterations `(A Aᵀ)^q`, and a Jacobi SVD of the small projection `B = Qᵀ A` (through the
  * QR of Bᵀ, so the Jacobi runs on an l x l triangle). In float32 the
  * basis is re-orthonormalized (QR) after every multiply by A or Aᵀ: without that, rounding swamps
- * the small directions (error 15-600x larger with 1-4 power iterations, NOTES.md).
+ * the small directions (error 15-600x larger with 1-4 power iterations, NOTES.md). Not
+ * differentiable: under a gradient it throws, pointing to `svd(a, { method: 'jacobi', rank })`.
  *
  * @example
  * ```ts
@@ -35,6 +36,14 @@ export interface RandomizedOptions {
  */
 export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
   checkMatrix('randomizedSvd', a);
+  // Its factors depend on the random sketch: the exact gradient of the top-k SVD needs the other
+  // singular values too (the truncated formula is only right for matrices of rank <= k), so the
+  // full SVD's VJP is the honest way, and svd({ method: 'jacobi', rank }) gives it.
+  if (internal.recording([a])) {
+    throw new Error(
+      `randomizedSvd: no gradient: the input of shape [${a.shape.join(',')}] is being differentiated, but the randomized SVD records no VJP; use svd(a, { method: 'jacobi', rank: ${opts?.rank} }) (exact, differentiable)`,
+    );
+  }
   checkFinite('randomizedSvd', a);
   const [m, n] = a.shape;
   const p = Math.min(m, n);

@@ -2,23 +2,19 @@
  * The SVD entry point and the helpers built on it.
  * @module
  */
-import { abs, div, eye, matmul, max, maximum, mul, norm, slice, sub, tidy, type Tensor } from '@sorsajs/core';
+import { abs, div, eye, internal, matmul, max, maximum, mul, norm, slice, sub, tidy, type Tensor } from '@sorsajs/core';
 import type * as core from '@sorsajs/core';
 import { checkMatrix } from './checks.js';
 import { jacobiSvd } from './jacobi.js';
 import { randomizedSvd } from './randomized.js';
-import { differentiableSvd } from './grad.js';
-import type { JacobiOptions } from './jacobi.js';
-
-/** Jacobi SVD with its VJP (grad.ts); a wrapper per options object is cheap. */
-function differentiableJacobi(a: Tensor, o: JacobiOptions): SVD {
-  return differentiableSvd((x) => jacobiSvd(x, o))(a);
-}
 import type { SVD } from './types.js';
 
 /** Options of `svd`. */
 export interface SvdOptions {
-  /** `'jacobi'` (exact thin SVD), `'randomized'` (rank-`rank` approximation) or `'auto'` (default). */
+  /**
+   * `'jacobi'` (exact thin SVD, differentiable), `'randomized'` (rank-`rank` approximation; refused
+   * under a gradient) or `'auto'` (default: randomized for a small rank, but jacobi under a gradient).
+   */
   method?: 'jacobi' | 'randomized' | 'auto';
   /** Number of triplets: required for randomized; with jacobi, truncates. */
   rank?: number;
@@ -37,7 +33,10 @@ export interface SvdOptions {
 /**
  * Thin SVD `A = U diag(S) Vt`. `'auto'` uses the randomized method when a `rank` below a tenth of
  * min(m, n) is asked for, and one-sided Jacobi otherwise. The Jacobi path is differentiable (VJP in
- * grad.ts: exact for distinct singular values; degenerate ones drop their coupling terms).
+ * grad.ts: exact for distinct singular values; degenerate ones drop their coupling terms), also with
+ * a `rank` (the leading triplets of the full SVD, so the gradient of the truncated SVD is exact).
+ * The randomized path is not: under a gradient, `'auto'` takes the Jacobi path and `'randomized'`
+ * throws.
  *
  * @example
  * ```ts
@@ -54,12 +53,14 @@ export function svd(a: Tensor, opts: SvdOptions = {}): SVD {
   if (opts.rank !== undefined && (!Number.isInteger(opts.rank) || opts.rank < 1 || opts.rank > p)) {
     throw new Error(`svd: rank must be an integer in [1, ${p}] for shape [${m},${n}], got ${opts.rank}`);
   }
-  const useRandomized = method === 'randomized' || (method === 'auto' && opts.rank !== undefined && opts.rank < 0.1 * p);
+  // A gradient needs the full SVD (randomizedSvd refuses one), so 'auto' then takes Jacobi.
+  const small = opts.rank !== undefined && opts.rank < 0.1 * p && !internal.recording([a]);
+  const useRandomized = method === 'randomized' || (method === 'auto' && small);
   if (useRandomized) {
     if (opts.rank === undefined) throw new Error('svd: the randomized method needs a rank');
     return randomizedSvd(a, { rank: opts.rank, oversample: opts.oversample, powerIters: opts.powerIters, key: opts.key });
   }
-  const full = differentiableJacobi(a, { tol: opts.tol, maxSweeps: opts.maxSweeps });
+  const full = jacobiSvd(a, { tol: opts.tol, maxSweeps: opts.maxSweeps });
   if (opts.rank === undefined || opts.rank === p) return full;
   return truncate(full, opts.rank);
 }

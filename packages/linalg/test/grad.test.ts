@@ -5,7 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { qr, svd } from '@sorsajs/linalg';
+import { jacobiSvd, qr, randomizedSvd, svd, type SVD } from '@sorsajs/linalg';
 import { forEachBackend } from '../../core/test/backends.js';
 import { EPS32, randomData } from '../../core/test/reference.js';
 import { svdReference } from './svd-reference.js';
@@ -29,6 +29,53 @@ function qrRef(a: Float64Array, m: number, n: number): { Q: Float64Array; R: Flo
     for (let i = 0; i < m; i++) Q[i * n + j] = v[i] / nrm;
   }
   return { Q, R };
+}
+
+
+/**
+ * Checks the whole gradient of L(A) = Σ_{t<k} wS_t s_t + Σ_ij W_ij Σ_{t<k} c_t u_it v_jt (each
+ * u_t v_tᵀ is free of the factors' signs) through `factors`, which returns the leading k triplets,
+ * against float64 central differences of the float64 reference SVD, component by component and along
+ * a random direction. The F terms divide by s_j² − s_i²: the tolerance allows a conditioning factor
+ * on top of (m n) eps, relative to the largest component (as the directional check above).
+ */
+async function checkSvdGrad(factors: (x: c.Tensor) => SVD, m: number, n: number, k: number, seed: number): Promise<void> {
+  const a32 = randomData(m * n, seed);
+  const wS = randomData(k, seed + 1);
+  const W = randomData(m * n, seed + 2);
+  const cw = randomData(k, seed + 3);
+  const f64 = (x: Float64Array): number => {
+    const { U, S, V } = svdReference(x, m, n);
+    let s = 0;
+    for (let t = 0; t < k; t++) {
+      s += wS[t] * S[t];
+      for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) s += W[i * n + j] * cw[t] * U[t][i] * V[t][j];
+    }
+    return s;
+  };
+  const h = 1e-5;
+  const fdAlong = (dir: ArrayLike<number>): number =>
+    (f64(Float64Array.from(a32, (v, i) => v + h * dir[i])) - f64(Float64Array.from(a32, (v, i) => v - h * dir[i]))) / (2 * h);
+  const want = Array.from({ length: m * n }, (_, p) => fdAlong(Float64Array.from({ length: m * n }, (_, i) => (i === p ? 1 : 0))));
+
+  const a = c.tensor(a32, [m, n]);
+  const tW = c.tensor(W, [m, n]);
+  const tS = c.tensor(wS);
+  const tc = c.tensor(cw);
+  const g = c.grad((x: c.Tensor) => {
+    const { U, S, Vt } = factors(x);
+    return c.add(c.sum(c.mul(tS, S)), c.sum(c.mul(tW, c.matmul(c.mul(U, tc), Vt))));
+  })(a);
+  const gd = await g.data();
+  c.tree.dispose([a, tW, tS, tc, g]);
+  const top = Math.max(...want.map(Math.abs));
+  const tol = 256 * m * n * EPS32 * top + 1e-5;
+  const bad = want.flatMap((w, p) => (Math.abs(gd[p] - w) <= tol ? [] : [`[${Math.floor(p / n)},${p % n}]: autodiff ${gd[p]}, float64 FD ${w}`]));
+  expect(bad, `tolerance ${tol}`).toEqual([]);
+  const dir = randomData(m * n, seed + 4);
+  let dot = 0;
+  for (let i = 0; i < m * n; i++) dot += gd[i] * dir[i];
+  expect(Math.abs(dot - fdAlong(dir))).toBeLessThanOrEqual(256 * m * n * EPS32 * want.reduce((acc, w, i) => acc + Math.abs(w * dir[i]), 0) + 1e-5);
 }
 
 
@@ -118,5 +165,32 @@ forEachBackend('decomposition gradients', () => {
     c.tree.dispose([a, D, WQ, WR, g]);
     // Float32 factors and a triangular solve: error ~ (m n) eps relative to the sum of |terms|.
     expect(Math.abs(dot - fd)).toBeLessThanOrEqual(64 * m * n * EPS32 * Math.max(scale, Math.abs(fd)) + 1e-6);
+  });
+
+  it('jacobiSvd is differentiable (tall and wide): the gradient matches float64 central differences', async () => {
+    await checkSvdGrad((x) => jacobiSvd(x), 6, 4, 4, 31);
+    await checkSvdGrad((x) => jacobiSvd(x), 3, 5, 3, 36);
+  });
+
+  it("svd({ method: 'jacobi', rank }) gives the exact gradient of the truncated SVD", async () => {
+    await checkSvdGrad((x) => svd(x, { method: 'jacobi', rank: 2 }), 6, 4, 2, 41);
+  });
+
+  it("under a gradient, svd's 'auto' takes the Jacobi path even for a small rank", async () => {
+    // rank 1 < 0.1 * 12 would be randomized outside a gradient.
+    await checkSvdGrad((x) => svd(x, { rank: 1 }), 14, 12, 1, 46);
+  });
+
+  it("randomizedSvd and svd({ method: 'randomized' }) refuse a gradient, naming the jacobi method", () => {
+    const a = c.tensor(randomData(30, 51), [6, 5]);
+    const message = /randomizedSvd: no gradient.*svd\(a, \{ method: 'jacobi', rank: 2 \}\)/;
+    expect(() => c.grad((x: c.Tensor) => c.sum(randomizedSvd(x, { rank: 2 }).S))(a)).toThrow(message);
+    expect(() => c.grad((x: c.Tensor) => c.sum(svd(x, { method: 'randomized', rank: 2 }).U))(a)).toThrow(message);
+    // Outside a gradient, and on a constant inside one, it runs.
+    const S = randomizedSvd(a, { rank: 2 }).S;
+    expect(S.shape).toEqual([2]);
+    const g = c.grad((x: c.Tensor) => c.mul(c.sum(x), c.sum(randomizedSvd(a, { rank: 2 }).S)))(a);
+    expect(g.shape).toEqual([6, 5]);
+    c.tree.dispose([a, S, g]);
   });
 });
