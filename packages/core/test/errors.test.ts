@@ -163,17 +163,7 @@ describe('disposed tensors', () => {
 });
 
 describe('indices', () => {
-  it('take with an index one past the end names take, the index, the axis size and the shape', () => {
-    expect(() => c.take(c.zeros([4, 5]), i32([0, 4]))).toThrow(/^take: index 4 .*size 4.*\[4,5\]/);
-  });
-
-  it('take with an index below -size names take, the index, the axis size and the shape', () => {
-    expect(() => c.take(c.zeros([4, 5]), i32([-5]))).toThrow(/^take: index -5 .*size 4.*\[4,5\]/);
-  });
-
-  it('take along axis 1 with an index past the end names axis 1 and its size', () => {
-    expect(() => c.take(c.zeros([4, 5]), i32([5]), 1)).toThrow(/^take: index 5 .*axis 1 of size 5/);
-  });
+  // Out-of-range take indices are not errors: they give NaN inside the kernel (indices.test.ts).
 
   it('slice past the end names slice, begin, size, the axis and the shape', () => {
     expect(() => c.slice(c.zeros([2, 3]), [0, 1], [1, 3])).toThrow(/^slice: begin 1 with size 3 .*axis 1.*\[2,3\]/);

@@ -254,7 +254,7 @@ forEachBackend('memory', (name) => {
     expect(() => c.matmul(x, x)).toThrow(/matmul/);
     expect(() => c.where(x, 1, i)).toThrow(/where/); // a constant is made, then freed when broadcasting fails
     expect(() => c.where(four, 1, x)).toThrow(/where/);
-    expect(() => c.take(x, far)).toThrow(/take/);
+    expect(() => c.take(x, four)).toThrow(/take/); // float32 indices
     expect(() => c.reshape(x, [4])).toThrow(/reshape/);
     expect(() => c.concat([x, four])).toThrow(/concat/);
     expect(() => c.stack([x, four])).toThrow(/stack/);
@@ -293,6 +293,114 @@ forEachBackend('memory', (name) => {
   it('full of 2^24 elements throws without leaking its parameter tensor', () => {
     const before = c.memory();
     expect(() => c.full([4096, 4096], 1)).toThrow(/full/);
+    expect(c.memory()).toEqual(before);
+  });
+
+  // A loop that never awaits: queued work finishes only in the event loop, which such a loop never
+  // reaches. On wasm the matmuls below (4096 and 4480 output cells) are queued for worker threads;
+  // before the engine bounded its queue, every later op queued behind them and memory().buffers
+  // grew with every step (about 6 per step). On webgpu every kernel call completes in the event
+  // loop, so no loop can progress without an await: the next test checks that it is refused instead.
+  if (name !== 'webgpu' && name !== 'webgl') {
+    it('a gradient-descent loop of 1200 steps without an await keeps memory().buffers bounded, with the float64 result', async () => {
+      const [m, k, n, steps] = [64, 70, 64, 1200];
+      const [A, Ar] = rand([m, k], 51);
+      const [W0, Wr] = rand([k, n], 52);
+      const [Y, Yr] = rand([m, n], 53);
+      let frob = 0;
+      for (const v of Ar.data) frob += v * v;
+      const lr = 0.5 / frob; // below 2 / λmax(AᵀA): the iteration contracts, so errors do not grow
+      await c.sync();
+      const before = c.memory();
+      let W = W0;
+      const counts: number[] = [];
+      for (let i = 0; i < steps; i++) {
+        const next = c.tidy(() => {
+          const R = c.sub(c.matmul(A, W), Y);
+          return c.sub(W, c.mul(c.matmul(A, R, { transposeA: true }), lr));
+        });
+        W.dispose();
+        W = next;
+        counts.push(c.memory().buffers - before.buffers);
+      }
+      const peak = (from: number, to: number): number => Math.max(...counts.slice(from, to));
+      // Bounded by a constant (the engine's queue, not the step count), and no growth from the first
+      // third of the loop to the rest.
+      expect(peak(0, steps)).toBeLessThan(5000);
+      expect(peak(steps / 3, steps)).toBeLessThanOrEqual(peak(0, steps / 3) + 8);
+      // Reference: the same iteration in float64; per step, each element's float32 error is within
+      // (k + 4) eps of the magnitudes it is made of, and the contracting iteration only adds them up.
+      let w = Float64Array.from(Wr.data);
+      let perStep = 0;
+      for (let i = 0; i < steps; i++) {
+        const r = new Float64Array(m * n);
+        const rAbs = new Float64Array(m * n);
+        for (let a = 0; a < m; a++) {
+          for (let b = 0; b < n; b++) {
+            let acc = 0;
+            let abs = 0;
+            for (let t = 0; t < k; t++) {
+              acc += Ar.data[a * k + t] * w[t * n + b];
+              abs += Math.abs(Ar.data[a * k + t] * w[t * n + b]);
+            }
+            r[a * n + b] = acc - Yr.data[a * n + b];
+            rAbs[a * n + b] = abs + Math.abs(Yr.data[a * n + b]);
+          }
+        }
+        const out = new Float64Array(k * n);
+        for (let t = 0; t < k; t++) {
+          for (let b = 0; b < n; b++) {
+            let g = 0;
+            let gAbs = 0;
+            for (let a = 0; a < m; a++) {
+              g += Ar.data[a * k + t] * r[a * n + b];
+              gAbs += Math.abs(Ar.data[a * k + t]) * rAbs[a * n + b];
+            }
+            out[t * n + b] = w[t * n + b] - lr * g;
+            perStep = Math.max(perStep, (k + m + 4) * EPS32 * (Math.abs(w[t * n + b]) + lr * gAbs));
+          }
+        }
+        w = out;
+      }
+      await expectClose(W, nd([k, n], w), () => steps * perStep);
+      for (const t of [A, W, Y]) t.dispose();
+      await c.sync();
+      expect(delta(c.memory(), before)).toEqual({ tensors: -2, buffers: -2, bytes: -(m * k + m * n) * 4 });
+    });
+  }
+
+  it('ops queued behind work that needs an await are refused past a limit, naming it; what was queued still runs', async () => {
+    await c.sync();
+    const before = c.memory();
+    const x = upload([1, 2], [2]);
+    // A job whose body waits for a timer: it cannot finish until the program yields.
+    const [j] = c.internal.launchJob('test:waits', [x], [[2]], async (ctx, [p]) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return [await ctx.run({ key: 'test:copy', arrays: ['a'], scalars: [], body: 'return a[this.thread.x];' }, [2], [p], [])];
+    });
+    let t = c.add(j, 0);
+    let issued = 0;
+    let error: Error | undefined;
+    for (; issued < 200_000; issued++) {
+      try {
+        const next = c.add(t, 1);
+        t.dispose();
+        t = next;
+      } catch (e) {
+        error = e as Error;
+        break;
+      }
+    }
+    expect(error?.message).toMatch(/^kernel "[^"]+" on \w+: \d+ calls are already queued behind a job "test:waits", which can only finish when the program awaits.*await sync\(\)/s);
+    // Refused at a bound far below what was tried, and not before tens of thousands of ops.
+    expect(issued).toBeGreaterThan(10_000);
+    expect(issued).toBeLessThan(100_000);
+    // The queue holds one result per call at most: the refused op made nothing.
+    expect(c.memory().buffers - before.buffers).toBeLessThanOrEqual(issued + 4);
+    // Everything queued runs once the program awaits, in order: 1 + issued, 2 + issued.
+    expect(Array.from(await t.data())).toEqual([1 + issued, 2 + issued]);
+    for (const u of [x, j, t]) u.dispose();
+    await c.sync();
     expect(c.memory()).toEqual(before);
   });
 

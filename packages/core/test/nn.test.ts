@@ -277,22 +277,15 @@ forEachBackend('nn', (name) => {
       logits.dispose();
     });
 
-    it('crossEntropy errors: a label out of range (naming it), labels not int32, a shape mismatch, an unknown reduction', () => {
+    it('crossEntropy errors: labels not int32, a shape mismatch, an unknown reduction; a label out of range gives NaN (indices.test.ts)', () => {
       const logits = c.tensor(randomData(12, 6), [4, 3]);
-      const bad = ints([0, 3, 1, 2]);
-      const neg = ints([0, 1, -1, 2]);
-      const ignored = ints([0, 1, -100, 2]);
       const f = c.tensor([0, 1, 2, 1]);
       const col = ints([0, 1, 2, 1], [4, 1]);
       const ok = ints([0, 1, 2, 1]);
-      expect(() => nn.crossEntropy(logits, bad)).toThrow(/crossEntropy: label 3 at position 1 is outside \[0, 3\) and is not ignoreIndex \(unset\)/);
-      expect(() => nn.crossEntropy(logits, neg, { ignoreIndex: -100 })).toThrow(/crossEntropy: label -1 at position 2 is outside \[0, 3\) and is not ignoreIndex \(-100\)/);
-      // PyTorch's -100 is not a default here: it must be asked for.
-      expect(() => nn.crossEntropy(logits, ignored)).toThrow(/label -100 at position 2/);
       expect(() => nn.crossEntropy(logits, f)).toThrow(/crossEntropy: labels must be int32, got float32/);
       expect(() => nn.crossEntropy(logits, col)).toThrow(/crossEntropy: logits \[4,3\] need labels of shape \[4\], got \[4,1\]/);
       expect(() => nn.crossEntropy(logits, ok, { reduction: 'avg' as 'mean' })).toThrow(/crossEntropy: unknown reduction "avg"/);
-      c.tree.dispose([logits, bad, neg, ignored, f, col, ok]);
+      c.tree.dispose([logits, f, col, ok]);
     });
 
     it('mse with reduction mean, sum and none', async () => {
@@ -398,9 +391,7 @@ forEachBackend('nn', (name) => {
       expect(await e.data()).toEqual(want);
       const flat = c.tensor(td);
       expect(() => nn.embedding(flat, idsT)).toThrow(/embedding: table must be \[vocab, dim\], got \[35\]/);
-      const out = ints([7]);
-      expect(() => nn.embedding(table, out)).toThrow(/take: index 7 at position 0 is out of range for axis 0 of size 7/);
-      c.tree.dispose([table, idsT, e, flat, out]);
+      c.tree.dispose([table, idsT, e, flat]);
     });
   });
 

@@ -39,11 +39,12 @@ const UNROLL = 8;
  * loads per k, against 2 per single-cell product. A tile can hold no more rows: `Array(4)` is the
  * widest value a cell can return, and quads cannot share loads.
  *
- * Every local in a gpu.js webasm kernel is float32, even one initialized from integers (`let p = 0`
- * included), so index arithmetic on a local is float and each read converts it. The pointers are
- * therefore converted once per use with `| 0` (a bitwise op is i32) and the rest of the index is
- * integer literals or `this.thread.*` (i32): writing `a[p + 1]` instead of `a[(p | 0) + 1]` is ~1.4x
- * slower. A's row pointers are clamped to M - 1 since scalar reads are not bounds-checked.
+ * The pointers `p0..p3`, `pb` are locals initialized from integer expressions, so they are i32
+ * (`patches/gpu.js+2.24.1.patch`; upstream gpu.js made every such local float32, and this kernel
+ * then converted each pointer with `| 0` at every read, which is kept: a no-op on an i32, and the
+ * same code stays correct on a gpu.js without the patch below 2^24). The rest of each index is
+ * integer literals or `this.thread.*` (i32). A's row pointers are clamped to M - 1 since scalar
+ * reads are not bounds-checked.
  *
  * Measured at 512 (kernel alone, same process, median of per-round ratios): the B gather is ~40% of
  * the kernel (dropping it: 0.61x time), and every other way to build a lane-varying B vector is
@@ -78,7 +79,7 @@ function r4Body(u: number): string {
     'let s1 = 0.0;',
     'let s2 = 0.0;',
     'let s3 = 0.0;',
-    `const KU = Math.floor(K / ${u});`,
+    divmod('KU', 'KR', 'K', String(u)),
     'for (let kk = 0; kk < KU; kk++) {',
   ];
   for (let t = 0; t < u; t++) lines.push(`  const v${t} = b[(pb | 0)${t ? ` + sb0 * ${t}` : ''} + this.thread.x * sb1];`);

@@ -1,4 +1,5 @@
 import type { KernelSource } from '../backend/engine.js';
+import { divmod } from './index-math.js';
 
 /**
  * Kernels that move data without arithmetic: the joins, gathers and fills that `reshape`'s
@@ -11,56 +12,62 @@ export const CONCAT2: KernelSource = {
   arrays: ['a', 'b'],
   scalars: ['na', 'nb', 'inner'],
   body: `const i = this.thread.x;
-const row = (na + nb) * inner;
-const o = Math.floor(i / row);
-const r = i - o * row;
-const j = Math.floor(r / inner);
-const n = r - j * inner;
+${divmod('o', 'r', 'i', '(na + nb) * inner')}
+${divmod('j', 'n', 'r', 'inner')}
 if (j < na) { return a[(o * na + j) * inner + n]; }
 return b[(o * nb + j - na) * inner + n];`,
 };
 
-/** `take` along the middle axis of `[outer, D, inner]` with K indices. Scalars: D, K, inner. */
+/**
+ * `take` along the middle axis of `[outer, D, inner]` with K indices. Scalars: D, K, inner. An
+ * index in `[-D, 0)` counts from the end; any other index outside `[0, D)` (NaN included) gives
+ * `fill[0]` (NaN for float32, JAX's gather default). The read address is clamped first, so a bad
+ * index never reads another row's memory nor traps, whether or not it was checked on the host.
+ */
 export const TAKE: KernelSource = {
   key: 'take',
-  arrays: ['x', 'idx'],
+  arrays: ['x', 'idx', 'fill'],
   scalars: ['D', 'K', 'inner'],
   body: `const i = this.thread.x;
-const row = K * inner;
-const o = Math.floor(i / row);
-const r = i - o * row;
-const k = Math.floor(r / inner);
-const n = r - k * inner;
-const j = idx[k];
-return x[(o * D + j) * inner + n];`,
+${divmod('o', 'r', 'i', 'K * inner')}
+${divmod('k', 'n', 'r', 'inner')}
+const v = idx[k];
+const inRange = v >= -D && v < D;
+const j0 = inRange ? v | 0 : 0;
+const j = j0 < 0 ? j0 + D : j0;
+const ok = inRange && j >= 0 && j < D;
+const at = ok ? (o * D + j) * inner + n : 0;
+const got = x[at];
+if (ok) { return got; }
+return fill[0];`,
 };
 
-/** One-hot rows of width `depth` for each index. Scalars: depth. */
+/** One-hot rows of width `depth` for each index; an index outside `[0, depth)` (NaN, negative) gives an all-zero row. Scalars: depth. */
 export const ONE_HOT: KernelSource = {
   key: 'oneHot',
   arrays: ['idx'],
   scalars: ['depth'],
   body: `const i = this.thread.x;
-const k = Math.floor(i / depth);
-const c = i - k * depth;
-return idx[k] === c ? 1 : 0;`,
+${divmod('k', 'c', 'i', 'depth')}
+const v = idx[k];
+if (v >= 0 && v < depth && (v | 0) === c) { return 1; }
+return 0;`,
 };
 
 /** Constant padding, one rank at a time: the output coordinate minus `lo{j}` must fall in `[0, n{j})`. */
 export function padKernel(rank: number): KernelSource {
   const scalars: string[] = [];
-  const lines = ['const i = this.thread.x;', 'let rem = i;', 'let src = 0;', 'let inside = 1;'];
+  const lines = ['const i = this.thread.x;', 'const rem0 = i;'];
+  const inside: string[] = [];
+  const src: string[] = [];
   for (let j = 0; j < rank; j++) {
     scalars.push(`os${j}`, `lo${j}`, `n${j}`, `is${j}`);
-    lines.push(
-      `const c${j} = Math.floor(rem / os${j});`,
-      `rem = rem - c${j} * os${j};`,
-      `const d${j} = c${j} - lo${j};`,
-      `if (d${j} < 0 || d${j} >= n${j}) { inside = 0; }`,
-      `src = src + d${j} * is${j};`,
-    );
+    lines.push(divmod(`c${j}`, `rem${j + 1}`, `rem${j}`, `os${j}`), `const d${j} = c${j} - lo${j};`);
+    inside.push(`d${j} >= 0 && d${j} < n${j}`);
+    src.push(`d${j} * is${j}`);
   }
-  lines.push('if (inside === 0) { return fill[0]; }', 'return x[src];');
+  // One expression each, not accumulators: a local initialized from a literal is float32 in gpu.js.
+  lines.push(`if (!(${inside.join(' && ')})) { return fill[0]; }`, `return x[${src.join(' + ')}];`);
   return { key: `pad:r${rank}`, arrays: ['x', 'fill'], scalars, body: lines.join('\n') };
 }
 
@@ -70,8 +77,7 @@ export const EYE: KernelSource = {
   arrays: [],
   scalars: ['m', 'k'],
   body: `const i = this.thread.x;
-const r = Math.floor(i / m);
-const c = i - r * m;
+${divmod('r', 'c', 'i', 'm')}
 return c - r === k ? 1 : 0;`,
 };
 
@@ -89,7 +95,6 @@ export const DIAG_MATRIX: KernelSource = {
   arrays: ['v'],
   scalars: ['n'],
   body: `const i = this.thread.x;
-const r = Math.floor(i / n);
-const c = i - r * n;
+${divmod('r', 'c', 'i', 'n')}
 return r === c ? v[r] : 0;`,
 };

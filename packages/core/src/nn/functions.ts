@@ -4,7 +4,7 @@
  * @module
  */
 import { Tensor } from '../tensor/tensor.js';
-import { add, div, equal, less, mul, rsqrt, square, sub, where, exp } from '../ops/elementwise.js';
+import { add, div, equal, greater, less, maximum, mul, rsqrt, square, sub, where, exp } from '../ops/elementwise.js';
 import { logsumexp, max, mean, sum } from '../ops/reduce.js';
 import { runScoped } from '../tensor/scope.js';
 import { stopGradient } from '../autodiff/transforms.js';
@@ -60,9 +60,14 @@ export type Reduction = 'mean' | 'sum' | 'none';
  * cross_entropy: `logsumexp(logits) - logits[label]` per example, then the mean over examples whose
  * label is not `ignoreIndex` (or their sum, or none: per-example losses, 0 where ignored).
  *
+ * A label outside `[0, C)` that is not `ignoreIndex` gives that example a NaN loss (so a NaN mean or
+ * sum) and a NaN gradient, on every backend, whether the labels are on the host or still being
+ * computed on the device; no error is thrown.
+ *
  * @example
  * ```ts
  * crossEntropy(tensor([[2, 0], [0, 2]]), tensor([0, 1], undefined, 'int32')); // 0.127
+ * crossEntropy(tensor([[2, 0], [0, 2]]), tensor([0, 7], undefined, 'int32')); // NaN
  * ```
  */
 export function crossEntropy(logits: Tensor, labels: Tensor, opts: { reduction?: Reduction; ignoreIndex?: number } = {}): Tensor {
@@ -75,18 +80,14 @@ export function crossEntropy(logits: Tensor, labels: Tensor, opts: { reduction?:
   const C = logits.shape[logits.rank - 1];
   const reduction = opts.reduction ?? 'mean';
   if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`crossEntropy: unknown reduction "${reduction}"`);
-  const host = labels.storage.value;
-  if (host instanceof Float32Array) {
-    host.forEach((v, i) => {
-      if ((v < 0 || v >= C) && v !== opts.ignoreIndex) {
-        throw new Error(`crossEntropy: label ${v} at position ${i} is outside [0, ${C}) and is not ignoreIndex (${opts.ignoreIndex ?? 'unset'})`);
-      }
-    });
-  }
   return scoped(() => {
     // The label's logit, gathered per row as a dot with its one-hot row (kernels cannot gather per row).
     const picked = sum(mul(logits, oneHot(labels, C)), -1);
-    const losses = sub(logsumexp(logits, -1), picked);
+    // A label outside [0, C) that is not ignoreIndex makes its loss (and its gradient) NaN. Tested
+    // on the device, so it holds for labels still being computed as for host ones.
+    const inRange = mul(greater(labels, -1), less(labels, C));
+    const valid = opts.ignoreIndex === undefined ? inRange : maximum(inRange, equal(labels, opts.ignoreIndex));
+    const losses = mul(sub(logsumexp(logits, -1), picked), where(valid, 1, NaN));
     if (opts.ignoreIndex === undefined) {
       if (reduction === 'none') return losses;
       return reduction === 'sum' ? sum(losses) : mean(losses);
@@ -177,7 +178,9 @@ export function linear(x: Tensor, W: Tensor, b?: Tensor | null): Tensor {
 }
 
 /**
- * Rows of `table` `[vocab, dim]` at int32 `ids`: shape `[...ids.shape, dim]`.
+ * Rows of `table` `[vocab, dim]` at int32 `ids`: shape `[...ids.shape, dim]`. As {@link take}: an
+ * id in `[-vocab, 0)` counts from the end, any other id outside `[0, vocab)` gives a row of NaN
+ * (never another row's values), on every backend and for ids computed on the device alike.
  *
  * @example
  * ```ts

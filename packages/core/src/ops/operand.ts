@@ -1,5 +1,6 @@
 import type { KernelSource } from '../backend/engine.js';
 import { engine } from '../backend/registry.js';
+import { checkElements } from '../backend/limits.js';
 import { Storage } from '../backend/storage.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { checkLaunch } from '../autodiff/tape.js';
@@ -68,7 +69,7 @@ export function launch(op: string, src: KernelSource, shape: readonly number[], 
   const storages = storagesOf(op, inputs);
   checkLaunch(op, inputs, dtype);
   const size = shape.reduce((a, b) => a * b, 1);
-  if (size >= 2 ** 24) throw new Error(`${op}: output of shape [${shape.join(',')}] has ${size} elements; kernels index in float32, so at most 2^24 - 1`);
+  checkElements(op, size, `output of shape [${shape.join(',')}]`);
   return new Tensor(eng.run(src, size, storages, scalars), shape, dtype);
 }
 
@@ -86,6 +87,6 @@ export function launchDims(op: string, src: KernelSource, dims: readonly number[
   const storages = storagesOf(op, inputs);
   checkLaunch(op, inputs);
   const size = dims.reduce((a, b) => a * b, 1) * (src.components ?? 1);
-  if (size >= 2 ** 24) throw new Error(`${op}: intermediate of ${size} elements exceeds 2^24 - 1 (kernels index in float32)`);
+  checkElements(op, size, 'an intermediate result');
   return new Tensor(eng.run(src, dims, storages, scalars), [size], 'float32');
 }

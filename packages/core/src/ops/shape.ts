@@ -9,7 +9,7 @@ import { broadcastShapes, broadcastStrides, checkShape, fmt, normalizeAxis, size
 import { mapOp } from './elementwise.js';
 import { matmul } from './linalg.js';
 import { checkTensor, constant, launch } from './operand.js';
-import { disposeIntermediate, op, recording, untracked } from '../autodiff/tape.js';
+import { disposeIntermediate, op, untracked } from '../autodiff/tape.js';
 import { sumTo } from '../autodiff/unbroadcast.js';
 
 /** Records a one-input shape op (float32 only: int32 tensors carry no gradient). */
@@ -251,15 +251,20 @@ export function stack(xs: readonly Tensor[], axis = 0): Tensor {
 }
 
 /**
- * Gathers slices along `axis` at int32 `indices` (negative indices count from the end). The result's
- * shape is `x.shape[:axis] + indices.shape + x.shape[axis+1:]`.
+ * Gathers slices along `axis` at int32 `indices`. The result's shape is
+ * `x.shape[:axis] + indices.shape + x.shape[axis+1:]`.
  *
- * Indices are checked on the host when they are host-resident (made by `tensor()`): an index out of
- * range is an Error. Indices computed on a device are not read back to check.
+ * Indices follow one rule on every backend, applied inside the kernel (so it holds for indices
+ * computed on the device and still queued as for host ones): an index in `[-n, 0)` counts from the
+ * end (n = `x.shape[axis]`); any other index outside `[0, n)` gives NaN in a float32 result (JAX's
+ * default for gathers, "fill") and -2^31 in an int32 one. A bad index never reads another row's
+ * values. In the gradient, such a slice contributes nothing.
  *
  * @example
  * ```ts
- * take(tensor([[1, 2], [3, 4], [5, 6]]), tensor([2, 0], undefined, 'int32'), 0); // [[5, 6], [1, 2]]
+ * const x = tensor([[1, 2], [3, 4], [5, 6]]);
+ * take(x, tensor([2, -3], undefined, 'int32'), 0); // [[5, 6], [1, 2]]
+ * take(x, tensor([3], undefined, 'int32'), 0);     // [[NaN, NaN]]
  * ```
  */
 export function take(x: Tensor, indices: Tensor, axis = 0): Tensor {
@@ -268,26 +273,20 @@ export function take(x: Tensor, indices: Tensor, axis = 0): Tensor {
   if (indices.dtype !== 'int32') throw new Error(`take: indices must be int32, got ${indices.dtype}`);
   const a = normalizeAxis('take', axis, x.rank);
   const D = x.shape[a];
-  let idx = indices;
-  const host = indices.storage.value;
-  if (host instanceof Float32Array) {
-    let negative = false;
-    for (let k = 0; k < host.length; k++) {
-      const v = host[k];
-      if (v < -D || v >= D) throw new Error(`take: index ${v} at position ${k} is out of range for axis ${a} of size ${D} (shape ${fmt(x.shape)})`);
-      if (v < 0) negative = true;
-    }
-    if (negative) idx = mapOp('take', 'v0 < 0 ? v0 + v1 : v0', [indices, D], { int: true });
-  }
   const K = indices.size;
   const outer = sizeOf(x.shape.slice(0, a));
   const inner = sizeOf(x.shape.slice(a + 1));
   const shape = [...x.shape.slice(0, a), ...indices.shape, ...x.shape.slice(a + 1)];
-  const forward = (): Tensor => launch('take', TAKE, shape, x.dtype, [x, idx], [D, K, inner]);
-  const out = x.dtype === 'float32' ? op([x], forward, (g) => [takeVjp(g, idx, x.shape, outer, D, K, inner)], () => [idx]) : untracked(forward);
-  // When recorded, the VJP keeps the wrapped copy of the indices (the gradient's scope disposes it).
-  if (idx !== indices && !(x.dtype === 'float32' && recording([x]))) idx.dispose();
-  return out;
+  const forward = (): Tensor => {
+    // The fill comes in as an array: gpu.js has no NaN literal and WGSL rejects 0 / 0.
+    const fill = constant(x.dtype === 'float32' ? NaN : -(2 ** 31), x.dtype);
+    try {
+      return launch('take', TAKE, shape, x.dtype, [x, indices, fill], [D, K, inner]);
+    } finally {
+      fill.dispose();
+    }
+  };
+  return x.dtype === 'float32' ? op([x], forward, (g) => [takeVjp(g, indices, x.shape, outer, D, K, inner)], () => [indices]) : untracked(forward);
 }
 
 /**
@@ -295,19 +294,22 @@ export function take(x: Tensor, indices: Tensor, axis = 0): Tensor {
  * matmul, onehot(indices)ᵀ @ g, batched over the outer axes (kernels cannot scatter).
  */
 function takeVjp(g: Tensor, idx: Tensor, xShape: readonly number[], outer: number, D: number, K: number, inner: number): Tensor {
-  const flat = reshape(idx, [K]);
+  // Negative indices wrap as in the forward kernel; out-of-range ones give oneHot's zero rows.
+  const flat = mapOp('take', 'v0 < 0 ? v0 + v1 : v0', [reshape(idx, [K]), D], { int: true });
   const oh = oneHot(flat, D);
   const g3 = reshape(g, [outer, K, inner]);
   return reshape(matmul(oh, g3, { transposeA: true }), xShape);
 }
 
 /**
- * One-hot encoding of int32 indices: shape `[...indices.shape, depth]`, float32. Indices outside
- * `[0, depth)` give all-zero rows.
+ * One-hot encoding of int32 indices: shape `[...indices.shape, depth]`, float32. An index outside
+ * `[0, depth)`, negative ones included, gives an all-zero row (as `jax.nn.one_hot`), on every
+ * backend and whether or not the indices were computed on the device.
  *
  * @example
  * ```ts
- * oneHot(tensor([0, 2], undefined, 'int32'), 3); // [[1, 0, 0], [0, 0, 1]]
+ * oneHot(tensor([0, 2], undefined, 'int32'), 3);  // [[1, 0, 0], [0, 0, 1]]
+ * oneHot(tensor([-1, 3], undefined, 'int32'), 3); // [[0, 0, 0], [0, 0, 0]]
  * ```
  */
 export function oneHot(indices: Tensor, depth: number): Tensor {
