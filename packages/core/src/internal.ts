@@ -56,7 +56,7 @@ export function launchJob(
   const storages = storagesOf(op, inputs);
   checkLaunch(op, inputs);
   const sizes = outShapes.map((sh) => sh.reduce((a, b) => a * b, 1));
-  return eng.job(storages, sizes, body).map((s, i) => new Tensor(s, outShapes[i], 'float32'));
+  return eng.job(storages, sizes, body, op).map((s, i) => new Tensor(s, outShapes[i], 'float32'));
 }
 
 /** How the latest pipeline ran on the current backend (gpu.js `executorKind`). */

@@ -95,15 +95,14 @@ function forms(key: string, arrays: string[], scalars: string[], body: (f: Form)
  */
 const hinitBody = (form: Form): string => `${pre(form, 'w')}
 const row = y;
-const part = Math.floor(z / w);
-const col = z - part * w;
+${divmod('part', 'col', 'z', 'w')}
 let v = 0.0;
 if (part == 0) {
   if (K < P) {
     const gr = Math.min(row, col);
     const gc = Math.max(row, col);
-    const rq = Math.floor(gr / 4);
-    const gt = gr - rq * 4;
+    const rq = gr >> 2;
+    const gt = gr & 3;
     for (let ch = 0; ch < S; ch++) {
       const base = (((K * S + ch) * (w / 4) + rq) * w + gc) * 16 + gt;
       v += (G[base] + G[base + 4]) + (G[base + 8] + G[base + 12]);
@@ -213,8 +212,7 @@ const irotBody = (form: Form): string => {
   const g = (a: string, b: string): string => (tri ? at(form, 'H', '0', `Math.max(${a}, ${b})`, `Math.min(${a}, ${b})`) : at(form, 'H', '0', a, b));
   return `${pre(form, 'w')}
 const row = y;
-const part = Math.floor(z / w);
-const col = z - part * w;
+${divmod('part', 'col', 'z', 'w')}
 const pc = PT[s * w + col];
 const cc = ${atRP(form, '0', 'col')};
 const bc = ${atRP(form, '1', 'col')};

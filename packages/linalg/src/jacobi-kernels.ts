@@ -115,10 +115,8 @@ export const GRAM_R4: Src = {
   components: 4,
   threaded: true,
   body: `const j = this.thread.y;
-const zq = Math.floor(this.thread.z / (b / 2));
-const iq = this.thread.z - zq * (b / 2);
-const K = Math.floor(zq / S);
-const ch = zq - K * S;
+${divmod('zq', 'iq', 'this.thread.z', 'b >> 1')}
+${divmod('K', 'ch', 'zq', 'S')}
 const i0 = iq * 4;
 const hj = j >= b ? 1 : 0;
 const hi = i0 >= b ? 1 : 0;
@@ -173,8 +171,8 @@ return acc;`,
  * squared norm from the diagonal of G_K in `gd` (an H of the inner layout, see jacobi-inner.ts).
  */
 const updateHead = (gd: string): string => `const SB = TB[B];
-const K = Math.floor(SB / 2);
-const h = SB - 2 * K;
+const K = SB >> 1;
+const h = SB & 1;
 const jc = h * b + x;
 const refill = (ids[step * nb + B] * b + x < n) && (${gd}[(jc * 2 * b + jc) * Pp + K] <= thrZ) ? 1 : 0;
 const s0b = (2 * K * Q * b) * 4;
@@ -337,8 +335,7 @@ export const NORMS: Src = {
   arrays: ['X'],
   scalars: ['b', 'Q', 'QA', 'n'],
   body: `const j = this.thread.x;
-const B = Math.floor(j / b);
-const x = j - B * b;
+${divmod('B', 'x', 'j', 'b')}
 const base = (B * Q * b + x) * 4;
 let acc = 0.0;
 for (let q = 0; q < QA; q++) {
@@ -387,8 +384,11 @@ const s = mx[0];
 return v <= nullThr ? 0.0 : v * (s > 0 ? s : 1.0);`,
 };
 
-/** X[r][j] of the X layout, as kernel text (b, Q in scope). */
-const readX = (r: string, j: string): string => `X[((Math.floor(${j} / b) * Q + Math.floor(${r} / 4)) * b + ${j} - Math.floor(${j} / b) * b) * 4 + ${r} - Math.floor(${r} / 4) * 4]`;
+/** Lines declaring `xB`, `xc` = divmod(j, b) for {@link readX} (b in scope). */
+const readXHead = (j: string): string => divmod('xB', 'xc', j, 'b');
+
+/** X[r][j] of the X layout, as kernel text (b, Q in scope, {@link readXHead} of j before it). */
+const readX = (r: string): string => `X[((xB * Q + (${r} >> 2)) * b + xc) * 4 + (${r} & 3)]`;
 
 /**
  * Left singular vectors: column t is the A part of column perm[t] over its norm (a unit vector even
@@ -407,7 +407,8 @@ const t = trans == 1 ? q1 : r0;
 const src = perm[t];
 const nv = nrm[src];
 let v = 0.0;
-if (nv > 0) { v = ${readX('r', 'src')} / nv; } else { v = (r == t) ? 1.0 : 0.0; }
+${readXHead('src')}
+if (nv > 0) { v = ${readX('r')} / nv; } else { v = (r == t) ? 1.0 : 0.0; }
 return v;`,
 };
 
@@ -420,7 +421,8 @@ export const VVECS: Src = {
 ${divmod('rv', 't', 'i', 'k')}
 const src = perm[t];
 const r = mp + rv;
-return ${readX('r', 'src')};`,
+${readXHead('src')}
+return ${readX('r')};`,
 };
 
 /** W = 1.5 I - 0.5 G for the Newton-Schulz step V (1.5 I - 0.5 VᵀV). Scalars k. */

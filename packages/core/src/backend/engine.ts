@@ -28,6 +28,38 @@ const WASM_MODULE_CACHE = 256;
 const THREAD_MIN_CELLS = 4096;
 
 /**
+ * Queued work finishes only when the program yields to the event loop (an `await`), so a loop that
+ * never awaits would queue without end. At this many queued calls, an op first runs the queue's
+ * plain kernel calls at once on the calling thread (wasm, cpu: a threaded kernel then runs
+ * unthreaded), which bounds the queue of such a loop. Large enough that a program issuing a whole
+ * training step before it awaits keeps the worker threads.
+ */
+const DRAIN_AT = 4096;
+
+/**
+ * At this many queued calls, behind work that cannot run without an await (a job, a pipeline, any
+ * webgpu kernel), a further op is refused with an Error that says to await: the alternative is
+ * memory growing with every op until the process dies.
+ */
+const QUEUE_LIMIT = 1 << 16;
+
+/** One unit of queued work (see `Engine.enqueue`). */
+interface Task {
+  /** What it runs, for the error of a full queue. */
+  readonly what: string;
+  /** Runs it once everything before it has run: returns when done, or a Promise when it finishes later. Never throws: failures go to its results. */
+  start(): void | Promise<void>;
+  /**
+   * For a plain kernel call on wasm and cpu: runs it to the end now, on the calling thread, even
+   * when `start` already has it in flight on worker threads (that late result is then dropped).
+   * false when it cannot (an input is not ready).
+   */
+  now?: () => boolean;
+  started: boolean;
+  done: boolean;
+}
+
+/**
  * One kernel's source: a body over `this.thread.x` (a flat output index) with array parameters
  * first and scalar parameters after. `key` must identify the source uniquely; kernels are built
  * once per engine and key, with dynamic output and argument sizes so one build serves every shape.
@@ -109,8 +141,12 @@ export class Engine {
   private readonly pipelines = new Map<string, PipelineFn>();
   /** How the latest pipeline ran (gpu.js `executorKind`: 'fused-threaded', 'fused-sync', 'fused-encoder' or 'generic'), for tests and benchmarks. */
   lastPipelineExecutor = '';
-  private tail: Promise<unknown> = Promise.resolve();
-  private queued = 0;
+  /** Queued work in order; `tasks[head]` runs first (a head index, so that taking the first is O(1)). */
+  private tasks: Task[] = [];
+  private head = 0;
+  /** Whether a pump (see `pump`) is scheduled or running. */
+  private pumping = false;
+  private idle: (() => void)[] = [];
   /** Kernel builds, for tests and benchmarks that want to see caching at work. */
   builds = 0;
 
@@ -164,8 +200,8 @@ export class Engine {
     return this.name === 'webgl' ? `${base}|${sizes}` : base;
   }
 
-  private call(src: KernelSource, output: number[], arrays: Payload[], scalars: readonly number[], sizes: string): Payload | Promise<Payload> {
-    const threaded = this.isAsync(src, cells(output)) && this.name === 'wasm';
+  private call(src: KernelSource, output: number[], arrays: Payload[], scalars: readonly number[], sizes: string, threads = true): Payload | Promise<Payload> {
+    const threaded = threads && this.isAsync(src, cells(output)) && this.name === 'wasm';
     const fail = (e: unknown): never => {
       // A kernel that failed to build stays broken inside gpu.js: drop it so a later call rebuilds.
       this.kernels.delete(this.cacheKey(src, threaded, sizes));
@@ -193,7 +229,7 @@ export class Engine {
   /**
    * Runs `src` over `output` (a cell count, or gpu.js `[x, y, z]` dims for 3-D kernels) and returns
    * the storage of its result. Runs at once when nothing is queued and the kernel is synchronous;
-   * otherwise queues behind earlier work.
+   * otherwise queues behind earlier work (see `enqueue` for how the queue stays bounded).
    */
   run(src: KernelSource, output: number | readonly number[], inputs: readonly Storage[], scalars: readonly number[]): Storage {
     for (const s of inputs) if (s.error) throw s.error;
@@ -201,23 +237,135 @@ export class Engine {
     const n = cells(dims);
     const outSize = n * (src.components ?? 1);
     if (n === 0) return Storage.ready(this, 0, new Float32Array(0));
+    if (this.queued >= DRAIN_AT) this.drain();
     if (this.queued === 0 && !this.isAsync(src, n) && inputs.every((s) => s.isReady)) {
       const values = inputs.map((s) => s.value!);
       return Storage.ready(this, outSize, this.call(src, dims, values, scalars, this.sizes(dims, values, inputs)) as Payload);
     }
+    this.makeRoom(`kernel "${src.key}"`);
+    const out = Storage.pendingOn(this, outSize);
     for (const s of inputs) s.retain();
-    this.queued++;
-    const result = this.tail.then(async () => {
-      try {
-        const values = await Promise.all(inputs.map((s) => s.get()));
-        return await this.call(src, dims, values, scalars, this.sizes(dims, values, inputs));
-      } finally {
-        for (const s of inputs) s.release();
-        this.queued--;
+    const task: Task = { what: `kernel "${src.key}"`, started: false, done: false, start: () => undefined };
+    const finish = (v: Payload | undefined, e?: unknown): void => {
+      if (task.done) {
+        // Already run by `now` while this call was in flight on worker threads: drop the late result.
+        if (v !== undefined) this.free(v);
+        return;
       }
-    });
-    this.tail = result.catch(() => undefined);
-    return Storage.later(this, outSize, result);
+      task.done = true;
+      for (const s of inputs) s.release();
+      if (e !== undefined) out.fail(e);
+      else out.settle(v!);
+    };
+    const exec = (threads: boolean, values: Payload[]): void | Promise<void> => {
+      let r: Payload | Promise<Payload>;
+      try {
+        r = this.call(src, dims, values, scalars, this.sizes(dims, values, inputs), threads);
+      } catch (e) {
+        return finish(undefined, e);
+      }
+      if (r instanceof Promise) return r.then((v) => finish(v), (e: unknown) => finish(undefined, e ?? new Error(`kernel "${src.key}" failed`)));
+      finish(r);
+    };
+    task.start = () => {
+      const failed = inputs.find((s) => s.error);
+      if (failed) return finish(undefined, failed.error);
+      if (inputs.every((s) => s.isReady)) return exec(true, inputs.map((s) => s.value!));
+      return Promise.all(inputs.map((s) => s.get())).then(
+        (values) => exec(true, values),
+        (e: unknown) => finish(undefined, e),
+      );
+    };
+    if (this.name === 'wasm' || this.name === 'cpu') {
+      task.now = () => {
+        const failed = inputs.find((s) => s.error);
+        if (failed) {
+          finish(undefined, failed.error);
+          return true;
+        }
+        if (!inputs.every((s) => s.isReady)) return false;
+        void exec(false, inputs.map((s) => s.value!));
+        return true;
+      };
+    }
+    this.enqueue(task);
+    return out;
+  }
+
+  /** Queued calls not yet finished. */
+  get queued(): number {
+    return this.tasks.length - this.head;
+  }
+
+  /**
+   * Appends a task and makes sure a pump runs the queue. Work queued here finishes only when the
+   * program yields to the event loop; `run` drains plain kernel calls when the queue is long (see
+   * `DRAIN_AT`), and `makeRoom` refuses an op past `QUEUE_LIMIT`.
+   */
+  private enqueue(task: Task): void {
+    this.tasks.push(task);
+    if (!this.pumping) {
+      this.pumping = true;
+      queueMicrotask(() => void this.pump());
+    }
+  }
+
+  /** Throws, naming the op, when the queue is full and cannot drain without an await. */
+  private makeRoom(what: string): void {
+    if (this.queued >= DRAIN_AT) this.drain();
+    if (this.queued < QUEUE_LIMIT) return;
+    const first = this.tasks[this.head];
+    throw new Error(
+      `${what} on ${this.name}: ${this.queued} calls are already queued behind ${first.what}, which can only finish when the program ` +
+        `awaits (a job or pipeline, or any webgpu kernel, completes in the event loop). A loop that never awaits would grow memory without end: ` +
+        `await sync() (or read a value, await t.data()) every few steps.`,
+    );
+  }
+
+  /** Drops finished tasks from the front of the queue. */
+  private popDone(): void {
+    while (this.head < this.tasks.length && this.tasks[this.head].done) this.head++;
+    if (this.head === this.tasks.length) {
+      this.tasks = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.tasks.length) {
+      this.tasks = this.tasks.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Runs queued plain kernel calls at once, in order, until the queue is empty or its first task needs an await. */
+  private drain(): void {
+    for (;;) {
+      this.popDone();
+      const t = this.tasks[this.head];
+      if (!t || !t.now || !t.now()) break;
+    }
+    if (this.queued === 0) this.wake();
+  }
+
+  /** Runs the queue in order; only one pump runs at a time. A task that finishes later is awaited before the next starts. */
+  private async pump(): Promise<void> {
+    for (;;) {
+      this.popDone();
+      const t = this.tasks[this.head];
+      if (!t) break;
+      if (!t.started) {
+        t.started = true;
+        const r = t.start();
+        if (r) await r;
+      }
+      // A drain may have finished it (and more) while it was in flight.
+      if (!t.done) throw new Error(`internal: ${t.what} returned without finishing`);
+    }
+    this.pumping = false;
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiting = this.idle;
+    this.idle = [];
+    for (const w of waiting) w();
   }
 
   /**
@@ -276,19 +424,34 @@ export class Engine {
    */
   runPipeline(src: PipelineSource, inputs: readonly Storage[], inputDims: readonly (readonly number[])[], scalars: readonly number[], outSizes: readonly number[]): Storage[] {
     for (const s of inputs) if (s.error) throw s.error;
+    return this.queueAsync(`pipeline "${src.key}"`, inputs, outSizes, (values) => this.execPipeline(src, values, inputDims, scalars));
+  }
+
+  /** Queues work that only finishes asynchronously (a pipeline, a job): its results are settled when it is done. */
+  private queueAsync(what: string, inputs: readonly Storage[], outSizes: readonly number[], body: (values: Payload[]) => Promise<Payload[]>): Storage[] {
+    this.makeRoom(what);
+    const outs = outSizes.map((size) => Storage.pendingOn(this, size));
     for (const s of inputs) s.retain();
-    this.queued++;
-    const result = this.tail.then(async () => {
-      try {
-        const values = await Promise.all(inputs.map((s) => s.get()));
-        return await this.execPipeline(src, values, inputDims, scalars);
-      } finally {
-        for (const s of inputs) s.release();
-        this.queued--;
-      }
-    });
-    this.tail = result.catch(() => undefined);
-    return outSizes.map((size, i) => Storage.later(this, size, result.then((r) => r[i])));
+    const task: Task = {
+      what,
+      started: false,
+      done: false,
+      start: async () => {
+        try {
+          const values = await Promise.all(inputs.map((s) => s.get()));
+          const got = await body(values);
+          if (got.length !== outs.length) throw new Error(`internal: ${what} returned ${got.length} results for ${outs.length} sizes`);
+          outs.forEach((o, i) => o.settle(got[i]));
+        } catch (e) {
+          for (const o of outs) o.fail(e);
+        } finally {
+          task.done = true;
+          for (const s of inputs) s.release();
+        }
+      },
+    };
+    this.enqueue(task);
+    return outs;
   }
 
   /** Runs a pipeline over payloads at once (the caller holds the queue); host arrays go in as gpu.js Inputs of `inputDims[i]`. */
@@ -316,11 +479,10 @@ export class Engine {
    * host whether to go on (a sweep loop that stops at convergence) while the API stays synchronous.
    * Returns the storages of `body`'s results, of `outSizes[i]` elements each; later work queues behind
    * the job. The body frees the intermediate payloads it made (`ctx.free`); its inputs are not its own.
+   * `name` (the op) names the job in errors.
    */
-  job(inputs: readonly Storage[], outSizes: readonly number[], body: (ctx: JobContext, inputs: Payload[]) => Promise<Payload[]>): Storage[] {
+  job(inputs: readonly Storage[], outSizes: readonly number[], body: (ctx: JobContext, inputs: Payload[]) => Promise<Payload[]>, name = 'job'): Storage[] {
     for (const s of inputs) if (s.error) throw s.error;
-    for (const s of inputs) s.retain();
-    this.queued++;
     const ctx: JobContext = {
       run: async (src, output, arrays, scalars) => {
         const dims = typeof output === 'number' ? [output] : [...output];
@@ -330,19 +492,7 @@ export class Engine {
       read: (p) => this.read(p),
       free: (p) => this.free(p),
     };
-    const result = this.tail.then(async () => {
-      try {
-        const values = await Promise.all(inputs.map((s) => s.get()));
-        const out = await body(ctx, values);
-        if (out.length !== outSizes.length) throw new Error(`internal: a job returned ${out.length} results for ${outSizes.length} sizes`);
-        return out;
-      } finally {
-        for (const s of inputs) s.release();
-        this.queued--;
-      }
-    });
-    this.tail = result.catch(() => undefined);
-    return outSizes.map((size, i) => Storage.later(this, size, result.then((r) => r[i])));
+    return this.queueAsync(`a job "${name}"`, inputs, outSizes, (values) => body(ctx, values));
   }
 
   /** Reads a payload back to the host as a fresh Float32Array. */
@@ -359,7 +509,7 @@ export class Engine {
 
   /** Waits until every queued kernel has finished. */
   async sync(): Promise<void> {
-    while (this.queued > 0) await this.tail;
+    while (this.queued > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
   /** Destroys every kernel and the gpu.js instance. */

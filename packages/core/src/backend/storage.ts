@@ -6,17 +6,22 @@ export const liveStorage = { buffers: 0, bytes: 0 };
 
 /**
  * The reference-counted storage behind one or more tensors (a reshape shares its input's storage).
- * Its value is either ready (`value`) or still being computed by a queued kernel (`pending`).
+ * Its value is either ready (`value`) or still being computed by a queued task (`get` waits for it).
  * A queued kernel retains the storages it reads, so disposing a tensor never breaks a pending
  * computation that still needs it; the payload is freed once the last reference is released.
  */
 export class Storage {
   /** The computed payload, once ready. */
   value: Payload | undefined;
-  /** Resolves to the payload while a queued kernel computes it. */
-  pending: Promise<Payload> | undefined;
   /** Set when the kernel computing this storage failed; ops that read it fail with the same error. */
   error: Error | undefined;
+  /** Whether a queued task is still to deliver the payload (`settle`) or its error (`fail`). */
+  private computing = false;
+  /**
+   * Readers waiting for the payload. Made only when someone waits: a promise settled with no reader
+   * would queue a microtask holding the payload, and a loop that never awaits never runs those.
+   */
+  private waiters: { resolve(v: Payload): void; reject(e: Error): void }[] | undefined;
   private refs = 1;
 
   constructor(
@@ -34,24 +39,35 @@ export class Storage {
     return s;
   }
 
-  static later(engine: Engine, size: number, pending: Promise<Payload>): Storage {
+  /**
+   * A storage whose payload a queued task will deliver with `settle` (or `fail`). Delivery is
+   * synchronous, so a task that runs now (see `Engine`) makes its result ready for the next op at once.
+   */
+  static pendingOn(engine: Engine, size: number): Storage {
     const s = new Storage(engine, size);
-    s.pending = pending.then(
-      (v) => {
-        s.value = v;
-        s.pending = undefined;
-        if (s.refs === 0) engine.free(v);
-        return v;
-      },
-      (e: unknown) => {
-        s.error = e instanceof Error ? e : new Error(String(e));
-        s.pending = undefined;
-        throw s.error;
-      },
-    );
-    // A failure is reported where the value is used (data(), a later op), not as an unhandled rejection.
-    s.pending.catch(() => undefined);
+    s.computing = true;
     return s;
+  }
+
+  /** Delivers the computed payload. Freed at once when every reference was released meanwhile. */
+  settle(v: Payload): void {
+    if (!this.computing) throw new Error('internal: settle of a storage that is not pending');
+    this.computing = false;
+    if (this.refs === 0) this.engine.free(v);
+    else this.value = v;
+    const w = this.waiters;
+    this.waiters = undefined;
+    if (w) for (const x of w) x.resolve(v);
+  }
+
+  /** Delivers the error of the task that was to compute this storage; ops that read it fail with it. */
+  fail(e: unknown): void {
+    if (!this.computing) throw new Error('internal: fail of a storage that is not pending');
+    this.computing = false;
+    this.error = e instanceof Error ? e : new Error(String(e));
+    const w = this.waiters;
+    this.waiters = undefined;
+    if (w) for (const x of w) x.reject(this.error);
   }
 
   get isReady(): boolean {
@@ -62,7 +78,8 @@ export class Storage {
   async get(): Promise<Payload> {
     if (this.error) throw this.error;
     if (this.value !== undefined) return this.value;
-    return this.pending!;
+    if (!this.computing) throw new Error('internal: read of a released storage');
+    return new Promise<Payload>((resolve, reject) => (this.waiters ??= []).push({ resolve, reject }));
   }
 
   retain(): this {
@@ -81,6 +98,6 @@ export class Storage {
       this.engine.free(this.value);
       this.value = undefined;
     }
-    // A pending value is freed by the continuation in `later` once it arrives.
+    // A value still being computed is freed by `settle` when it arrives.
   }
 }
