@@ -119,12 +119,20 @@ export const HINIT = forms('jacobi:hinit', ['G'], ['w', 'Pp', 'S', 'P'], hinitBo
 /**
  * Running convergence measure: per block pair, the max of the previous value and of
  * |g_ij| / sqrt(g_ii g_jj) over i < j with both columns above the zero threshold, read from an H's G
- * part. Output [P] (K = this.thread.x on every backend). Scalars w, Pp, thrZ.
+ * part. A real column (original index below n) at the zero threshold counts as 1, not converged:
+ * this outer step's update refills it with noise (jacobi-kernels.ts) that no pass has measured or
+ * orthogonalized yet, so the iteration must not stop on this sweep (with a single block pair, the
+ * refill would otherwise come after the only measure, and U would keep raw noise columns). Column i
+ * of pair K belongs to the block whose original index is BP[bpo + 2K + (i >= b)] (see the plan's BP:
+ * where every block sits before this outer step). Output [P] (K = this.thread.x on every backend).
+ * Scalars w, Pp, b, n, bpo, thrZ.
  */
 const convBody = (form: Form): string => `const K = this.thread.x;
 let mx = prev[K];
 for (let i = 0; i < w; i++) {
   const gi = ${at(form, 'H', '0', 'i', 'i')};
+  const hb = i >= b ? 1 : 0;
+  if (gi <= thrZ && BP[bpo + 2 * K + hb] * b + i - hb * b < n) { mx = 1.0; }
   for (let j = 0; j < w; j++) {
     if (j > i) {
       const gj = ${at(form, 'H', '0', 'j', 'j')};
@@ -138,7 +146,7 @@ for (let i = 0; i < w; i++) {
 return mx;`;
 
 /** The running measure (see convBody). */
-export const CONV: Src = { key: 'jacobi:conv', arrays: ['H', 'prev'], scalars: ['w', 'Pp', 'thrZ'], floats: ['thrZ'], body: convBody('cube') };
+export const CONV: Src = { key: 'jacobi:conv', arrays: ['H', 'prev', 'BP'], scalars: ['w', 'Pp', 'b', 'n', 'bpo', 'thrZ'], floats: ['thrZ'], body: convBody('cube') };
 
 /** Max of a vector. Output [1]. Scalars n. */
 export const VMAX: Src = {
@@ -246,8 +254,8 @@ type PipeKernel = Omit<Src, 'key' | 'threaded' | 'components' | 'floats' | 'flat
  * the kernels one by one at n = 256 (a barrier per step), so they don't use it. Steps pass 3-D
  * results [w, 1, 2w] (the `rows` scheme) that the next step indexes in 3-D; the results come back
  * flat, in the inner layout. Arguments: the Gram (G layout), the running CONV vector, the schedule
- * table, then scalars w, Pp (1), S, P (1), thrZ, tol, big. Results: the final H and the new CONV
- * vector.
+ * table, the plan's BP table, then scalars w, Pp (1), S, P (1), thrZ, tol, big, b, n, bpo (CONV's).
+ * Results: the final H and the new CONV vector.
  */
 export function innerPipeline(w: number, steps: number, kind: string): internal.PipelineSource {
   const kernels: Record<string, PipeKernel> = {
@@ -265,13 +273,13 @@ return H[z][0][y];`,
   };
   return {
     key: `jacobi:inner:${kind}:${w}:${steps}`,
-    arity: 10,
+    arity: 14,
     threads: false,
     kernels,
     plan(call, args) {
-      const [Graw, prev, PT, sw, sPp, sS, sP, thrZ, tol, big] = args;
+      const [Graw, prev, PT, BP, sw, sPp, sS, sP, thrZ, tol, big, sb, sn, bpo] = args;
       let H = call('hinit', [w, 1, 2 * w], [Graw, sw, sPp, sS, sP]);
-      const conv = call('conv', [1], [H, prev, sw, sPp, thrZ]);
+      const conv = call('conv', [1], [H, prev, BP, sw, sPp, sb, sn, bpo, thrZ]);
       for (let it = 0; it < steps; it++) {
         const RP = call('iparams', [w, 1, 2], [H, PT, sw, sPp, it, thrZ, tol, big]);
         H = call('irot', [w, 1, 2 * w], [H, RP, PT, sw, sPp, it]);

@@ -179,14 +179,26 @@ const s0b = (2 * K * Q * b) * 4;
 const s1b = ((2 * K + 1) * Q * b) * 4;`;
 
 /**
- * Deterministic noise of size `amp` for refilled (zero) columns at row r of output column (B, x): the
- * fractional part of a quadratic in (r, j), no transcendental (on wasm the refill branch is evaluated
- * for every lane, and Math.sin there is a call into JS per lane).
+ * Deterministic noise for refilled (zero) columns: the lines setting `out` to a value in
+ * [-amp/2, amp/2) for row `row` of output column (B, x) and the update's `salt`. A float-only hash
+ * (Dave Hoskins' "hash without sine": fractional parts mixed by products), so no transcendental (on
+ * wasm the refill branch is evaluated for every lane, and Math.sin there is a call into JS per lane).
+ * Its products are what matter: the fractional part of a linear or quadratic form in (row, column), as
+ * this once was, is a sawtooth whose matrices are numerically low-rank (measured: 16x16, 33x33 and
+ * 40x40 noise matrices singular to 1e-15), so refilled columns could not span the null space; these
+ * values behave like a random matrix (smallest singular value ~1/m of a column's norm at m x m).
+ * `salt` (a count of updates) makes a column refilled again get a new vector, not the one it had.
+ * `tag` keeps the four rows' variable names apart.
  */
-const noise = (row: string): string => {
-  const z = `((${row} + 1) * 0.7548776662 + (B * b + x + 1) * 0.5698402910 + (${row} + 1) * (B * b + x + 1) * 0.0131)`;
-  return `amp * (${z} - Math.floor(${z}) - 0.5)`;
-};
+const noise = (out: string, row: string, tag: string): string => `let hx${tag} = (${row} + 1) * 0.1031;
+hx${tag} = hx${tag} - Math.floor(hx${tag});
+let hy${tag} = (B * b + x + 1) * 0.1031;
+hy${tag} = hy${tag} - Math.floor(hy${tag});
+let hz${tag} = (salt + 1) * 0.1031;
+hz${tag} = hz${tag} - Math.floor(hz${tag});
+const hd${tag} = hx${tag} * (hz${tag} + 31.32) + hy${tag} * (hy${tag} + 31.32) + hz${tag} * (hx${tag} + 31.32);
+const hv${tag} = (hx${tag} + hd${tag} + hy${tag} + hd${tag}) * (hz${tag} + hd${tag});
+${out} = amp * (hv${tag} - Math.floor(hv${tag}) - 0.5);`;
 
 /**
  * The outer step: Y_K <- Y_K J_K for every block pair, A and V rows alike, written moved to the next
@@ -197,17 +209,20 @@ const noise = (row: string): string => {
  * of |A|): later steps orthogonalize it against the rest, which completes U for zero singular values
  * (its V part is untouched, so A V = U S holds for A perturbed by under amp |A|).
  * wasm's tiled form: output dims [b, Q, nb] of `Array(4)` (4 rows per cell; that buffer is the X
- * layout). Scalars b, Q, nb, n, m, step, Pp, thrZ, amp.
+ * layout). Scalars b, Q, nb, n, m, step, Pp, thrZ, amp, salt (see `noise`).
  */
 /** The refill of UPDATE_R4: after the loops, so only it pays the masked stores. */
 const REFILL4 = `// After the loops, not around them: refill varies across a SIMD quad, and a lane-varying branch
 // makes every store inside it a masked one.
 if (refill == 1) {
   if (r0 < m) {
-    s0 = ${noise('r0')};
-    s1 = r0 + 1 < m ? ${noise('(r0 + 1)')} : 0.0;
-    s2 = r0 + 2 < m ? ${noise('(r0 + 2)')} : 0.0;
-    s3 = r0 + 3 < m ? ${noise('(r0 + 3)')} : 0.0;
+    ${noise('s0', 'r0', '0')}
+    ${noise('s1', '(r0 + 1)', '1')}
+    ${noise('s2', '(r0 + 2)', '2')}
+    ${noise('s3', '(r0 + 3)', '3')}
+    if (r0 + 1 >= m) { s1 = 0.0; }
+    if (r0 + 2 >= m) { s2 = 0.0; }
+    if (r0 + 3 >= m) { s3 = 0.0; }
   }
 }
 `;
@@ -254,7 +269,7 @@ ${refill ? REFILL4 : ''}return [s0, s1, s2, s3];`;
 export const UPDATE_R4: Src = {
   key: 'jacobi:update4',
   arrays: ['X', 'GD', 'J', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp', 'salt'],
   floats: ['thrZ', 'amp'],
   components: 4,
   threaded: true,
@@ -270,7 +285,7 @@ export const UPDATE_R4: Src = {
 export const MOVE_R4: Src = {
   key: 'jacobi:move4',
   arrays: ['X', 'GD', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp', 'salt'],
   floats: ['thrZ', 'amp'],
   components: 4,
   threaded: true,
@@ -291,14 +306,14 @@ ${REFILL4}return [s0, s1, s2, s3];`,
 export const MOVE: Src = {
   key: 'jacobi:move',
   arrays: ['X', 'GD', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp', 'salt'],
   floats: ['thrZ', 'amp'],
   body: `const i = this.thread.x;
 ${decodeX}
 ${updateHead('GD')}
 let v = X[(h == 0 ? s0b : s1b) + (q * b + x) * 4 + rr];
 if (refill == 1 && r < m) {
-  v = ${noise('r')};
+  ${noise('v', 'r', '')}
 }
 return v;`,
 };
@@ -307,14 +322,14 @@ return v;`,
 export const UPDATE: Src = {
   key: 'jacobi:update',
   arrays: ['X', 'H', 'TB', 'ids'],
-  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp'],
+  scalars: ['b', 'Q', 'nb', 'n', 'm', 'step', 'Pp', 'thrZ', 'amp', 'salt'],
   floats: ['thrZ', 'amp'],
   body: `const i = this.thread.x;
 ${decodeX}
 ${updateHead('H')}
 let v = 0.0;
 if (refill == 1 && r < m) {
-  v = ${noise('r')};
+  ${noise('v', 'r', '')}
 } else if (refill == 0 || r >= Q * 4 - nb * b) {
   for (let c = 0; c < b; c++) {
     v += X[s0b + (q * b + c) * 4 + rr] * H[((2 * b + jc) * 2 * b + c) * Pp + K];

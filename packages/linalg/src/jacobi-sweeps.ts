@@ -48,6 +48,8 @@ export class Sweeps {
   private readonly move4: Src;
   private readonly pipeFull: internal.PipelineSource;
   private readonly pipeCross: internal.PipelineSource;
+  /** Updates run so far (the refill noise's salt). */
+  private updates = 0;
 
   constructor(
     private readonly ctx: internal.JobContext,
@@ -62,7 +64,7 @@ export class Sweeps {
     this.hinit = innerSrc(I.HINIT, { S: chunks, P });
     this.iparams = innerSrc(I.IPARAMS);
     this.irot = innerSrc(I.IROT);
-    this.conv = coreInternal.bakeScalars(I.CONV, { w, Pp });
+    this.conv = coreInternal.bakeScalars(I.CONV, { w, Pp, b, n });
     this.jrows = coreInternal.bakeScalars(I.JROWS, { w, Pp });
     this.gram4 = coreInternal.bakeScalars(K.GRAM_R4, { b, Q, QA, S: chunks, QC });
     const sizes = { b, Q, nb, n, m };
@@ -139,12 +141,17 @@ export class Sweeps {
 
   /** A single block pair's sweep (wasm): each inner sweep one fused pipeline (I.innerPipeline). */
   private async fusedSweep(): Promise<number> {
-    const { w, P, Pp, nb, chunks, tol, sched, BP } = this.plan;
+    const { w, P, Pp, nb, b, n, chunks, tol, sched, BP } = this.plan;
     let conv: Payload = new Float32Array(P);
     for (let st = 0; st < nb - 1; st++) {
       const Graw = (await this.ctx.run(this.gram4, [4, w, P * chunks * (w / 4)], [this.x, BP], [0])) as Float32Array;
       const PT = st === 0 ? sched.full : sched.cross;
-      const [H, conv2] = await this.ctx.pipeline(st === 0 ? this.pipeFull : this.pipeCross, [Graw, conv, PT], [[Graw.length], [P], [PT.length]], [w, Pp, chunks, P, ZERO_SQ, tol, BIG_THETA]);
+      const [H, conv2] = await this.ctx.pipeline(
+        st === 0 ? this.pipeFull : this.pipeCross,
+        [Graw, conv, PT, BP],
+        [[Graw.length], [P], [PT.length], [BP.length]],
+        [w, Pp, chunks, P, ZERO_SQ, tol, BIG_THETA, b, n, st * nb],
+      );
       this.ctx.free(Graw);
       conv = conv2;
       await this.update(st, H, true);
@@ -167,7 +174,7 @@ export class Sweeps {
         : await this.ctx.run(K.GRAM, [16 * P * (w / 4) * w], [this.x, BP], [b, Q, QA, w, bpo]);
       const H = await this.inner(this.hinit, 2 * w, [G], []);
       this.ctx.free(G);
-      const conv2 = await this.ctx.run(this.conv, [P], [H, conv], [ZERO_SQ]);
+      const conv2 = await this.ctx.run(this.conv, [P], [H, conv, BP], [st * nb, ZERO_SQ]);
       this.ctx.free(conv);
       conv = conv2;
       await step(st, H);
@@ -184,19 +191,21 @@ export class Sweeps {
     const { b, Q, nb, n, m, Mp, Np, P, Pp, w, amp, tiled, TB, ids } = this.plan;
     const { ctx, x } = this;
     let x2: Payload;
+    // The refill noise's salt: every update a new one, so a column refilled twice gets new noise.
+    const salt = this.updates++;
     if (rotated && tiled) {
       const J = await ctx.run(this.jrows, [P * w * w], [H], []);
       // The refill code costs every cell of the update even when no column needs it (a lane-varying
       // branch); G's diagonal is on the host here, so launch it only when needed.
       const src = this.refillNeeded(H as Float32Array, st) ? this.update4 : this.update4Lean;
-      x2 = await ctx.run(src, [b, Q, nb], [x, H, J, TB, ids], [st, Pp, ZERO_SQ, amp]);
+      x2 = await ctx.run(src, [b, Q, nb], [x, H, J, TB, ids], [st, Pp, ZERO_SQ, amp, salt]);
       ctx.free(J);
     } else if (rotated) {
-      x2 = await ctx.run(K.UPDATE, [Mp * Np], [x, H, TB, ids], [b, Q, nb, n, m, st, Pp, ZERO_SQ, amp]);
+      x2 = await ctx.run(K.UPDATE, [Mp * Np], [x, H, TB, ids], [b, Q, nb, n, m, st, Pp, ZERO_SQ, amp, salt]);
     } else if (tiled) {
-      x2 = await ctx.run(this.move4, [b, Q, nb], [x, H, TB, ids], [st, Pp, ZERO_SQ, amp]);
+      x2 = await ctx.run(this.move4, [b, Q, nb], [x, H, TB, ids], [st, Pp, ZERO_SQ, amp, salt]);
     } else {
-      x2 = await ctx.run(K.MOVE, [Mp * Np], [x, H, TB, ids], [b, Q, nb, n, m, st, Pp, ZERO_SQ, amp]);
+      x2 = await ctx.run(K.MOVE, [Mp * Np], [x, H, TB, ids], [b, Q, nb, n, m, st, Pp, ZERO_SQ, amp, salt]);
     }
     ctx.free(x);
     ctx.free(H);

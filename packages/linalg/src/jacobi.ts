@@ -27,10 +27,12 @@
  *   descending permutation), U's columns gathered and normalized, V's gathered, and one Newton-Schulz
  *   step V (1.5 I - 0.5 VᵀV) through core's matmul, which brings V back to orthonormal to a few eps
  *   after float32 rotation parameters let it drift.
- * - Zero singular values: a real column that reaches (near) zero is refilled with deterministic noise
- *   of size 2^-40 |A| in its A part (V untouched) by the update kernel; the following steps
- *   orthogonalize it against the rest, so U comes out a full orthonormal set. Singular values at that
- *   noise floor (below 2^-34 max|A|) are reported as exactly 0.
+ * - Zero singular values: a real column that is or reaches (near) zero is refilled with deterministic
+ *   noise of size 2^-40 |A| in its A part (V untouched) by the update kernel; the following steps
+ *   orthogonalize it against the rest, so U comes out a full orthonormal set. The convergence measure
+ *   counts a real zero column as unconverged (jacobi-inner.ts), so the iteration cannot stop before
+ *   a refill is orthogonalized (a zero matrix, or any matrix with a single block pair). Singular
+ *   values at that noise floor (below 2^-34 max|A|) are reported as exactly 0.
  * @module
  */
 import type { SVD } from './types.js';

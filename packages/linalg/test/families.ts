@@ -102,3 +102,52 @@ export function families(size = 24): Matrix[] {
     randomGaussian(n, 1, 9),
   ];
 }
+
+/** Gaussian values times `scale`, rounded to float32 (which keeps subnormals: 1e-40 is one). */
+function scaledGaussian(name: string, m: number, n: number, seed: number, scale: number): Matrix {
+  const g = randomGaussian(m, n, seed);
+  return { name: `${name} ${m}x${n}`, m, n, data: Float32Array.from(g.data, (v) => v * scale) };
+}
+
+/**
+ * Zero and nearly-zero m x n matrices, the cases where a decomposition must still return full
+ * orthonormal factors: exactly zero; Gaussian scaled to 1e-30 (squares underflow float32 unless
+ * scaled first); scaled to 1e-40 (subnormal float32: GPUs may flush such values to zero); a single
+ * nonzero entry (rank 1: every other column zero from the start); and a single entry over 1e-20
+ * noise (rank 1 numerically, the other columns under any zero threshold relative to it).
+ */
+export function nearlyZero(m: number, n: number, seed = 1): Matrix[] {
+  const single = new Float32Array(m * n);
+  const at = Math.floor(m / 2) * n + Math.floor((n - 1) / 3);
+  single[at] = 3;
+  const over = scaledGaussian('', m, n, seed + 3, 1e-20).data;
+  over[at] = 3;
+  return [
+    { name: `zero ${m}x${n}`, m, n, data: new Float32Array(m * n) },
+    scaledGaussian('gaussian x 1e-30', m, n, seed, 1e-30),
+    scaledGaussian('gaussian x 1e-40 (subnormal)', m, n, seed + 1, 1e-40),
+    { name: `single entry ${m}x${n}`, m, n, data: single },
+    { name: `single entry over 1e-20 noise ${m}x${n}`, m, n, data: over },
+  ];
+}
+
+/**
+ * The shapes at which the Jacobi SVD's plan differs (jacobi-plan.ts; the work matrix is A, or Aᵀ
+ * when wide, so its n is min(m, n)), with the block size that selects a class when the default does
+ * not: a single block pair (n <= 32; b = 4 at n <= 8, 8 at n <= 16, 16 at n <= 32), tall and wide;
+ * blocks of 8 with 3 block pairs (padded to the inner kernels' quads of 4) and with 4; two block
+ * pairs (run unpadded); 5 pairs (padded to 8); blocks of 16 above 64 columns, tall and wide.
+ */
+export const sizeClasses: { label: string; m: number; n: number; blockSize?: number }[] = [
+  { label: 'single pair, b 4, tall', m: 5, n: 2 },
+  { label: 'single pair, b 4, tall', m: 10, n: 3 },
+  { label: 'single pair, b 4, wide', m: 2, n: 5 },
+  { label: 'single pair, b 8, square', m: 16, n: 16 },
+  { label: 'single pair, b 16, square', m: 32, n: 32 },
+  { label: 'b 8, 3 pairs padded to 4', m: 33, n: 33 },
+  { label: 'b 8, 4 pairs', m: 64, n: 64 },
+  { label: '2 pairs unpadded (blockSize 12)', m: 40, n: 40, blockSize: 12 },
+  { label: '5 pairs padded to 8 (blockSize 4)', m: 40, n: 40, blockSize: 4 },
+  { label: 'b 16, 3 pairs, tall', m: 100, n: 80 },
+  { label: 'b 16, 3 pairs, wide', m: 70, n: 130 },
+];

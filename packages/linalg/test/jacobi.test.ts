@@ -4,7 +4,8 @@
  *   ||A - U S Vt||_1 / (||A||_1 max(m,n) eps), ||I - UᵀU||_1 / (m eps), ||I - V Vᵀ||_1 / (n eps),
  *   max |s_i - s_ref_i| / (max(m,n) eps s_ref_1),
  * on every backend available here. Shapes are reused across families (one compiled plan per work
- * shape: lavapipe compiles each kernel in ~100 ms).
+ * shape: lavapipe compiles each kernel in ~100 ms). Zero and nearly-zero matrices run at every size
+ * class the plan distinguishes (families.ts).
  *
  * SORSA_SVD_SWEEPS=1 adds a measurement (not a test): the sweeps each family takes at a few sizes.
  */
@@ -13,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { jacobiStats, jacobiSvd, type JacobiOptions } from '../src/jacobi.js';
 import { forEachBackend } from '../../core/test/backends.js';
+import { nearlyZero, sizeClasses } from './families.js';
 
 const EPS = 2 ** -23;
 
@@ -223,6 +225,17 @@ forEachBackend('jacobiSvd', (backend) => {
     const ref = referenceSvals(A);
     for (const blockSize of [4, 12, 20]) expectAccepted(await ratios(A, { blockSize }, ref), `random 40x40, blockSize ${blockSize}`);
   });
+
+  for (const { label, m, n, blockSize } of sizeClasses) {
+    it(`accepts zero and nearly-zero ${m}x${n} matrices (${label}): U and V full orthonormal sets`, async () => {
+      for (const f of nearlyZero(m, n, m * 1000 + n)) {
+        const A = mat(m, n, f.data);
+        const r = await ratios(A, { blockSize });
+        expectAccepted(r, `${f.name}${blockSize ? `, blockSize ${blockSize}` : ''}`);
+        if (f.name.startsWith('zero')) expect(r.svals, f.name).toBe(0);
+      }
+    });
+  }
 
   it('throws a clear Error on NaN or Infinity in host-resident input', () => {
     const a = c.tensor([[1, 2], [NaN, 4]]);

@@ -7,7 +7,21 @@ import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { lowRank, orthonormalityError, randomizedSvd, reconstructionError, svd, svdvals } from '@sorsajs/linalg';
 import { forEachBackend } from '../../core/test/backends.js';
-import { withSpectrum } from './families.js';
+import { EPS32 } from '../../core/test/reference.js';
+import { nearlyZero, withSpectrum } from './families.js';
+import { svdReference } from './svd-reference.js';
+
+/** max |XᵀX − I| over the k columns of row-major X [rows, k] (byCols) or the k rows of X [k, rows], in float64. */
+function orthError(x: ArrayLike<number>, rows: number, k: number, byCols: boolean): number {
+  let e = 0;
+  for (let p = 0; p < k; p++)
+    for (let q = 0; q < k; q++) {
+      let acc = 0;
+      for (let r = 0; r < rows; r++) acc += byCols ? x[r * k + p] * x[r * k + q] : x[p * rows + r] * x[q * rows + r];
+      e = Math.max(e, Math.abs(acc - (p === q ? 1 : 0)));
+    }
+  return e;
+}
 
 forEachBackend('randomized svd', (name) => {
   it('rank-k on a decaying spectrum: near-optimal tail, top-k values within 1e-3', async () => {
@@ -36,6 +50,25 @@ forEachBackend('randomized svd', (name) => {
     const orth = await orthonormalityError(r.U).data();
     expect(orth[0]).toBeLessThan(1e-4);
     c.tree.dispose([a, r]);
+  });
+
+  it('zero and nearly-zero matrices: U and Vt orthonormal, S the exact top values', async () => {
+    if (name === 'webgl') return; // random.normal is refused there (see above)
+    // rank + oversample >= min(m, n): the sample spans the whole range, so S must equal the top
+    // singular values to float32 accuracy (float64 reference) whatever the spectrum.
+    for (const [m, n, k] of [[24, 16, 6], [16, 30, 6]]) {
+      for (const f of nearlyZero(m, n, m * 100 + n)) {
+        const a = c.tensor(f.data, [m, n]);
+        const r = randomizedSvd(a, { rank: k, key: c.random.key(5) });
+        const [u, s, vt] = await Promise.all([r.U.data(), r.S.data(), r.Vt.data()]);
+        c.tree.dispose([a, r]);
+        const bound = 50 * Math.max(m, n) * EPS32;
+        expect(orthError(u, m, k, true), `${f.name}: max |UᵀU − I|`).toBeLessThanOrEqual(bound);
+        expect(orthError(vt, n, k, false), `${f.name}: max |Vt Vtᵀ − I|`).toBeLessThanOrEqual(bound);
+        const ref = svdReference(f.data, m, n).S;
+        for (let i = 0; i < k; i++) expect(Math.abs(s[i] - ref[i]), `${f.name}: S[${i}] = ${s[i]}, float64 ${ref[i]}`).toBeLessThanOrEqual(bound * ref[0]);
+      }
+    }
   });
 
   it('svd picks the method, truncates, and the helpers agree with it', async () => {

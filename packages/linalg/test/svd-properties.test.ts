@@ -1,7 +1,8 @@
 /**
  * fast-check laws of the SVD on generated shapes up to 128 (few runs: each new shape compiles its
  * kernels): LAPACK's acceptance ratios, and invariance of the singular values under transpose,
- * scaling and orthogonal transforms (against float64 references where the law needs them).
+ * scaling and orthogonal transforms (against float64 references where the law needs them); and on
+ * zero and nearly-zero matrices, full orthonormal U and V.
  */
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import * as c from '@sorsajs/core';
 import { svd } from '@sorsajs/linalg';
 import { forEachBackend } from '../../core/test/backends.js';
 import { EPS32, randomData } from '../../core/test/reference.js';
-import { orthonormal } from './families.js';
+import { nearlyZero, orthonormal } from './families.js';
 import { svdReference } from './svd-reference.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 4);
@@ -48,6 +49,56 @@ forEachBackend('svd properties', () => {
         const want = Array.from(s, (v) => v * Math.fround(alpha));
         expect(svalsGap(ss, want), `[${m},${n}] scaled by ${alpha}`).toBeLessThanOrEqual(2 * bound);
         c.tree.dispose([a, at, scaled]);
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('zero and nearly-zero matrices of any shape: U, V full orthonormal sets, A = U S Vt, S as float64', async () => {
+    await fc.assert(
+      fc.asyncProperty(shape, fc.integer({ min: 0, max: 4 }), async ({ m, n, seed }, kind) => {
+        const f = nearlyZero(m, n, seed)[kind];
+        const k = Math.min(m, n);
+        const a = c.tensor(f.data, [m, n]);
+        const r = svd(a, { method: 'jacobi' });
+        const [u, s, vt] = await Promise.all([r.U.data(), r.S.data(), r.Vt.data()]);
+        c.tree.dispose([a, r]);
+        // LAPACK's ratios (each at most 50): ‖I − UᵀU‖₁ / (m eps), ‖I − V Vᵀ‖₁ / (n eps),
+        // ‖A − U S Vt‖₁ / (‖A‖₁ max(m,n) eps) (exactly 0 for A = 0), max |s − s64| / (max(m,n) eps s64₁).
+        const gram = (x: ArrayLike<number>, rows: number, byCols: boolean): number => {
+          let worst = 0;
+          for (let q = 0; q < k; q++) {
+            let col = 0;
+            for (let p = 0; p < k; p++) {
+              let acc = 0;
+              for (let t = 0; t < rows; t++) acc += byCols ? x[t * k + p] * x[t * k + q] : x[p * rows + t] * x[q * rows + t];
+              col += Math.abs((p === q ? 1 : 0) - acc);
+            }
+            worst = Math.max(worst, col);
+          }
+          return worst;
+        };
+        expect(gram(u, m, true) / (m * EPS32), `${f.name}: U`).toBeLessThanOrEqual(50);
+        expect(gram(vt, n, false) / (n * EPS32), `${f.name}: V`).toBeLessThanOrEqual(50);
+        let an = 0;
+        let rn = 0;
+        for (let j = 0; j < n; j++) {
+          let ac = 0;
+          let rc = 0;
+          for (let i = 0; i < m; i++) {
+            let acc = 0;
+            for (let t = 0; t < k; t++) acc += u[i * k + t] * s[t] * vt[t * n + j];
+            ac += Math.abs(f.data[i * n + j]);
+            rc += Math.abs(f.data[i * n + j] - acc);
+          }
+          an = Math.max(an, ac);
+          rn = Math.max(rn, rc);
+        }
+        expect(an === 0 ? rn : rn / (an * Math.max(m, n) * EPS32), `${f.name}: A − U S Vt`).toBeLessThanOrEqual(an === 0 ? 0 : 50);
+        const ref = svdReference(f.data, m, n).S;
+        let gap = 0;
+        for (let i = 0; i < k; i++) gap = Math.max(gap, Math.abs(s[i] - ref[i]));
+        expect(ref[0] === 0 ? gap : gap / (Math.max(m, n) * EPS32 * ref[0]), `${f.name}: S`).toBeLessThanOrEqual(ref[0] === 0 ? 0 : 50);
       }),
       { numRuns: RUNS },
     );

@@ -61,6 +61,22 @@ forEachBackend('sorsa initAdapter', (name) => {
     });
   }
 
+  it('a zero weight: orthonormal factors (regularizer ~0), S = 0, residual 0, for the Jacobi and randomized SVDs', async () => {
+    // Sizes on the Jacobi SVD's single-pair path (n <= 32) and past it, tall and wide.
+    for (const [m, n, r] of [[10, 3, 2], [16, 16, 4], [64, 64, 8], [20, 40, 5]]) {
+      for (const svd of ['jacobi', 'randomized'] as const) {
+        if (svd === 'randomized' && name === 'webgl') continue; // random.normal is refused there
+        const W = c.zeros([m, n]);
+        const { adapter, residual } = initAdapter(W, { rank: r, svd });
+        const reg = orthoRegularizer(adapter);
+        expect((await reg.data())[0], `[${m},${n}] rank ${r}, ${svd}: regularizer`).toBeLessThanOrEqual(64 * Math.max(m, n) * r * EPS32);
+        expect(Array.from(await adapter.S.data()), `[${m},${n}] ${svd}: S`).toEqual(new Array(r).fill(0));
+        expect((await residual.data()).every((v) => v === 0), `[${m},${n}] ${svd}: residual`).toBe(true);
+        c.tree.dispose([W, adapter, residual, reg]);
+      }
+    }
+  });
+
   it('alpha sets scale = alpha / r and merge still gives W', async () => {
     const [m, n, r] = [7, 5, 2];
     const Wd = rand(m * n, 9);
@@ -141,7 +157,7 @@ forEachBackend('sorsa initAdapter', (name) => {
   it('adaptParams (sorsa): adapters at the targets, residuals in frozen, mergeParams gives params back', async () => {
     const Wq = rand(6 * 5, 31);
     const params = { layers: [{ wq: c.tensor(Wq, [6, 5]), b: c.ones([6]) }], out: c.tensor(rand(8, 32), [2, 4]) };
-    const { trainable, frozen } = adaptParams(params, { rank: 2, targets: ['layers.0.wq'] });
+    const { trainable, frozen } = await adaptParams(params, { rank: 2, targets: ['layers.0.wq'] });
     const a = trainable['layers.0.wq'] as SorsaAdapter;
     expect(closeTo(await read(a.S), singularValues(Wq, 6, 5).slice(0, 2), () => 256 * EPS32 * 4, 'S')).toEqual([]);
     const merged = mergeParams(trainable, frozen);
@@ -149,7 +165,7 @@ forEachBackend('sorsa initAdapter', (name) => {
     expect(closeTo(await read(merged.layers[0].wq), Wq, (i) => 4 * EPS32 * scale[i], 'wq')).toEqual([]);
     expect(await read(merged.out)).toEqual(await read(params.out));
     // PiSSA through adaptParams: the same merged weight.
-    const pi = adaptParams(params, { rank: 2, targets: ['layers.0.wq'], method: 'pissa' });
+    const pi = await adaptParams(params, { rank: 2, targets: ['layers.0.wq'], method: 'pissa' });
     expect((pi.trainable['layers.0.wq'] as LoraAdapter).A.shape).toEqual([2, 5]);
     const mergedP = mergeParams(pi.trainable, pi.frozen);
     expect(closeTo(await read(mergedP.layers[0].wq), Wq, (i) => 16 * EPS32 * scale[i], 'pissa wq')).toEqual([]);
