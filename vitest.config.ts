@@ -9,6 +9,7 @@ export default defineConfig({
     alias: {
       '@sorsajs/core': src('core'),
       '@sorsajs/linalg': src('linalg'),
+      '@sorsajs/models': src('models'),
       '@sorsajs/sorsa': src('sorsa'),
     },
   },

@@ -1,0 +1,119 @@
+/**
+ * The Model object and `createModel`: an architecture with fresh weights.
+ * @module
+ */
+import { nn, ones, random, tidy, zeros, type Tensor } from '@sorsajs/core';
+import { parseConfig, type ModelConfig } from './config.js';
+import { checkIds, run, type KvCache } from './forward.js';
+import { buildTree, paramSpecs, type ParamTree } from './spec.js';
+import type { TextTokenizer } from './tokenizer.js';
+
+/**
+ * A language model: its config, its parameters as a tree whose leaf paths are the checkpoint's key
+ * names, a pure forward pass, and (when loaded with a `tokenizer.json`) its tokenizer.
+ *
+ * @example
+ * ```ts
+ * const model = await loadPretrained('checkpoints/gpt2');
+ * const logits = model.forward(model.params, [model.tokenizer!.encode('Call me Ishmael.')]);
+ * logits.shape; // [1, T, 50257]
+ * ```
+ */
+export interface Model {
+  /** The parsed config. */
+  readonly config: ModelConfig;
+  /** The weights: `transformer.h.0.attn.c_attn.weight` and so on, linear weights `[out, in]`. */
+  readonly params: ParamTree;
+  /**
+   * Logits `[B, T, vocab]` for ids `[B, T]`, pure and differentiable in `params` (any tree of the
+   * same paths, e.g. `mergeParams(trainable, frozen)` of `@sorsajs/sorsa`). Ids given as rows of
+   * numbers are checked on the host (integers in `[0, vocab_size)`); an int32 tensor's values live
+   * on the device and are not: an id outside the vocabulary there gives NaN logits for its row.
+   * A sequence longer than `max_position_embeddings` is an Error either way.
+   */
+  forward(params: ParamTree, ids: Tensor | readonly (readonly number[])[]): Tensor;
+  /** The tokenizer of the checkpoint's `tokenizer.json`, when it has one. */
+  readonly tokenizer?: TextTokenizer;
+}
+
+/**
+ * The forward pass of `config`'s architecture over `ids`, continuing `cache` (null: from position 0),
+ * returning the logits of these positions and the cache extended by them. What `generate` runs; the
+ * old cache is left as it was (dispose it yourself).
+ *
+ * @example
+ * ```ts
+ * let { logits, cache } = forwardWithCache(model.config, model.params, [[1, 2, 3]], null);
+ * ({ logits, cache } = forwardWithCache(model.config, model.params, [[4]], cache)); // one position
+ * ```
+ */
+export function forwardWithCache(config: ModelConfig, params: ParamTree, ids: Tensor | readonly (readonly number[])[], cache: KvCache | null): CachedForward {
+  const op = 'forwardWithCache';
+  const c = parseConfig(config);
+  const { t, made } = checkIds(op, c, ids, cache?.length ?? 0);
+  try {
+    if (cache && t.shape[0] !== cache.layers[0]?.k.shape[0]) throw new Error(`${op}: ids have batch ${t.shape[0]}, the cache ${cache.layers[0]?.k.shape[0]}`);
+    const r = run(op, c, params, t, cache, true);
+    return { logits: r.logits, cache: r.cache as KvCache };
+  } finally {
+    if (made) t.dispose();
+  }
+}
+
+/**
+ * What {@link forwardWithCache} returns.
+ *
+ * @example
+ * ```ts
+ * const { logits, cache }: CachedForward = forwardWithCache(config, params, [[1, 2]], null);
+ * ```
+ */
+export interface CachedForward {
+  /** Logits of the new positions, `[B, T, vocab]`. */
+  logits: Tensor;
+  /** The cache extended by the new positions. */
+  cache: KvCache;
+}
+
+/** The Model object for a parsed config and its params. */
+export function makeModel(config: ModelConfig, params: ParamTree, tokenizer?: TextTokenizer): Model {
+  const forward = (p: ParamTree, ids: Tensor | readonly (readonly number[])[]): Tensor => {
+    const { t, made } = checkIds('forward', config, ids);
+    try {
+      return run('forward', config, p, t, null, false).logits;
+    } finally {
+      if (made) t.dispose();
+    }
+  };
+  return tokenizer ? { config, params, forward, tokenizer } : { config, params, forward };
+}
+
+/**
+ * A model of `config`'s architecture with fresh weights, initialized as transformers initializes
+ * each family: linear and embedding weights normal with std `initializer_range` (GPT-2's `c_proj`
+ * weights with std `initializer_range / sqrt(2 n_layer)`), biases 0, norm weights 1. Parameter `i`
+ * of the checkpoint order draws from `random.foldIn(key, i)`.
+ *
+ * @param config - A `config.json` object (parsed with {@link parseConfig}) or a parsed config.
+ * @param key - The PRNG key of the initialization.
+ *
+ * @example
+ * ```ts
+ * const model = createModel({ model_type: 'llama', hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2,
+ *   num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 256, max_position_embeddings: 128 }, random.key(0));
+ * model.params.model.layers[0].self_attn.k_proj.weight.shape; // [32, 64]
+ * ```
+ */
+export function createModel(config: ModelConfig | Record<string, unknown>, key: random.Key): Model {
+  const c = parseConfig(config, 'createModel: config');
+  if (!(key instanceof random.Key)) throw new Error(`createModel: key must be a random.Key (random.key(seed)), got ${String(key)}`);
+  const params = tidy(() =>
+    buildTree(
+      paramSpecs(c).map((s, i): [string, Tensor] => {
+        const t = s.init.kind === 'normal' ? nn.normal(random.foldIn(key, i), s.shape, s.init.std) : s.init.kind === 'ones' ? ones(s.shape) : zeros(s.shape);
+        return [s.key, t];
+      }),
+    ),
+  );
+  return makeModel(c, params);
+}

@@ -1,0 +1,103 @@
+/**
+ * Forward passes of tiny GPT-2 and Llama-family models against the float64 reference of ref.ts, on
+ * every backend; createModel's tree, shapes and initialization statistics.
+ */
+import { expect, it } from 'vitest';
+import * as c from '@sorsajs/core';
+import { createModel, parseConfig, type ModelConfig } from '@sorsajs/models';
+import { forEachBackend } from '../../core/test/backends.js';
+import { EPS32, randomize, readWeights, refForward, type RefConfig } from './ref.js';
+
+export const GPT2 = { model_type: 'gpt2', vocab_size: 23, n_positions: 12, n_embd: 8, n_layer: 2, n_head: 2, n_inner: 12 };
+export const LLAMA = {
+  model_type: 'llama', vocab_size: 19, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2,
+  max_position_embeddings: 16, rope_theta: 10, rms_norm_eps: 1e-5, attention_bias: true,
+};
+export const QWEN2 = { ...LLAMA, model_type: 'qwen2', attention_bias: undefined, tie_word_embeddings: true, use_sliding_window: false };
+
+export function refConfig(m: ModelConfig): RefConfig {
+  return {
+    family: m.family, vocab: m.vocabSize, D: m.hiddenSize, L: m.numLayers, H: m.numHeads, KV: m.numKvHeads, hd: m.headDim, I: m.intermediateSize,
+    eps: m.normEps, theta: m.ropeTheta, qkvBias: m.qkvBias, outBias: m.outBias, tied: m.tieWordEmbeddings,
+  };
+}
+
+/**
+ * Float32 error bound of the logits: every value is a chain of ~6 ops per layer (norm, projection,
+ * attention, projection, MLP twice), each a sum of at most max(D, I, T) terms rounding by ~n eps
+ * relative to the sum of |terms|; those magnitudes are O(1) here (weights in [-0.5, 0.5], normed
+ * activations), so the bound is eps * n * 6 * (L + 1) times the largest |logit| + 1, with a factor 4 of
+ * room for the exp/rsqrt/tanh kernels' own ulps.
+ */
+export function tolerance(m: ModelConfig, ref: Float64Array): number {
+  const n = Math.max(m.hiddenSize, m.intermediateSize, m.maxPositions);
+  const top = ref.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+  return 4 * EPS32 * n * 6 * (m.numLayers + 1) * (top + 1);
+}
+
+const clean = (x: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined));
+
+forEachBackend('models forward', () => {
+  for (const [name, json] of [['gpt2', GPT2], ['llama (GQA, biases)', LLAMA], ['qwen2 (tied)', QWEN2]] as const) {
+    it(`${name}: logits equal the float64 reference`, async () => {
+      const model = createModel(clean(json), c.random.key(1));
+      const params = randomize(model.params, 3);
+      c.tree.dispose(model.params);
+      const ids = [
+        [1, 5, 0, 7, 3, 18, 2],
+        [4, 4, 9, 11, 0, 6, 1],
+      ];
+      const logits = model.forward(params, ids);
+      expect(logits.shape).toEqual([2, 7, model.config.vocabSize]);
+      const got = await logits.data();
+      const want = refForward(refConfig(model.config), await readWeights(params), ids);
+      const tol = tolerance(model.config, want);
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+      if (process.env.MODELS_VERBOSE) console.log(name, worst, tol);
+      expect(worst, `worst |logit - ref| vs tol ${tol}`).toBeLessThanOrEqual(tol);
+      // The comparison can fail: the logits vary by far more than the tolerance.
+      expect(Math.max(...want) - Math.min(...want)).toBeGreaterThan(100 * tol);
+      // Int32 tensor ids give the same logits.
+      const idsT = c.tensor(ids.flat(), [2, 7], 'int32');
+      const again = model.forward(params, idsT);
+      expect(Array.from(await again.data())).toEqual(Array.from(got));
+      c.tree.dispose([params, logits, idsT, again]);
+    });
+  }
+});
+
+it('createModel builds the HF key tree with [out, in] weights and transformers initialization', async () => {
+  const cfg = { model_type: 'gpt2', vocab_size: 200, n_positions: 64, n_embd: 32, n_layer: 8, n_head: 4, initializer_range: 0.1 };
+  const m = createModel(cfg, c.random.key(0));
+  const paths = c.tree.leafPaths(m.params);
+  expect(paths.slice(0, 6)).toEqual(['transformer.wte.weight', 'transformer.wpe.weight', 'transformer.h.0.ln_1.weight', 'transformer.h.0.ln_1.bias', 'transformer.h.0.attn.c_attn.weight', 'transformer.h.0.attn.c_attn.bias']);
+  expect(paths).not.toContain('lm_head.weight');
+  const w = await readWeights(m.params);
+  expect(paths.map((p) => [p, (c.tree.leaves(m.params)[paths.indexOf(p)] as c.Tensor).shape]).filter(([p]) => String(p).startsWith('transformer.h.0.'))).toEqual([
+    ['transformer.h.0.ln_1.weight', [32]], ['transformer.h.0.ln_1.bias', [32]],
+    ['transformer.h.0.attn.c_attn.weight', [96, 32]], ['transformer.h.0.attn.c_attn.bias', [96]],
+    ['transformer.h.0.attn.c_proj.weight', [32, 32]], ['transformer.h.0.attn.c_proj.bias', [32]],
+    ['transformer.h.0.ln_2.weight', [32]], ['transformer.h.0.ln_2.bias', [32]],
+    ['transformer.h.0.mlp.c_fc.weight', [128, 32]], ['transformer.h.0.mlp.c_fc.bias', [128]],
+    ['transformer.h.0.mlp.c_proj.weight', [32, 128]], ['transformer.h.0.mlp.c_proj.bias', [32]],
+  ]);
+  // Sample std of n normals is within 5 sigma of std (relative se ~ 1/sqrt(2n)).
+  const std = (d: Float64Array): number => Math.sqrt(d.reduce((a, v) => a + v * v, 0) / d.length);
+  const within = (d: Float64Array, s: number): void => expect(Math.abs(std(d) / s - 1)).toBeLessThan(5 / Math.sqrt(2 * d.length));
+  within(w.get('transformer.wte.weight')!, 0.1);
+  within(w.get('transformer.h.0.mlp.c_fc.weight')!, 0.1);
+  within(w.get('transformer.h.0.attn.c_proj.weight')!, 0.1 / 4); // 0.1 / sqrt(2 * 8)
+  within(w.get('transformer.h.3.mlp.c_proj.weight')!, 0.1 / 4);
+  expect(Array.from(w.get('transformer.h.0.ln_1.weight')!).every((v) => v === 1)).toBe(true);
+  expect(Array.from(w.get('transformer.h.0.attn.c_attn.bias')!).every((v) => v === 0)).toBe(true);
+  c.tree.dispose(m.params);
+
+  const l = createModel({ ...LLAMA, tie_word_embeddings: false }, c.random.key(0));
+  const lp = c.tree.leafPaths(l.params);
+  expect(lp).toContain('model.layers.1.self_attn.o_proj.bias');
+  expect(lp).toContain('lm_head.weight');
+  expect((l.params as never as { model: { layers: { self_attn: { k_proj: { weight: c.Tensor } } }[] } }).model.layers[0].self_attn.k_proj.weight.shape).toEqual([4, 8]);
+  c.tree.dispose(l.params);
+  expect(() => createModel(parseConfig(GPT2), 3 as never)).toThrow(/createModel: key must be a random.Key/);
+});
