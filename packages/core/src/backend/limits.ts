@@ -2,12 +2,27 @@
  * How many elements a tensor may hold on each backend. Kernels index in int32 on wasm and webgpu
  * (integer locals, `kernels/index-math.ts`) and in float64 on cpu, so a tensor may hold up to
  * 2^31 - 1 elements where memory allows. gpu.js's webgl kernels index in float32 (their locals and
- * texture addresses are floats), which addresses every element only below 2^24: a bigger tensor is
- * refused when made or loaded, never read back wrong.
+ * texture addresses are floats), as do wasm and webgpu under an unpatched gpu.js, which addresses
+ * every element only below 2^24: there a bigger tensor is refused when made or loaded, never read
+ * back wrong.
  * @module
  */
+import gpujs from 'gpu.js';
 import { engine } from './registry.js';
 import type { BackendName } from './types.js';
+
+/**
+ * Whether gpu.js declares integer locals as i32 on `name`: true with `patches/gpu.js+2.24.1.patch`
+ * (what `npm ci` installs), false with an unpatched gpu.js (its prebuilt browser bundle), whose
+ * float32 locals address every element only below 2^24. Read from the code generator's own source,
+ * where the patch leaves its marker.
+ */
+function integerLocals(name: BackendName): boolean {
+  const g = gpujs as unknown as Record<string, { prototype: Record<string, unknown> } | undefined>;
+  const method =
+    name === 'wasm' ? g.WebAssemblyFunctionNode?.prototype.stmtVariableDeclaration : name === 'webgpu' ? g.WGSLFunctionNode?.prototype.astVariableDeclaration : undefined;
+  return typeof method === 'function' && String(method).includes('sorsajs: int-typed initializers declare i32');
+}
 
 /**
  * The largest element count a tensor may have on backend `name`.
@@ -19,7 +34,8 @@ import type { BackendName } from './types.js';
  * ```
  */
 export function maxElements(name: BackendName): number {
-  return name === 'webgl' ? 2 ** 24 - 1 : 2 ** 31 - 1;
+  if (name === 'cpu' || integerLocals(name)) return 2 ** 31 - 1;
+  return 2 ** 24 - 1;
 }
 
 /**
@@ -35,7 +51,7 @@ export function checkElements(op: string, size: number, what: string): void {
   const name = engine().name;
   const max = maxElements(name);
   if (size > max) {
-    const why = name === 'webgl' ? "webgl's kernels index in float32" : 'kernels index in int32';
+    const why = max < 2 ** 31 - 1 ? `gpu.js's ${name} kernels index in float32${name === 'webgl' ? '' : ' without patches/gpu.js+2.24.1.patch'}` : 'kernels index in int32';
     throw new Error(`${op}: ${what} has ${size} elements, more than the ${max} a tensor may hold on the ${name} backend (${why})`);
   }
 }
