@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * `npm run bench -- [suite...] [--backend NAME] [--time MS] [--sizes 256,512]`
+ * `npm run bench -- svd --accuracy [--backend NAME] [--sizes 32,64]`
  *
  * Runs the named suites (default: all) on one backend, prints a markdown table per suite with
  * each case's time relative to the peer, and writes the rows as JSON under bench-results/.
+ * `--accuracy` measures the Jacobi SVD's accuracy and sweeps instead of its time (svdAccuracy).
  * @module
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -12,7 +14,7 @@ import * as sj from '@sorsajs/core';
 import type { BackendRequest } from '@sorsajs/core';
 import { elementwiseSuite, matmulSuite } from './suites/matmul.js';
 import { mlpSuite } from './suites/mlp.js';
-import { svdSuite } from './suites/svd.js';
+import { accuracyMarkdown, svdAccuracy, svdSuite } from './suites/svd.js';
 import { rsvdSuite } from './suites/rsvd.js';
 import { markdown, type Row } from './report.js';
 
@@ -26,7 +28,7 @@ const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { backend: { type: 'string', default: 'wasm' }, time: { type: 'string' }, sizes: { type: 'string' } },
+  options: { backend: { type: 'string', default: 'wasm' }, time: { type: 'string' }, sizes: { type: 'string' }, accuracy: { type: 'boolean', default: false } },
 });
 const names = positionals.length ? positionals : Object.keys(SUITES);
 for (const n of names) if (!SUITES[n]) throw new Error(`bench: unknown suite "${n}" (have: ${Object.keys(SUITES).join(', ')})`);
@@ -37,6 +39,14 @@ const opts = {
   sizes: values.sizes ? values.sizes.split(',').map(Number) : undefined,
 };
 await mkdir('bench-results', { recursive: true });
+if (values.accuracy) {
+  if (positionals.some((n) => n !== 'svd')) throw new Error(`bench: --accuracy applies to the svd suite alone, got ${positionals.join(', ')}`);
+  const rows = await svdAccuracy(opts);
+  console.log(`\n## svd accuracy (jacobiSvd on ${chosen}, LAPACK ratios against ml-matrix's float64 SVD; the tests' bound is 50)\n`);
+  console.log(accuracyMarkdown(rows));
+  await writeFile(`bench-results/svd-accuracy-${chosen}.json`, JSON.stringify({ suite: 'svd-accuracy', backend: chosen, node: process.version, date: new Date().toISOString(), rows }, null, 2));
+  process.exit(0);
+}
 for (const name of names) {
   const rows = await SUITES[name](opts);
   console.log(`\n## ${name} (sorsajs on ${chosen}, Node ${process.version})\n`);

@@ -12,7 +12,8 @@
 export { matmulSuite, elementwiseSuite } from './suites/matmul.js';
 export type { SuiteOptions } from './suites/matmul.js';
 export { mlpSuite } from './suites/mlp.js';
-export { svdSuite } from './suites/svd.js';
+export { svdSuite, svdAccuracy, accuracyMarkdown } from './suites/svd.js';
+export type { AccuracyRow } from './suites/svd.js';
 export { rsvdSuite } from './suites/rsvd.js';
 export { rowsOf, markdown } from './report.js';
 export type { Row } from './report.js';
