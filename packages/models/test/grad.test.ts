@@ -1,0 +1,50 @@
+/**
+ * Gradients of the logits (contracted with a fixed random weight, as checkGrads does) with respect to
+ * a few weights of tiny models, against float64 central differences of the reference forward.
+ */
+import { it } from 'vitest';
+import * as c from '@sorsajs/core';
+import { createModel } from '@sorsajs/models';
+import { forEachBackend } from '../../core/test/backends.js';
+import { checkGrads, type Arg } from '../../core/test/gradcheck.js';
+import type { Nd } from '../../core/test/reference.js';
+import { randomize, readWeights, refForward } from './ref.js';
+import { GPT2, LLAMA, refConfig } from './configs.js';
+
+const IDS = [
+  [3, 1, 4, 1, 5],
+  [9, 2, 6, 5, 3],
+];
+
+forEachBackend('models gradients', () => {
+  for (const [name, json, keys] of [
+    ['gpt2', GPT2, ['transformer.h.0.attn.c_attn.weight', 'transformer.h.1.mlp.c_proj.weight', 'transformer.wpe.weight']],
+    ['llama', LLAMA, ['model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.k_proj.weight', 'model.layers.1.mlp.gate_proj.weight']],
+  ] as const) {
+    it(`${name}: d logits / d (${keys.join(', ')}) match float64 differences`, async () => {
+      const model = createModel(json, c.random.key(2));
+      const params = randomize(model.params, 5);
+      c.tree.dispose(model.params);
+      const weights = await readWeights(params);
+      const paths = c.tree.leafPaths(params);
+      const leaves = c.tree.leaves(params) as c.Tensor[];
+      const args: Arg[] = keys.map((k) => ({ shape: [...leaves[paths.indexOf(k)].shape], data: weights.get(k)! }));
+      const f = (...ws: c.Tensor[]): c.Tensor => {
+        const p = c.tree.mapWithPath((path, leaf) => {
+          const j = (keys as readonly string[]).indexOf(path);
+          return j >= 0 ? ws[j] : leaf;
+        }, params);
+        return model.forward(p, IDS);
+      };
+      const fRef = (...ws: Nd[]): Nd => {
+        const w = new Map(weights);
+        keys.forEach((k, j) => w.set(k, Float64Array.from(ws[j].data)));
+        return { shape: [IDS.length, IDS[0].length, model.config.vocabSize], data: refForward(refConfig(model.config), w, IDS) };
+      };
+      // Depth: ~6 ops per layer over 2 layers plus the head, sums of up to 12 terms: 4 * 6 * 3 * 12 eps
+      // per unit of the norm-wise scale.
+      await checkGrads(f, fRef, args, { seed: 7, k: 4 * 6 * 3 * 12, normwise: true });
+      c.tree.dispose(params);
+    });
+  }
+});
