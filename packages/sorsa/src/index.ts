@@ -4,7 +4,7 @@
  *
  * - An adapter is a plain tree: `{ U, S, Vt }` (SORSA) or `{ A, B }` (LoRA, PiSSA), with an optional
  *   number leaf `scale`; its frozen residual is a separate tensor.
- * - Whole models: `adaptParams(params, { rank, targets })` gives `{ trainable, frozen }`, where
+ * - Whole models: `await adaptParams(params, { rank, targets })` gives `{ trainable, frozen }`, where
  *   `trainable` maps dotted paths to adapters and `frozen` is `params` with residuals in place of the
  *   adapted weights; `mergeParams(trainable, frozen)` rebuilds plain params inside the loss.
  * - Training: `orthoRegularizer` and `makeTrainStep` (the official order of one step).
@@ -12,7 +12,7 @@
  * @example
  * ```ts
  * import { adaptParams, mergeParams, makeTrainStep } from '@sorsajs/sorsa';
- * const { trainable, frozen } = adaptParams(params, { rank: 8, targets: ['w1', 'w2'] });
+ * const { trainable, frozen } = await adaptParams(params, { rank: 8, targets: ['w1', 'w2'] });
  * const { init, step } = makeTrainStep({
  *   loss: (t, f, [x, y]) => nn.mse(model(mergeParams(t, f), x), y),
  *   optimizer: optim.adamw({ lr: 3e-5, weightDecay: 0 }),

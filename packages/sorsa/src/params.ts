@@ -3,7 +3,7 @@
  * residuals, `mergeParams` rebuilds plain params from them (differentiably, inside the loss).
  * @module
  */
-import { Tensor, random, reshape, tidy, tree } from '@sorsajs/core';
+import { Tensor, random, reshape, sync, tidy, tree } from '@sorsajs/core';
 import { checkResidual, checkWeight, describe, factors } from './checks.js';
 import { merge } from './forward.js';
 import { initAdapter } from './init.js';
@@ -22,7 +22,7 @@ import type { Adapter, Trainable } from './types.js';
  *
  * @example
  * ```ts
- * const { trainable, frozen } = adaptParams(params, { rank: 8, targets: ['blocks.0.wq'] });
+ * const { trainable, frozen } = await adaptParams(params, { rank: 8, targets: ['blocks.0.wq'] });
  * const loss = (t: Trainable, f: typeof frozen, x: Tensor) => model(mergeParams(t, f), x);
  * ```
  */
@@ -51,7 +51,7 @@ export function mergeParams<F>(trainable: Trainable, frozen: F): F {
  *
  * @example
  * ```ts
- * adaptParams(params, { rank: 8, targets: ['wq', 'wv'], svd: 'randomized', powerIters: 4, key: random.key(0) });
+ * await adaptParams(params, { rank: 8, targets: ['wq', 'wv'], svd: 'randomized', powerIters: 4, key: random.key(0) });
  * ```
  */
 export interface AdaptOptions {
@@ -76,7 +76,7 @@ export interface AdaptOptions {
  *
  * @example
  * ```ts
- * const { trainable, frozen }: Adapted<typeof params> = adaptParams(params, { rank: 8, targets: ['wq'] });
+ * const { trainable, frozen }: Adapted<typeof params> = await adaptParams(params, { rank: 8, targets: ['wq'] });
  * ```
  */
 export interface Adapted<P> {
@@ -92,15 +92,20 @@ export interface Adapted<P> {
  * other leaf goes to `frozen` unchanged (as a new handle on the same storage). `params` is neither
  * mutated nor disposed. `mergeParams(trainable, frozen)` gives the params back.
  *
+ * Asynchronous: it resolves once the SVDs have run (they read values back between sweeps, so they
+ * finish only while the program awaits). A training loop started after it runs its ops at once and
+ * needs no await of its own; started behind a pending SVD, every op would queue behind it.
+ * Invalid arguments reject the promise.
+ *
  * @example
  * ```ts
- * const { trainable, frozen } = adaptParams(params, {
+ * const { trainable, frozen } = await adaptParams(params, {
  *   rank: 8,
  *   targets: (path) => /\.(wq|wv)$/.test(path),
  * });
  * ```
  */
-export function adaptParams<P>(params: P, opts: AdaptOptions): Adapted<P> {
+export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Adapted<P>> {
   const fn = 'adaptParams';
   const paths = tree.leafPaths(params);
   const leaves = tree.leaves(params);
@@ -124,7 +129,7 @@ export function adaptParams<P>(params: P, opts: AdaptOptions): Adapted<P> {
   // Check every target before computing any SVD.
   for (const p of chosen) checkWeight(fn, byPath.get(p), `target "${p}"`);
   // Inside tidy: if one target fails, every tensor made so far (adapters, residuals, handles) is freed.
-  return tidy(() => {
+  const adapted = tidy(() => {
     const trainable: Trainable = {};
     let index = 0;
     const frozen = tree.mapWithPath((path, leaf) => {
@@ -145,4 +150,6 @@ export function adaptParams<P>(params: P, opts: AdaptOptions): Adapted<P> {
     }, params) as P;
     return { trainable, frozen };
   });
+  await sync();
+  return adapted;
 }

@@ -43,7 +43,7 @@ forEachBackend('sorsa lora', () => {
 
   it('adaptParams (lora) splits a nested tree, keeps other leaves, and mergeParams gives the params back', async () => {
     const params = { blocks: [{ wq: c.tensor(rand(20, 1), [4, 5]), wv: c.tensor(rand(20, 2), [4, 5]), ln: c.ones([5]) }], head: c.tensor(rand(15, 3), [3, 5]), steps: 7 };
-    const { trainable, frozen } = adaptParams(params, { rank: 2, targets: ['blocks.0.wq', 'head'], method: 'lora', key: c.random.key(0), alpha: 4 });
+    const { trainable, frozen } = await adaptParams(params, { rank: 2, targets: ['blocks.0.wq', 'head'], method: 'lora', key: c.random.key(0), alpha: 4 });
     expect(Object.keys(trainable)).toEqual(['blocks.0.wq', 'head']);
     expect((trainable.head as LoraAdapter).A.shape).toEqual([2, 5]);
     expect(c.tree.leafPaths(frozen)).toEqual(c.tree.leafPaths(params));
@@ -58,12 +58,12 @@ forEachBackend('sorsa lora', () => {
     c.tree.dispose([frozen, merged]);
     for (const l of c.tree.leaves(params)) if (l instanceof c.Tensor) expect(l.isDisposed).toBe(false);
     // A predicate selects by path and leaf.
-    const byPred = adaptParams(params, { rank: 1, targets: (p, w) => p.endsWith('wv') && w.rank === 2, method: 'lora', key: c.random.key(1) });
+    const byPred = await adaptParams(params, { rank: 1, targets: (p, w) => p.endsWith('wv') && w.rank === 2, method: 'lora', key: c.random.key(1) });
     expect(Object.keys(byPred.trainable)).toEqual(['blocks.0.wv']);
     c.tree.dispose([byPred, trainable, params]);
   });
 
-  it('errors: rank out of range, rank < 1, non-2-D target, missing target, NaN weight, no key; nothing leaks', () => {
+  it('errors: rank out of range, rank < 1, non-2-D target, missing target, NaN weight, no key; nothing leaks', async () => {
     const W = c.tensor(rand(12, 1), [3, 4]);
     const key = c.random.key(0);
     expect(() => lora.initAdapter(W, { rank: 4, key })).toThrow(/lora\.initAdapter: rank must be an integer in \[1, 3\] \(min\(out, in\) of W \[3,4\]\), got 4/);
@@ -83,13 +83,13 @@ forEachBackend('sorsa lora', () => {
 
     const params = { a: W, b: c.ones([4]), n: nan };
     const before = c.memory().tensors;
-    expect(() => adaptParams(params, { rank: 1, targets: ['a', 'c'], method: 'lora', key })).toThrow(/adaptParams: target "c" not found in params \(leaves: a, b, n\)/);
-    expect(() => adaptParams(params, { rank: 1, targets: ['b'], method: 'lora', key })).toThrow(/adaptParams: target "b" must be a 2-D weight \[out, in\], got shape \[4\]/);
-    expect(() => adaptParams(params, { rank: 1, targets: () => false, method: 'lora', key })).toThrow(/adaptParams: the targets predicate matched no tensor leaf/);
-    expect(() => adaptParams(params, { rank: 1, targets: ['a'], method: 'lora' })).toThrow(/adaptParams: method 'lora' needs a key/);
+    await expect(adaptParams(params, { rank: 1, targets: ['a', 'c'], method: 'lora', key })).rejects.toThrow(/adaptParams: target "c" not found in params \(leaves: a, b, n\)/);
+    await expect(adaptParams(params, { rank: 1, targets: ['b'], method: 'lora', key })).rejects.toThrow(/adaptParams: target "b" must be a 2-D weight \[out, in\], got shape \[4\]/);
+    await expect(adaptParams(params, { rank: 1, targets: () => false, method: 'lora', key })).rejects.toThrow(/adaptParams: the targets predicate matched no tensor leaf/);
+    await expect(adaptParams(params, { rank: 1, targets: ['a'], method: 'lora' })).rejects.toThrow(/adaptParams: method 'lora' needs a key/);
     // A failure after some targets were done frees what was made.
-    expect(() => adaptParams(params, { rank: 1, targets: ['a', 'n'], method: 'lora', key })).toThrow(/adaptParams: target "n": lora\.initAdapter: W has a non-finite value NaN/);
-    expect(() => adaptParams(params, { rank: 4, targets: ['a'] })).toThrow(/adaptParams: target "a": initAdapter: rank must be an integer in \[1, 3\]/);
+    await expect(adaptParams(params, { rank: 1, targets: ['a', 'n'], method: 'lora', key })).rejects.toThrow(/adaptParams: target "n": lora\.initAdapter: W has a non-finite value NaN/);
+    await expect(adaptParams(params, { rank: 4, targets: ['a'] })).rejects.toThrow(/adaptParams: target "a": initAdapter: rank must be an integer in \[1, 3\]/);
     expect(c.memory().tensors).toBe(before);
     c.tree.dispose(params);
   });

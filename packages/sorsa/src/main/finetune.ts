@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const rows: string[] = [];
   for (const method of ['sorsa', 'pissa', 'lora'] as const) {
     const t1 = performance.now();
-    const { trainable, frozen } = adaptParams(params, { rank: RANK, targets: ['w1', 'w2'], method, key: random.key(5) });
+    const { trainable, frozen } = await adaptParams(params, { rank: RANK, targets: ['w1', 'w2'], method, key: random.key(5) });
     const peakLr = 3e-3;
     const schedule = optim.warmupCosineDecay({ init: 0, peak: peakLr, warmupSteps: Math.ceil(FINETUNE_STEPS * 0.03), decaySteps: FINETUNE_STEPS, end: 0 });
     const trainStep = makeTrainStep({
