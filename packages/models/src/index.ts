@@ -17,5 +17,6 @@ export { createModel, forwardWithCache } from './model.js';
 export type { CachedForward, Model } from './model.js';
 export type { KvCache, KvLayer } from './forward.js';
 export type { ParamTree } from './spec.js';
+export { loadPretrained, savePretrained } from './io.js';
 export { tokenizerFromJson } from './tokenizer.js';
 export type { TextTokenizer } from './tokenizer.js';

@@ -93,7 +93,9 @@ export const embeddingKey = (c: ModelConfig): string => (c.family === 'gpt2' ? '
  * const w: Tensor = (params as any).transformer.h[0].attn.c_attn.weight;
  * ```
  */
-export type ParamTree = { readonly [key: string]: ParamTree } | readonly ParamTree[] | Tensor;
+export interface ParamTree {
+  readonly [key: string]: ParamTree | readonly ParamTree[] | Tensor;
+}
 
 /**
  * Builds the nested tree from tensors keyed by the spec's keys (trusted: they come from

@@ -1,0 +1,273 @@
+/**
+ * Hugging Face checkpoint directories: `loadPretrained` and `savePretrained` (Node only).
+ *
+ * GPT-2 stores its linear weights as Conv1D modules, whose weight is `[in, out]` (`y = x W + b`);
+ * every other linear weight, here and in PyTorch's nn.Linear, is `[out, in]` (`y = x Wᵀ + b`). The
+ * tree holds all of them as `[out, in]`: Conv1D weights are transposed on load and back on save.
+ * @module
+ */
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { abs, loadSafetensors, max, saveSafetensors, sub, tidy, transpose, Tensor, tree } from '@sorsajs/core';
+import { parseConfig, type ModelConfig } from './config.js';
+import { makeModel, type Model } from './model.js';
+import { buildTree, embeddingKey, leafAt, paramSpecs, type ParamTree } from './spec.js';
+import { tokenizerFromJson } from './tokenizer.js';
+
+const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
+const isTensor = (x: unknown): x is Tensor => x instanceof Tensor;
+
+/** The raw `tokenizer.json` text of loaded models, written back by savePretrained. */
+const tokenizerText = new WeakMap<Model, string>();
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    return (await stat(file)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function readJson(op: string, file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new Error(`${op}: ${file}: ${code === 'ENOENT' ? 'not found' : `cannot be read (${(e as Error).message})`}`, { cause: e });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${op}: ${file}: not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+}
+
+/** GPT-2's causal-mask buffers, stored by the original checkpoints and dropped as transformers drops them. */
+const GPT2_BUFFER = /^transformer\.h\.\d+\.attn\.(bias|masked_bias)$/;
+/** Older Llama checkpoints store the rotary inverse frequencies, a buffer transformers recomputes. */
+const LLAMA_BUFFER = /^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$/;
+
+/**
+ * The canonical key of a checkpoint key: the original GPT-2 files name their keys without the
+ * `transformer.` prefix (`h.0.attn.c_attn.weight`, `wte.weight`), as transformers accepts.
+ */
+function canonical(c: ModelConfig, key: string): string {
+  if (c.family === 'gpt2' && !key.startsWith('transformer.') && key !== 'lm_head.weight') return `transformer.${key}`;
+  return key;
+}
+
+/** Loads the weight files of `dir` into one Map, key to tensor and the file it came from. */
+async function loadWeights(op: string, dir: string, loaded: Map<string, { t: Tensor; file: string }>, all: Tensor[]): Promise<void> {
+  const single = join(dir, 'model.safetensors');
+  const indexFile = join(dir, 'model.safetensors.index.json');
+  const add = (key: string, t: Tensor, file: string): void => {
+    const prev = loaded.get(key);
+    if (prev) throw new Error(`${op}: the weight "${key}" is in both ${prev.file} and ${file}`);
+    loaded.set(key, { t, file });
+  };
+  if (await exists(single)) {
+    const record = await loadSafetensors(single);
+    all.push(...Object.values(record));
+    for (const [k, t] of Object.entries(record)) add(k, t, single);
+    return;
+  }
+  if (!(await exists(indexFile))) throw new Error(`${op}: ${dir} has neither model.safetensors nor model.safetensors.index.json (${single}: not found)`);
+  const index = await readJson(op, indexFile);
+  const map = index !== null && typeof index === 'object' && Object.hasOwn(index, 'weight_map') ? (index as { weight_map: unknown }).weight_map : undefined;
+  if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new Error(`${op}: ${indexFile}: "weight_map" must be an object of weight name to shard file`);
+  const wanted = new Map<string, string>();
+  for (const [key, shard] of Object.entries(map)) {
+    // Shard names are file names beside the index: never a path that leaves the directory.
+    if (typeof shard !== 'string' || shard !== basename(shard) || shard === '..' || shard === '.' || !shard.endsWith('.safetensors') || shard.includes('\\')) {
+      throw new Error(`${op}: ${indexFile}: the shard of "${key}" must be a .safetensors file name in the same directory, got ${JSON.stringify(shard)}`);
+    }
+    wanted.set(key, shard);
+  }
+  const shards = [...new Set(wanted.values())];
+  // Every shard is there before any is read.
+  for (const shard of shards) if (!(await exists(join(dir, shard)))) throw new Error(`${op}: ${join(dir, shard)}: not found (a shard listed in ${indexFile})`);
+  for (const shard of shards) {
+    const file = join(dir, shard);
+    const record = await loadSafetensors(file);
+    all.push(...Object.values(record));
+    for (const [k, t] of Object.entries(record)) {
+      add(k, t, file);
+      if (wanted.get(k) !== shard) throw new Error(`${op}: ${file} holds "${k}", which ${indexFile} ${wanted.has(k) ? `places in ${wanted.get(k)}` : 'does not list'}`);
+    }
+  }
+  for (const [k, shard] of wanted) if (!loaded.has(k)) throw new Error(`${op}: ${join(dir, shard)} lacks "${k}", which ${indexFile} places there`);
+}
+
+/**
+ * Loads a Hugging Face checkpoint directory: `config.json`, `model.safetensors` or the shards that
+ * `model.safetensors.index.json` lists, and `tokenizer.json` when present. F16, BF16 and F64
+ * weights load as float32; GPT-2's Conv1D weights are transposed to `[out, in]`.
+ *
+ * Accepted variants, as transformers accepts them: GPT-2 keys without the `transformer.` prefix;
+ * GPT-2's causal-mask buffers `h.N.attn.bias` and `h.N.attn.masked_bias` and Llama's
+ * `rotary_emb.inv_freq` buffers (dropped); a tied `lm_head.weight` omitted, or present and equal to
+ * the token embedding (dropped). Anything else is an Error naming the file and the fault, and nothing
+ * stays loaded: a missing file, a missing or unknown `model_type`, a weight that is missing, has the
+ * wrong shape (naming the key, the expected and the found shape) or is integer, an unexpected key.
+ *
+ * @param dir - The checkpoint directory.
+ *
+ * @example
+ * ```ts
+ * const model = await loadPretrained('checkpoints/gpt2');
+ * model.config.numLayers; // 12
+ * const ids = model.tokenizer!.encode('It was the best of times');
+ * const logits = model.forward(model.params, [ids]);
+ * ```
+ */
+export async function loadPretrained(dir: string): Promise<Model> {
+  const op = 'loadPretrained';
+  if (typeof dir !== 'string' || dir === '') throw new Error(`${op}: dir must be a directory path, got ${String(dir)}`);
+  const configFile = join(dir, 'config.json');
+  const config = parseConfig(await readJson(op, configFile), configFile);
+  const tokFile = join(dir, 'tokenizer.json');
+  let tokenizer: ReturnType<typeof tokenizerFromJson> | undefined;
+  let tokText: string | undefined;
+  if (await exists(tokFile)) {
+    tokText = await readFile(tokFile, 'utf8');
+    let json: unknown;
+    try {
+      json = JSON.parse(tokText);
+    } catch (e) {
+      throw new Error(`${op}: ${tokFile}: not valid JSON (${(e as Error).message})`, { cause: e });
+    }
+    tokenizer = tokenizerFromJson(json, `${op}: ${tokFile}`);
+  }
+  const loaded = new Map<string, { t: Tensor; file: string }>();
+  // Every tensor made, so that an Error leaves nothing loaded.
+  const all: Tensor[] = [];
+  try {
+    await loadWeights(op, dir, loaded, all);
+    // Canonical names; known buffers dropped.
+    const byKey = new Map<string, { t: Tensor; file: string; raw: string }>();
+    for (const [raw, entry] of loaded) {
+      const key = canonical(config, raw);
+      if ((config.family === 'gpt2' && GPT2_BUFFER.test(key)) || (config.family === 'llama' && LLAMA_BUFFER.test(key))) continue;
+      const prev = byKey.get(key);
+      if (prev) throw new Error(`${op}: "${raw}" (${entry.file}) and "${prev.raw}" (${prev.file}) name the same weight "${key}"`);
+      byKey.set(key, { ...entry, raw });
+    }
+    const specs = paramSpecs(config);
+    const known = new Set(specs.map((s) => s.key));
+    if (config.tieWordEmbeddings && byKey.has('lm_head.weight')) {
+      const head = byKey.get('lm_head.weight')!;
+      const emb = byKey.get(embeddingKey(config));
+      if (emb && head.t.shape.join() === emb.t.shape.join() && head.t.dtype === 'float32' && emb.t.dtype === 'float32') {
+        const diff = tidy(() => max(abs(sub(head.t, emb.t))));
+        const d = (await diff.data())[0];
+        diff.dispose();
+        if (d !== 0) throw new Error(`${op}: ${head.file}: "lm_head.weight" differs from "${embeddingKey(config)}" (by up to ${d}), but tie_word_embeddings is true: the head would be the embedding`);
+        byKey.delete('lm_head.weight');
+      }
+    }
+    const unexpected = [...byKey.keys()].filter((k) => !known.has(k));
+    if (unexpected.length > 0) {
+      const first = byKey.get(unexpected[0])!;
+      throw new Error(`${op}: ${first.file}: unexpected weight${unexpected.length > 1 ? 's' : ''} ${unexpected.slice(0, 5).map((k) => `"${byKey.get(k)!.raw}"`).join(', ')}${unexpected.length > 5 ? `, ... (${unexpected.length} in all)` : ''} for model_type "${config.modelType}"`);
+    }
+    const entries: [string, Tensor][] = [];
+    for (const s of specs) {
+      const e = byKey.get(s.key);
+      if (!e) throw new Error(`${op}: ${dir}: the weight "${s.key}" is missing from the checkpoint`);
+      const want = s.conv1d ? [...s.shape].reverse() : s.shape;
+      if (e.t.shape.join() !== want.join() || e.t.rank !== want.length) {
+        throw new Error(`${op}: ${e.file}: "${e.raw}" has shape ${fmt(e.t.shape)}, expected ${fmt(want)}${s.conv1d ? ' (a Conv1D weight, stored [in, out])' : ''}`);
+      }
+      if (e.t.dtype !== 'float32') throw new Error(`${op}: ${e.file}: "${e.raw}" holds integers; weights must be floating point`);
+      if (s.conv1d) {
+        const t = transpose(e.t);
+        all.push(t);
+        entries.push([s.key, t]);
+      } else entries.push([s.key, e.t]);
+    }
+    const params = buildTree(entries);
+    // The transposed originals are no longer needed; nothing else was kept.
+    const kept = new Set(entries.map(([, t]) => t));
+    for (const t of all) if (!kept.has(t)) t.dispose();
+    const model = makeModel(config, params, tokenizer);
+    if (tokText !== undefined) tokenizerText.set(model, tokText);
+    return model;
+  } catch (e) {
+    for (const t of all) t.dispose();
+    throw e;
+  }
+}
+
+/** Writes `text` to `file` atomically: a temporary file beside it, fsync'd, then renamed over it. */
+async function writeTextAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  try {
+    const h = await open(tmp, 'wx');
+    try {
+      await h.writeFile(text, 'utf8');
+      await h.sync();
+    } finally {
+      await h.close();
+    }
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new Error(`savePretrained: cannot write ${file}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * Writes `params` as a Hugging Face checkpoint of `model`'s architecture into `dir` (created if
+ * needed): `config.json` (the model's config, `torch_dtype` float32), `model.safetensors` (F32, one
+ * file, the checkpoint's key names, GPT-2's Conv1D weights back as `[in, out]`, a tied head
+ * omitted), and `tokenizer.json` when the model was loaded with one. PyTorch's transformers loads
+ * the directory with `AutoModelForCausalLM.from_pretrained(dir)`. Each file is written atomically
+ * (a temporary file renamed over it), so a reader sees the old file or the new one; `params` is
+ * checked in full (every key present with its shape, no other leaf) before anything is written.
+ *
+ * @param model - Gives the architecture and config.
+ * @param params - The weights to write, e.g. `mergeParams(trainable, frozen)` after SORSA training.
+ * @param dir - The directory.
+ *
+ * @example
+ * ```ts
+ * await savePretrained(model, mergeParams(trainable, frozen), 'out/gpt2-sorsa');
+ * // Python: AutoModelForCausalLM.from_pretrained('out/gpt2-sorsa')
+ * ```
+ */
+export async function savePretrained(model: Model, params: ParamTree, dir: string): Promise<void> {
+  const op = 'savePretrained';
+  if (!model || typeof model !== 'object') throw new Error(`${op}: model must be a Model (from loadPretrained or createModel)`);
+  const config = parseConfig(model.config, `${op}: model.config`);
+  if (typeof dir !== 'string' || dir === '') throw new Error(`${op}: dir must be a directory path, got ${String(dir)}`);
+  const specs = paramSpecs(config);
+  const known = new Set(specs.map((s) => s.key));
+  const extra = tree.leafPaths(params).filter((p) => !known.has(p));
+  if (extra.length > 0) throw new Error(`${op}: params has leaves that are not weights of this ${config.modelType} model: ${extra.slice(0, 5).join(', ')}`);
+  const record: Record<string, Tensor> = {};
+  for (const s of specs) {
+    const t = leafAt(op, params, s.key, isTensor);
+    if (t.shape.join() !== s.shape.join() || t.rank !== s.shape.length) throw new Error(`${op}: params "${s.key}" has shape ${fmt(t.shape)}, expected ${fmt(s.shape)}`);
+    if (t.dtype !== 'float32') throw new Error(`${op}: params "${s.key}" is ${t.dtype}, expected float32`);
+  }
+  const temps: Tensor[] = [];
+  try {
+    for (const s of specs) {
+      const t = leafAt(op, params, s.key, isTensor);
+      if (s.conv1d) {
+        const tt = transpose(t);
+        temps.push(tt);
+        record[s.key] = tt;
+      } else record[s.key] = t;
+    }
+    await mkdir(dir, { recursive: true });
+    await saveSafetensors(record, join(dir, 'model.safetensors'), { format: 'pt' });
+  } finally {
+    for (const t of temps) t.dispose();
+  }
+  const json = { ...config.json, torch_dtype: 'float32' };
+  await writeTextAtomic(join(dir, 'config.json'), `${JSON.stringify(json, null, 2)}\n`);
+  const tok = tokenizerText.get(model);
+  if (tok !== undefined) await writeTextAtomic(join(dir, 'tokenizer.json'), tok);
+}
