@@ -43,6 +43,9 @@ const DRAIN_AT = 4096;
  */
 const QUEUE_LIMIT = 1 << 16;
 
+/** On webgpu the pump yields to the event loop after this many calls (see `Engine.pump`). */
+const YIELD_EVERY = 1024;
+
 /** One unit of queued work (see `Engine.enqueue`). */
 interface Task {
   /** What it runs, for the error of a full queue. */
@@ -346,10 +349,14 @@ export class Engine {
 
   /** Runs the queue in order; only one pump runs at a time. A task that finishes later is awaited before the next starts. */
   private async pump(): Promise<void> {
-    for (;;) {
+    for (let ran = 1; ; ran++) {
       this.popDone();
       const t = this.tasks[this.head];
       if (!t) break;
+      // webgpu: a finished kernel call resolves at once, so the pump could submit tens of thousands of
+      // calls in one turn of the event loop, and the device never processes its completions in
+      // between (lavapipe crashed the process with 65,000 queued). Give the event loop a turn now and then.
+      if (this.name === 'webgpu' && ran % YIELD_EVERY === 0) await new Promise((resolve) => setTimeout(resolve, 0));
       if (!t.started) {
         t.started = true;
         const r = t.start();
