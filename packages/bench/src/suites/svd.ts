@@ -68,18 +68,23 @@ export async function svdSuite(opts: SuiteOptions = {}): Promise<Row[]> {
 
 /** One row of `svdAccuracy`: LAPACK's acceptance ratios of one Jacobi SVD and how its iteration went. */
 export interface AccuracyRow {
+  /** The matrix family (spectrum kind) of this row. */
   family: string;
+  /** The matrix size (n x n). */
   n: number;
   /** ‖A − U S Vt‖₁ / (‖A‖₁ n eps) (for A = 0: 0 when U S Vt is exactly 0). */
   resid: number;
-  /** ‖I − UᵀU‖₁ / (n eps) and ‖I − V Vᵀ‖₁ / (n eps). */
+  /** ‖I − UᵀU‖₁ / (n eps). */
   orthU: number;
+  /** ‖I − V Vᵀ‖₁ / (n eps). */
   orthV: number;
   /** max |s − s64| / (n eps s64₁), against ml-matrix's float64 SVD. */
   svals: number;
-  /** jacobiStats of the run: full sweeps, whether the stopping rule was met, the measure per pass. */
+  /** Full sweeps the Jacobi iteration ran (jacobiStats). */
   sweeps: number;
+  /** Whether the stopping rule was met before the sweep cap. */
   converged: boolean;
+  /** The convergence measure after each pass. */
   history: number[];
 }
 
