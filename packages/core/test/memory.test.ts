@@ -1,8 +1,9 @@
 /**
  * Deterministic memory (DESIGN.md): `memory()` counts live tensors, storage buffers and bytes; a
  * reshape view shares its input's storage; disposing a handle never breaks a pending computation.
- * On wasm, matmuls of 4096 output cells or more run on worker threads and return before their
- * result exists, so the "pending" cases below really are pending there. On webgpu every kernel is
+ * On wasm, a matmul whose 4x4-tiled kernel has 4096 cells or more ([M/4] x N: [128, k] @ [k, 128])
+ * runs on worker threads and returns before its result exists, so the "pending" cases below really
+ * are pending there (each checks it). On webgpu every kernel is
  * asynchronous and results are device buffers that `dispose` frees, so counts are read after `sync()`.
  *
  * Inputs are made with `upload` (tensor(), then one kernel) so that on device backends the storage
@@ -60,7 +61,7 @@ forEachBackend('memory', (name) => {
       const keep = <T extends Tensor>(t: T): T => (made.push(t), t);
       // Every 25th iteration uses a matmul big enough to be queued on worker threads on wasm.
       const big = iter % 25 === 0;
-      const [m, k, n] = big ? [64, 70, 64] : [3 + (iter % 5), 4 + (iter % 3), 5];
+      const [m, k, n] = big ? [128, 70, 128] : [3 + (iter % 5), 4 + (iter % 3), 5];
       const a = keep(upload(randomData(m * k, iter), [m, k]));
       const b = keep(upload(randomData(k * n, iter + 1000), [k, n]));
       const ab = keep(c.matmul(a, b));
@@ -152,13 +153,14 @@ forEachBackend('memory', (name) => {
   });
 
   it('inputs disposed right after an op was issued still give a correct result', async () => {
-    // [64,70] @ [70,64] is 4096 output cells: queued on worker threads on wasm, so the inputs
-    // are disposed while the kernel has not run yet.
-    const [a, ar] = rand([64, 70], 21);
-    const [b, br] = rand([70, 64], 22);
+    // [128,70] @ [70,128]: 4096 tiled cells, queued on worker threads on wasm, so the inputs are
+    // disposed while the kernel has not run yet.
+    const [a, ar] = rand([128, 70], 21);
+    const [b, br] = rand([70, 128], 22);
     await c.sync();
     const before = c.memory();
     const y = c.matmul(a, b);
+    if (name === 'wasm') expect(y.storage.isReady, 'the matmul is still on the worker threads').toBe(false);
     a.dispose();
     b.dispose();
     const z = c.add(y, 1);
@@ -169,13 +171,13 @@ forEachBackend('memory', (name) => {
     const zd = await z.data();
     const msg = compare(z.shape, zd, nd(want.shape, want.data.map((v) => v + 1)), (i) => tol(i) + EPS32 * 2);
     expect(msg, msg ?? '').toBeNull();
-    const rowSums = Array.from({ length: 64 }, (_, i) => Array.from(zd.slice(i * 64, i * 64 + 64)).reduce((p, q) => p + q, 0));
-    await expectClose(s, nd([64], rowSums), (i) => 64 * EPS32 * Math.abs(rowSums[i]) + 64 * 64 * EPS32);
+    const rowSums = Array.from({ length: 128 }, (_, i) => Array.from(zd.slice(i * 128, i * 128 + 128)).reduce((p, q) => p + q, 0));
+    await expectClose(s, nd([128], rowSums), (i) => 128 * EPS32 * Math.abs(rowSums[i]) + 128 * 128 * EPS32);
     z.dispose();
     s.dispose();
     await c.sync();
     // Everything made here is gone, and so are a and b (counted before, released now).
-    expect(delta(c.memory(), before)).toEqual({ tensors: -2, buffers: -2, bytes: -2 * 64 * 70 * 4 });
+    expect(delta(c.memory(), before)).toEqual({ tensors: -2, buffers: -2, bytes: -2 * 128 * 70 * 4 });
   });
 
   it('a chain of ops each disposing its input as soon as the next is issued reads back correctly', async () => {
@@ -206,15 +208,16 @@ forEachBackend('memory', (name) => {
   // dispose() frees it (WebGPUBufferResult.delete()) before the read runs, so the read rejects with
   // "WebGPUBufferResult has been deleted". Host payloads (wasm, cpu) are left to the GC and survive.
   it('a read issued before dispose still resolves to the values', async () => {
-    const [a, ar] = rand([64, 70], 41);
-    const [b, br] = rand([70, 64], 42);
+    const [a, ar] = rand([128, 70], 41);
+    const [b, br] = rand([70, 128], 42);
     const y = c.matmul(a, b);
+    if (name === 'wasm') expect(y.storage.isReady, 'the matmul is still on the worker threads').toBe(false);
     const pending = y.data();
     y.dispose();
     a.dispose();
     b.dispose();
     const got = await pending;
-    const msg = compare([64, 64], got, matmulRef(ar, br), matmulTol(ar, br));
+    const msg = compare([128, 128], got, matmulRef(ar, br), matmulTol(ar, br));
     expect(msg, msg ?? '').toBeNull();
   });
 
