@@ -23,6 +23,10 @@ return b[(o * nb + j - na) * inner + n];`,
  * index in `[-D, 0)` counts from the end; any other index outside `[0, D)` (NaN included) gives
  * `fill[0]` (NaN for float32, JAX's gather default). The read address is clamped first, so a bad
  * index never reads another row's memory nor traps, whether or not it was checked on the host.
+ * (The out-of-range branch is the float 0.5, truncated to 0, in a float local of its own: GLSL
+ * refuses a ternary of a float and an int, gpu.js rounds literals inside `| 0`, and a NaN must not
+ * reach the truncation, which traps on wasm. Negatives are truncated as `-(-v | 0)`: gpu.js's GLSL
+ * emulation of `|` gave 0 for -1.)
  */
 export const TAKE: KernelSource = {
   key: 'take',
@@ -33,7 +37,8 @@ ${divmod('o', 'r', 'i', 'K * inner')}
 ${divmod('k', 'n', 'r', 'inner')}
 const v = idx[k];
 const inRange = v >= -D && v < D;
-const j0 = inRange ? v | 0 : 0;
+const vIn = inRange ? v : 0.5;
+const j0 = vIn < 0 ? -((-vIn) | 0) : vIn | 0;
 const j = j0 < 0 ? j0 + D : j0;
 const ok = inRange && j >= 0 && j < D;
 const at = ok ? (o * D + j) * inner + n : 0;
