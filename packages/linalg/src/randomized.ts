@@ -25,7 +25,8 @@ export interface RandomizedOptions {
  * power iterations `(A Aᵀ)^q`, and a Jacobi SVD of the small projection `B = Qᵀ A` (through the
  * QR of Bᵀ, so the Jacobi runs on an l x l triangle). In float32 the
  * basis is re-orthonormalized (QR) after every multiply by A or Aᵀ: without that, rounding swamps
- * the small directions (error 15-600x larger with 1-4 power iterations, NOTES.md). Not
+ * the small directions (error 15-600x larger with 1-4 power iterations, measured). Not available on
+ * webgl (its Gaussian sketch needs `random.normal`). Not
  * differentiable: under a gradient it throws, pointing to `svd(a, { method: 'jacobi', rank })`.
  *
  * @example

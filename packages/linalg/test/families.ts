@@ -115,8 +115,10 @@ function scaledGaussian(name: string, m: number, n: number, seed: number, scale:
  * scaled first); scaled to 1e-40 (subnormal float32: GPUs may flush such values to zero); a single
  * nonzero entry (rank 1: every other column zero from the start); and a single entry over 1e-20
  * noise (rank 1 numerically, the other columns under any zero threshold relative to it).
+ * `flushSubnormals`: the subnormal matrix as a backend that flushes subnormals to zero sees it (all
+ * zero), for webgl, whose GLSL arithmetic does (measured under headless-gl: S came back 0).
  */
-export function nearlyZero(m: number, n: number, seed = 1): Matrix[] {
+export function nearlyZero(m: number, n: number, seed = 1, flushSubnormals = false): Matrix[] {
   const single = new Float32Array(m * n);
   const at = Math.floor(m / 2) * n + Math.floor((n - 1) / 3);
   single[at] = 3;
@@ -125,7 +127,9 @@ export function nearlyZero(m: number, n: number, seed = 1): Matrix[] {
   return [
     { name: `zero ${m}x${n}`, m, n, data: new Float32Array(m * n) },
     scaledGaussian('gaussian x 1e-30', m, n, seed, 1e-30),
-    scaledGaussian('gaussian x 1e-40 (subnormal)', m, n, seed + 1, 1e-40),
+    flushSubnormals
+      ? { name: `gaussian x 1e-40 (subnormal, flushed to zero) ${m}x${n}`, m, n, data: new Float32Array(m * n) }
+      : scaledGaussian('gaussian x 1e-40 (subnormal)', m, n, seed + 1, 1e-40),
     { name: `single entry ${m}x${n}`, m, n, data: single },
     { name: `single entry over 1e-20 noise ${m}x${n}`, m, n, data: over },
   ];

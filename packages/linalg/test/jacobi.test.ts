@@ -224,7 +224,7 @@ forEachBackend('jacobiSvd', (backend) => {
 
   for (const { label, m, n, blockSize } of sizeClasses) {
     it(`accepts zero and nearly-zero ${m}x${n} matrices (${label}): U and V full orthonormal sets`, async () => {
-      for (const f of nearlyZero(m, n, m * 1000 + n)) {
+      for (const f of nearlyZero(m, n, m * 1000 + n, backend === 'webgl')) {
         const A = mat(m, n, f.data);
         const r = await ratios(A, { blockSize });
         expectAccepted(r, `${f.name}${blockSize ? `, blockSize ${blockSize}` : ''}`);

@@ -59,14 +59,14 @@ async function check(f: Matrix): Promise<void> {
   expect(norm1(qtq, k, k) / (m * EPS32), `${f.name}: ‖I − QᵀQ‖₁ / (m eps)`).toBeLessThanOrEqual(50);
 }
 
-forEachBackend('qr', () => {
+forEachBackend('qr', (backend) => {
   it('meets LAPACK acceptance ratios over the matrix families', async () => {
     for (const f of families(16)) await check(f);
   });
 
   it('zero and nearly-zero matrices, tall, square and wide: Q orthonormal, A = QR', async () => {
     // A zero column below the diagonal makes no reflector (beta = 0): Q's column is the identity's.
-    for (const [m, n] of [[5, 2], [16, 16], [2, 5], [40, 24], [24, 40]]) for (const f of nearlyZero(m, n, m * 100 + n)) await check(f);
+    for (const [m, n] of [[5, 2], [16, 16], [2, 5], [40, 24], [24, 40]]) for (const f of nearlyZero(m, n, m * 100 + n, backend === 'webgl')) await check(f);
   });
 
   it('a tall 48x24 Gaussian', async () => {
