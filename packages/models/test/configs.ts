@@ -2,7 +2,8 @@
  * Tiny configs shared by the tests, the reference's view of a parsed config, and the logits' float32
  * error bound.
  */
-import type { ModelConfig } from '@sorsajs/models';
+import * as c from '@sorsajs/core';
+import { createModel, type Model, type ModelConfig } from '@sorsajs/models';
 import { EPS32, type RefConfig } from './ref.js';
 
 export const GPT2 = { model_type: 'gpt2', vocab_size: 23, n_positions: 12, n_embd: 8, n_layer: 2, n_head: 2, n_inner: 12 };
@@ -32,3 +33,18 @@ export function tolerance(m: ModelConfig, ref: Float64Array): number {
   return 4 * EPS32 * n * 6 * (m.numLayers + 1) * (top + 1);
 }
 
+
+/**
+ * `createModel` for a backend suite. webgl refuses `random.normal`, so there the model is made on cpu;
+ * the suites replace its weights with `randomize` on the suite's backend anyway (made on the
+ * backend that is current when it runs), and dispose these.
+ */
+export async function modelFor(backend: string, json: Record<string, unknown>, key: c.random.Key): Promise<Model> {
+  if (backend !== 'webgl') return createModel(json, key);
+  await c.init({ backend: 'cpu' });
+  try {
+    return createModel(json, key);
+  } finally {
+    await c.init({ backend: 'webgl' });
+  }
+}

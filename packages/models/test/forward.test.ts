@@ -7,14 +7,14 @@ import * as c from '@sorsajs/core';
 import { createModel, parseConfig } from '@sorsajs/models';
 import { forEachBackend } from '../../core/test/backends.js';
 import { randomize, readWeights, refForward } from './ref.js';
-import { GPT2, LLAMA, QWEN2, refConfig, tolerance } from './configs.js';
+import { GPT2, LLAMA, QWEN2, refConfig, tolerance, modelFor } from './configs.js';
 
 const clean = (x: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined));
 
-forEachBackend('models forward', () => {
+forEachBackend('models forward', (backend) => {
   for (const [name, json] of [['gpt2', GPT2], ['llama (GQA, biases)', LLAMA], ['qwen2 (tied)', QWEN2]] as const) {
     it(`${name}: logits equal the float64 reference`, async () => {
-      const model = createModel(clean(json), c.random.key(1));
+      const model = await modelFor(backend, clean(json), c.random.key(1));
       const params = randomize(model.params, 3);
       c.tree.dispose(model.params);
       const ids = [
@@ -42,6 +42,7 @@ forEachBackend('models forward', () => {
 });
 
 it('createModel builds the HF key tree with [out, in] weights and transformers initialization', async () => {
+  await c.init({ backend: 'cpu' }); // not a backend suite: its statistics need random.normal (webgl refuses it)
   const cfg = { model_type: 'gpt2', vocab_size: 200, n_positions: 64, n_embd: 32, n_layer: 8, n_head: 4, initializer_range: 0.1 };
   const m = createModel(cfg, c.random.key(0));
   const paths = c.tree.leafPaths(m.params);

@@ -4,25 +4,24 @@
  */
 import { it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { createModel } from '@sorsajs/models';
 import { forEachBackend } from '../../core/test/backends.js';
 import { checkGrads, type Arg } from '../../core/test/gradcheck.js';
 import type { Nd } from '../../core/test/reference.js';
 import { randomize, readWeights, refForward } from './ref.js';
-import { GPT2, LLAMA, refConfig } from './configs.js';
+import { GPT2, LLAMA, refConfig, modelFor } from './configs.js';
 
 const IDS = [
   [3, 1, 4, 1, 5],
   [9, 2, 6, 5, 3],
 ];
 
-forEachBackend('models gradients', () => {
+forEachBackend('models gradients', (backend) => {
   for (const [name, json, keys] of [
     ['gpt2', GPT2, ['transformer.h.0.attn.c_attn.weight', 'transformer.h.1.mlp.c_proj.weight', 'transformer.wpe.weight']],
     ['llama', LLAMA, ['model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.k_proj.weight', 'model.layers.1.mlp.gate_proj.weight']],
   ] as const) {
     it(`${name}: d logits / d (${keys.join(', ')}) match float64 differences`, async () => {
-      const model = createModel(json, c.random.key(2));
+      const model = await modelFor(backend, json, c.random.key(2));
       const params = randomize(model.params, 5);
       c.tree.dispose(model.params);
       const weights = await readWeights(params);
