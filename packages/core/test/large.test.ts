@@ -52,6 +52,16 @@ forEachBackend('large tensors', (name) => {
     });
     return;
   }
+  if (name === 'webgpu') {
+    it("refuses, where it is made, a tensor larger than the device's storage-buffer binding", () => {
+      const max = c.maxElements('webgpu');
+      expect(max).toBeGreaterThanOrEqual(2 ** 25 - 1); // WebGPU's default binding is 128 MiB
+      if (max >= 2 ** 31 - 1) return; // a device that binds 8 GiB: nothing to refuse below int32
+      const rows = Math.floor(max / 1024) + 1;
+      expect(() => c.zeros([rows, 1024])).toThrow(/maxStorageBufferBindingSize/);
+      expect(() => c.tensor(new Float32Array(rows * 1024), [rows, 1024])).toThrow(new RegExp(`tensor: a tensor of shape \\[${rows},1024\\] has ${rows * 1024} elements, more than the ${max}`));
+    });
+  }
   describe(`a ${V} x ${D} table (${V * D} elements, over 2^24)`, () => {
     it('embedding rows, the last ones included, read back exactly', async () => {
       const table = c.tensor(host, [V, D]);

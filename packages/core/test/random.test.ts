@@ -4,7 +4,7 @@
  * statistics, errors, and bit-identical results on every backend available here.
  */
 import { describe, expect, it } from 'vitest';
-import { backendReasons, init, memory, tensor, type BackendName, type Tensor } from '@sorsajs/core';
+import { backendReasons, init, memory, reshape, slice, tensor, type BackendName, type Tensor } from '@sorsajs/core';
 import * as random from '../src/random/index.js';
 import { threefryBlocks } from '../src/random/kernels.js';
 import { NORMAL_DEGREE, NORMAL_ROW, NORMAL_SPLIT_BITS, NORMAL_TABLE } from '../src/random/normal-table.js';
@@ -492,6 +492,28 @@ forEachBackend('random', (name) => {
     expect(u[(1 << 20) - 1]).toBe(uniformRef(jaxBits([0, 6], (1 << 20) - 1)));
   });
 
+  it('shapes past 2^24 elements (a 32000 x 768 embedding table): the values there are JAX\'s', async () => {
+    const n = 32000 * 768; // a Llama-style token table, 24.6M elements
+    if (name === 'webgl') {
+      expect(() => random.uniform(random.key(7), [32000, 768])).toThrow(/uniform: shape \[32000,768\] has 24576000 elements, more than the 16777215/);
+      return;
+    }
+    const u = random.uniform(random.key(7), [32000, 768]);
+    const z = random.normal(random.key(7), [32000, 768]);
+    const tailU = slice(reshape(u, [n]), [n - 40], [40]);
+    const tailZ = slice(reshape(z, [n]), [n - 40], [40]);
+    // Element indices from 2^24 on are where float32 counters would collide.
+    const mid = slice(reshape(u, [n]), [2 ** 24 - 4], [8]);
+    const [gu, gz, gm] = [await read(tailU), await read(tailZ), await read(mid)];
+    for (let k = 0; k < 40; k++) {
+      const i = n - 40 + k;
+      expect(gu[k], `uniform element ${i}`).toBe(uniformRef(jaxBits([0, 7], i)));
+      expect(gz[k], `normal element ${i}`).toBe(normalFixed(jaxBits([0, 7], i)));
+    }
+    for (let k = 0; k < 8; k++) expect(gm[k], `uniform element ${2 ** 24 - 4 + k}`).toBe(uniformRef(jaxBits([0, 7], 2 ** 24 - 4 + k)));
+    for (const t of [u, z, tailU, tailZ, mid]) t.dispose();
+  });
+
   it('scalars, empty shapes, and no leaked tensors', async () => {
     if (name === 'webgl') return expectNormalRefused();
     const before = memory().tensors;
@@ -517,7 +539,8 @@ forEachBackend('random', (name) => {
     expect(() => random.permutation(random.key(0), -3)).toThrow(/permutation: n must be an integer/);
     expect(() => random.split(random.key(0), 1.5)).toThrow(/split: n must be/);
     expect(() => random.wrapKeyData([1, 2 ** 32])).toThrow(/wrapKeyData: word 1 must be an integer/);
-    expect(() => random.normal(random.key(0), [4096, 4096])).toThrow(/normal: shape \[4096,4096\] has 16777216 elements/);
+    // Past the backend's element limit: 2^31 - 1 (2^24 - 1 on webgl).
+    expect(() => random.normal(random.key(0), [65536, 32768])).toThrow(/normal: shape \[65536,32768\] has 2147483648 elements, more than the/);
     void name;
   });
 });

@@ -4,12 +4,13 @@
  * 2^31 - 1 elements where memory allows. gpu.js's webgl kernels index in float32 (their locals and
  * texture addresses are floats), as do wasm and webgpu under an unpatched gpu.js, which addresses
  * every element only below 2^24: there a bigger tensor is refused when made or loaded, never read
- * back wrong.
+ * back wrong. On webgpu a tensor is also one storage-buffer binding, whose size the device bounds.
  * @module
  */
 import gpujs from 'gpu.js';
 import { engine } from './registry.js';
 import type { BackendName } from './types.js';
+import { webgpuStorageBindingBytes } from './node-webgpu.js';
 
 /**
  * Whether gpu.js declares integer locals as i32 on `name`: true with `patches/gpu.js+2.24.1.patch`
@@ -29,13 +30,16 @@ function integerLocals(name: BackendName): boolean {
  *
  * @example
  * ```ts
- * maxElements('wasm');  // 2147483647
- * maxElements('webgl'); // 16777215
+ * maxElements('wasm');   // 2147483647
+ * maxElements('webgl');  // 16777215
+ * maxElements('webgpu'); // the device's maxStorageBufferBindingSize / 4 (33554432 on lavapipe)
  * ```
  */
 export function maxElements(name: BackendName): number {
-  if (name === 'cpu' || integerLocals(name)) return 2 ** 31 - 1;
-  return 2 ** 24 - 1;
+  const indexable = name === 'cpu' || integerLocals(name) ? 2 ** 31 - 1 : 2 ** 24 - 1;
+  // On webgpu a tensor is one storage buffer binding, which the device bounds (128 MiB by default).
+  if (name === 'webgpu') return Math.min(indexable, Math.floor(webgpuStorageBindingBytes / 4));
+  return indexable;
 }
 
 /**
@@ -51,7 +55,12 @@ export function checkElements(op: string, size: number, what: string): void {
   const name = engine().name;
   const max = maxElements(name);
   if (size > max) {
-    const why = max < 2 ** 31 - 1 ? `gpu.js's ${name} kernels index in float32${name === 'webgl' ? '' : ' without patches/gpu.js+2.24.1.patch'}` : 'kernels index in int32';
+    const why =
+      name === 'webgpu' && max === Math.floor(webgpuStorageBindingBytes / 4)
+        ? `the WebGPU device binds at most ${webgpuStorageBindingBytes} bytes per storage buffer (maxStorageBufferBindingSize)`
+        : max < 2 ** 31 - 1
+          ? `gpu.js's ${name} kernels index in float32${name === 'webgl' ? '' : ' without patches/gpu.js+2.24.1.patch'}`
+          : 'kernels index in int32';
     throw new Error(`${op}: ${what} has ${size} elements, more than the ${max} a tensor may hold on the ${name} backend (${why})`);
   }
 }

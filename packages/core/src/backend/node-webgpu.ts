@@ -46,6 +46,18 @@ interface GPULike {
   __sorsaWrapped?: boolean;
 }
 
+/**
+ * The largest storage-buffer binding, in bytes, of the WebGPU device gpu.js got (WebGPU's default,
+ * 128 MiB, until a device asked through the wrapper below reports its own): one tensor is one
+ * binding, so it bounds a tensor's size on webgpu.
+ */
+export let webgpuStorageBindingBytes = 134217728;
+
+/**
+ * Makes every device gpu.js requests ask for what the adapter offers instead of WebGPU's defaults:
+ * 8 storage buffers per shader stage (fused kernels need more) and 128 MiB per binding (a 50257 x 768
+ * embedding table is 154 MB; GPUs offer gigabytes, Mesa's lavapipe 128 MiB).
+ */
 function liftStorageBufferLimit(gpu: GPULike): void {
   if (gpu.__sorsaWrapped) return;
   const request = gpu.requestAdapter.bind(gpu);
@@ -53,14 +65,20 @@ function liftStorageBufferLimit(gpu: GPULike): void {
     const adapter = await request(opts);
     if (!adapter) return adapter;
     const requestDevice = adapter.requestDevice.bind(adapter);
-    adapter.requestDevice = (desc = {}) =>
-      requestDevice({
+    adapter.requestDevice = async (desc = {}) => {
+      const device = (await requestDevice({
         ...desc,
         requiredLimits: {
           ...desc.requiredLimits,
           maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
+          maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+          maxBufferSize: adapter.limits.maxBufferSize,
         },
-      });
+      })) as { limits?: Record<string, number> } | null;
+      const granted = device?.limits?.maxStorageBufferBindingSize;
+      if (typeof granted === 'number' && granted > 0) webgpuStorageBindingBytes = granted;
+      return device;
+    };
     return adapter;
   };
   gpu.__sorsaWrapped = true;

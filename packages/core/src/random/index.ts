@@ -28,6 +28,7 @@ import { backend } from '../backend/registry.js';
 import { checkTensor } from '../ops/operand.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, checkShape, fmt, sizeOf } from '../util/shape.js';
+import { checkElements } from '../backend/limits.js';
 import { addKernel, bitsKernel, mulKernel, normalKernel, permutationKernel, shiftKernel, uniformKernel } from './kernels.js';
 import { threefry2x32 } from './threefry.js';
 
@@ -79,8 +80,9 @@ function checkUint32(op: string, what: string, v: unknown): number {
 
 function checkSampleShape(op: string, shape: readonly number[]): void {
   checkShape(shape, op);
-  // Counters are element indices, which kernels handle exactly below 2^24 (as every op's output).
-  if (sizeOf(shape) >= 2 ** 24) throw new Error(`${op}: shape ${fmt(shape)} has ${sizeOf(shape)} elements; at most 2^24 - 1`);
+  // Counters are element indices: the kernels split them into 16-bit halves of an integer local,
+  // exact up to 2^31 - 1 where kernels index in int32; the backend's element limit applies.
+  checkElements(op, sizeOf(shape), `shape ${fmt(shape)}`);
 }
 
 function checkFinite(op: string, what: string, v: unknown): number {

@@ -4,9 +4,9 @@
  * once as kernel source for the values tensors hold.
  *
  * Why the kernel form works on 16-bit halves: gpu.js computes bitwise operators (`& | ^ << >> >>>`)
- * in real 32-bit integers on every backend, but a kernel *variable* holding an integer decays to
- * float32 on `webasm` and `webgpu` (gpu.js keeps the WebGL backend's typing rule), so a variable
- * cannot hold a 32-bit word. Every word is therefore kept as two variables of 16 bits, values below
+ * in real 32-bit integers on every backend, but a kernel *variable* holding an integer is a float32
+ * on `webgl` (and on `webasm` and `webgpu` under an unpatched gpu.js; the patch makes integer locals
+ * i32 there), so a variable cannot be relied on to hold a 32-bit word. Every word is therefore kept as two variables of 16 bits, values below
  * 2^24 are exact in float32, and each expression computes in exact integers (every intermediate
  * stays below 2^31, so `cpu`, which computes in float64, gives the same integers without wrapping).
  * @module
@@ -51,7 +51,9 @@ export function threefryArgs(k: readonly [number, number], c: readonly [number, 
 
 /**
  * Kernel lines that leave the Threefry output block for counter `(c0, c1) + index` in the variables
- * `x0h, x0l, x1h, x1l` (16-bit halves). `index` is an integer kernel expression below 2^24.
+ * `x0h, x0l, x1h, x1l` (16-bit halves). `index` is an integer kernel expression: exact below 2^31
+ * where integer locals are i32 (wasm, webgpu with the patch; cpu), below 2^24 on webgl (whose
+ * tensors are capped there).
  */
 export function threefryLines(index: string): string[] {
   const L: string[] = [];
@@ -67,7 +69,7 @@ export function threefryLines(index: string): string[] {
   const ks: Word[] = [['k0h', 'k0l'], ['k1h', 'k1l'], ['k2h', 'k2l']];
   L.push(`const k2h = k0h ^ k1h ^ ${PARITY >>> 16};`);
   L.push(`const k2l = k0l ^ k1l ^ ${PARITY & 0xffff};`);
-  // Counter (c0, c1) + index, carrying through both words; index < 2^24 has two halves.
+  // Counter (c0, c1) + index, carrying through both words; index < 2^31 has two halves.
   L.push(`const ix = ${index};`);
   L.push('let x1l = c1l + (ix & 65535);');
   L.push('let x1h = c1h + (ix >> 16) + (x1l >> 16);');
