@@ -18,7 +18,8 @@ import type { Adapter, Trainable } from './types.js';
  * holds an adapter for becomes `merge(trainable[p], frozen at p)`. Every other frozen leaf passes
  * through (as a new handle on the same storage, so the result may be disposed on its own).
  * Differentiable in `trainable`: call it inside the loss and model code written for plain weights
- * runs unchanged; the frozen residuals cost no gradient work.
+ * runs unchanged; the frozen residuals cost no gradient work. A Tensor entry of `trainable` (full
+ * fine-tuning) takes the place of the frozen leaf at its path, which must have its shape.
  *
  * @example
  * ```ts
@@ -32,11 +33,18 @@ export function mergeParams<F>(trainable: Trainable, frozen: F): F {
   const known = new Set(paths);
   for (const [p, a] of Object.entries(trainable)) {
     if (!known.has(p)) throw new Error(`mergeParams: trainable path "${p}" is not a leaf of frozen (leaves: ${paths.slice(0, 8).join(', ')}${paths.length > 8 ? ', ...' : ''})`);
-    factors('mergeParams', a, `adapter "${p}"`);
+    if (!(a instanceof Tensor)) factors('mergeParams', a, `adapter "${p}"`);
   }
   return tidy(() =>
     tree.mapWithPath((path, leaf) => {
       const a = Object.prototype.hasOwnProperty.call(trainable, path) ? trainable[path] : undefined;
+      if (a instanceof Tensor) {
+        a.use('mergeParams');
+        if (!(leaf instanceof Tensor) || leaf.rank !== a.rank || leaf.shape.some((d, i) => d !== a.shape[i])) {
+          throw new Error(`mergeParams: trainable weight "${path}" is [${a.shape}], but frozen holds ${describe(leaf)} there`);
+        }
+        return reshape(a, a.shape);
+      }
       if (a !== undefined) {
         const f = factors('mergeParams', a, `adapter "${path}"`);
         return merge(a, checkResidual('mergeParams', leaf, f.out, f.inp, `frozen "${path}"`));
@@ -55,12 +63,15 @@ export function mergeParams<F>(trainable: Trainable, frozen: F): F {
  * ```
  */
 export interface AdaptOptions {
-  /** Adapter rank r (the same for every target). */
-  rank: number;
+  /** Adapter rank r (the same for every target); not used by `'full'`. */
+  rank?: number;
   /** Dotted paths of the weights to adapt, or a predicate over each tensor leaf. */
   targets: readonly string[] | ((path: string, leaf: Tensor) => boolean);
-  /** Which adapter: `'sorsa'` (default), `'pissa'` or `'lora'`. */
-  method?: 'sorsa' | 'pissa' | 'lora';
+  /**
+   * Which adapter: `'sorsa'` (default), `'pissa'`, `'lora'`, or `'full'` (full fine-tuning: the
+   * targeted weights themselves are trainable).
+   */
+  method?: 'sorsa' | 'pissa' | 'lora' | 'full';
   /** SVD for SORSA and PiSSA: `'jacobi'` (exact, default) or `'randomized'`. */
   svd?: SvdMethod;
   /** Randomized SVD: power iterations. */
@@ -80,7 +91,7 @@ export interface AdaptOptions {
  * ```
  */
 export interface Adapted<P> {
-  /** One adapter per targeted weight, keyed by its dotted path. */
+  /** One adapter per targeted weight (with `'full'`: the weight itself), keyed by its dotted path. */
   trainable: Trainable;
   /** `params` with each targeted weight replaced by its residual. */
   frozen: P;
@@ -91,6 +102,13 @@ export interface Adapted<P> {
  * in `trainable` (keyed by its dotted path) and its residual takes its place in `frozen`; every
  * other leaf goes to `frozen` unchanged (as a new handle on the same storage). `params` is neither
  * mutated nor disposed. `mergeParams(trainable, frozen)` gives the params back.
+ *
+ * With `method: 'full'` (full fine-tuning, the paper's other baseline) `trainable[p]` is the weight
+ * at `p` itself (a new handle on its storage) and `frozen` keeps the pre-training weight at `p`
+ * (also a handle on the same storage, so no copy is made; `mergeParams` puts the trained weight in
+ * its place). Every other leaf stays frozen. `rank` is not used. `makeTrainStep` (gamma 0),
+ * `mergeParams` and `driftParams` take the result unchanged, so every method of a comparison runs
+ * through one code path.
  *
  * Asynchronous: it resolves once the SVDs have run (they read values back between sweeps, so they
  * finish only while the program awaits). A training loop started after it runs its ops at once and
@@ -103,6 +121,8 @@ export interface Adapted<P> {
  *   rank: 8,
  *   targets: (path) => /\.(wq|wv)$/.test(path),
  * });
+ * const full = await adaptParams(params, { method: 'full', targets: ['blocks.0.wq'] });
+ * full.trainable['blocks.0.wq']; // the weight itself, a Tensor
  * ```
  */
 export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Adapted<P>> {
@@ -111,7 +131,7 @@ export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Ada
   const leaves = tree.leaves(params);
   const byPath = new Map(paths.map((p, i) => [p, leaves[i]]));
   const method = opts.method ?? 'sorsa';
-  if (!['sorsa', 'pissa', 'lora'].includes(method)) throw new Error(`${fn}: method must be 'sorsa', 'pissa' or 'lora', got ${String(method)}`);
+  if (!['sorsa', 'pissa', 'lora', 'full'].includes(method)) throw new Error(`${fn}: method must be 'sorsa', 'pissa', 'lora' or 'full', got ${String(method)}`);
   let chosen: Set<string>;
   if (typeof opts.targets === 'function') {
     const pred = opts.targets;
@@ -127,7 +147,12 @@ export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Ada
   }
   if (method === 'lora' && !opts.key) throw new Error(`${fn}: method 'lora' needs a key for A's initialization`);
   // Check every target before computing any SVD.
-  for (const p of chosen) checkWeight(fn, byPath.get(p), `target "${p}"`);
+  for (const p of chosen) {
+    const leaf = byPath.get(p);
+    // Full fine-tuning trains any float32 tensor (a bias too); adapters need a 2-D weight.
+    if (method !== 'full') checkWeight(fn, leaf, `target "${p}"`);
+    else if (!(leaf instanceof Tensor) || leaf.dtype !== 'float32') throw new Error(`${fn}: target "${p}" must be a float32 Tensor for full fine-tuning, got ${leaf instanceof Tensor ? leaf.dtype : describe(leaf)}`);
+  }
   // Inside tidy: if one target fails, every tensor made so far (adapters, residuals, handles) is freed.
   const adapted = tidy(() => {
     const trainable: Trainable = {};
@@ -136,12 +161,17 @@ export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Ada
       const i = index++;
       if (!chosen.has(path)) return leaf instanceof Tensor ? reshape(leaf, leaf.shape) : leaf;
       const W = leaf as Tensor;
+      if (method === 'full') {
+        trainable[path] = reshape(W, W.shape);
+        return reshape(W, W.shape);
+      }
       const key = opts.key ? random.foldIn(opts.key, i) : undefined;
       let init: { adapter: Adapter; residual: Tensor };
+      const rank = opts.rank as number;
       try {
-        if (method === 'lora') init = lora.initAdapter(W, { rank: opts.rank, alpha: opts.alpha, key: key as random.Key });
-        else if (method === 'pissa') init = pissa.initAdapter(W, { rank: opts.rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
-        else init = initAdapter(W, { rank: opts.rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
+        if (method === 'lora') init = lora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
+        else if (method === 'pissa') init = pissa.initAdapter(W, { rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
+        else init = initAdapter(W, { rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
       } catch (e) {
         throw new Error(`${fn}: target "${path}": ${(e as Error).message}`, { cause: e });
       }

@@ -63,14 +63,16 @@ export type Adapter = SorsaAdapter | LoraAdapter;
 
 /**
  * Trainable adapters keyed by the dotted path (as `tree.mapWithPath` spells it) of the weight they
- * adapt in the frozen tree.
+ * adapt in the frozen tree. With full fine-tuning (`adaptParams(..., { method: 'full' })`) the
+ * entry is the weight itself, a Tensor `[out, in]`, which replaces the frozen leaf at its path.
  *
  * @example
  * ```ts
  * const trainable: Trainable = { 'blocks.0.attn.wq': { U, S, Vt } };
+ * const full: Trainable = { 'blocks.0.attn.wq': wq };   // full fine-tuning
  * ```
  */
-export type Trainable = Record<string, Adapter>;
+export type Trainable = Record<string, Adapter | Tensor>;
 
 /**
  * What every `initAdapter` returns: the trainable adapter and the frozen residual `[out, in]`.
