@@ -1,0 +1,16 @@
+/**
+ * `@sorsajs/testing`: property testing for `@sorsajs` tensors. fast-check arbitraries that shrink
+ * toward small shapes (matrices with known singular values, orthonormal bases, SORSA adapters,
+ * parameter trees, PRNG keys), assertions with float32-derived tolerances, gradient checks against
+ * float64 central differences, and vitest matchers (`@sorsajs/testing/vitest`).
+ *
+ * @example
+ * ```ts
+ * import { assertAllClose } from '@sorsajs/testing';
+ * await assertAllClose(add(tensor([1, 2]), 1), [2, 3]);
+ * ```
+ * @module
+ */
+export { EPS32, rng, randomData, gaussian, orthonormalColumns, withSpectrum, count, unravel } from './host.js';
+export { assertAllClose, assertOrthonormal, defaultTolerance } from './assert.js';
+export type { AllCloseValue, AllCloseOptions, OrthonormalOptions } from './assert.js';
