@@ -18,7 +18,8 @@ const handle = (t: Tensor): Tensor => reshape(t, t.shape);
  */
 const RESERVED_SEGMENTS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
-function checkKey(fn: string, key: string): void {
+/** Refuses a key with a segment `__proto__`, `constructor` or `prototype` (shared with `peft.ts`). */
+export function checkKey(fn: string, key: string): void {
   const bad = key.split('.').find((seg) => RESERVED_SEGMENTS.has(seg));
   if (bad !== undefined) {
     throw new Error(`${fn}: the key ${JSON.stringify(key)} has the segment "${bad}", which cannot name a parameter (__proto__, constructor and prototype would write onto object prototypes); rename it in the checkpoint`);
@@ -26,7 +27,7 @@ function checkKey(fn: string, key: string): void {
 }
 
 /** Sets `obj[key]` as an own property: safe for any key, never a prototype write. */
-function put<T>(obj: Record<string, T>, key: string, value: T): void {
+export function put<T>(obj: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 

@@ -1,0 +1,317 @@
+/**
+ * Hugging Face PEFT adapter directories (`adapter_config.json` plus `adapter_model.safetensors`),
+ * so that an adapter trained here is loaded in PyTorch with `PeftModel.from_pretrained` and trained
+ * or served on there. Node only (it uses `fs`).
+ * @module
+ */
+import { Tensor, loadSafetensors, reshape, saveSafetensors, tidy, tree } from '@sorsajs/core';
+import { describe, factors, fmt } from './checks.js';
+import { toLoRA } from './convert.js';
+import { checkKey, put } from './interop.js';
+import { isLoraAdapter, isSorsaAdapter, type Adapter, type LoraAdapter, type Trainable } from './types.js';
+
+/**
+ * The file names PEFT reads and writes in an adapter directory.
+ *
+ * @example
+ * ```ts
+ * path.join(dir, PEFT_FILES.config); // 'dir/adapter_config.json'
+ * ```
+ */
+export const PEFT_FILES = { config: 'adapter_config.json', weights: 'adapter_model.safetensors' } as const;
+
+/** PEFT's prefix of every adapter key: the `PeftModel` wraps the `LoraModel`, which wraps the model. */
+const PREFIX = 'base_model.model.';
+
+/**
+ * The fields of `adapter_config.json` that this package writes and reads (PEFT's `LoraConfig`).
+ *
+ * @example
+ * ```ts
+ * const { config } = await loadPeftAdapter('runs/adapter');
+ * config.peft_type; // 'LORA'
+ * ```
+ */
+export interface PeftConfig {
+  /** `'LORA'` (LoRA, and SORSA or PiSSA converted through `toLoRA`). */
+  peft_type: 'LORA';
+  /** The rank of every adapter. */
+  r: number;
+  /** PEFT's scaling is `lora_alpha / r` (`/ √r` with `use_rslora`). */
+  lora_alpha: number;
+  /** Module names (or name suffixes) that the adapters apply to. */
+  target_modules: string[];
+  /** True where the base model stores weights as `[in, out]` (GPT-2's Conv1D). */
+  fan_in_fan_out: boolean;
+  /** Always `'CAUSAL_LM'` when written here. */
+  task_type: string;
+  /** `scaling = lora_alpha / √r` instead of `/ r`. Written false. */
+  use_rslora?: boolean;
+  /** Any further field of the file, kept as read. */
+  [field: string]: unknown;
+}
+
+/**
+ * Options of `savePeftAdapter`.
+ *
+ * @example
+ * ```ts
+ * await savePeftAdapter('runs/adapter', trainable, { initial, fanInFanOut: true, targetModules: ['c_attn'] });
+ * ```
+ */
+export interface PeftSaveOptions {
+  /**
+   * The adapters at initialization, keyed as `adapters`: needed for SORSA and PiSSA, which are
+   * saved through `toLoRA(adapter, initial[path])` as rank-2r LoRA on the untouched base weight.
+   * With it every entry is converted; without it every entry must be a LoRA adapter `{ A, B }`.
+   */
+  initial?: Trainable;
+  /** PEFT's `fan_in_fan_out`: true for GPT-2, whose Conv1D weights the file layout holds as `[in, out]`. Default false. */
+  fanInFanOut?: boolean;
+  /** PEFT's `target_modules`; default the module path of every adapter. */
+  targetModules?: readonly string[];
+  /** PEFT's `base_model_name_or_path` (e.g. `'gpt2'`); default null. */
+  baseModel?: string | null;
+  /** The module path of a weight path; default: the path without its final `.weight` (a path without one is an Error). */
+  modulePath?: (weightPath: string) => string;
+}
+
+/** The module path of a weight path: without its final `.weight`. */
+function defaultModulePath(path: string): string {
+  if (!path.endsWith('.weight') || path.length <= '.weight'.length) {
+    throw new Error(`savePeftAdapter: the weight path "${path}" does not end in ".weight", so it names no module; pass opts.modulePath to map it`);
+  }
+  return path.slice(0, -'.weight'.length);
+}
+
+type Fs = typeof import('node:fs/promises');
+type PathMod = typeof import('node:path');
+
+async function nodeModules(fn: string): Promise<{ fs: Fs; path: PathMod }> {
+  try {
+    const [fs, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
+    return { fs, path };
+  } catch (e) {
+    throw new Error(`${fn}: needs Node's fs module, which is not available here (${(e as Error).message})`, { cause: e });
+  }
+}
+
+/**
+ * Writes `text` to `file` atomically: a temporary file beside it, fsync, rename over `file`. On
+ * any failure the temporary file is removed and an existing `file` is left as it was.
+ */
+async function writeTextAtomic(fs: Fs, pathMod: PathMod, file: string, text: string): Promise<void> {
+  const tmp = pathMod.join(pathMod.dirname(file), `.${pathMod.basename(file)}.${process.pid}.${globalThis.crypto.randomUUID()}.tmp`);
+  let handle: Awaited<ReturnType<Fs['open']>> | null = null;
+  try {
+    handle = await fs.open(tmp, 'wx');
+    await handle.writeFile(text, 'utf8');
+    await handle.sync();
+    await handle.close();
+    handle = null;
+    await fs.rename(tmp, file);
+  } catch (e) {
+    if (handle) await handle.close().catch(() => undefined);
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Writes a PEFT LoRA adapter directory: `adapter_model.safetensors` with, for every adapter at
+ * weight path `p` (module path `m`, `p` without `.weight`), `base_model.model.<m>.lora_A.weight`
+ * `[r, in]` and `base_model.model.<m>.lora_B.weight` `[out, r]`; and `adapter_config.json` with
+ * `peft_type: "LORA"`, `r`, `lora_alpha`, `target_modules`, `fan_in_fan_out` and
+ * `task_type: "CAUSAL_LM"`. `lora_alpha = scale · r`, so PEFT's `lora_alpha / r` is the adapter's
+ * scale and `W0 + lora_B lora_A · lora_alpha / r` is the merged weight (`mergeParams`).
+ *
+ * LoRA adapters are saved as they are. SORSA and PiSSA adapters are saved through `toLoRA` (pass
+ * `opts.initial`): rank 2r on the untouched base weight, PEFT's own PiSSA-to-LoRA conversion.
+ * Every adapter must have the same rank and scale (one `r` and `lora_alpha` in the config).
+ * Both files are written atomically (temporary file, fsync, rename); `dir` is created if missing.
+ * The tensors are read back, not disposed.
+ *
+ * @example
+ * ```ts
+ * const { trainable } = await adaptParams(params, { rank: 8, targets, method: 'lora', key, alpha: 16 });
+ * // ... train ...
+ * await savePeftAdapter('runs/adapter', trainable, { fanInFanOut: true, baseModel: 'gpt2' });
+ * // PyTorch: PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained('gpt2'), 'runs/adapter')
+ * ```
+ */
+export async function savePeftAdapter(dir: string, adapters: Trainable, opts: PeftSaveOptions = {}): Promise<void> {
+  const fn = 'savePeftAdapter';
+  if (typeof dir !== 'string' || dir === '') throw new Error(`${fn}: dir must be a non-empty string, got ${describe(dir)}`);
+  if (!adapters || typeof adapters !== 'object' || Array.isArray(adapters)) throw new Error(`${fn}: adapters must be a record of adapters keyed by weight path, got ${describe(adapters)}`);
+  const paths = Object.keys(adapters);
+  if (paths.length === 0) throw new Error(`${fn}: adapters is empty: there is nothing to save`);
+  const fanInFanOut = opts.fanInFanOut ?? false;
+  if (typeof fanInFanOut !== 'boolean') throw new Error(`${fn}: fanInFanOut must be a boolean, got ${String(fanInFanOut)}`);
+  const modulePath = opts.modulePath ?? defaultModulePath;
+  const initial = opts.initial;
+  // Check everything before writing anything.
+  const modules = new Map<string, string>();
+  for (const p of paths) {
+    const a: unknown = adapters[p];
+    if (a instanceof Tensor) throw new Error(`${fn}: the entry at "${p}" is a full weight (full fine-tuning); PEFT adapter files hold low-rank adapters only`);
+    if (initial !== undefined) {
+      const a0: unknown = Object.hasOwn(initial, p) ? initial[p] : undefined;
+      if (a0 === undefined) throw new Error(`${fn}: opts.initial has no adapter at "${p}"`);
+    } else if (isSorsaAdapter(a)) {
+      throw new Error(`${fn}: the adapter at "${p}" is a SORSA adapter { U, S, Vt }: pass opts.initial (the adapters at initialization) to save it through toLoRA`);
+    } else if (!isLoraAdapter(a)) {
+      throw new Error(`${fn}: the entry at "${p}" must be a LoRA adapter { A, B }, got ${describe(a)}`);
+    }
+    const m = modulePath(p);
+    if (typeof m !== 'string' || m === '') throw new Error(`${fn}: modulePath("${p}") must be a non-empty string, got ${describe(m)}`);
+    checkKey(fn, m);
+    for (const [other, om] of modules) if (om === m) throw new Error(`${fn}: "${p}" and "${other}" map to the same module "${m}"`);
+    modules.set(p, m);
+  }
+  const targetModules = opts.targetModules ? [...opts.targetModules] : [...modules.values()];
+  if (!targetModules.every((t) => typeof t === 'string' && t !== '')) throw new Error(`${fn}: targetModules must be non-empty strings, got ${JSON.stringify(targetModules)}`);
+  const baseModel = opts.baseModel ?? null;
+  const { fs, path: pathMod } = await nodeModules(fn);
+
+  let rank = -1;
+  let alpha = -1;
+  let firstPath = '';
+  const record = tidy(() => {
+      const out: Record<string, Tensor> = {};
+      for (const p of paths) {
+        const a = adapters[p] as Adapter;
+        const l: LoraAdapter = initial !== undefined ? toLoRA(a, initial[p] as Adapter) : { A: reshape((a as LoraAdapter).A, (a as LoraAdapter).A.shape), B: reshape((a as LoraAdapter).B, (a as LoraAdapter).B.shape), scale: a.scale };
+        const f = factors(fn, l, `adapter "${p}"`);
+        const scale = l.scale ?? 1;
+        if (!(typeof scale === 'number' && Number.isFinite(scale) && scale > 0)) throw new Error(`${fn}: the adapter at "${p}" has scale ${String(scale)}; PEFT's lora_alpha / r needs a positive finite scale`);
+        const a_ = scale * f.rank;
+        if (rank < 0) [rank, alpha, firstPath] = [f.rank, a_, p];
+        else if (f.rank !== rank || Math.abs(a_ - alpha) > 1e-12 * Math.abs(alpha)) {
+          throw new Error(`${fn}: every adapter must have one rank and scale (PEFT's r and lora_alpha): "${firstPath}" has r ${rank}, lora_alpha ${alpha}; "${p}" has r ${f.rank}, lora_alpha ${a_}`);
+        }
+        const m = modules.get(p) as string;
+        put(out, `${PREFIX}${m}.lora_A.weight`, l.A);
+        put(out, `${PREFIX}${m}.lora_B.weight`, l.B);
+      }
+      return out;
+    });
+  try {
+    const config: PeftConfig = {
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      r: rank,
+      lora_alpha: alpha,
+      target_modules: targetModules,
+      fan_in_fan_out: fanInFanOut,
+      use_rslora: false,
+      lora_dropout: 0,
+      bias: 'none',
+      base_model_name_or_path: baseModel,
+      inference_mode: true,
+      modules_to_save: null,
+    };
+    await fs.mkdir(dir, { recursive: true });
+    await saveSafetensors(record, pathMod.join(dir, PEFT_FILES.weights), { format: 'pt' });
+    await writeTextAtomic(fs, pathMod, pathMod.join(dir, PEFT_FILES.config), JSON.stringify(config, null, 2) + '\n');
+  } catch (e) {
+    throw new Error(`${fn}: cannot write "${dir}": ${(e as Error).message}`, { cause: e });
+  } finally {
+    tree.dispose(record);
+  }
+}
+
+/**
+ * What `loadPeftAdapter` returns.
+ *
+ * @example
+ * ```ts
+ * const { adapters, config }: PeftAdapter = await loadPeftAdapter('runs/adapter');
+ * ```
+ */
+export interface PeftAdapter {
+  /** LoRA adapters (with `scale = lora_alpha / r`) keyed by weight path (`<module>.weight`). */
+  adapters: Record<string, LoraAdapter>;
+  /** The parsed `adapter_config.json`. */
+  config: PeftConfig;
+}
+
+/** A plain JSON object's own field, never one found on a prototype. */
+const field = (obj: Record<string, unknown>, k: string): unknown => (Object.hasOwn(obj, k) ? obj[k] : undefined);
+
+/**
+ * Reads a PEFT LoRA adapter directory written by `savePeftAdapter` or by PEFT itself. Every key of
+ * the weights file must be `base_model.model.<module>.lora_A.weight` `[r, in]` or
+ * `.lora_B.weight` `[out, r]`, both present for each module, r the config's `r`. The adapters come
+ * keyed by `<module>.weight` (the weight path of `adaptParams`), with `scale = lora_alpha / r`
+ * (`/ √r` with `use_rslora`), so `mergeParams(adapters, base)` gives the adapted model.
+ *
+ * Everything in the directory is untrusted: an unsupported `peft_type`, a missing or unknown key,
+ * a shape that does not fit, or a key segment `__proto__`, `constructor` or `prototype` is an Error
+ * that names the key. Nothing is written onto an object prototype.
+ *
+ * @example
+ * ```ts
+ * const { adapters } = await loadPeftAdapter('runs/adapter');
+ * const params = mergeParams(adapters, base);   // base: the untouched model params
+ * ```
+ */
+export async function loadPeftAdapter(dir: string): Promise<PeftAdapter> {
+  const fn = 'loadPeftAdapter';
+  if (typeof dir !== 'string' || dir === '') throw new Error(`${fn}: dir must be a non-empty string, got ${describe(dir)}`);
+  const { fs, path: pathMod } = await nodeModules(fn);
+  const configFile = pathMod.join(dir, PEFT_FILES.config);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await fs.readFile(configFile, 'utf8'));
+  } catch (e) {
+    throw new Error(`${fn}: cannot read ${JSON.stringify(configFile)}: ${(e as Error).message}`, { cause: e });
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${fn}: ${PEFT_FILES.config} must hold a JSON object, got ${describe(raw)}`);
+  const cfg = raw as Record<string, unknown>;
+  const peftType = field(cfg, 'peft_type');
+  if (peftType !== 'LORA') throw new Error(`${fn}: ${PEFT_FILES.config}: peft_type ${JSON.stringify(peftType)} is not supported (supported: "LORA")`);
+  const r = field(cfg, 'r');
+  const alpha = field(cfg, 'lora_alpha');
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1) throw new Error(`${fn}: ${PEFT_FILES.config}: r must be a positive integer, got ${JSON.stringify(r)}`);
+  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new Error(`${fn}: ${PEFT_FILES.config}: lora_alpha must be a finite number, got ${JSON.stringify(alpha)}`);
+  for (const k of ['rank_pattern', 'alpha_pattern']) {
+    const v = field(cfg, k);
+    if (v !== undefined && v !== null && !(typeof v === 'object' && Object.keys(v).length === 0)) throw new Error(`${fn}: ${PEFT_FILES.config}: a non-empty ${k} is not supported (one r and lora_alpha for every module)`);
+  }
+  const rslora = field(cfg, 'use_rslora') === true;
+  const scale = rslora ? alpha / Math.sqrt(r) : alpha / r;
+
+  const record = await loadSafetensors(pathMod.join(dir, PEFT_FILES.weights)).catch((e: Error) => {
+    throw new Error(`${fn}: ${e.message}`, { cause: e });
+  });
+  try {
+    const byModule = new Map<string, { A?: Tensor; B?: Tensor }>();
+    for (const key of Object.keys(record)) {
+      checkKey(fn, key);
+      const match = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(key);
+      if (!match) throw new Error(`${fn}: unexpected key ${JSON.stringify(key)} in ${PEFT_FILES.weights} (expected base_model.model.<module>.lora_A.weight or .lora_B.weight)`);
+      const [, m, which] = match;
+      const entry = byModule.get(m) ?? {};
+      entry[which as 'A' | 'B'] = record[key];
+      byModule.set(m, entry);
+    }
+    if (byModule.size === 0) throw new Error(`${fn}: ${PEFT_FILES.weights} holds no adapter keys`);
+    const adapters = tidy(() => {
+      const out: Record<string, LoraAdapter> = {};
+      for (const [m, { A, B }] of byModule) {
+        const kA = `${PREFIX}${m}.lora_A.weight`;
+        const kB = `${PREFIX}${m}.lora_B.weight`;
+        if (!A) throw new Error(`${fn}: missing key "${kA}" (its lora_B is present)`);
+        if (!B) throw new Error(`${fn}: missing key "${kB}" (its lora_A is present)`);
+        for (const [k, t] of [[kA, A], [kB, B]] as const) if (t.dtype !== 'float32') throw new Error(`${fn}: "${k}" has dtype ${t.dtype}; adapters are float32`);
+        if (A.rank !== 2 || A.shape[0] !== r) throw new Error(`${fn}: "${kA}" has shape ${fmt(A.shape)}, expected [${r}, in] (r = ${r} from the config)`);
+        if (B.rank !== 2 || B.shape[1] !== r) throw new Error(`${fn}: "${kB}" has shape ${fmt(B.shape)}, expected [out, ${r}] (r = ${r} from the config)`);
+        put(out, `${m}.weight`, { A: reshape(A, A.shape), B: reshape(B, B.shape), scale } as LoraAdapter);
+      }
+      return out;
+    });
+    return { adapters, config: cfg as PeftConfig };
+  } finally {
+    tree.dispose(record);
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * PEFT adapter directories. The files are read back by an independent safetensors reader written
+ * here (8-byte header length, JSON header, raw little-endian F32), and the merged weight
+ * `W0 + lora_B lora_A · lora_alpha / r` is rebuilt from them in float64 and compared with
+ * `mergeParams`. Key names, shapes and config fields are checked against PEFT's conventions,
+ * written as literals. Bad directories are written by hand, with the same independent layout.
+ */
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import * as c from '@sorsajs/core';
+import { adaptParams, loadPeftAdapter, mergeParams, savePeftAdapter, type Trainable } from '@sorsajs/sorsa';
+import { forEachBackend } from '../../core/test/backends.js';
+import { EPS32, closeTo, mm, rand } from './ref.js';
+
+const [OUT, IN, OUT2] = [5, 4, 3];
+const W0 = rand(OUT * IN, 21);
+const W1 = rand(OUT2 * IN, 22);
+const dirs: string[] = [];
+const tempDir = async (): Promise<string> => {
+  const d = await mkdtemp(join(tmpdir(), 'sorsa-peft-'));
+  dirs.push(d);
+  return d;
+};
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+/** An independent safetensors reader: F32 only. */
+async function readST(file: string): Promise<Map<string, { shape: number[]; data: Float64Array }>> {
+  const bytes = new Uint8Array(await readFile(file));
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = Number(dv.getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n))) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const out = new Map<string, { shape: number[]; data: Float64Array }>();
+  for (const [k, v] of Object.entries(header)) {
+    if (k === '__metadata__') continue;
+    expect(v.dtype).toBe('F32');
+    const [a, b] = v.data_offsets;
+    const data = new Float64Array((b - a) / 4);
+    for (let i = 0; i < data.length; i++) data[i] = dv.getFloat32(8 + n + a + 4 * i, true);
+    out.set(k, { shape: v.shape, data });
+  }
+  return out;
+}
+
+/** An independent safetensors writer (F32), for hand-made bad files. */
+async function writeST(file: string, tensors: [string, number[], ArrayLike<number>][]): Promise<void> {
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  for (const [k, shape, d] of tensors) {
+    Object.defineProperty(header, k, { value: { dtype: 'F32', shape, data_offsets: [off, off + 4 * d.length] }, enumerable: true });
+    off += 4 * d.length;
+  }
+  let json = JSON.stringify(header);
+  while ((8 + json.length) % 8) json += ' ';
+  const h = new TextEncoder().encode(json);
+  const bytes = new Uint8Array(8 + h.length + off);
+  const dv = new DataView(bytes.buffer);
+  dv.setBigUint64(0, BigInt(h.length), true);
+  bytes.set(h, 8);
+  let p = 8 + h.length;
+  for (const [, , d] of tensors) for (let i = 0; i < d.length; i++, p += 4) dv.setFloat32(p, d[i], true);
+  await writeFile(file, bytes);
+}
+
+/** W0 + B A · alpha / r in float64 from the files alone. */
+async function rebuild(dir: string, module: string, base: Float32Array, out: number, inp: number): Promise<Float64Array> {
+  const cfg = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8')) as { r: number; lora_alpha: number };
+  const st = await readST(join(dir, 'adapter_model.safetensors'));
+  const A = st.get(`base_model.model.${module}.lora_A.weight`)!;
+  const B = st.get(`base_model.model.${module}.lora_B.weight`)!;
+  expect(A.shape).toEqual([cfg.r, inp]);
+  expect(B.shape).toEqual([out, cfg.r]);
+  const BA = mm(B.data, A.data, out, cfg.r, inp);
+  return Float64Array.from(base, (w, i) => w + (BA[i] * cfg.lora_alpha) / cfg.r);
+}
+
+const makeParams = (): { h: { attn: { c_attn: { weight: c.Tensor } }; mlp: { c_fc: { weight: c.Tensor; bias: c.Tensor } } }[] } => ({
+  h: [{ attn: { c_attn: { weight: c.tensor(W0, [OUT, IN]) } }, mlp: { c_fc: { weight: c.tensor(W1, [OUT2, IN]), bias: c.tensor([1, 2, 3], [OUT2]) } } }],
+});
+const PATHS = ['h.0.attn.c_attn.weight', 'h.0.mlp.c_fc.weight'];
+const MODULES = ['h.0.attn.c_attn', 'h.0.mlp.c_fc'];
+
+/** Moves every tensor of an adapter tree by a seeded amount: a stand-in for training. */
+const perturb = (t: Trainable, seed: number): Trainable =>
+  c.tree.map((x) => (x instanceof c.Tensor ? c.add(x, c.tensor(rand(x.size, seed++, -0.3, 0.3), x.shape)) : x), t) as Trainable;
+
+forEachBackend('PEFT adapter files', () => {
+  for (const method of ['lora', 'sorsa', 'pissa'] as const) {
+    it(`${method}: the files alone rebuild mergeParams' weights; keys, shapes and config as PEFT's`, async () => {
+      const params = makeParams();
+      const rank = 2;
+      const { trainable: initial, frozen } = await adaptParams(params, { method, rank, targets: PATHS, alpha: 3, key: c.random.key(1) });
+      const trained = perturb(initial, 100);
+      const dir = await tempDir();
+      await savePeftAdapter(dir, trained, { initial: method === 'lora' ? undefined : initial, fanInFanOut: true, baseModel: 'gpt2' });
+      expect((await readdir(dir)).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
+      const cfg = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8'));
+      const r = method === 'lora' ? rank : 2 * rank;
+      // The scale alpha / rank = 1.5 is kept: PEFT's lora_alpha / r with r the saved rank.
+      expect(cfg).toMatchObject({ peft_type: 'LORA', task_type: 'CAUSAL_LM', r, lora_alpha: 1.5 * r, fan_in_fan_out: true, target_modules: MODULES, base_model_name_or_path: 'gpt2' });
+      const st = await readST(join(dir, 'adapter_model.safetensors'));
+      expect([...st.keys()].sort()).toEqual([
+        'base_model.model.h.0.attn.c_attn.lora_A.weight',
+        'base_model.model.h.0.attn.c_attn.lora_B.weight',
+        'base_model.model.h.0.mlp.c_fc.lora_A.weight',
+        'base_model.model.h.0.mlp.c_fc.lora_B.weight',
+      ]);
+      expect(st.get('base_model.model.h.0.mlp.c_fc.lora_A.weight')!.shape).toEqual([r, IN]);
+      expect(st.get('base_model.model.h.0.mlp.c_fc.lora_B.weight')!.shape).toEqual([OUT2, r]);
+
+      const merged = mergeParams(trained, frozen);
+      const got0 = await merged.h[0].attn.c_attn.weight.data();
+      const got1 = await merged.h[0].mlp.c_fc.weight.data();
+      // float32 rounding of the residual, of the rank-r products and of their sum (|entries| < ~4).
+      const tol = (): number => 64 * r * EPS32 * 4;
+      expect(closeTo(got0, await rebuild(dir, MODULES[0], W0, OUT, IN), tol, `${method} c_attn`)).toEqual([]);
+      expect(closeTo(got1, await rebuild(dir, MODULES[1], W1, OUT2, IN), tol, `${method} c_fc`)).toEqual([]);
+
+      // Read back: merged onto the untouched base, the same weights.
+      const loaded = await loadPeftAdapter(dir);
+      expect(loaded.config.r).toBe(r);
+      expect(Object.keys(loaded.adapters).sort()).toEqual([...PATHS].sort());
+      const base = makeParams();
+      const again = mergeParams(loaded.adapters, base);
+      expect(closeTo(await again.h[0].attn.c_attn.weight.data(), got0, tol, `${method} reloaded`)).toEqual([]);
+      c.tree.dispose([params, initial, frozen, trained, merged, loaded.adapters, base, again]);
+    });
+  }
+
+  it('saving refuses what PEFT cannot hold, naming the path', async () => {
+    const params = makeParams();
+    const dir = await tempDir();
+    const { trainable, frozen } = await adaptParams(params, { rank: 2, targets: PATHS });
+    await expect(savePeftAdapter(dir, trainable)).rejects.toThrow(/"h\.0\.attn\.c_attn\.weight" is a SORSA adapter .* pass opts\.initial/);
+    await expect(savePeftAdapter(dir, trainable, { initial: { [PATHS[0]]: trainable[PATHS[0]] } })).rejects.toThrow(/opts\.initial has no adapter at "h\.0\.mlp\.c_fc\.weight"/);
+    const full = await adaptParams(params, { method: 'full', targets: PATHS });
+    await expect(savePeftAdapter(dir, full.trainable)).rejects.toThrow(/"h\.0\.attn\.c_attn\.weight" is a full weight/);
+    const lora2 = await adaptParams(params, { method: 'lora', rank: 2, targets: [PATHS[0]], key: c.random.key(0) });
+    const lora1 = await adaptParams(params, { method: 'lora', rank: 1, targets: [PATHS[1]], key: c.random.key(0) });
+    await expect(savePeftAdapter(dir, { ...lora2.trainable, ...lora1.trainable })).rejects.toThrow(/one rank and scale .* "h\.0\.mlp\.c_fc\.weight" has r 1/);
+    await expect(savePeftAdapter(dir, { 'h.0.attn.c_attn': lora2.trainable[PATHS[0]] })).rejects.toThrow(/"h\.0\.attn\.c_attn" does not end in "\.weight"/);
+    await expect(savePeftAdapter(dir, { '__proto__.x.weight': lora2.trainable[PATHS[0]] })).rejects.toThrow(/segment "__proto__"/);
+    expect(await readdir(dir)).toEqual([]);
+    c.tree.dispose([params, trainable, frozen, full, lora1, lora2]);
+  });
+
+  it('loading refuses a bad directory, naming the key; nothing reaches a prototype', async () => {
+    const A = rand(2 * IN, 1);
+    const B = rand(OUT * 2, 2);
+    const good = { peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['m'], fan_in_fan_out: false, task_type: 'CAUSAL_LM' };
+    const make = async (cfg: unknown, tensors: [string, number[], ArrayLike<number>][]): Promise<string> => {
+      const d = await tempDir();
+      await writeFile(join(d, 'adapter_config.json'), JSON.stringify(cfg));
+      await writeST(join(d, 'adapter_model.safetensors'), tensors);
+      return d;
+    };
+    const ok: [string, number[], ArrayLike<number>][] = [
+      ['base_model.model.m.lora_A.weight', [2, IN], A],
+      ['base_model.model.m.lora_B.weight', [OUT, 2], B],
+    ];
+    // The good directory loads, with scale lora_alpha / r = 2.
+    const loaded = await loadPeftAdapter(await make(good, ok));
+    expect(loaded.adapters['m.weight'].scale).toBe(2);
+    c.tree.dispose(loaded.adapters);
+
+    await expect(loadPeftAdapter(await make({ ...good, peft_type: 'IA3' }, ok))).rejects.toThrow(/peft_type "IA3" is not supported/);
+    await expect(loadPeftAdapter(await make({ ...good, r: 0 }, ok))).rejects.toThrow(/r must be a positive integer, got 0/);
+    await expect(loadPeftAdapter(await make(good, [ok[0]]))).rejects.toThrow(/missing key "base_model\.model\.m\.lora_B\.weight"/);
+    await expect(loadPeftAdapter(await make(good, [ok[1]]))).rejects.toThrow(/missing key "base_model\.model\.m\.lora_A\.weight"/);
+    await expect(loadPeftAdapter(await make(good, [ok[0], ['base_model.model.m.lora_B.weight', [OUT, 3], rand(OUT * 3, 3)]]))).rejects.toThrow(
+      /"base_model\.model\.m\.lora_B\.weight" has shape \[5,3\], expected \[out, 2\]/,
+    );
+    await expect(loadPeftAdapter(await make(good, [['base_model.model.m.lora_A.weight', [3, IN], rand(3 * IN, 4)], ok[1]]))).rejects.toThrow(
+      /"base_model\.model\.m\.lora_A\.weight" has shape \[3,4\], expected \[2, in\]/,
+    );
+    await expect(loadPeftAdapter(await make(good, [...ok, ['base_model.model.m.weight', [1], [0]]]))).rejects.toThrow(/unexpected key "base_model\.model\.m\.weight"/);
+    for (const seg of ['__proto__', 'constructor', 'prototype']) {
+      const bad: [string, number[], ArrayLike<number>][] = [
+        [`base_model.model.${seg}.lora_A.weight`, [2, IN], A],
+        [`base_model.model.${seg}.lora_B.weight`, [OUT, 2], B],
+      ];
+      await expect(loadPeftAdapter(await make(good, bad))).rejects.toThrow(new RegExp(`segment "${seg}"`));
+    }
+    expect(Object.prototype).not.toHaveProperty('lora_A');
+    expect(({} as Record<string, unknown>).weight).toBeUndefined();
+    const noCfg = await tempDir();
+    await expect(loadPeftAdapter(noCfg)).rejects.toThrow(/cannot read .*adapter_config\.json/);
+  });
+});
