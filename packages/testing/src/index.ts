@@ -14,3 +14,5 @@
 export { EPS32, rng, randomData, gaussian, orthonormalColumns, withSpectrum, count, unravel } from './host.js';
 export { assertAllClose, assertOrthonormal, defaultTolerance } from './assert.js';
 export type { AllCloseValue, AllCloseOptions, OrthonormalOptions } from './assert.js';
+export { arb, shapeArb } from './arb.js';
+export type { TensorArbOptions, MatrixArbOptions, MatrixSample, Spectrum, AdapterArbOptions, AdapterSample, AdapterTensors, Size, ParamTree, ParamTreeArbOptions } from './arb.js';
