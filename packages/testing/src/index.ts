@@ -16,3 +16,5 @@ export { assertAllClose, assertOrthonormal, defaultTolerance } from './assert.js
 export type { AllCloseValue, AllCloseOptions, OrthonormalOptions } from './assert.js';
 export { arb, shapeArb } from './arb.js';
 export type { TensorArbOptions, MatrixArbOptions, MatrixSample, Spectrum, AdapterArbOptions, AdapterSample, AdapterTensors, Size, ParamTree, ParamTreeArbOptions } from './arb.js';
+export { checkGrads } from './grad.js';
+export type { CheckGradsOptions, CheckGradsReport, Nd } from './grad.js';
