@@ -3,7 +3,7 @@
  * @module
  */
 import { Tensor, internal } from '@sorsajs/core';
-import { isLoraAdapter, isSorsaAdapter, type Adapter } from './types.js';
+import { isAdaloraAdapter, isLoraAdapter, isSorsaAdapter, type Adapter } from './types.js';
 
 /** `[a,b]` for error messages. */
 export const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
@@ -50,7 +50,10 @@ export function resolveScale(fn: string, adapter: Adapter, scale: number | undef
   return s;
 }
 
-/** The adapter's factors as `left [out, r]`, optional `mid [r]`, `right [r, in]`, after checking shapes. */
+/**
+ * The adapter's factors as `left [out, r]`, optional `mid`, `right [r, in]`, after checking shapes.
+ * `mid` is `[r]` for SORSA (scales left's columns) and `[r, 1]` for AdaLoRA (scales right's rows).
+ */
 export function factors(fn: string, adapter: unknown, what = 'adapter'): { left: Tensor; mid: Tensor | null; right: Tensor; out: number; inp: number; rank: number } {
   let left: Tensor;
   let mid: Tensor | null = null;
@@ -58,17 +61,21 @@ export function factors(fn: string, adapter: unknown, what = 'adapter'): { left:
   let names: [string, string];
   if (isSorsaAdapter(adapter)) {
     [left, mid, right, names] = [adapter.U, adapter.S, adapter.Vt, ['U', 'Vt']];
+  } else if (isAdaloraAdapter(adapter)) {
+    [left, mid, right, names] = [adapter.B, adapter.E, adapter.A, ['B', 'A']];
   } else if (isLoraAdapter(adapter)) {
     [left, right, names] = [adapter.B, adapter.A, ['B', 'A']];
   } else {
-    throw new Error(`${fn}: ${what} must be a SORSA adapter { U, S, Vt } or a LoRA adapter { A, B }, got ${describe(adapter)}`);
+    throw new Error(`${fn}: ${what} must be a SORSA adapter { U, S, Vt }, a LoRA adapter { A, B } or an AdaLoRA adapter { A, E, B }, got ${describe(adapter)}`);
   }
   for (const t of [left, mid, right]) if (t) t.use(fn);
   if (left.rank !== 2 || right.rank !== 2 || left.shape[1] !== right.shape[0]) {
     throw new Error(`${fn}: ${what}.${names[0]} must be [out, r] and ${what}.${names[1]} [r, in], got ${fmt(left.shape)} and ${fmt(right.shape)}`);
   }
   const rank = left.shape[1];
-  if (mid && (mid.rank !== 1 || mid.shape[0] !== rank)) throw new Error(`${fn}: ${what}.S must be [${rank}] (r of U ${fmt(left.shape)}), got ${fmt(mid.shape)}`);
+  if (mid && isAdaloraAdapter(adapter)) {
+    if (mid.rank !== 2 || mid.shape[0] !== rank || mid.shape[1] !== 1) throw new Error(`${fn}: ${what}.E must be [${rank}, 1] (r of B ${fmt(left.shape)}), got ${fmt(mid.shape)}`);
+  } else if (mid && (mid.rank !== 1 || mid.shape[0] !== rank)) throw new Error(`${fn}: ${what}.S must be [${rank}] (r of U ${fmt(left.shape)}), got ${fmt(mid.shape)}`);
   return { left, mid, right, out: left.shape[0], inp: right.shape[1], rank };
 }
 

@@ -4,7 +4,7 @@
  */
 import { concat, mul, neg, tidy } from '@sorsajs/core';
 import { factors, fmt, resolveScale } from './checks.js';
-import { isSorsaAdapter, type Adapter, type LoraAdapter } from './types.js';
+import { isAdaloraAdapter, isSorsaAdapter, type Adapter, type LoraAdapter } from './types.js';
 
 /**
  * Converts a trained SORSA or PiSSA adapter and its value at initialization into a rank-2r LoRA
@@ -25,6 +25,7 @@ import { isSorsaAdapter, type Adapter, type LoraAdapter } from './types.js';
  */
 export function toLoRA(adapter: Adapter, initial: Adapter): LoraAdapter {
   const fn = 'toLoRA';
+  if (isAdaloraAdapter(adapter) || isAdaloraAdapter(initial)) throw new Error(`${fn}: AdaLoRA adapters apply to the untouched base weight already; save them as they are (savePeftAdapter writes PEFT's ADALORA format)`);
   const f = factors(fn, adapter);
   const f0 = factors(fn, initial, 'initial');
   if (isSorsaAdapter(adapter) !== isSorsaAdapter(initial)) throw new Error(`${fn}: adapter and initial must be of the same kind (both { U, S, Vt } or both { A, B })`);

@@ -40,6 +40,8 @@ export interface LinearOptions extends MergeOptions {
  */
 export function principal(left: Tensor, mid: Tensor | null, right: Tensor, scale: number): Tensor {
   return tidy(() => {
+    // AdaLoRA's E [r, 1] scales A's rows: B (A ⊙ E).
+    if (mid && mid.rank === 2) return matmul(left, mul(right, scale === 1 ? mid : mul(mid, scale)));
     if (mid) return matmul(mul(left, scale === 1 ? mid : mul(mid, scale)), right);
     return matmul(scale === 1 ? left : mul(left, scale), right);
   });
@@ -104,6 +106,10 @@ export function linear(adapter: Adapter, residual: Tensor, x: Tensor, opts: Line
   const tokens = x.size / f.inp;
   return tidy(() => {
     if (preferMerged(tokens, f.out, f.inp, f.rank)) return nn.linear(x, add(residual, principal(f.left, f.mid, f.right, scale)), bias);
+    if (f.mid && f.mid.rank === 2) {
+      const h2 = matmul(x, mul(f.right, scale === 1 ? f.mid : mul(f.mid, scale)), { transposeB: true });
+      return add(nn.linear(x, residual, bias), matmul(h2, f.left, { transposeB: true }));
+    }
     let h = matmul(x, f.right, { transposeB: true });
     if (f.mid) h = mul(h, scale === 1 ? f.mid : mul(f.mid, scale));
     else if (scale !== 1) h = mul(h, scale);

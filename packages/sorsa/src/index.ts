@@ -21,8 +21,8 @@
  * ```
  * @module
  */
-export type { Adapter, SorsaAdapter, LoraAdapter, Trainable, Init } from './types.js';
-export { isSorsaAdapter, isLoraAdapter } from './types.js';
+export type { Adapter, SorsaAdapter, LoraAdapter, AdaloraAdapter, Trainable, Init } from './types.js';
+export { isSorsaAdapter, isLoraAdapter, isAdaloraAdapter } from './types.js';
 export { merge, linear, preferMerged } from './forward.js';
 export type { MergeOptions, LinearOptions } from './forward.js';
 export { initAdapter } from './init.js';
@@ -41,6 +41,7 @@ export type { Drift } from './drift.js';
 export type { TrainStepOptions, TrainStep, StepResult, StepMetrics } from './train.js';
 export * as lora from './lora.js';
 export * as pissa from './pissa.js';
+export * as adalora from './adalora.js';
 export type { LoraInitOptions } from './lora.js';
 
 /** The package version. @example `version // '0.1.0'` */

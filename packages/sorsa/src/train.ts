@@ -32,6 +32,11 @@ export interface TrainStepOptions<T, F, B, S> {
    * when its GradScaler skips a step. Default false: one NaN then spreads into every later step.
    */
   skipNonFinite?: boolean;
+  /**
+   * Also return the gradients that went into the optimizer (clipped, plus the regularizer's) as
+   * `StepResult.grads`: AdaLoRA's rank allocation (`adalora.allocator`) reads them. Default false.
+   */
+  returnGrads?: boolean;
 }
 
 /**
@@ -70,6 +75,8 @@ export interface StepResult<T, S> {
   optState: S;
   /** The step's metrics. */
   metrics: StepMetrics;
+  /** With `returnGrads`: the gradients given to the optimizer, mirroring the trainable tree. */
+  grads?: T;
 }
 
 /**
@@ -158,7 +165,8 @@ export function makeTrainStep<T, F, B, S>(opts: TrainStepOptions<T, F, B, S>): T
         }
         const [updates, next] = opts.optimizer.update(grads, optState, trainable);
         const updated = optim.applyUpdates(trainable, updates);
-        if (!finite) return { trainable: updated, optState: next, metrics: { loss, regularizer, gradNorm } };
+        const extra = opts.returnGrads ? { grads: grads as T } : {};
+        if (!finite) return { trainable: updated, optState: next, metrics: { loss, regularizer, gradNorm }, ...extra };
         // where, not arithmetic: NaN * 0 is NaN, a selection is not.
         const keep = (n: tree.Leaf, o: tree.Leaf): tree.Leaf => (n instanceof Tensor && o instanceof Tensor ? where(finite, n, o) : n);
         return {
@@ -166,6 +174,7 @@ export function makeTrainStep<T, F, B, S>(opts: TrainStepOptions<T, F, B, S>): T
           // The states share a structure; host leaves (the update count) come from `next`.
           optState: tree.map((n, o) => keep(n, o), next, optState) as S,
           metrics: { loss, regularizer, gradNorm, skipped: sub(1, finite) },
+          ...extra,
         };
       }),
   };

@@ -52,14 +52,37 @@ export interface LoraAdapter {
 }
 
 /**
- * Either kind of adapter. Both are plain trees: the optimizers and `tree` functions take them as they are.
+ * An AdaLoRA adapter (PEFT's `SVDLinear`): the adapted weight is `W + scale · B (A ⊙ E)`, i.e.
+ * `W + scale · B diag(E) A`, with `A` `[r, in]`, `E` `[r, 1]` (the singular values, masked to 0 as
+ * rank is pruned) and `B` `[out, r]` (peft's `lora_A`, `lora_E`, `lora_B`). `scale` is PEFT's
+ * `scaling / (ranknum + 1e-5)`, ranknum the initial rank.
+ *
+ * @example
+ * ```ts
+ * const adapter: AdaloraAdapter = { A, E, B, scale: 1 };
+ * const W = merge(adapter, base);                      // base + B diag(E) A
+ * ```
+ */
+export interface AdaloraAdapter {
+  /** Right factor, `[r, in]`. */
+  A: Tensor;
+  /** Singular values as a column, `[r, 1]`. */
+  E: Tensor;
+  /** Left factor, `[out, r]`. */
+  B: Tensor;
+  /** Multiplier of the adapter's contribution; 1 when absent. */
+  scale?: number;
+}
+
+/**
+ * Any kind of adapter. Both are plain trees: the optimizers and `tree` functions take them as they are.
  *
  * @example
  * ```ts
  * const W = merge(adapter as Adapter, residual); // either kind
  * ```
  */
-export type Adapter = SorsaAdapter | LoraAdapter;
+export type Adapter = SorsaAdapter | LoraAdapter | AdaloraAdapter;
 
 /**
  * Trainable adapters keyed by the dotted path (as `tree.mapWithPath` spells it) of the weight they
@@ -112,7 +135,22 @@ export function isSorsaAdapter(x: unknown): x is SorsaAdapter {
 }
 
 /**
- * Whether `x` is a LoRA-form adapter: a plain object whose `A` and `B` are tensors.
+ * Whether `x` is an AdaLoRA adapter: a plain object whose `A`, `E` and `B` are tensors.
+ *
+ * @example
+ * ```ts
+ * isAdaloraAdapter({ A, E, B }); // true
+ * isAdaloraAdapter({ A, B });    // false
+ * ```
+ */
+export function isAdaloraAdapter(x: unknown): x is AdaloraAdapter {
+  if (!isNode(x) || Array.isArray(x)) return false;
+  return x.A instanceof Tensor && x.E instanceof Tensor && x.B instanceof Tensor;
+}
+
+/**
+ * Whether `x` is a LoRA-form adapter: a plain object whose `A` and `B` are tensors (and that is not
+ * an AdaLoRA adapter, which has an `E` too).
  *
  * @example
  * ```ts
@@ -121,5 +159,5 @@ export function isSorsaAdapter(x: unknown): x is SorsaAdapter {
  */
 export function isLoraAdapter(x: unknown): x is LoraAdapter {
   if (!isNode(x) || Array.isArray(x)) return false;
-  return x.A instanceof Tensor && x.B instanceof Tensor;
+  return x.A instanceof Tensor && x.B instanceof Tensor && !(x.E instanceof Tensor);
 }
