@@ -4,11 +4,11 @@
  * or served on there. Node only (it uses `fs`).
  * @module
  */
-import { Tensor, loadSafetensors, reshape, saveSafetensors, tidy, tree } from '@sorsajs/core';
+import { Tensor, loadSafetensors, reshape, saveSafetensors, take, tensor, tidy, tree } from '@sorsajs/core';
 import { describe, factors, fmt } from './checks.js';
 import { toLoRA } from './convert.js';
 import { checkKey, put } from './interop.js';
-import { isLoraAdapter, isSorsaAdapter, type Adapter, type LoraAdapter, type Trainable } from './types.js';
+import { isAdaloraAdapter, isLoraAdapter, isSorsaAdapter, type AdaloraAdapter, type Adapter, type LoraAdapter, type Trainable } from './types.js';
 
 /**
  * The file names PEFT reads and writes in an adapter directory.
@@ -33,9 +33,9 @@ const PREFIX = 'base_model.model.';
  * ```
  */
 export interface PeftConfig {
-  /** `'LORA'` (LoRA, and SORSA or PiSSA converted through `toLoRA`). */
-  peft_type: 'LORA';
-  /** The rank of every adapter. */
+  /** `'LORA'` (LoRA, and SORSA or PiSSA converted through `toLoRA`) or `'ADALORA'`. */
+  peft_type: 'LORA' | 'ADALORA';
+  /** The rank of every adapter (AdaLoRA: the initial rank, as `init_r`). */
   r: number;
   /** PEFT's scaling is `lora_alpha / r` (`/ √r` with `use_rslora`). */
   lora_alpha: number;
@@ -74,6 +74,56 @@ export interface PeftSaveOptions {
   baseModel?: string | null;
   /** The module path of a weight path; default: the path without its final `.weight` (a path without one is an Error). */
   modulePath?: (weightPath: string) => string;
+  /** AdaLoRA adapters: the rank pattern and the schedule written into the config. */
+  adalora?: AdaloraSaveOptions;
+}
+
+/**
+ * The AdaLoRA fields of `savePeftAdapter` (PEFT's `AdaLoraConfig`; its defaults where absent).
+ *
+ * @example
+ * ```ts
+ * await savePeftAdapter(dir, trainable, { adalora: { rankPattern: await adalora.rankPattern(state), targetR: 8, tinit: 200, tfinal: 1000, totalSteps: 5000 } });
+ * ```
+ */
+export interface AdaloraSaveOptions {
+  /**
+   * PEFT's `rank_pattern` (`adalora.rankPattern(state)`): `"<module>.lora_E"` to one boolean per
+   * triplet. The files then hold only the kept triplets, as PEFT saves them. Without it, all of them.
+   */
+  rankPattern?: Record<string, boolean[]>;
+  /** `target_r` (default 8). */
+  targetR?: number;
+  /** `tinit` (default 0). */
+  tinit?: number;
+  /** `tfinal` (default 0). */
+  tfinal?: number;
+  /** `total_step` (default null). */
+  totalSteps?: number | null;
+  /** `deltaT` (default 1). */
+  deltaT?: number;
+  /** `beta1` (default 0.85). */
+  beta1?: number;
+  /** `beta2` (default 0.85). */
+  beta2?: number;
+  /** `orth_reg_weight` (default 0.5). */
+  orthRegWeight?: number;
+}
+
+/** Checks a rank pattern from a file or a caller: own keys, safe names, `initR` booleans each. */
+function checkRankPattern(fn: string, rp: unknown, initR: number): Map<string, boolean[]> {
+  const out = new Map<string, boolean[]>();
+  if (rp === undefined || rp === null) return out;
+  if (typeof rp !== 'object' || Array.isArray(rp)) throw new Error(`${fn}: rank_pattern must be an object of boolean lists, got ${describe(rp)}`);
+  for (const k of Object.keys(rp)) {
+    checkKey(fn, k);
+    const v = (rp as Record<string, unknown>)[k];
+    if (!Array.isArray(v) || v.length !== initR || !v.every((b) => typeof b === 'boolean')) {
+      throw new Error(`${fn}: rank_pattern["${k}"] must be ${initR} booleans (one per initial triplet), got ${JSON.stringify(v)?.slice(0, 80)}`);
+    }
+    out.set(k, v as boolean[]);
+  }
+  return out;
 }
 
 /** The module path of a weight path: without its final `.weight`. */
@@ -128,6 +178,11 @@ async function writeTextAtomic(fs: Fs, pathMod: PathMod, file: string, text: str
  * LoRA adapters are saved as they are. SORSA and PiSSA adapters are saved through `toLoRA` (pass
  * `opts.initial`): rank 2r on the untouched base weight, PEFT's own PiSSA-to-LoRA conversion.
  * Every adapter must have the same rank and scale (one `r` and `lora_alpha` in the config).
+ *
+ * AdaLoRA adapters `{ A, E, B }` are written as PEFT's `ADALORA` format: `.lora_E.weight` `[r, 1]`
+ * too, `init_r`, `lora_alpha` = the scaling, the schedule of `opts.adalora` and its `rank_pattern`;
+ * with a rank pattern only the kept triplets are written (A's rows, E's rows, B's columns), as
+ * PEFT's own save does, and PEFT's `ranknum` stays `init_r`.
  * Both files are written atomically (temporary file, fsync, rename); `dir` is created if missing.
  * The tensors are read back, not disposed.
  *
@@ -157,9 +212,11 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
     if (initial !== undefined) {
       const a0: unknown = Object.hasOwn(initial, p) ? initial[p] : undefined;
       if (a0 === undefined) throw new Error(`${fn}: opts.initial has no adapter at "${p}"`);
+    } else if (isAdaloraAdapter(a)) {
+      if (!isAdaloraAdapter(adapters[paths[0]])) throw new Error(`${fn}: "${p}" is an AdaLoRA adapter but "${paths[0]}" is not: one file holds one kind`);
     } else if (isSorsaAdapter(a)) {
       throw new Error(`${fn}: the adapter at "${p}" is a SORSA adapter { U, S, Vt }: pass opts.initial (the adapters at initialization) to save it through toLoRA`);
-    } else if (!isLoraAdapter(a)) {
+    } else if (!isLoraAdapter(a) || isAdaloraAdapter(adapters[paths[0]])) {
       throw new Error(`${fn}: the entry at "${p}" must be a LoRA adapter { A, B }, got ${describe(a)}`);
     }
     const m = modulePath(p);
@@ -171,6 +228,11 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
   const targetModules = opts.targetModules ? [...opts.targetModules] : [...modules.values()];
   if (!targetModules.every((t) => typeof t === 'string' && t !== '')) throw new Error(`${fn}: targetModules must be non-empty strings, got ${JSON.stringify(targetModules)}`);
   const baseModel = opts.baseModel ?? null;
+  const ada = initial === undefined && isAdaloraAdapter(adapters[paths[0]]);
+  const initR = ada ? (adapters[paths[0]] as AdaloraAdapter).A.shape[0] : 0;
+  const pattern = ada ? checkRankPattern(fn, opts.adalora?.rankPattern, initR) : new Map<string, boolean[]>();
+  const byModule = new Set(modules.values());
+  for (const k of pattern.keys()) if (!k.endsWith('.lora_E') || !byModule.has(k.slice(0, -'.lora_E'.length))) throw new Error(`${fn}: rank_pattern key "${k}" names no adapter module (expected "<module>.lora_E")`);
   const { fs, path: pathMod } = await nodeModules(fn);
 
   let rank = -1;
@@ -180,6 +242,33 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
       const out: Record<string, Tensor> = {};
       for (const p of paths) {
         const a = adapters[p] as Adapter;
+        if (ada) {
+          const d = a as AdaloraAdapter;
+          const f = factors(fn, d, `adapter "${p}"`);
+          const scale = d.scale ?? 1;
+          // PEFT: scale = scaling / (init_r + 1e-5), scaling = lora_alpha when positive.
+          const scaling = Math.round(scale * (f.rank + 1e-5) * 1e6) / 1e6;
+          if (!(Number.isFinite(scaling) && scaling > 0)) throw new Error(`${fn}: the adapter at "${p}" has scale ${String(scale)}; PEFT's lora_alpha needs a positive finite scale`);
+          if (rank < 0) [rank, alpha, firstPath] = [f.rank, scaling, p];
+          else if (f.rank !== rank || scaling !== alpha) {
+            throw new Error(`${fn}: every AdaLoRA adapter must have one initial rank and scaling (PEFT's init_r and lora_alpha): "${firstPath}" has ${rank}, ${alpha}; "${p}" has ${f.rank}, ${scaling}`);
+          }
+          const m = modules.get(p) as string;
+          const keep = pattern.get(`${m}.lora_E`);
+          let [A, E, B] = [reshape(d.A, d.A.shape), reshape(d.E, d.E.shape), reshape(d.B, d.B.shape)];
+          if (keep) {
+            const idx = keep.flatMap((k, i) => (k ? [i] : []));
+            if (idx.length === 0) throw new Error(`${fn}: rank_pattern prunes every triplet of "${m}"; PEFT cannot hold a rank-0 adapter`);
+            if (idx.length < keep.length) {
+              const it = tensor(idx, [idx.length], 'int32');
+              [A, E, B] = [take(d.A, it, 0), take(d.E, it, 0), take(d.B, it, 1)];
+            }
+          }
+          put(out, `${PREFIX}${m}.lora_A.weight`, A);
+          put(out, `${PREFIX}${m}.lora_E.weight`, E);
+          put(out, `${PREFIX}${m}.lora_B.weight`, B);
+          continue;
+        }
         const l: LoraAdapter = initial !== undefined ? toLoRA(a, initial[p] as Adapter) : { A: reshape((a as LoraAdapter).A, (a as LoraAdapter).A.shape), B: reshape((a as LoraAdapter).B, (a as LoraAdapter).B.shape), scale: a.scale };
         const f = factors(fn, l, `adapter "${p}"`);
         const scale = l.scale ?? 1;
@@ -196,8 +285,23 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
       return out;
     });
   try {
+    const o = opts.adalora ?? {};
+    const adaFields = ada
+      ? {
+          init_r: rank,
+          target_r: o.targetR ?? 8,
+          tinit: o.tinit ?? 0,
+          tfinal: o.tfinal ?? 0,
+          deltaT: o.deltaT ?? 1,
+          beta1: o.beta1 ?? 0.85,
+          beta2: o.beta2 ?? 0.85,
+          orth_reg_weight: o.orthRegWeight ?? 0.5,
+          total_step: o.totalSteps ?? null,
+          rank_pattern: pattern.size > 0 ? Object.fromEntries(pattern) : null,
+        }
+      : {};
     const config: PeftConfig = {
-      peft_type: 'LORA',
+      peft_type: ada ? 'ADALORA' : 'LORA',
       task_type: 'CAUSAL_LM',
       r: rank,
       lora_alpha: alpha,
@@ -209,6 +313,7 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
       base_model_name_or_path: baseModel,
       inference_mode: true,
       modules_to_save: null,
+      ...adaFields,
     };
     await fs.mkdir(dir, { recursive: true });
     await saveSafetensors(record, pathMod.join(dir, PEFT_FILES.weights), { format: 'pt' });
@@ -229,8 +334,11 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
  * ```
  */
 export interface PeftAdapter {
-  /** LoRA adapters (with `scale = lora_alpha / r`) keyed by weight path (`<module>.weight`). */
-  adapters: Record<string, LoraAdapter>;
+  /**
+   * Adapters keyed by weight path (`<module>.weight`): LoRA with `scale = lora_alpha / r`, or
+   * AdaLoRA `{ A, E, B }` holding the kept triplets, with `scale = scaling / (init_r + 1e-5)`.
+   */
+  adapters: Record<string, LoraAdapter | AdaloraAdapter>;
   /** The parsed `adapter_config.json`. */
   config: PeftConfig;
 }
@@ -239,7 +347,9 @@ export interface PeftAdapter {
 const field = (obj: Record<string, unknown>, k: string): unknown => (Object.hasOwn(obj, k) ? obj[k] : undefined);
 
 /**
- * Reads a PEFT LoRA adapter directory written by `savePeftAdapter` or by PEFT itself. Every key of
+ * Reads a PEFT LoRA or AdaLoRA adapter directory written by `savePeftAdapter` or by PEFT itself
+ * (AdaLoRA: `.lora_E.weight` `[r_m, 1]` too, r_m the kept count of `rank_pattern`, else `init_r`;
+ * adapters `{ A, E, B }` with scale `scaling / (init_r + 1e-5)`). For LoRA, every key of
  * the weights file must be `base_model.model.<module>.lora_A.weight` `[r, in]` or
  * `.lora_B.weight` `[out, r]`, both present for each module, r the config's `r`. The adapters come
  * keyed by `<module>.weight` (the weight path of `adaptParams`), with `scale = lora_alpha / r`
@@ -269,44 +379,58 @@ export async function loadPeftAdapter(dir: string): Promise<PeftAdapter> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new Error(`${fn}: ${PEFT_FILES.config} must hold a JSON object, got ${describe(raw)}`);
   const cfg = raw as Record<string, unknown>;
   const peftType = field(cfg, 'peft_type');
-  if (peftType !== 'LORA') throw new Error(`${fn}: ${PEFT_FILES.config}: peft_type ${JSON.stringify(peftType)} is not supported (supported: "LORA")`);
-  const r = field(cfg, 'r');
+  if (peftType !== 'LORA' && peftType !== 'ADALORA') throw new Error(`${fn}: ${PEFT_FILES.config}: peft_type ${JSON.stringify(peftType)} is not supported (supported: "LORA", "ADALORA")`);
+  const ada = peftType === 'ADALORA';
+  // AdaLoRA builds its layers with init_r; LoRA with r.
+  const rKey = ada ? 'init_r' : 'r';
+  const r = field(cfg, rKey);
   const alpha = field(cfg, 'lora_alpha');
-  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1) throw new Error(`${fn}: ${PEFT_FILES.config}: r must be a positive integer, got ${JSON.stringify(r)}`);
+  if (typeof r !== 'number' || !Number.isInteger(r) || r < 1) throw new Error(`${fn}: ${PEFT_FILES.config}: ${rKey} must be a positive integer, got ${JSON.stringify(r)}`);
   if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new Error(`${fn}: ${PEFT_FILES.config}: lora_alpha must be a finite number, got ${JSON.stringify(alpha)}`);
-  for (const k of ['rank_pattern', 'alpha_pattern']) {
+  for (const k of ada ? ['alpha_pattern'] : ['rank_pattern', 'alpha_pattern']) {
     const v = field(cfg, k);
     if (v !== undefined && v !== null && !(typeof v === 'object' && Object.keys(v).length === 0)) throw new Error(`${fn}: ${PEFT_FILES.config}: a non-empty ${k} is not supported (one r and lora_alpha for every module)`);
   }
-  const rslora = field(cfg, 'use_rslora') === true;
-  const scale = rslora ? alpha / Math.sqrt(r) : alpha / r;
+  const pattern = ada ? checkRankPattern(`${fn}: ${PEFT_FILES.config}`, field(cfg, 'rank_pattern'), r) : new Map<string, boolean[]>();
+  const rslora = !ada && field(cfg, 'use_rslora') === true;
+  // AdaLoRA: scaling / (ranknum + 1e-5), ranknum the initial rank even where the pattern pruned.
+  const scale = ada ? (alpha > 0 ? alpha : r) / (r + 1e-5) : rslora ? alpha / Math.sqrt(r) : alpha / r;
 
   const record = await loadSafetensors(pathMod.join(dir, PEFT_FILES.weights)).catch((e: Error) => {
     throw new Error(`${fn}: ${e.message}`, { cause: e });
   });
   try {
-    const byModule = new Map<string, { A?: Tensor; B?: Tensor }>();
+    const byModule = new Map<string, { A?: Tensor; B?: Tensor; E?: Tensor }>();
+    const keyRe = ada ? /^base_model\.model\.(.+)\.lora_([ABE])\.weight$/ : /^base_model\.model\.(.+)\.lora_([AB])\.weight$/;
     for (const key of Object.keys(record)) {
       checkKey(fn, key);
-      const match = /^base_model\.model\.(.+)\.lora_([AB])\.weight$/.exec(key);
-      if (!match) throw new Error(`${fn}: unexpected key ${JSON.stringify(key)} in ${PEFT_FILES.weights} (expected base_model.model.<module>.lora_A.weight or .lora_B.weight)`);
+      const match = keyRe.exec(key);
+      if (!match) throw new Error(`${fn}: unexpected key ${JSON.stringify(key)} in ${PEFT_FILES.weights} (expected base_model.model.<module>.lora_A.weight, .lora_B.weight${ada ? ' or .lora_E.weight' : ''})`);
       const [, m, which] = match;
       const entry = byModule.get(m) ?? {};
-      entry[which as 'A' | 'B'] = record[key];
+      entry[which as 'A' | 'B' | 'E'] = record[key];
       byModule.set(m, entry);
     }
     if (byModule.size === 0) throw new Error(`${fn}: ${PEFT_FILES.weights} holds no adapter keys`);
+    for (const k of pattern.keys()) if (!k.endsWith('.lora_E') || !byModule.has(k.slice(0, -'.lora_E'.length))) throw new Error(`${fn}: ${PEFT_FILES.config}: rank_pattern key "${k}" names no module of the weights file`);
     const adapters = tidy(() => {
-      const out: Record<string, LoraAdapter> = {};
-      for (const [m, { A, B }] of byModule) {
+      const out: Record<string, LoraAdapter | AdaloraAdapter> = {};
+      for (const [m, { A, B, E }] of byModule) {
         const kA = `${PREFIX}${m}.lora_A.weight`;
         const kB = `${PREFIX}${m}.lora_B.weight`;
-        if (!A) throw new Error(`${fn}: missing key "${kA}" (its lora_B is present)`);
-        if (!B) throw new Error(`${fn}: missing key "${kB}" (its lora_A is present)`);
-        for (const [k, t] of [[kA, A], [kB, B]] as const) if (t.dtype !== 'float32') throw new Error(`${fn}: "${k}" has dtype ${t.dtype}; adapters are float32`);
-        if (A.rank !== 2 || A.shape[0] !== r) throw new Error(`${fn}: "${kA}" has shape ${fmt(A.shape)}, expected [${r}, in] (r = ${r} from the config)`);
-        if (B.rank !== 2 || B.shape[1] !== r) throw new Error(`${fn}: "${kB}" has shape ${fmt(B.shape)}, expected [out, ${r}] (r = ${r} from the config)`);
-        put(out, `${m}.weight`, { A: reshape(A, A.shape), B: reshape(B, B.shape), scale } as LoraAdapter);
+        const kE = `${PREFIX}${m}.lora_E.weight`;
+        if (!A) throw new Error(`${fn}: missing key "${kA}"`);
+        if (!B) throw new Error(`${fn}: missing key "${kB}"`);
+        if (ada && !E) throw new Error(`${fn}: missing key "${kE}"`);
+        for (const [k, t] of [[kA, A], [kB, B], [kE, E]] as const) if (t && t.dtype !== 'float32') throw new Error(`${fn}: "${k}" has dtype ${t.dtype}; adapters are float32`);
+        const keep = pattern.get(`${m}.lora_E`);
+        const rm = keep ? keep.filter(Boolean).length : r;
+        const why = keep ? `${rm} kept in rank_pattern["${m}.lora_E"]` : `${rKey} = ${r} from the config`;
+        if (A.rank !== 2 || A.shape[0] !== rm) throw new Error(`${fn}: "${kA}" has shape ${fmt(A.shape)}, expected [${rm}, in] (${why})`);
+        if (B.rank !== 2 || B.shape[1] !== rm) throw new Error(`${fn}: "${kB}" has shape ${fmt(B.shape)}, expected [out, ${rm}] (${why})`);
+        if (E && (E.rank !== 2 || E.shape[0] !== rm || E.shape[1] !== 1)) throw new Error(`${fn}: "${kE}" has shape ${fmt(E.shape)}, expected [${rm}, 1] (${why})`);
+        const value = E ? { A: reshape(A, A.shape), E: reshape(E, E.shape), B: reshape(B, B.shape), scale } : { A: reshape(A, A.shape), B: reshape(B, B.shape), scale };
+        put(out, `${m}.weight`, value);
       }
       return out;
     });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { adaptParams, loadPeftAdapter, mergeParams, savePeftAdapter, type Trainable } from '@sorsajs/sorsa';
+import { adalora, adaptParams, loadPeftAdapter, mergeParams, savePeftAdapter, type AdaloraAdapter, type Trainable } from '@sorsajs/sorsa';
 import { forEachBackend } from '../../core/test/backends.js';
 import { EPS32, closeTo, mm, rand } from './ref.js';
 
@@ -130,6 +130,82 @@ forEachBackend('PEFT adapter files', () => {
     });
   }
 
+  it('adalora: pruned files as PEFT saves them rebuild mergeParams\' weights; keys, shapes, config and rank_pattern as PEFT\'s', async () => {
+    const r = 3;
+    const scale = adalora.scaleFor(r, 6);
+    const keep = [
+      [true, false, true],
+      [true, true, true],
+    ];
+    const dims = [
+      [OUT, IN],
+      [OUT2, IN],
+    ];
+    const trained: Record<string, AdaloraAdapter> = {};
+    PATHS.forEach((p, k) => {
+      const [o, i] = dims[k];
+      const E = Array.from(rand(r, 300 + k, 0.5, 2), (v, q) => (keep[k][q] ? v : 0));
+      trained[p] = { A: c.tensor(rand(r * i, 310 + k), [r, i]), E: c.tensor(E, [r, 1]), B: c.tensor(rand(o * r, 320 + k), [o, r]), scale };
+    });
+    const base = makeParams();
+    const frozen = makeParams();
+    const dir = await tempDir();
+    const rankPattern = { 'h.0.attn.c_attn.lora_E': keep[0], 'h.0.mlp.c_fc.lora_E': keep[1] };
+    await savePeftAdapter(dir, trained, { fanInFanOut: true, adalora: { rankPattern, targetR: 2, tinit: 5, tfinal: 10, totalSteps: 100 } });
+    const cfg = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8'));
+    expect(cfg).toMatchObject({
+      peft_type: 'ADALORA',
+      task_type: 'CAUSAL_LM',
+      init_r: 3,
+      target_r: 2,
+      lora_alpha: 6,
+      tinit: 5,
+      tfinal: 10,
+      total_step: 100,
+      deltaT: 1,
+      beta1: 0.85,
+      beta2: 0.85,
+      orth_reg_weight: 0.5,
+      fan_in_fan_out: true,
+      target_modules: MODULES,
+      rank_pattern: { 'h.0.attn.c_attn.lora_E': [true, false, true], 'h.0.mlp.c_fc.lora_E': [true, true, true] },
+    });
+    const st = await readST(join(dir, 'adapter_model.safetensors'));
+    const shapes = Object.fromEntries([...st].map(([k, v]) => [k, v.shape]));
+    expect(shapes).toEqual({
+      'base_model.model.h.0.attn.c_attn.lora_A.weight': [2, IN],
+      'base_model.model.h.0.attn.c_attn.lora_E.weight': [2, 1],
+      'base_model.model.h.0.attn.c_attn.lora_B.weight': [OUT, 2],
+      'base_model.model.h.0.mlp.c_fc.lora_A.weight': [3, IN],
+      'base_model.model.h.0.mlp.c_fc.lora_E.weight': [3, 1],
+      'base_model.model.h.0.mlp.c_fc.lora_B.weight': [OUT2, 3],
+    });
+    // Independent rebuild: W0 + B (A ⊙ E) · lora_alpha / (init_r + 1e-5), from the files alone.
+    const merged = mergeParams(trained, frozen);
+    const mergedW = [merged.h[0].attn.c_attn.weight, merged.h[0].mlp.c_fc.weight];
+    for (const [k, m] of MODULES.entries()) {
+      const [o, i] = dims[k];
+      const A = st.get(`base_model.model.${m}.lora_A.weight`)!;
+      const E = st.get(`base_model.model.${m}.lora_E.weight`)!;
+      const B = st.get(`base_model.model.${m}.lora_B.weight`)!;
+      const rk = A.shape[0];
+      const BE = Float64Array.from(B.data, (v, q) => v * E.data[q % rk]);
+      const W = k === 0 ? W0 : W1;
+      const want = mm(BE, A.data, o, rk, i).map((v, q) => W[q] + (v * cfg.lora_alpha) / (cfg.init_r + 1e-5));
+      expect(closeTo(await mergedW[k].data(), want, () => 64 * r * EPS32 * 4, `adalora ${m}`)).toEqual([]);
+    }
+    const loaded = await loadPeftAdapter(dir);
+    expect((loaded.adapters[PATHS[0]] as AdaloraAdapter).E.shape).toEqual([2, 1]);
+    expect(loaded.adapters[PATHS[0]].scale).toBe(scale);
+    const again = mergeParams(loaded.adapters, base);
+    expect(closeTo(await again.h[0].attn.c_attn.weight.data(), await mergedW[0].data(), () => 64 * r * EPS32 * 4, 'adalora reloaded')).toEqual([]);
+    // Bad rank patterns, named.
+    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { rankPattern: { 'h.0.attn.c_attn.lora_E': [true] } } })).rejects.toThrow(/rank_pattern\["h\.0\.attn\.c_attn\.lora_E"\] must be 3 booleans/);
+    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { rankPattern: { 'nope.lora_E': [true, true, true] } } })).rejects.toThrow(/rank_pattern key "nope\.lora_E" names no adapter module/);
+    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { rankPattern: { 'h.0.attn.c_attn.lora_E': [false, false, false] } } })).rejects.toThrow(/prunes every triplet of "h\.0\.attn\.c_attn"/);
+    c.tree.dispose([trained, base, frozen, merged, loaded.adapters, again]);
+  });
+
   it('saving refuses what PEFT cannot hold, naming the path', async () => {
     const params = makeParams();
     const dir = await tempDir();
@@ -186,6 +262,21 @@ forEachBackend('PEFT adapter files', () => {
     }
     expect(Object.prototype).not.toHaveProperty('lora_A');
     expect(({} as Record<string, unknown>).weight).toBeUndefined();
+    // AdaLoRA directories.
+    const E = rand(2, 5);
+    const ada = { peft_type: 'ADALORA', init_r: 2, lora_alpha: 4, target_modules: ['m'], fan_in_fan_out: false, task_type: 'CAUSAL_LM' };
+    const adaOk: [string, number[], ArrayLike<number>][] = [...ok, ['base_model.model.m.lora_E.weight', [2, 1], E]];
+    const la = await loadPeftAdapter(await make(ada, adaOk));
+    expect(la.adapters['m.weight'].scale).toBe(4 / (2 + 1e-5));
+    c.tree.dispose(la.adapters);
+    await expect(loadPeftAdapter(await make(ada, ok))).rejects.toThrow(/missing key "base_model\.model\.m\.lora_E\.weight"/);
+    await expect(loadPeftAdapter(await make(ada, [...ok, ['base_model.model.m.lora_E.weight', [2], E]]))).rejects.toThrow(/"base_model\.model\.m\.lora_E\.weight" has shape \[2\], expected \[2, 1\]/);
+    await expect(loadPeftAdapter(await make({ ...ada, rank_pattern: { 'm.lora_E': [true, false] } }, adaOk))).rejects.toThrow(
+      /"base_model\.model\.m\.lora_A\.weight" has shape \[2,4\], expected \[1, in\] \(1 kept in rank_pattern\["m\.lora_E"\]\)/,
+    );
+    await expect(loadPeftAdapter(await make({ ...ada, rank_pattern: { 'm.lora_E': [true] } }, adaOk))).rejects.toThrow(/rank_pattern\["m\.lora_E"\] must be 2 booleans/);
+    await expect(loadPeftAdapter(await make(JSON.parse('{"peft_type":"ADALORA","init_r":2,"lora_alpha":4,"rank_pattern":{"__proto__":[true,true]}}'), adaOk))).rejects.toThrow(/segment "__proto__"/);
+    await expect(loadPeftAdapter(await make({ ...ada, init_r: undefined }, adaOk))).rejects.toThrow(/init_r must be a positive integer/);
     const noCfg = await tempDir();
     await expect(loadPeftAdapter(noCfg)).rejects.toThrow(/cannot read .*adapter_config\.json/);
   });
