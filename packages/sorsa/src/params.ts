@@ -8,6 +8,7 @@ import { checkResidual, checkWeight, describe, factors } from './checks.js';
 import { merge } from './forward.js';
 import { initAdapter } from './init.js';
 import type { SvdMethod } from './svd.js';
+import * as adalora from './adalora.js';
 import * as lora from './lora.js';
 import * as pissa from './pissa.js';
 import type { Adapter, Trainable } from './types.js';
@@ -68,15 +69,16 @@ export interface AdaptOptions {
   /** Dotted paths of the weights to adapt, or a predicate over each tensor leaf. */
   targets: readonly string[] | ((path: string, leaf: Tensor) => boolean);
   /**
-   * Which adapter: `'sorsa'` (default), `'pissa'`, `'lora'`, or `'full'` (full fine-tuning: the
-   * targeted weights themselves are trainable).
+   * Which adapter: `'sorsa'` (default), `'pissa'`, `'lora'`, `'adalora'` (`adalora.initAdapter`;
+   * `alpha` is then PEFT's lora_alpha), or `'full'` (full fine-tuning: the targeted weights
+   * themselves are trainable).
    */
-  method?: 'sorsa' | 'pissa' | 'lora' | 'full';
+  method?: 'sorsa' | 'pissa' | 'lora' | 'adalora' | 'full';
   /** SVD for SORSA and PiSSA: `'jacobi'` (exact, default) or `'randomized'`. */
   svd?: SvdMethod;
   /** Randomized SVD: power iterations. */
   powerIters?: number;
-  /** Randomized SVD and LoRA: the key; each target gets `random.foldIn(key, i)`, i its index in leaf order. Required for LoRA. */
+  /** Randomized SVD, LoRA and AdaLoRA: the key; each target gets `random.foldIn(key, i)`, i its index in leaf order. Required for LoRA and AdaLoRA. */
   key?: random.Key;
   /** Scale `alpha / r`; without it the scale is 1 (SORSA, PiSSA) or must be given (LoRA: default alpha = r). */
   alpha?: number;
@@ -131,7 +133,7 @@ export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Ada
   const leaves = tree.leaves(params);
   const byPath = new Map(paths.map((p, i) => [p, leaves[i]]));
   const method = opts.method ?? 'sorsa';
-  if (!['sorsa', 'pissa', 'lora', 'full'].includes(method)) throw new Error(`${fn}: method must be 'sorsa', 'pissa', 'lora' or 'full', got ${String(method)}`);
+  if (!['sorsa', 'pissa', 'lora', 'adalora', 'full'].includes(method)) throw new Error(`${fn}: method must be 'sorsa', 'pissa', 'lora', 'adalora' or 'full', got ${String(method)}`);
   let chosen: Set<string>;
   if (typeof opts.targets === 'function') {
     const pred = opts.targets;
@@ -145,7 +147,7 @@ export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Ada
   } else {
     throw new Error(`${fn}: targets must be an array of dotted paths or a predicate, got ${describe(opts.targets)}`);
   }
-  if (method === 'lora' && !opts.key) throw new Error(`${fn}: method 'lora' needs a key for A's initialization`);
+  if ((method === 'lora' || method === 'adalora') && !opts.key) throw new Error(`${fn}: method '${method}' needs a key for A's initialization`);
   // Check every target before computing any SVD.
   for (const p of chosen) {
     const leaf = byPath.get(p);
@@ -170,6 +172,7 @@ export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Ada
       const rank = opts.rank as number;
       try {
         if (method === 'lora') init = lora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
+        else if (method === 'adalora') init = adalora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
         else if (method === 'pissa') init = pissa.initAdapter(W, { rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
         else init = initAdapter(W, { rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
       } catch (e) {

@@ -7,7 +7,7 @@
 import { expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as c from '@sorsajs/core';
-import { adalora, makeTrainStep, mergeParams, type AdaloraAdapter, type Trainable } from '@sorsajs/sorsa';
+import { adalora, adaptParams, makeTrainStep, mergeParams, type AdaloraAdapter, type Trainable } from '@sorsajs/sorsa';
 import { forEachBackend } from '../../core/test/backends.js';
 import { EPS32, closeTo, frob, mm, rand, tr } from './ref.js';
 
@@ -62,6 +62,18 @@ forEachBackend('adalora', () => {
     expect(Array.from(await M.data())).toEqual(Array.from(await W.data()));
     expect(() => adalora.initAdapter(W, { rank: 9, key: c.random.key(0) })).toThrow(/rank must be an integer in \[1, 4\]/);
     c.tree.dispose([W, adapter, residual, M]);
+  });
+
+  it("adaptParams({ method: 'adalora' }): adapters { A, E, B } on the untouched weights", async () => {
+    const params = { a: { weight: c.tensor(rand(OUT * IN, 2), [OUT, IN]) }, b: c.tensor([1, 2], [2]) };
+    const { trainable, frozen } = await adaptParams(params, { method: 'adalora', rank: 2, alpha: 8, targets: ['a.weight'], key: c.random.key(1) });
+    const a = trainable['a.weight'] as AdaloraAdapter;
+    expect(adalora.findAdapters(trainable).map((f) => f.path)).toEqual(['a.weight']);
+    expect([a.A.shape, a.E.shape, a.B.shape]).toEqual([[2, IN], [2, 1], [OUT, 2]]);
+    expect(a.scale).toBe(8 / (2 + 1e-5));
+    expect(Array.from(await frozen.a.weight.data())).toEqual(Array.from(await params.a.weight.data()));
+    await expect(adaptParams(params, { method: 'adalora', rank: 2, targets: ['a.weight'] })).rejects.toThrow(/method 'adalora' needs a key/);
+    c.tree.dispose([params, trainable, frozen]);
   });
 
   it('merge and linear (factored and merged paths) against float64', async () => {
