@@ -5,7 +5,7 @@
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { adaptParams, makeTrainStep, mergeParams, type Trainable } from '@sorsajs/sorsa';
+import { adaptParams, driftParams, makeTrainStep, mergeParams, type Trainable } from '@sorsajs/sorsa';
 import { forEachBackend } from '../../core/test/backends.js';
 import { closeTo, mm, rand, tr } from './ref.js';
 
@@ -84,7 +84,13 @@ forEachBackend('full fine-tuning', () => {
     expect(closeTo(got, want, () => 2e-6 + hp.lr * 1e-4, 'W after 2 steps')).toEqual([]);
     // The frozen tree still holds the pre-training weight.
     expect(Array.from(await frozen.w.data())).toEqual(Array.from(data.W));
-    c.tree.dispose([params, t, s, frozen, X, T]);
+    // driftParams takes the merged tree unchanged: the trained weight moved, the frozen one did not.
+    const merged = mergeParams(t, frozen);
+    const d = await driftParams(params, merged);
+    expect(Object.keys(d).sort()).toEqual(['emb', 'w']);
+    expect(d.w.deltaSigma).toBeGreaterThan(1e-4);
+    expect(d.emb.deltaSigma).toBe(0);
+    c.tree.dispose([params, t, s, frozen, X, T, merged]);
   });
 
   it('bad input is refused, naming the path', async () => {

@@ -152,6 +152,28 @@ forEachBackend('sorsa makeTrainStep', () => {
     }
   }
 
+  it('returnGrads: the gradients given to the optimizer (clipped task + (gamma / peakLr) regularizer) against float64', async () => {
+    const o: Opts = { lr: 1e-2, weightDecay: 0, gamma: 4e-4, peakLr: 2e-3, maxGradNorm: 0.1 };
+    const { trainable, frozen, batch } = setup();
+    const { init, step } = makeTrainStep({ loss: viaMerge, optimizer: c.optim.adamw({ lr: o.lr, weightDecay: 0 }), gamma: o.gamma, peakLr: o.peakLr, maxGradNorm: o.maxGradNorm, returnGrads: true });
+    const s = init(trainable);
+    const out = step(trainable, s, frozen, batch);
+    const p: P64 = { U: Float64Array.from(data.U), S: Float64Array.from(data.S), Vt: Float64Array.from(data.Vt) };
+    const { g } = taskRef(p);
+    const norm = Math.sqrt((['U', 'S', 'Vt'] as const).reduce((acc, k) => acc + g[k].reduce((a, x) => a + x * x, 0), 0));
+    const coef = Math.min(1, o.maxGradNorm! / (norm + 1e-6));
+    const reg = regRef(p);
+    const got = out.grads!.w as SorsaAdapter;
+    for (const k of ['U', 'S', 'Vt'] as const) {
+      const want = g[k].map((x, i) => x * coef + (o.gamma / o.peakLr) * reg.g[k][i]);
+      expect(closeTo(await read(got[k]), want, () => 1e-6, `grad ${k}`)).toEqual([]);
+    }
+    // Without the option there is no grads field.
+    const plain = makeTrainStep({ loss: viaMerge, optimizer: c.optim.adamw({ lr: o.lr, weightDecay: 0 }), gamma: 0 }).step(trainable, s, frozen, batch);
+    expect(plain.grads).toBeUndefined();
+    c.tree.dispose([out, plain, s, trainable, frozen, batch]);
+  });
+
   it('is pure: inputs are neither mutated nor disposed, and memory() stays flat over a loop', async () => {
     const { trainable, frozen, batch } = setup();
     const { init, step } = makeTrainStep({ loss: viaMerge, optimizer: c.optim.chain(c.optim.adamw({ lr: 1e-2 })), gamma: 4e-4, peakLr: 1e-2, maxGradNorm: 1 });
