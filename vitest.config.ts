@@ -9,6 +9,7 @@ export default defineConfig({
     alias: {
       '@sorsajs/core': src('core'),
       '@sorsajs/linalg': src('linalg'),
+      '@sorsajs/testing/backends': fileURLToPath(new URL('./packages/testing/src/backends.ts', import.meta.url)),
       '@sorsajs/testing/vitest': fileURLToPath(new URL('./packages/testing/src/vitest.ts', import.meta.url)),
       '@sorsajs/testing': src('testing'),
       '@sorsajs/models': src('models'),

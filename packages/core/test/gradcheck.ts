@@ -23,7 +23,8 @@
 import { expect } from 'vitest';
 import * as c from '@sorsajs/core';
 import type { Tensor } from '@sorsajs/core';
-import { EPS32, count, nd, randomData, rng, unravel, type Nd } from './reference.js';
+import { checkGrads as kitCheckGrads } from '@sorsajs/testing';
+import { count, randomData, rng, type Nd } from './reference.js';
 
 /** One input of a checked function: its shape and the range its values are drawn from, or given data. */
 export interface Arg {
@@ -56,12 +57,6 @@ export interface CheckReport {
   value: number;
 }
 
-const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
-};
-
 /** The float32 input data of a check (exposed so a test can build data-dependent references). */
 export function argData(args: readonly Arg[], seed: number): Float32Array[] {
   return args.map((a, j) => (a.data ? Float32Array.from(a.data) : randomData(count(a.shape), seed * 31 + j + 1, a.lo ?? -1, a.hi ?? 1)));
@@ -69,7 +64,8 @@ export function argData(args: readonly Arg[], seed: number): Float32Array[] {
 
 /**
  * Checks the gradient of `sum(f(...xs) * w)` with respect to every input against float64 central
- * differences of `fRef`. `f` may itself take gradients (second order checks).
+ * differences of `fRef`, by the testing kit's `checkGrads` with a reference (the algorithm above).
+ * `f` may itself take gradients (second order checks).
  */
 export async function checkGrads(
   f: (...xs: Tensor[]) => Tensor,
@@ -77,81 +73,14 @@ export async function checkGrads(
   args: readonly Arg[],
   opts: CheckOptions,
 ): Promise<CheckReport> {
-  const h = opts.h ?? 1e-4;
-  const datas = argData(args, opts.seed);
-  const xsNd = datas.map((d, j) => nd(args[j].shape, d));
-  const y0 = fRef(...xsNd);
-  const w = randomData(count(y0.shape), opts.seed * 31 + 97, -1, 1);
-  const lossRef = (xs: Nd[]): number => dot(fRef(...xs).data, w);
-
-  // The library's gradient, in float32.
-  const xs = datas.map((d, j) => c.tensor(d, args[j].shape));
-  const wt = c.tensor(w, y0.shape);
-  let outShape: readonly number[] = [];
-  const loss = (...ts: Tensor[]): Tensor => {
-    const y = f(...ts);
-    outShape = y.shape;
-    return c.sum(c.mul(y, wt));
-  };
-  const [value, grads] = c.valueAndGrad(loss, { argnums: args.map((_, j) => j) })(...xs);
-  const gData = await Promise.all(grads.map((g) => g.data()));
-  const valueData = (await value.data())[0];
-  const gShapes = grads.map((g) => g.shape);
-  for (const t of [...xs, wt, value, ...grads]) t.dispose();
-  expect(outShape, 'output shape of f vs fRef').toEqual(y0.shape);
-  gShapes.forEach((s, j) => expect(s, `shape of the gradient of input #${j}`).toEqual(args[j].shape));
-
-  // Reference Jacobian columns, component by component.
-  const r = rng(opts.seed * 31 + 13);
-  const dirs = datas.map((d) => Float64Array.from(d, () => 2 * r() - 1));
-  let worst = 0;
-  let vScale = 0;
-  const failures: string[] = [];
-  const rows: { j: number; k: number; want: number; fdErr: number; scale: number }[] = [];
-  datas.forEach((d, j) => {
-    for (let k = 0; k < d.length; k++) {
-      const at = (t: number): Nd[] => xsNd.map((x, jj) => (jj === j ? nd(x.shape, x.data.map((v, i) => (i === k ? v + t : v))) : x));
-      const column = (step: number): Float64Array => {
-        const yp = fRef(...at(step)).data;
-        const ym = fRef(...at(-step)).data;
-        return yp.map((v, i) => (v - ym[i]) / (2 * step));
-      };
-      const col = column(h);
-      const want = dot(col, w);
-      const fdErr = Math.abs(want - dot(column(2 * h), w));
-      let scale = 0;
-      for (let i = 0; i < col.length; i++) scale += Math.abs(w[i] * col[i]);
-      rows.push({ j, k, want, fdErr, scale });
-    }
-  });
-  if (opts.normwise) {
-    const top = datas.map((_, j) => Math.max(0, ...rows.filter((r) => r.j === j).map((r) => r.scale)));
-    for (const r of rows) r.scale = top[r.j];
+  const xs = argData(args, opts.seed).map((d, j) => c.tensor(d, args[j].shape));
+  try {
+    const report = await kitCheckGrads(f, xs, { reference: fRef, seed: opts.seed, k: opts.k, eps: opts.h ?? 1e-4, normwise: opts.normwise });
+    if (process.env.GRADCHECK_VERBOSE) console.log(`gradcheck worst ${report.worst.toFixed(4)} of tol (k=${opts.k}) ${expect.getState().currentTestName}`);
+    return report;
+  } finally {
+    for (const x of xs) x.dispose();
   }
-  for (const { j, k, want, fdErr, scale } of rows) {
-    vScale += Math.abs(dirs[j][k]) * scale;
-    const got = gData[j][k];
-    const tol = opts.k * EPS32 * scale + fdErr;
-    const err = Math.abs(got - want);
-    if (scale > 0) worst = Math.max(worst, err / (opts.k * EPS32 * scale));
-    if (!(err <= tol) && failures.length < 5) {
-      failures.push(`input #${j} element ${k} [${unravel(k, args[j].shape).join(',')}]: autodiff ${got}, float64 FD ${want}, |diff| ${err.toExponential(3)} > tol ${tol.toExponential(3)} (scale ${scale.toExponential(3)})`);
-    }
-  }
-
-  // The directional derivative along v, as check_grads does.
-  const shifted = (t: number): Nd[] => xsNd.map((x, j) => nd(x.shape, x.data.map((v, i) => v + t * dirs[j][i])));
-  const dv = (step: number): number => (lossRef(shifted(step)) - lossRef(shifted(-step))) / (2 * step);
-  const want = dv(h);
-  const fdErr = Math.abs(want - dv(2 * h));
-  let got = 0;
-  gData.forEach((g, j) => (got += dot(g, dirs[j])));
-  const err = Math.abs(got - want);
-  const tol = opts.k * EPS32 * vScale + fdErr;
-  if (!(err <= tol)) failures.push(`directional derivative: autodiff ${got}, float64 FD ${want}, |diff| ${err.toExponential(3)} > tol ${tol.toExponential(3)}`);
-  if (process.env.GRADCHECK_VERBOSE) console.log(`gradcheck worst ${worst.toFixed(4)} of tol (k=${opts.k}) ${expect.getState().currentTestName}`);
-  expect(failures, failures.join('\n')).toEqual([]);
-  return { worst, value: valueData };
 }
 
 /** Moves values within `gap` of any of `points` out to distance `gap` (away from kinks and ties). */

@@ -1,9 +1,11 @@
 /**
  * Float64 reference implementations for tests: plain loops over multi-indices, written without
- * reusing anything from src/ so they check the library independently.
+ * reusing anything from src/ so they check the library independently. The seeded generator, EPS32
+ * and the index helpers come from the testing kit, where they are written once.
  */
+import { count, unravel } from '@sorsajs/testing';
 
-export const EPS32 = 2 ** -23;
+export { EPS32, count, randomData, rng, unravel } from '@sorsajs/testing';
 
 export interface Nd {
   shape: number[];
@@ -14,45 +16,11 @@ export function nd(shape: number[], data: ArrayLike<number>): Nd {
   return { shape, data: Float64Array.from(data) };
 }
 
-export function count(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
-/** Multi-index of flat position `p` in row-major `shape`. */
-export function unravel(p: number, shape: readonly number[]): number[] {
-  const idx = new Array<number>(shape.length);
-  for (let j = shape.length - 1; j >= 0; j--) {
-    idx[j] = p % shape[j];
-    p = Math.floor(p / shape[j]);
-  }
-  return idx;
-}
-
 /** Flat position of multi-index `idx` in row-major `shape`. */
 export function ravel(idx: readonly number[], shape: readonly number[]): number {
   let p = 0;
   for (let j = 0; j < shape.length; j++) p = p * shape[j] + idx[j];
   return p;
-}
-
-/** Seeded uniform generator (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Float32-representable random values in [lo, hi). */
-export function randomData(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
-  return out;
 }
 
 /** NumPy broadcasting of shapes, or null when they do not broadcast. */

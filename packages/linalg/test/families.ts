@@ -1,8 +1,9 @@
 /**
  * Test matrices (float32 values, float64 twins) for the decompositions: the families the linalg
- * issue names. Deterministic from a seed.
+ * issue names. Deterministic from a seed. The generator, Gaussian draws, orthonormal bases and
+ * U diag(s) Vᵀ come from the testing kit (which also draws these spectra as fast-check arbitraries).
  */
-import { rng } from '../../core/test/reference.js';
+import { gaussian, rng, withSpectrum as spectrumMatrix } from '@sorsajs/testing';
 
 export interface Matrix {
   name: string;
@@ -12,52 +13,14 @@ export interface Matrix {
   data: Float32Array;
 }
 
-function gaussian(r: () => number): number {
-  // Box-Muller in float64; the value is rounded to float32 by the caller.
-  const u = Math.max(r(), 1e-300);
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
-}
-
 export function randomGaussian(m: number, n: number, seed: number): Matrix {
   const r = rng(seed);
   return { name: `gaussian ${m}x${n}`, m, n, data: Float32Array.from({ length: m * n }, () => gaussian(r)) };
 }
 
-/** A random orthonormal m x k basis (float64), by Gram-Schmidt twice on Gaussian columns. */
-export function orthonormal(m: number, k: number, seed: number): Float64Array[] {
-  const r = rng(seed);
-  const cols: Float64Array[] = [];
-  for (let j = 0; j < k; j++) {
-    const v = Float64Array.from({ length: m }, () => gaussian(r));
-    for (let pass = 0; pass < 2; pass++) {
-      for (const c of cols) {
-        let d = 0;
-        for (let i = 0; i < m; i++) d += c[i] * v[i];
-        for (let i = 0; i < m; i++) v[i] -= d * c[i];
-      }
-    }
-    let nrm = 0;
-    for (let i = 0; i < m; i++) nrm += v[i] * v[i];
-    nrm = Math.sqrt(nrm);
-    for (let i = 0; i < m; i++) v[i] /= nrm;
-    cols.push(v);
-  }
-  return cols;
-}
-
 /** U diag(s) Vᵀ with random orthonormal U, V and the given singular values. */
 export function withSpectrum(name: string, m: number, n: number, s: number[], seed: number): Matrix {
-  const k = s.length;
-  const U = orthonormal(m, k, seed);
-  const V = orthonormal(n, k, seed + 1);
-  const data = new Float32Array(m * n);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      let acc = 0;
-      for (let t = 0; t < k; t++) acc += U[t][i] * s[t] * V[t][j];
-      data[i * n + j] = acc;
-    }
-  return { name, m, n, data };
+  return { name, m, n, data: Float32Array.from(spectrumMatrix(m, n, s, seed)) };
 }
 
 /** Kahan's matrix: upper triangular, rows scaled by s^i, off-diagonal -c (ill-conditioned). */

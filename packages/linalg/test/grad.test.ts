@@ -6,8 +6,8 @@
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { jacobiSvd, qr, randomizedSvd, svd, type SVD } from '@sorsajs/linalg';
-import { forEachBackend } from '../../core/test/backends.js';
-import { EPS32, randomData } from '../../core/test/reference.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
+import { EPS32, randomData } from '@sorsajs/testing';
 import { svdReference } from './svd-reference.js';
 
 /** Float64 thin QR with R's diagonal positive (Gram–Schmidt twice for accuracy). */

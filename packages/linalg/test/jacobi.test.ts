@@ -12,21 +12,16 @@ import { svdReference } from './svd-reference.js';
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { jacobiStats, jacobiSvd, type JacobiOptions } from '../src/jacobi.js';
-import { forEachBackend } from '../../core/test/backends.js';
-import { nearlyZero, sizeClasses } from './families.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
+import { gaussian as gaussianDraw, rng, withSpectrum as spectrumMatrix } from '@sorsajs/testing';
+import { graded as gradedFamily, kahan as kahanFamily, nearlyZero, sizeClasses } from './families.js';
 
 const EPS = 2 ** -23;
 
-/** Seeded Gaussian numbers (LCG + Box-Muller), the same on every run. */
+/** Seeded Gaussian numbers, the same on every run. */
 function gaussian(count: number, seed: number): Float64Array {
-  let s = seed >>> 0;
-  const u = (): number => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 2 ** 32;
-  };
-  const out = new Float64Array(count);
-  for (let i = 0; i < count; i++) out[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
+  const r = rng(seed);
+  return Float64Array.from({ length: count }, () => gaussianDraw(r));
 }
 
 interface Mat {
@@ -41,59 +36,13 @@ function mat(m: number, n: number, a: ArrayLike<number>): Mat {
   return { m, n, a: Float64Array.from(Float32Array.from(a)) };
 }
 
-/** A random m x n matrix with orthonormal columns (m >= n), float64 modified Gram-Schmidt twice. */
-function orthonormal(m: number, n: number, seed: number): Float64Array {
-  const q = gaussian(m * n, seed);
-  for (let j = 0; j < n; j++) {
-    for (let pass = 0; pass < 2; pass++) {
-      for (let i = 0; i < j; i++) {
-        let d = 0;
-        for (let r = 0; r < m; r++) d += q[r * n + i] * q[r * n + j];
-        for (let r = 0; r < m; r++) q[r * n + j] -= d * q[r * n + i];
-      }
-    }
-    let nn = 0;
-    for (let r = 0; r < m; r++) nn += q[r * n + j] ** 2;
-    nn = Math.sqrt(nn);
-    for (let r = 0; r < m; r++) q[r * n + j] /= nn;
-  }
-  return q;
-}
-
 /** U diag(s) Vᵀ with random orthonormal U (m x k), V (n x k). */
 function withSpectrum(m: number, n: number, s: readonly number[], seed: number): Mat {
-  const k = s.length;
-  const U = orthonormal(m, k, seed);
-  const V = orthonormal(n, k, seed + 1);
-  const a = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-    let acc = 0;
-    for (let t = 0; t < k; t++) acc += U[i * k + t] * s[t] * V[j * k + t];
-    a[i * n + j] = acc;
-  }
-  return mat(m, n, a);
+  return mat(m, n, spectrumMatrix(m, n, s, seed));
 }
 
-function kahan(n: number, theta = 1.2): Mat {
-  const s = Math.sin(theta);
-  const cth = Math.cos(theta);
-  const a = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const si = s ** i;
-    a[i * n + i] = si;
-    for (let j = i + 1; j < n; j++) a[i * n + j] = -cth * si;
-  }
-  return mat(n, n, a);
-}
-
-/** Gaussian columns scaled from 1 to 1e-6 (log-spaced), in a permuted order. */
-function graded(m: number, n: number, seed: number): Mat {
-  const g = gaussian(m * n, seed);
-  const order = Array.from({ length: n }, (_, j) => (j * 7 + 3) % n);
-  const a = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) a[i * n + j] = g[i * n + j] * 10 ** ((-6 * order[j]) / (n - 1));
-  return mat(m, n, a);
-}
+const kahan = (n: number): Mat => mat(n, n, kahanFamily(n).data);
+const graded = (m: number, n: number, seed: number): Mat => mat(m, n, gradedFamily(m, n, seed).data);
 
 function rankDeficient(m: number, n: number, r: number, seed: number): Mat {
   const B = gaussian(m * r, seed);

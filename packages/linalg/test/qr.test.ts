@@ -5,8 +5,8 @@
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { qr } from '@sorsajs/linalg';
-import { forEachBackend } from '../../core/test/backends.js';
-import { EPS32 } from '../../core/test/reference.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
+import { EPS32 } from '@sorsajs/testing';
 import { families, nearlyZero, type Matrix } from './families.js';
 
 /** ‖X‖₁: the largest absolute column sum, in float64. */

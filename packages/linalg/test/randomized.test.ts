@@ -6,8 +6,8 @@
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { lowRank, orthonormalityError, randomizedSvd, reconstructionError, svd, svdvals } from '@sorsajs/linalg';
-import { forEachBackend } from '../../core/test/backends.js';
-import { EPS32 } from '../../core/test/reference.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
+import { EPS32 } from '@sorsajs/testing';
 import { nearlyZero, withSpectrum } from './families.js';
 import { svdReference } from './svd-reference.js';
 

@@ -8,9 +8,9 @@ import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { svd } from '@sorsajs/linalg';
-import { forEachBackend } from '../../core/test/backends.js';
-import { EPS32, randomData } from '../../core/test/reference.js';
-import { nearlyZero, orthonormal } from './families.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
+import { EPS32, orthonormalColumns, randomData } from '@sorsajs/testing';
+import { nearlyZero } from './families.js';
 import { svdReference } from './svd-reference.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 4);
@@ -108,8 +108,8 @@ forEachBackend('svd properties', (backend) => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 2, max: 48 }), fc.integer({ min: 2, max: 48 }), fc.integer({ min: 1, max: 1e6 }), async (m, n, seed) => {
         const data = randomData(m * n, seed);
-        const Q = orthonormal(m, m, seed + 1); // columns of an m x m orthogonal matrix
-        const Z = orthonormal(n, n, seed + 2);
+        const Q = orthonormalColumns(m, m, seed + 1); // columns of an m x m orthogonal matrix
+        const Z = orthonormalColumns(n, n, seed + 2);
         const q = c.tensor(Float32Array.from({ length: m * m }, (_, k) => Q[k % m][Math.floor(k / m)]), [m, m]);
         const z = c.tensor(Float32Array.from({ length: n * n }, (_, k) => Z[k % n][Math.floor(k / n)]), [n, n]);
         const a = c.tensor(data, [m, n]);
