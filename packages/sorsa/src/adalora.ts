@@ -19,7 +19,20 @@ import { isAdaloraAdapter, isNode, type AdaloraAdapter, type Init } from './type
 export { merge, linear } from './forward.js';
 
 /** PEFT's defaults (`AdaLoraConfig`). */
-export const DEFAULTS = { initR: 12, targetR: 8, beta1: 0.85, beta2: 0.85, deltaT: 1, orthRegWeight: 0.5 } as const;
+export const DEFAULTS = {
+  /** Initial rank of each adapter. */
+  initR: 12,
+  /** Average rank per adapter that the budget ends at. */
+  targetR: 8,
+  /** EMA factor of the sensitivity Ī. */
+  beta1: 0.85,
+  /** EMA factor of the uncertainty Ū. */
+  beta2: 0.85,
+  /** Steps between two maskings during the budget phase. */
+  deltaT: 1,
+  /** Weight of the orthogonal regularizer added to the task loss. */
+  orthRegWeight: 0.5,
+} as const;
 
 /**
  * Options of `adalora.initAdapter`.
@@ -86,7 +99,12 @@ export function scaleFor(rank: number, alpha: number): number {
 }
 
 /** Every AdaLoRA adapter in a tree with its dotted path (adapters are not searched inside). */
-export function findAdapters(t: unknown): { path: string; adapter: AdaloraAdapter }[] {
+export function findAdapters(t: unknown): {
+  /** The adapter's dotted path in the tree. */
+  path: string;
+  /** The adapter itself. */
+  adapter: AdaloraAdapter;
+}[] {
   const out: { path: string; adapter: AdaloraAdapter }[] = [];
   const walk = (x: unknown, path: string): void => {
     if (isAdaloraAdapter(x)) out.push({ path, adapter: x });
@@ -158,7 +176,15 @@ export interface BudgetOptions {
  * adalora.budget(0, { initBudget: 48, targetBudget: 32, tinit: 10, tfinal: 20, totalSteps: 100 }); // { budget: 48, mask: false }
  * ```
  */
-export function budget(step: number, opts: BudgetOptions): { budget: number; mask: boolean } {
+export function budget(
+  step: number,
+  opts: BudgetOptions,
+): {
+  /** How many triplets may stay nonzero over all adapters after this step. */
+  budget: number;
+  /** Whether this step masks E down to the budget. */
+  mask: boolean;
+} {
   const fn = 'adalora.budget';
   const { initBudget, targetBudget, tinit, tfinal, totalSteps } = opts;
   const deltaT = opts.deltaT ?? DEFAULTS.deltaT;
@@ -344,7 +370,16 @@ export function updateImportance(trainable: Record<string, unknown>, grads: unkn
  * const { trainable: pruned, pattern } = adalora.maskToBudget(trainable, state, 32);
  * ```
  */
-export function maskToBudget<T extends Record<string, unknown>>(trainable: T, state: AllocatorState, budgetNow: number): { trainable: T; pattern: Record<string, Tensor> } {
+export function maskToBudget<T extends Record<string, unknown>>(
+  trainable: T,
+  state: AllocatorState,
+  budgetNow: number,
+): {
+  /** The trainable tree with the lowest-scoring triplets' E entries set to 0. */
+  trainable: T;
+  /** Per adapter path, 1 where a triplet is kept and 0 where it was pruned (PEFT's rank_pattern). */
+  pattern: Record<string, Tensor>;
+} {
   const fn = 'adalora.maskToBudget';
   const found = adaptersOf(fn, trainable);
   const initBudget = found.reduce((s, [, a]) => s + a.A.shape[0], 0);

@@ -35,7 +35,7 @@ export { toLoRA } from './convert.js';
 export { toOfficialStateDict, fromOfficialStateDict } from './interop.js';
 export type { OfficialParts } from './interop.js';
 export { savePeftAdapter, loadPeftAdapter, PEFT_FILES } from './peft.js';
-export type { PeftConfig, PeftSaveOptions, PeftAdapter } from './peft.js';
+export type { PeftConfig, PeftSaveOptions, PeftAdapter, AdaloraSaveOptions } from './peft.js';
 export { drift, driftParams } from './drift.js';
 export type { Drift } from './drift.js';
 export type { TrainStepOptions, TrainStep, StepResult, StepMetrics } from './train.js';

@@ -18,7 +18,12 @@ import { isAdaloraAdapter, isLoraAdapter, isSorsaAdapter, type AdaloraAdapter, t
  * path.join(dir, PEFT_FILES.config); // 'dir/adapter_config.json'
  * ```
  */
-export const PEFT_FILES = { config: 'adapter_config.json', weights: 'adapter_model.safetensors' } as const;
+export const PEFT_FILES = {
+  /** The adapter's configuration (peft_type, r, lora_alpha, target_modules, ...). */
+  config: 'adapter_config.json',
+  /** The adapter's tensors. */
+  weights: 'adapter_model.safetensors',
+} as const;
 
 /** PEFT's prefix of every adapter key: the `PeftModel` wraps the `LoraModel`, which wraps the model. */
 const PREFIX = 'base_model.model.';

@@ -111,7 +111,7 @@ forEachBackend('sorsa makeTrainStep', () => {
     const p = mergeParams(t, f);
     return c.nn.mse(c.nn.linear(x, p.w, p.b), y);
   };
-  const viaLinear = (t: Trainable, f: Frozen, [x, y]: Batch): c.Tensor => c.nn.mse(linear(t.w, f.w, x, { bias: f.b }), y);
+  const viaLinear = (t: Trainable, f: Frozen, [x, y]: Batch): c.Tensor => c.nn.mse(linear(t.w as SorsaAdapter, f.w, x, { bias: f.b }), y);
 
   const configs: [string, Opts, typeof viaMerge][] = [
     ['clipped, regularized, weight decay', { lr: 1e-2, weightDecay: 0.01, gamma: 4e-4, peakLr: 1e-2, maxGradNorm: 0.1 }, viaMerge],
