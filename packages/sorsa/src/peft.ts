@@ -103,8 +103,8 @@ export interface AdaloraSaveOptions {
   tinit?: number;
   /** `tfinal` (default 0). */
   tfinal?: number;
-  /** `total_step` (default null). */
-  totalSteps?: number | null;
+  /** `total_step`: required for an AdaLoRA adapter (PEFT refuses a config without a positive one). */
+  totalSteps?: number;
   /** `deltaT` (default 1). */
   deltaT?: number;
   /** `beta1` (default 0.85). */
@@ -236,6 +236,14 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
   const ada = initial === undefined && isAdaloraAdapter(adapters[paths[0]]);
   const initR = ada ? (adapters[paths[0]] as AdaloraAdapter).A.shape[0] : 0;
   const pattern = ada ? checkRankPattern(fn, opts.adalora?.rankPattern, initR) : new Map<string, boolean[]>();
+  if (ada) {
+    // PEFT's AdaLoraConfig refuses to load without a positive total_step, and needs tinit < total_step - tfinal.
+    const { totalSteps, tinit = 0, tfinal = 0 } = opts.adalora ?? {};
+    if (typeof totalSteps !== 'number' || !Number.isInteger(totalSteps) || totalSteps <= 0) {
+      throw new Error(`${fn}: an AdaLoRA adapter needs opts.adalora.totalSteps, a positive integer (PEFT's total_step; its AdaLoraConfig refuses to load without one), got ${String(totalSteps)}`);
+    }
+    if (!(tinit < totalSteps - tfinal)) throw new Error(`${fn}: opts.adalora needs tinit < totalSteps - tfinal (PEFT checks it on load), got tinit ${tinit}, totalSteps ${totalSteps}, tfinal ${tfinal}`);
+  }
   const byModule = new Set(modules.values());
   for (const k of pattern.keys()) if (!k.endsWith('.lora_E') || !byModule.has(k.slice(0, -'.lora_E'.length))) throw new Error(`${fn}: rank_pattern key "${k}" names no adapter module (expected "<module>.lora_E")`);
   const { fs, path: pathMod } = await nodeModules(fn);
@@ -269,9 +277,11 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
               [A, E, B] = [take(d.A, it, 0), take(d.E, it, 0), take(d.B, it, 1)];
             }
           }
-          put(out, `${PREFIX}${m}.lora_A.weight`, A);
-          put(out, `${PREFIX}${m}.lora_E.weight`, E);
-          put(out, `${PREFIX}${m}.lora_B.weight`, B);
+          // AdaLoRA's lora_A/E/B are bare nn.Parameters in PEFT, so its keys have no `.weight`
+          // (PEFT strips the adapter name; LoRA's lora_A/B are nn.Linear modules, hence theirs).
+          put(out, `${PREFIX}${m}.lora_A`, A);
+          put(out, `${PREFIX}${m}.lora_E`, E);
+          put(out, `${PREFIX}${m}.lora_B`, B);
           continue;
         }
         const l: LoraAdapter = initial !== undefined ? toLoRA(a, initial[p] as Adapter) : { A: reshape((a as LoraAdapter).A, (a as LoraAdapter).A.shape), B: reshape((a as LoraAdapter).B, (a as LoraAdapter).B.shape), scale: a.scale };
@@ -301,14 +311,15 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
           beta1: o.beta1 ?? 0.85,
           beta2: o.beta2 ?? 0.85,
           orth_reg_weight: o.orthRegWeight ?? 0.5,
-          total_step: o.totalSteps ?? null,
+          total_step: o.totalSteps,
           rank_pattern: pattern.size > 0 ? Object.fromEntries(pattern) : null,
         }
       : {};
     const config: PeftConfig = {
       peft_type: ada ? 'ADALORA' : 'LORA',
       task_type: 'CAUSAL_LM',
-      r: rank,
+      // AdaLoRA reads init_r; PEFT warns when its (unused) r is not the default 8.
+      r: ada ? 8 : rank,
       lora_alpha: alpha,
       target_modules: targetModules,
       fan_in_fan_out: fanInFanOut,
@@ -406,11 +417,11 @@ export async function loadPeftAdapter(dir: string): Promise<PeftAdapter> {
   });
   try {
     const byModule = new Map<string, { A?: Tensor; B?: Tensor; E?: Tensor }>();
-    const keyRe = ada ? /^base_model\.model\.(.+)\.lora_([ABE])\.weight$/ : /^base_model\.model\.(.+)\.lora_([AB])\.weight$/;
+    const keyRe = ada ? /^base_model\.model\.(.+)\.lora_([ABE])$/ : /^base_model\.model\.(.+)\.lora_([AB])\.weight$/;
     for (const key of Object.keys(record)) {
       checkKey(fn, key);
       const match = keyRe.exec(key);
-      if (!match) throw new Error(`${fn}: unexpected key ${JSON.stringify(key)} in ${PEFT_FILES.weights} (expected base_model.model.<module>.lora_A.weight, .lora_B.weight${ada ? ' or .lora_E.weight' : ''})`);
+      if (!match) throw new Error(`${fn}: unexpected key ${JSON.stringify(key)} in ${PEFT_FILES.weights} (expected base_model.model.<module>${ada ? '.lora_A, .lora_E or .lora_B (AdaLoRA: no .weight)' : '.lora_A.weight or .lora_B.weight'})`);
       const [, m, which] = match;
       const entry = byModule.get(m) ?? {};
       entry[which as 'A' | 'B' | 'E'] = record[key];
@@ -421,9 +432,10 @@ export async function loadPeftAdapter(dir: string): Promise<PeftAdapter> {
     const adapters = tidy(() => {
       const out: Record<string, LoraAdapter | AdaloraAdapter> = {};
       for (const [m, { A, B, E }] of byModule) {
-        const kA = `${PREFIX}${m}.lora_A.weight`;
-        const kB = `${PREFIX}${m}.lora_B.weight`;
-        const kE = `${PREFIX}${m}.lora_E.weight`;
+        const suffix = ada ? '' : '.weight';
+        const kA = `${PREFIX}${m}.lora_A${suffix}`;
+        const kB = `${PREFIX}${m}.lora_B${suffix}`;
+        const kE = `${PREFIX}${m}.lora_E`;
         if (!A) throw new Error(`${fn}: missing key "${kA}"`);
         if (!B) throw new Error(`${fn}: missing key "${kB}"`);
         if (ada && !E) throw new Error(`${fn}: missing key "${kE}"`);

@@ -152,10 +152,14 @@ forEachBackend('PEFT adapter files', () => {
     const dir = await tempDir();
     const rankPattern = { 'h.0.attn.c_attn.lora_E': keep[0], 'h.0.mlp.c_fc.lora_E': keep[1] };
     await savePeftAdapter(dir, trained, { fanInFanOut: true, adalora: { rankPattern, targetR: 2, tinit: 5, tfinal: 10, totalSteps: 100 } });
+    // PEFT's AdaLoraConfig refuses to load without a positive total_step, or with tinit >= total_step - tfinal.
+    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { rankPattern } })).rejects.toThrow(/needs opts\.adalora\.totalSteps, a positive integer.*got undefined/);
+    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { rankPattern, tinit: 90, tfinal: 10, totalSteps: 100 } })).rejects.toThrow(/needs tinit < totalSteps - tfinal/);
     const cfg = JSON.parse(await readFile(join(dir, 'adapter_config.json'), 'utf8'));
     expect(cfg).toMatchObject({
       peft_type: 'ADALORA',
       task_type: 'CAUSAL_LM',
+      r: 8, // unused by AdaLoRA; PEFT warns unless it is its default
       init_r: 3,
       target_r: 2,
       lora_alpha: 6,
@@ -171,23 +175,24 @@ forEachBackend('PEFT adapter files', () => {
       rank_pattern: { 'h.0.attn.c_attn.lora_E': [true, false, true], 'h.0.mlp.c_fc.lora_E': [true, true, true] },
     });
     const st = await readST(join(dir, 'adapter_model.safetensors'));
+    // AdaLoRA's factors are bare nn.Parameters in PEFT: their keys carry no `.weight` (LoRA's do).
     const shapes = Object.fromEntries([...st].map(([k, v]) => [k, v.shape]));
     expect(shapes).toEqual({
-      'base_model.model.h.0.attn.c_attn.lora_A.weight': [2, IN],
-      'base_model.model.h.0.attn.c_attn.lora_E.weight': [2, 1],
-      'base_model.model.h.0.attn.c_attn.lora_B.weight': [OUT, 2],
-      'base_model.model.h.0.mlp.c_fc.lora_A.weight': [3, IN],
-      'base_model.model.h.0.mlp.c_fc.lora_E.weight': [3, 1],
-      'base_model.model.h.0.mlp.c_fc.lora_B.weight': [OUT2, 3],
+      'base_model.model.h.0.attn.c_attn.lora_A': [2, IN],
+      'base_model.model.h.0.attn.c_attn.lora_E': [2, 1],
+      'base_model.model.h.0.attn.c_attn.lora_B': [OUT, 2],
+      'base_model.model.h.0.mlp.c_fc.lora_A': [3, IN],
+      'base_model.model.h.0.mlp.c_fc.lora_E': [3, 1],
+      'base_model.model.h.0.mlp.c_fc.lora_B': [OUT2, 3],
     });
     // Independent rebuild: W0 + B (A ⊙ E) · lora_alpha / (init_r + 1e-5), from the files alone.
     const merged = mergeParams(trained, frozen);
     const mergedW = [merged.h[0].attn.c_attn.weight, merged.h[0].mlp.c_fc.weight];
     for (const [k, m] of MODULES.entries()) {
       const [o, i] = dims[k];
-      const A = st.get(`base_model.model.${m}.lora_A.weight`)!;
-      const E = st.get(`base_model.model.${m}.lora_E.weight`)!;
-      const B = st.get(`base_model.model.${m}.lora_B.weight`)!;
+      const A = st.get(`base_model.model.${m}.lora_A`)!;
+      const E = st.get(`base_model.model.${m}.lora_E`)!;
+      const B = st.get(`base_model.model.${m}.lora_B`)!;
       const rk = A.shape[0];
       const BE = Float64Array.from(B.data, (v, q) => v * E.data[q % rk]);
       const W = k === 0 ? W0 : W1;
@@ -200,9 +205,9 @@ forEachBackend('PEFT adapter files', () => {
     const again = mergeParams(loaded.adapters, base);
     expect(closeTo(await again.h[0].attn.c_attn.weight.data(), await mergedW[0].data(), () => 64 * r * EPS32 * 4, 'adalora reloaded')).toEqual([]);
     // Bad rank patterns, named.
-    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { rankPattern: { 'h.0.attn.c_attn.lora_E': [true] } } })).rejects.toThrow(/rank_pattern\["h\.0\.attn\.c_attn\.lora_E"\] must be 3 booleans/);
-    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { rankPattern: { 'nope.lora_E': [true, true, true] } } })).rejects.toThrow(/rank_pattern key "nope\.lora_E" names no adapter module/);
-    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { rankPattern: { 'h.0.attn.c_attn.lora_E': [false, false, false] } } })).rejects.toThrow(/prunes every triplet of "h\.0\.attn\.c_attn"/);
+    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { totalSteps: 100, rankPattern: { 'h.0.attn.c_attn.lora_E': [true] } } })).rejects.toThrow(/rank_pattern\["h\.0\.attn\.c_attn\.lora_E"\] must be 3 booleans/);
+    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { totalSteps: 100, rankPattern: { 'nope.lora_E': [true, true, true] } } })).rejects.toThrow(/rank_pattern key "nope\.lora_E" names no adapter module/);
+    await expect(savePeftAdapter(await tempDir(), trained, { adalora: { totalSteps: 100, rankPattern: { 'h.0.attn.c_attn.lora_E': [false, false, false] } } })).rejects.toThrow(/prunes every triplet of "h\.0\.attn\.c_attn"/);
     c.tree.dispose([trained, base, frozen, merged, loaded.adapters, again]);
   });
 
@@ -265,14 +270,20 @@ forEachBackend('PEFT adapter files', () => {
     // AdaLoRA directories.
     const E = rand(2, 5);
     const ada = { peft_type: 'ADALORA', init_r: 2, lora_alpha: 4, target_modules: ['m'], fan_in_fan_out: false, task_type: 'CAUSAL_LM' };
-    const adaOk: [string, number[], ArrayLike<number>][] = [...ok, ['base_model.model.m.lora_E.weight', [2, 1], E]];
+    const adaAB: [string, number[], ArrayLike<number>][] = [
+      ['base_model.model.m.lora_A', [2, IN], A],
+      ['base_model.model.m.lora_B', [OUT, 2], B],
+    ];
+    const adaOk: [string, number[], ArrayLike<number>][] = [...adaAB, ['base_model.model.m.lora_E', [2, 1], E]];
     const la = await loadPeftAdapter(await make(ada, adaOk));
     expect(la.adapters['m.weight'].scale).toBe(4 / (2 + 1e-5));
     c.tree.dispose(la.adapters);
-    await expect(loadPeftAdapter(await make(ada, ok))).rejects.toThrow(/missing key "base_model\.model\.m\.lora_E\.weight"/);
-    await expect(loadPeftAdapter(await make(ada, [...ok, ['base_model.model.m.lora_E.weight', [2], E]]))).rejects.toThrow(/"base_model\.model\.m\.lora_E\.weight" has shape \[2\], expected \[2, 1\]/);
+    await expect(loadPeftAdapter(await make(ada, adaAB))).rejects.toThrow(/missing key "base_model\.model\.m\.lora_E"/);
+    await expect(loadPeftAdapter(await make(ada, [...adaAB, ['base_model.model.m.lora_E', [2], E]]))).rejects.toThrow(/"base_model\.model\.m\.lora_E" has shape \[2\], expected \[2, 1\]/);
+    // LoRA-style `.weight` keys are not AdaLoRA's: refused, not silently ignored as PEFT would.
+    await expect(loadPeftAdapter(await make(ada, [...ok, ['base_model.model.m.lora_E.weight', [2, 1], E]]))).rejects.toThrow(/unexpected key "base_model\.model\.m\.lora_A\.weight".*AdaLoRA: no \.weight/);
     await expect(loadPeftAdapter(await make({ ...ada, rank_pattern: { 'm.lora_E': [true, false] } }, adaOk))).rejects.toThrow(
-      /"base_model\.model\.m\.lora_A\.weight" has shape \[2,4\], expected \[1, in\] \(1 kept in rank_pattern\["m\.lora_E"\]\)/,
+      /"base_model\.model\.m\.lora_A" has shape \[2,4\], expected \[1, in\] \(1 kept in rank_pattern\["m\.lora_E"\]\)/,
     );
     await expect(loadPeftAdapter(await make({ ...ada, rank_pattern: { 'm.lora_E': [true] } }, adaOk))).rejects.toThrow(/rank_pattern\["m\.lora_E"\] must be 2 booleans/);
     await expect(loadPeftAdapter(await make(JSON.parse('{"peft_type":"ADALORA","init_r":2,"lora_alpha":4,"rank_pattern":{"__proto__":[true,true]}}'), adaOk))).rejects.toThrow(/segment "__proto__"/);
