@@ -271,7 +271,7 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
           let [A, E, B] = [reshape(d.A, d.A.shape), reshape(d.E, d.E.shape), reshape(d.B, d.B.shape)];
           if (keep) {
             const idx = keep.flatMap((k, i) => (k ? [i] : []));
-            if (idx.length === 0) throw new Error(`${fn}: rank_pattern prunes every triplet of "${m}"; PEFT cannot hold a rank-0 adapter`);
+            if (idx.length === 0) throw new Error(`${fn}: rank_pattern prunes every triplet of "${m}"; saving a rank-0 module is not supported here (PEFT would write empty tensors)`);
             if (idx.length < keep.length) {
               const it = tensor(idx, [idx.length], 'int32');
               [A, E, B] = [take(d.A, it, 0), take(d.E, it, 0), take(d.B, it, 1)];
@@ -446,7 +446,10 @@ export async function loadPeftAdapter(dir: string): Promise<PeftAdapter> {
         if (A.rank !== 2 || A.shape[0] !== rm) throw new Error(`${fn}: "${kA}" has shape ${fmt(A.shape)}, expected [${rm}, in] (${why})`);
         if (B.rank !== 2 || B.shape[1] !== rm) throw new Error(`${fn}: "${kB}" has shape ${fmt(B.shape)}, expected [out, ${rm}] (${why})`);
         if (E && (E.rank !== 2 || E.shape[0] !== rm || E.shape[1] !== 1)) throw new Error(`${fn}: "${kE}" has shape ${fmt(E.shape)}, expected [${rm}, 1] (${why})`);
-        const value = E ? { A: reshape(A, A.shape), E: reshape(E, E.shape), B: reshape(B, B.shape), scale } : { A: reshape(A, A.shape), B: reshape(B, B.shape), scale };
+        // PEFT rebuilds a pruned AdaLoRA module with update_layer(rank = kept), so with lora_alpha <= 0
+        // its scaling is the kept rank, while ranknum stays init_r.
+        const s = ada && alpha <= 0 && keep ? rm / (r + 1e-5) : scale;
+        const value = E ? { A: reshape(A, A.shape), E: reshape(E, E.shape), B: reshape(B, B.shape), scale: s } : { A: reshape(A, A.shape), B: reshape(B, B.shape), scale: s };
         put(out, `${m}.weight`, value);
       }
       return out;

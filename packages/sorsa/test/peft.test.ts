@@ -278,6 +278,18 @@ forEachBackend('PEFT adapter files', () => {
     const la = await loadPeftAdapter(await make(ada, adaOk));
     expect(la.adapters['m.weight'].scale).toBe(4 / (2 + 1e-5));
     c.tree.dispose(la.adapters);
+    // lora_alpha 0: scaling is the rank; for a module PEFT resized by rank_pattern, the kept rank
+    // (it rebuilds the layer with update_layer(rank = kept)), over ranknum = init_r.
+    const one: [string, number[], ArrayLike<number>][] = [
+      ['base_model.model.m.lora_A', [1, IN], A.slice(0, IN)],
+      ['base_model.model.m.lora_B', [OUT, 1], Array.from({ length: OUT }, (_, q) => B[q * 2])],
+      ['base_model.model.m.lora_E', [1, 1], [E[0]]],
+    ];
+    const l0 = await loadPeftAdapter(await make({ ...ada, lora_alpha: 0 }, adaOk));
+    expect(l0.adapters['m.weight'].scale).toBe(2 / (2 + 1e-5));
+    const lp = await loadPeftAdapter(await make({ ...ada, lora_alpha: 0, rank_pattern: { 'm.lora_E': [true, false] } }, one));
+    expect(lp.adapters['m.weight'].scale).toBe(1 / (2 + 1e-5));
+    c.tree.dispose([l0.adapters, lp.adapters]);
     await expect(loadPeftAdapter(await make(ada, adaAB))).rejects.toThrow(/missing key "base_model\.model\.m\.lora_E"/);
     await expect(loadPeftAdapter(await make(ada, [...adaAB, ['base_model.model.m.lora_E', [2], E]]))).rejects.toThrow(/"base_model\.model\.m\.lora_E" has shape \[2\], expected \[2, 1\]/);
     // LoRA-style `.weight` keys are not AdaLoRA's: refused, not silently ignored as PEFT would.
