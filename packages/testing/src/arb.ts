@@ -294,7 +294,9 @@ function paramTreeArb(opts: ParamTreeArbOptions = {}): fc.Arbitrary<ParamTree> {
 /**
  * The arbitraries, as `arb.tensor(...)`, `arb.matrix(...)` and so on. Each draws plain numbers and
  * builds tensors from them on the backend `init` selected, so call `init` first and dispose what a
- * property receives.
+ * property receives. Known limit: while fast-check shrinks a failing case it may pass the same drawn
+ * tensors to the property again, so a property that disposed them then fails with "was disposed";
+ * the first failure fast-check reports (run with `verbose: 2`) is the real one.
  *
  * @example
  * ```ts
