@@ -1,5 +1,5 @@
 /**
- * Errors are part of the API (DESIGN.md): each bad input raises an Error naming the op and the
+ * Errors are part of the API: each bad input raises an Error naming the op and the
  * offending shapes or values. One test per case; each regex requires both. Host-side checks do not
  * depend on the backend, so these run on wasm only.
  */

@@ -1,5 +1,5 @@
 /**
- * Deterministic memory (DESIGN.md): `memory()` counts live tensors, storage buffers and bytes; a
+ * Deterministic memory: `memory()` counts live tensors, storage buffers and bytes; a
  * reshape view shares its input's storage; disposing a handle never breaks a pending computation.
  * On wasm, a matmul whose 4x4-tiled kernel has 4096 cells or more ([M/4] x N: [128, k] @ [k, 128])
  * runs on worker threads and returns before its result exists, so the "pending" cases below really

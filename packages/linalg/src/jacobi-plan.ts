@@ -9,7 +9,7 @@ import * as K from './jacobi-kernels.js';
 import * as I from './jacobi-inner.js';
 
 const EPS32 = 2 ** -23;
-/** Default cap on sweeps; float32 Jacobi needs ~10-14 on random matrices, up to ~24 on geometric spectra (NOTES.md). */
+/** Default cap on sweeps; float32 Jacobi needs ~10-14 on random matrices, up to ~24 on geometric spectra (measured, docs/guides/linalg.md). */
 const MAX_SWEEPS = 40;
 
 /** Sizes and tables of one Jacobi SVD of an m x n work matrix (m >= n). */

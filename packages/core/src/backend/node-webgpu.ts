@@ -10,7 +10,7 @@ let setup: Promise<string | null> | undefined;
  * WebGPU is there, or to the reason it is not (the package failed to load, say).
  *
  * It also lifts the storage-buffer limit: gpu.js asks for the default device limits, which allow only
- * 8 storage buffers per shader stage, while adapters usually offer more (NOTES.md).
+ * 8 storage buffers per shader stage, while adapters usually offer more (lavapipe offers 16).
  */
 export function ensureWebGPU(): Promise<string | null> {
   setup ??= (async () => {
