@@ -14,7 +14,7 @@
  */
 import { Tensor, abs, add, concat, div, eye, full, less, matmul, mean, mul, norm, random, reshape, slice, sub, sum, tidy, tree, where, zeros } from '@sorsajs/core';
 import { checkFiniteHost, checkRank, checkWeight, describe, factors } from './checks.js';
-import { isAdaloraAdapter, isNode, type AdaloraAdapter, type Init } from './types.js';
+import { findIn, isAdaloraAdapter, isNode, type AdaloraAdapter, type Init } from './types.js';
 
 export { merge, linear } from './forward.js';
 
@@ -105,14 +105,7 @@ export function findAdapters(t: unknown): {
   /** The adapter itself. */
   adapter: AdaloraAdapter;
 }[] {
-  const out: { path: string; adapter: AdaloraAdapter }[] = [];
-  const walk = (x: unknown, path: string): void => {
-    if (isAdaloraAdapter(x)) out.push({ path, adapter: x });
-    else if (Array.isArray(x)) x.forEach((v, i) => walk(v, path ? `${path}.${i}` : String(i)));
-    else if (isNode(x)) for (const [k, v] of Object.entries(x)) walk(v, path ? `${path}.${k}` : k);
-  };
-  walk(t, '');
-  return out;
+  return findIn(t, isAdaloraAdapter);
 }
 
 /**

@@ -4,18 +4,11 @@
  */
 import { Tensor, add, div, eye, matmul, norm, sub, tidy, zeros } from '@sorsajs/core';
 import { factors } from './checks.js';
-import { isNode, isSorsaAdapter, type SorsaAdapter } from './types.js';
+import { findIn, isSorsaAdapter, type SorsaAdapter } from './types.js';
 
 /** Every SORSA adapter `{ U, S, Vt }` in a tree, with its dotted path (adapters are not searched inside). */
 export function findAdapters(t: unknown): { path: string; adapter: SorsaAdapter }[] {
-  const out: { path: string; adapter: SorsaAdapter }[] = [];
-  const walk = (x: unknown, path: string): void => {
-    if (isSorsaAdapter(x)) out.push({ path, adapter: x });
-    else if (Array.isArray(x)) x.forEach((v, i) => walk(v, path ? `${path}.${i}` : String(i)));
-    else if (isNode(x)) for (const [k, v] of Object.entries(x)) walk(v, path ? `${path}.${k}` : k);
-  };
-  walk(t, '');
-  return out;
+  return findIn(t, isSorsaAdapter);
 }
 
 /**

@@ -161,3 +161,23 @@ export function isLoraAdapter(x: unknown): x is LoraAdapter {
   if (!isNode(x) || Array.isArray(x)) return false;
   return x.A instanceof Tensor && x.B instanceof Tensor && !(x.E instanceof Tensor);
 }
+
+/**
+ * Every value in a tree that `match` accepts, with its dotted path, in key order; matched values
+ * are not searched inside. What `findAdapters` (SORSA) and `adalora.findAdapters` walk with.
+ *
+ * @example
+ * ```ts
+ * findIn({ a: { U, S, Vt } }, isSorsaAdapter); // [{ path: 'a', adapter: { U, S, Vt } }]
+ * ```
+ */
+export function findIn<A>(t: unknown, match: (x: unknown) => x is A): { path: string; adapter: A }[] {
+  const out: { path: string; adapter: A }[] = [];
+  const walk = (x: unknown, path: string): void => {
+    if (match(x)) out.push({ path, adapter: x });
+    else if (Array.isArray(x)) x.forEach((v, i) => walk(v, path ? `${path}.${i}` : String(i)));
+    else if (isNode(x)) for (const [k, v] of Object.entries(x)) walk(v, path ? `${path}.${k}` : k);
+  };
+  walk(t, '');
+  return out;
+}
