@@ -5,10 +5,12 @@
  */
 import { Tensor } from '../tensor/tensor.js';
 import { add, div, equal, greater, less, maximum, mul, rsqrt, square, sub, where, exp } from '../ops/elementwise.js';
-import { logsumexp, max, mean, sum } from '../ops/reduce.js';
+import { logsumexp, max, mean } from '../ops/reduce.js';
+import { sum } from '../ops/broadcast.js';
 import { runScoped } from '../tensor/scope.js';
 import { stopGradient } from '../autodiff/transforms.js';
-import { oneHot, take, reshape } from '../ops/shape.js';
+import { reshape } from '../ops/shape.js';
+import { oneHot, take } from '../ops/indexing.js';
 import { matmul } from '../ops/linalg.js';
 import { arange } from '../ops/create.js';
 import { checkTensor } from '../ops/operand.js';

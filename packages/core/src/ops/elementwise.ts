@@ -7,7 +7,7 @@ import { Tensor, type DType } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides } from '../util/shape.js';
 import { checkTensor, launch, operands, type Operand } from './operand.js';
 import { op, untracked } from '../autodiff/tape.js';
-import { sumTo } from '../autodiff/unbroadcast.js';
+import { sumTo } from './broadcast.js';
 
 /** Kernel expressions of the unary ops over `v0`. `int` marks those defined on int32 too. */
 const UNARY: Record<string, { expr: string; int?: boolean }> = {
@@ -98,8 +98,10 @@ function unary(name: string, x: Tensor): Tensor {
   return op([x], forward, (g, y) => [UNARY_VJP[name](g, x, y)]);
 }
 
-/** Runs an elementwise kernel `expr` over broadcast operands. Used by the binary table, `where` and `clip`. */
-/** @internal */
+/**
+ * @internal Runs an elementwise kernel `expr` over broadcast operands. Used by the binary table,
+ * `where`, `clip` and take's VJP.
+ */
 export function mapOp(op: string, expr: string, xs: readonly Operand[], opts: { int: boolean; out?: DType }): Tensor {
   const first = xs.find((x) => typeof x !== 'number');
   if (!opts.int && first instanceof Tensor && first.dtype !== 'float32') {

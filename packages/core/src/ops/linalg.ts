@@ -10,10 +10,8 @@ import { broadcastShapes, fmt, sizeOf } from '../util/shape.js';
 import { mul } from './elementwise.js';
 import { checkTensor, launch, launchDims, requireFloat } from './operand.js';
 import { disposeIntermediate, op } from '../autodiff/tape.js';
-import { sumTo } from '../autodiff/unbroadcast.js';
-import { pad } from './shape.js';
-import { sum } from './reduce.js';
-import { broadcastTo, expandDims, reshape } from './shape.js';
+import { broadcastTo, sum, sumTo } from './broadcast.js';
+import { expandDims, pad, reshape } from './shape.js';
 import { mapKernel } from '../kernels/map.js';
 
 /** Options of `matmul`. */

@@ -3,7 +3,8 @@ import { engine } from '../backend/registry.js';
 import { checkElements } from '../backend/limits.js';
 import { Storage } from '../backend/storage.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
-import { checkLaunch } from '../autodiff/tape.js';
+import { checkLaunch, op as recordOp, untracked } from '../autodiff/tape.js';
+import { mapKernel } from '../kernels/map.js';
 
 /** A tensor, or a JS number that takes the dtype of the tensor it meets. */
 export type Operand = Tensor | number;
@@ -89,4 +90,19 @@ export function launchDims(op: string, src: KernelSource, dims: readonly number[
   const size = dims.reduce((a, b) => a * b, 1) * (src.components ?? 1);
   checkElements(op, size, 'an intermediate result');
   return new Tensor(eng.run(src, dims, storages, scalars), [size], 'float32');
+}
+
+/**
+ * Copies `x` into `outShape`, reading element (c_0..c_r) at `offset + sum c_j * strides[j]`: the
+ * forward of transpose, slice, broadcastTo and the one-tensor concat.
+ */
+export function stridedCopy(op: string, x: Tensor, outShape: readonly number[], strides: readonly number[], offset = 0): Tensor {
+  const { src, scalars } = mapKernel('copy', 'v0', outShape, [strides], [offset]);
+  return launch(op, src, outShape, x.dtype, [x], scalars);
+}
+
+/** Records a one-input shape op (float32 only: int32 tensors carry no gradient). */
+export function shapeOp(x: Tensor, forward: () => Tensor, vjp: (g: Tensor) => Tensor): Tensor {
+  if (x.dtype !== 'float32') return untracked(forward);
+  return recordOp([x], forward, (g) => [vjp(g)]);
 }

@@ -1,24 +1,16 @@
 /**
- * Reductions, each `(x, axis?, keepdims?)`: axis is one axis, several, or undefined for all.
+ * Reductions, each `(x, axis?, keepdims?)`: axis is one axis, several, or undefined for all. `sum`,
+ * which the VJPs here and of the elementwise ops need, is in broadcast.ts.
  * @module
  */
-import { NEEDS_INF, hasContiguous, reduceContiguousKernel, reduceKernel } from '../kernels/reduce.js';
-import { Tensor, type DType } from '../tensor/tensor.js';
-import { fmt, normalizeAxes, sizeOf } from '../util/shape.js';
-import { checkTensor, launch, requireFloat } from './operand.js';
-import { broadcastTo, reshape, transpose } from './shape.js';
-import { op, untracked } from '../autodiff/tape.js';
+import type { DType, Tensor } from '../tensor/tensor.js';
+import { checkTensor, requireFloat } from './operand.js';
+import { reshape } from './shape.js';
+import { reduction, sum, type Axis, type ReductionVjp } from './broadcast.js';
 import { div, equal, exp, mul, sub, where } from './elementwise.js';
 
-/** Axis argument of reductions: one axis, several, or undefined for all. */
-export type Axis = number | readonly number[];
-
-/**
- * VJPs of the reductions, from `gk` (the output cotangent reshaped to keep the reduced axes as 1,
- * then broadcast to x's shape), x, and `yk` (the output, likewise broadcast). null: no gradient.
- */
-const REDUCE_VJP: Record<string, ((gk: Tensor, x: Tensor, yk: Tensor, count: number, axes: number[]) => Tensor) | undefined> = {
-  sum: (gk) => gk,
+/** VJPs of the reductions (see `ReductionVjp`); argmax and argmin have none. */
+const REDUCE_VJP: Record<string, ReductionVjp | undefined> = {
   mean: (gk, _x, _yk, count) => div(gk, count),
   // Ties share the cotangent evenly (as JAX does).
   max: (gk, x, yk, _c, axes) => tieShare(gk, x, yk, axes),
@@ -38,62 +30,7 @@ function tieShare(gk: Tensor, x: Tensor, yk: Tensor, axes: number[]): Tensor {
 }
 
 function reduce(name: string, x: Tensor, axis: Axis | undefined, keepdims: boolean, dtype: DType): Tensor {
-  checkTensor(name, x);
-  const forward = (): Tensor => reduceForward(name, x, axis, keepdims, dtype);
-  const vjp = REDUCE_VJP[name];
-  if (!vjp || x.dtype !== 'float32') return untracked(forward);
-  const axes = normalizeAxes(name, axis, x.rank);
-  const kept = x.shape.map((d, i) => (axes.includes(i) ? 1 : d));
-  const count = sizeOf(axes.map((a) => x.shape[a]));
-  return op([x], forward, (g, y) => {
-    const gk = broadcastTo(reshape(g, kept), x.shape);
-    const yk = broadcastTo(reshape(y, kept), x.shape);
-    return [vjp(gk, x, yk, count, axes)];
-  });
-}
-
-function reduceForward(op: string, x: Tensor, axis: Axis | undefined, keepdims: boolean, dtype: DType): Tensor {
-  const axes = normalizeAxes(op, axis, x.rank);
-  const keptShape = x.shape.filter((_, i) => !axes.includes(i));
-  const outShape = keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : keptShape;
-  const L = sizeOf(axes.map((a) => x.shape[a]));
-  if (L === 0 && op !== 'sum' && op !== 'mean') {
-    throw new Error(`${op}: reduction over an empty axis of shape ${fmt(x.shape)} has no identity`);
-  }
-  // The reduced axes must be one contiguous block; otherwise move them to the end first.
-  const contiguous = axes.every((a, k) => k === 0 || a === axes[k - 1] + 1);
-  let src = x;
-  let first = axes[0] ?? x.rank;
-  if (!contiguous) {
-    src = transpose(x, [...x.shape.keys()].filter((i) => !axes.includes(i)).concat(axes));
-    first = keptShape.length;
-  }
-  const outer = sizeOf(src.shape.slice(0, first));
-  const inner = sizeOf(src.shape.slice(first + axes.length));
-  let flat: Tensor;
-  if (inner === 1 && L > 0 && hasContiguous(op)) {
-    flat = launch(op, reduceContiguousKernel(op), [outer], dtype, [src], [L]);
-  } else {
-    const scalars = NEEDS_INF.has(op) ? [L, inner, Infinity, -Infinity] : [L, inner];
-    flat = launch(op, reduceKernel(op), [outer * inner], dtype, [src], scalars);
-  }
-  if (src !== x) src.dispose();
-  const out = reshape(flat, outShape);
-  flat.dispose();
-  return out;
-}
-
-/**
- * Sum over `axis` (all axes by default).
- *
- * @example
- * ```ts
- * sum(tensor([[1, 2], [3, 4]]), 0);       // [4, 6]
- * sum(tensor([[1, 2], [3, 4]]), 1, true); // [[3], [7]]
- * ```
- */
-export function sum(x: Tensor, axis?: Axis, keepdims = false): Tensor {
-  return reduce('sum', x, axis, keepdims, x?.dtype);
+  return reduction(name, x, axis, keepdims, dtype, REDUCE_VJP[name]);
 }
 
 /**
