@@ -44,5 +44,4 @@ export * as pissa from './pissa.js';
 export * as adalora from './adalora.js';
 export type { LoraInitOptions } from './lora.js';
 
-/** The package version. @example `version // '0.1.0'` */
-export const version = '0.1.0';
+export { version } from './version.js';

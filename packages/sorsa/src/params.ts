@@ -11,7 +11,7 @@ import type { SvdMethod } from './svd.js';
 import * as adalora from './adalora.js';
 import * as lora from './lora.js';
 import * as pissa from './pissa.js';
-import type { Adapter, Trainable } from './types.js';
+import type { Trainable } from './types.js';
 
 /**
  * The plain parameter tree that `trainable` and `frozen` stand for: `frozen` (the original params
@@ -82,6 +82,11 @@ export interface AdaptOptions {
   key?: random.Key;
   /** Scale `alpha / r`; without it the scale is 1 (SORSA, PiSSA) or must be given (LoRA: default alpha = r). */
   alpha?: number;
+  /**
+   * Called after each target is initialized (its SVD done), with the count done, the total and
+   * its path: progress for large models, whose SVDs take seconds per layer.
+   */
+  onProgress?: (done: number, total: number, path: string) => void;
 }
 
 /**
@@ -155,34 +160,40 @@ export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Ada
     if (method !== 'full') checkWeight(fn, leaf, `target "${p}"`);
     else if (!(leaf instanceof Tensor) || leaf.dtype !== 'float32') throw new Error(`${fn}: target "${p}" must be a float32 Tensor for full fine-tuning, got ${leaf instanceof Tensor ? leaf.dtype : describe(leaf)}`);
   }
-  // Inside tidy: if one target fails, every tensor made so far (adapters, residuals, handles) is freed.
-  const adapted = tidy(() => {
-    const trainable: Trainable = {};
-    let index = 0;
-    const frozen = tree.mapWithPath((path, leaf) => {
-      const i = index++;
-      if (!chosen.has(path)) return leaf instanceof Tensor ? reshape(leaf, leaf.shape) : leaf;
-      const W = leaf as Tensor;
-      if (method === 'full') {
-        trainable[path] = reshape(W, W.shape);
-        return reshape(W, W.shape);
-      }
-      const key = opts.key ? random.foldIn(opts.key, i) : undefined;
-      let init: { adapter: Adapter; residual: Tensor };
-      const rank = opts.rank as number;
-      try {
-        if (method === 'lora') init = lora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
-        else if (method === 'adalora') init = adalora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
-        else if (method === 'pissa') init = pissa.initAdapter(W, { rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
-        else init = initAdapter(W, { rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
-      } catch (e) {
-        throw new Error(`${fn}: target "${path}": ${(e as Error).message}`, { cause: e });
-      }
-      trainable[path] = init.adapter;
-      return init.residual;
-    }, params) as P;
+  const trainable: Trainable = {};
+  const residuals = new Map<string, Tensor>();
+  const total = chosen.size;
+  let done = 0;
+  try {
+    // One target at a time, each in its own scope: progress can be reported between them, and if
+    // one fails, every tensor made so far (adapters, residuals) is freed below.
+    for (const [i, path] of paths.entries()) {
+      if (!chosen.has(path)) continue;
+      const W = byPath.get(path) as Tensor;
+      const made = tidy(() => {
+        if (method === 'full') return { adapter: reshape(W, W.shape), residual: reshape(W, W.shape) };
+        const key = opts.key ? random.foldIn(opts.key, i) : undefined;
+        const rank = opts.rank as number;
+        try {
+          if (method === 'lora') return lora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
+          if (method === 'adalora') return adalora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
+          if (method === 'pissa') return pissa.initAdapter(W, { rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
+          return initAdapter(W, { rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
+        } catch (e) {
+          throw new Error(`${fn}: target "${path}": ${(e as Error).message}`, { cause: e });
+        }
+      });
+      trainable[path] = made.adapter;
+      residuals.set(path, made.residual);
+      await sync();
+      done++;
+      opts.onProgress?.(done, total, path);
+    }
+    const frozen = tidy(() => tree.mapWithPath((path, leaf) => residuals.get(path) ?? (leaf instanceof Tensor ? reshape(leaf, leaf.shape) : leaf), params)) as P;
+    await sync();
     return { trainable, frozen };
-  });
-  await sync();
-  return adapted;
+  } catch (e) {
+    tree.dispose([trainable, [...residuals.values()]]);
+    throw e;
+  }
 }

@@ -1,0 +1,2 @@
+/** The package version. @example `version // '0.1.0'` */
+export const version = '0.1.0';
