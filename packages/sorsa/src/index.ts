@@ -36,6 +36,8 @@ export { toOfficialStateDict, fromOfficialStateDict } from './interop.js';
 export type { OfficialParts } from './interop.js';
 export { savePeftAdapter, loadPeftAdapter, PEFT_FILES } from './peft.js';
 export type { PeftConfig, PeftSaveOptions, PeftAdapter, AdaloraSaveOptions } from './peft.js';
+export { saveCheckpoint, loadCheckpoint } from './checkpoint.js';
+export type { Checkpoint } from './checkpoint.js';
 export { drift, driftParams } from './drift.js';
 export type { Drift } from './drift.js';
 export type { TrainStepOptions, TrainStep, StepResult, StepMetrics } from './train.js';
