@@ -1,5 +1,5 @@
 import gpujs from 'gpu.js';
-import type { BackendName, DeviceHandle, Payload } from './types.js';
+import type { BackendName, DeviceHandle, Payload, PayloadOwner } from './types.js';
 import { Storage } from './storage.js';
 
 type GpuInstance = InstanceType<typeof gpujs.GPU>;
@@ -138,7 +138,7 @@ type PipelineFn = ((...a: unknown[]) => Promise<unknown>) & { executorKind: stri
  * for everything queued before it, which keeps the dynamic-output kernels (one `setOutput` per call)
  * safe to share and makes the engine's order the program's order.
  */
-export class Engine {
+export class Engine implements PayloadOwner {
   private readonly gpu: GpuInstance;
   private readonly kernels = new Map<string, KernelFn>();
   private readonly pipelines = new Map<string, PipelineFn>();

@@ -1,5 +1,4 @@
-import type { Payload } from './types.js';
-import type { Engine } from './engine.js';
+import type { Payload, PayloadOwner } from './types.js';
 
 /** Live storage objects and their bytes, for `memory()`. */
 export const liveStorage = { buffers: 0, bytes: 0 };
@@ -25,7 +24,7 @@ export class Storage {
   private refs = 1;
 
   constructor(
-    readonly engine: Engine,
+    readonly engine: PayloadOwner,
     /** Number of 32-bit elements. */
     readonly size: number,
   ) {
@@ -33,7 +32,7 @@ export class Storage {
     liveStorage.bytes += size * 4;
   }
 
-  static ready(engine: Engine, size: number, value: Payload): Storage {
+  static ready(engine: PayloadOwner, size: number, value: Payload): Storage {
     const s = new Storage(engine, size);
     s.value = value;
     return s;
@@ -43,7 +42,7 @@ export class Storage {
    * A storage whose payload a queued task will deliver with `settle` (or `fail`). Delivery is
    * synchronous, so a task that runs now (see `Engine`) makes its result ready for the next op at once.
    */
-  static pendingOn(engine: Engine, size: number): Storage {
+  static pendingOn(engine: PayloadOwner, size: number): Storage {
     const s = new Storage(engine, size);
     s.computing = true;
     return s;

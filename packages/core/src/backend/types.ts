@@ -15,3 +15,16 @@ export interface DeviceHandle {
 
 /** The storage of one tensor once computed: on the host (cpu, wasm, uploaded data) or on a device. */
 export type Payload = Float32Array | DeviceHandle;
+
+/**
+ * What a storage needs of the engine that made it: the backend's name, and reading back and freeing
+ * its payloads. `Engine` implements it; storage.ts names this interface rather than the class so that
+ * it need not import engine.ts, which makes storages.
+ */
+export interface PayloadOwner {
+  readonly name: BackendName;
+  /** Reads a payload back to the host as a fresh Float32Array. */
+  read(p: Payload): Promise<Float32Array>;
+  /** Frees a payload's device memory. */
+  free(p: Payload): void;
+}

@@ -3,9 +3,7 @@
  * dispose the intermediates and keep only what the function returns.
  * @module
  */
-import type { Tensor } from './tensor.js';
-
-const stack: Tensor[][] = [];
+import { frames as stack, type Tensor } from './tensor.js';
 
 /** Whether a tensor is still needed by a pending backward pass (set by autodiff/tape.ts). */
 let held: (t: Tensor) => boolean = () => false;
@@ -13,12 +11,6 @@ let held: (t: Tensor) => boolean = () => false;
 /** @internal Lets the tape tell scopes which tensors its recorded ops still need. */
 export function setHeldPredicate(f: (t: Tensor) => boolean): void {
   held = f;
-}
-
-/** @internal Called by the Tensor constructor. */
-export function trackTensor(t: Tensor): void {
-  const top = stack[stack.length - 1];
-  if (top) top.push(t);
 }
 
 /**

@@ -1,7 +1,6 @@
 import type { Storage } from '../backend/storage.js';
 import { liveStorage } from '../backend/storage.js';
 import { fmt, sizeOf } from '../util/shape.js';
-import { trackTensor } from './scope.js';
 
 /** Element types. Both are computed as float32 inside kernels, so int32 values are exact within ±2^24. */
 export type DType = 'float32' | 'int32';
@@ -10,6 +9,14 @@ export type DType = 'float32' | 'int32';
 export type NestedArray = number | NestedArray[];
 
 const live = { tensors: 0 };
+
+/**
+ * @internal The open scope frames of tensor/scope.ts, innermost last. The constructor pushes every
+ * tensor onto the innermost frame, so a scope can dispose what its function made. The stack lives
+ * here, beside the constructor that fills it, so that scope.ts builds on this module and not the
+ * other way round.
+ */
+export const frames: Tensor[][] = [];
 
 /**
  * An immutable n-dimensional array whose values live on the current backend. Ops return new tensors;
@@ -41,7 +48,7 @@ export class Tensor {
     this.dtype = dtype;
     this.size = sizeOf(shape);
     live.tensors++;
-    trackTensor(this);
+    frames[frames.length - 1]?.push(this);
   }
 
   /** Number of dimensions. */
