@@ -8,7 +8,7 @@ import {
   abs, add, arange, concat, customVjp, div, eye, greater, less, matmul, mul, reshape, slice, stack, stopGradient, sub, tidy, transpose, where, type Tensor,
 } from '@sorsajs/core';
 import type { SVD } from './types.js';
-import type { QR } from './qr.js';
+import type { QR } from './types.js';
 
 /** 1/x where |x| > tiny, else 0: the guarded reciprocals of the backward formulas. */
 function safeInv(x: Tensor, tiny: number): Tensor {

@@ -12,11 +12,11 @@
  * @module
  */
 export { qr } from './qr.js';
-export type { QR } from './qr.js';
+export type { QR } from './types.js';
 export { svd, svdvals, lowRank, orthonormalityError, reconstructionError } from './svd.js';
 export type { SvdOptions } from './svd.js';
 export { jacobiSvd, jacobiStats } from './jacobi.js';
-export type { JacobiOptions, JacobiStats } from './jacobi.js';
+export type { JacobiOptions, JacobiStats } from './types.js';
 export { randomizedSvd } from './randomized.js';
 export type { RandomizedOptions } from './randomized.js';
 export type { SVD } from './types.js';

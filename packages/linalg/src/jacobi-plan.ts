@@ -4,7 +4,7 @@
  * runs. Planning, not compute.
  * @module
  */
-import type { JacobiOptions } from './jacobi.js';
+import type { JacobiOptions } from './types.js';
 import * as K from './jacobi-kernels.js';
 import * as I from './jacobi-inner.js';
 

@@ -10,7 +10,7 @@ import { internal as coreInternal } from '@sorsajs/core';
 import * as K from './jacobi-kernels.js';
 import * as I from './jacobi-inner.js';
 import type { Plan } from './jacobi-plan.js';
-import type { JacobiStats } from './jacobi.js';
+import type { JacobiStats } from './types.js';
 
 type Payload = internal.Payload;
 type Src = internal.KernelSource;

@@ -35,7 +35,9 @@
  *   values at that noise floor (below 2^-34 max|A|) are reported as exactly 0.
  * @module
  */
-import type { SVD } from './types.js';
+import type { JacobiOptions, JacobiStats, SVD } from './types.js';
+
+export type { JacobiOptions, JacobiStats } from './types.js';
 import { backend, matmul, type Tensor } from '@sorsajs/core';
 import { checkMatrix } from './checks.js';
 import { internal } from '@sorsajs/core';
@@ -43,19 +45,6 @@ import * as K from './jacobi-kernels.js';
 import { planFor } from './jacobi-plan.js';
 import { Sweeps } from './jacobi-sweeps.js';
 import { differentiableSvd } from './grad.js';
-
-/** Options of `jacobiSvd`. */
-export interface JacobiOptions {
-  /**
-   * Convergence threshold: sweeps stop once no pair of columns has |a_p·a_q| > tol |a_p| |a_q|, and
-   * pairs within it are not rotated. Default sqrt(m) * 2^-23 (m the longer side).
-   */
-  tol?: number;
-  /** Most sweeps run when the threshold is not reached first. Default 40. */
-  maxSweeps?: number;
-  /** Columns per block (a multiple of 4). Default: 16; 8 for 33-64 columns; about half the columns up to 32. */
-  blockSize?: number;
-}
 
 /** The factors of a thin SVD (the package's `SVD` type). */
 type SvdResult = SVD;
@@ -77,16 +66,6 @@ const NULL_NORM = 2 ** -34;
  * ```
  */
 export const jacobiStats: JacobiStats = { sweeps: 0, converged: false, history: [] };
-
-/** The shape of `jacobiStats`. */
-export interface JacobiStats {
-  /** Full sweeps run (check-only passes not counted). */
-  sweeps: number;
-  /** Whether the stopping rule was met before `maxSweeps` ran out. */
-  converged: boolean;
-  /** The convergence measure of every pass, in order (check-only passes included). */
-  history: number[];
-}
 
 function checkInput(a: Tensor): void {
   checkMatrix('jacobiSvd', a);

@@ -7,6 +7,7 @@ import { PROJECT, REFLECTOR, UPDATE, UPDATE_2D, VECTOR } from './qr-kernels.js';
 
 import { checkFinite, checkMatrix } from './checks.js';
 import { differentiableQr } from './grad.js';
+import type { QR } from './types.js';
 
 const { launch, launchDims } = internal;
 
@@ -14,14 +15,6 @@ const { launch, launchDims } = internal;
 function update(X: Tensor, v: Tensor, w: Tensor, p: Tensor, rows: number, cols: number): Tensor {
   if (backend() === 'wasm') return reshape(launchDims('qr', UPDATE_2D, [cols, rows], [X, v, w, p], [cols]), [rows, cols]);
   return launch('qr', UPDATE, [rows, cols], 'float32', [X, v, w, p], [cols]);
-}
-
-/** The factors of a thin QR: Q `[m, k]` with orthonormal columns and upper-triangular R `[k, n]`, k = min(m, n). */
-export interface QR {
-  /** Orthonormal columns, `[m, k]`. */
-  Q: Tensor;
-  /** Upper triangular, `[k, n]`. */
-  R: Tensor;
 }
 
 /**

@@ -9,3 +9,34 @@ export interface SVD {
   /** Right singular vectors as rows, `[k, n]`. */
   Vt: Tensor;
 }
+
+/** The factors of a thin QR: Q `[m, k]` with orthonormal columns and upper-triangular R `[k, n]`, k = min(m, n). */
+export interface QR {
+  /** Orthonormal columns, `[m, k]`. */
+  Q: Tensor;
+  /** Upper triangular, `[k, n]`. */
+  R: Tensor;
+}
+
+/** Options of `jacobiSvd`. */
+export interface JacobiOptions {
+  /**
+   * Convergence threshold: sweeps stop once no pair of columns has |a_p·a_q| > tol |a_p| |a_q|, and
+   * pairs within it are not rotated. Default sqrt(m) * 2^-23 (m the longer side).
+   */
+  tol?: number;
+  /** Most sweeps run when the threshold is not reached first. Default 40. */
+  maxSweeps?: number;
+  /** Columns per block (a multiple of 4). Default: 16; 8 for 33-64 columns; about half the columns up to 32. */
+  blockSize?: number;
+}
+
+/** The shape of `jacobiStats`. */
+export interface JacobiStats {
+  /** Full sweeps run (check-only passes not counted). */
+  sweeps: number;
+  /** Whether the stopping rule was met before `maxSweeps` ran out. */
+  converged: boolean;
+  /** The convergence measure of every pass, in order (check-only passes included). */
+  history: number[];
+}
