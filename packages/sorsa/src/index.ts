@@ -44,6 +44,7 @@ export type { TrainStepOptions, TrainStep, StepResult, StepMetrics } from './tra
 export * as lora from './lora.js';
 export * as pissa from './pissa.js';
 export * as adalora from './adalora.js';
+export * as report from './report/index.js';
 export type { LoraInitOptions } from './lora.js';
 
 export { version } from './version.js';
