@@ -6,8 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
-import { Tensor, add, init as initBackend, mul, nn, optim, random, reshape, sub, sync, tensor, tidy, tree, zeros } from '@sorsajs/core';
-import type { Model, ParamTree } from '@sorsajs/models';
+import { Tensor, add, init as initBackend, isfinite, mul, nn, optim, random, reshape, sub, sum, sync, tensor, tidy, tree, zeros } from '@sorsajs/core';
+import type { Model, ParamTree, TextTokenizer } from '@sorsajs/models';
 import { Option, type Command } from 'commander';
 import * as adalora from '../../adalora.js';
 import { loadCheckpoint, saveCheckpoint } from '../../checkpoint.js';
@@ -17,7 +17,7 @@ import { savePeftAdapter } from '../../peft.js';
 import { makeTrainStep } from '../../train.js';
 import type { Adapter, AdaloraAdapter, Trainable } from '../../types.js';
 import { version } from '../../version.js';
-import { Batcher, IGNORE, readDataset, split, toSequences, type DataPosition, type Sequence } from '../data.js';
+import { Batcher, IGNORE, encodeExample, readDataset, split, toSequences, type DataPosition, type Dataset, type Sequence } from '../data.js';
 import { EXIT, UsageError } from '../errors.js';
 import { int, list, num } from '../options.js';
 import { makeProgress, type Progress } from '../progress.js';
@@ -40,7 +40,8 @@ export interface FinetuneArgs {
   targets: string[] | null;
   steps: number;
   batch: number;
-  seq: number;
+  /** Tokens per sequence; null: the longest record (JSONL) or 256 (text), at most the model's context. */
+  seq: number | null;
   lr: number;
   schedule: 'cosine' | 'constant';
   warmup: number;
@@ -88,8 +89,16 @@ function warmupStepsOf(a: Pick<FinetuneArgs, 'warmup' | 'steps'>): number {
   return a.warmup < 1 ? Math.round(a.warmup * a.steps) : Math.min(Math.round(a.warmup), a.steps);
 }
 
-/** AdaLoRA's schedule from the options, with defaults relative to the step count. */
-function adaloraPlan(a: FinetuneArgs): { initRank: number; tinit: number; tfinal: number; deltaT: number } {
+/**
+ * AdaLoRA's schedule from the options, with defaults relative to the step count (`sorsa export`
+ * recomputes it from run.json's args).
+ *
+ * @example
+ * ```ts
+ * adaloraPlan({ ...args, rank: 8, steps: 1000 }); // { initRank: 12, tinit: 100, tfinal: 200, deltaT: 20 }
+ * ```
+ */
+export function adaloraPlan(a: Pick<FinetuneArgs, 'rank' | 'steps' | 'initRank' | 'tinit' | 'tfinal' | 'deltaT'>): { initRank: number; tinit: number; tfinal: number; deltaT: number } {
   const initRank = a.initRank ?? Math.max(a.rank, Math.round(1.5 * a.rank));
   const tinit = a.tinit ?? Math.floor(0.1 * a.steps);
   const tfinal = a.tfinal ?? Math.floor(0.2 * a.steps);
@@ -144,9 +153,12 @@ export async function heldOutLoss(model: Model, params: ParamTree, held: readonl
   return total / count;
 }
 
-/** Whether every tensor of a tree is finite (one read-back). */
+/** Whether every value of every tensor of a tree is finite (one read-back; a norm would overflow). */
 async function allFinite(t: unknown): Promise<boolean> {
-  return Number.isFinite(await scalar(optim.globalNorm(t)));
+  const leaves = tree.leaves(t).filter((l): l is Tensor => l instanceof Tensor);
+  if (leaves.length === 0) return true;
+  // The count of non-finite values: exact in float32 up to 2^24 of them, and zero is what matters.
+  return (await scalar(tidy(() => leaves.map((l) => sum(sub(1, isfinite(l)))).reduce((x, y) => add(x, y))))) === 0;
 }
 
 /** The run's record of its arguments and versions. */
@@ -183,6 +195,9 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     throw new UsageError(`--resume: ${a.out} holds no run (no run.json) to resume`);
   }
 
+  // Cheap checks first: a missing file should not wait for a backend to start.
+  if (!existsSync(a.model)) throw new UsageError(`--model ${a.model}: no such directory`);
+  for (const [flag, f] of [['--data', a.data], ['--eval-data', a.evalData]] as const) if (f !== null && !existsSync(f)) throw new UsageError(`${flag} ${f}: no such file`);
   const backendName = await initBackend({ backend: a.backend as never }).catch((e: Error) => {
     throw new UsageError(`--backend ${a.backend}: ${e.message.replace(/^init: /, '')}`);
   });
@@ -190,14 +205,16 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
   if (!model.tokenizer) throw new UsageError(`--model ${a.model}: the checkpoint has no tokenizer.json, which sorsa finetune needs to read --data`);
   const eosRaw = model.config.json.eos_token_id;
   const eos = typeof eosRaw === 'number' && Number.isInteger(eosRaw) && eosRaw >= 0 && eosRaw < model.config.vocabSize ? eosRaw : null;
-  if (a.seq > model.config.maxPositions) throw new UsageError(`--seq ${a.seq}: the model takes at most ${model.config.maxPositions} positions`);
+  if (a.seq !== null && a.seq > model.config.maxPositions) throw new UsageError(`--seq ${a.seq}: the model takes at most ${model.config.maxPositions} positions`);
 
   // Data: the training file, and a held-out split of it or a separate file.
-  const data = toSequences(model.tokenizer, await readDataset(a.data, '--data'), a.seq, eos, `--data ${a.data}`);
-  if (data.dropped > 0) progress.log(`data: ${data.dropped} records dropped (their prompt fills the --seq ${a.seq} window)`);
+  const dataset = await readDataset(a.data, '--data');
+  const seq = a.seq ?? defaultSeq(model.tokenizer, dataset, eos, model.config.maxPositions);
+  const data = toSequences(model.tokenizer, dataset, seq, eos, `--data ${a.data}`);
+  if (data.dropped > 0) progress.log(`data: ${data.dropped} records dropped (their prompt fills the --seq ${seq} window)`);
   let train: Sequence[] = data.sequences;
   let held: Sequence[] = [];
-  if (a.evalData) held = toSequences(model.tokenizer, await readDataset(a.evalData, '--eval-data'), a.seq, eos, `--eval-data ${a.evalData}`).sequences;
+  if (a.evalData) held = toSequences(model.tokenizer, await readDataset(a.evalData, '--eval-data'), seq, eos, `--eval-data ${a.evalData}`).sequences;
   else {
     // By default a tenth is held out, when there is enough data for a tenth to mean something.
     const fraction = a.evalSplit ?? (data.sequences.length >= 10 ? 0.1 : 0);
@@ -279,7 +296,7 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
   }
   const trainableParams = countParams(trainable);
   progress.log(
-    `${a.method}: ${targets.length} target weights, ${trainableParams} trainable parameters; ${train.length} training and ${held.length} held-out sequences of ${a.seq} tokens; backend ${backendName}`,
+    `${a.method}: ${targets.length} target weights, ${trainableParams} trainable parameters; ${train.length} training and ${held.length} held-out sequences of ${seq} tokens; backend ${backendName}`,
   );
 
   const batcher = new Batcher(train, a.batch, a.seed, position);
@@ -309,8 +326,8 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
 
   while (step < a.steps) {
     const b = batcher.next();
-    const ids = tensor(b.ids, [a.batch, a.seq], 'int32');
-    const labels = tensor(b.labels, [a.batch, a.seq], 'int32');
+    const ids = tensor(b.ids, [a.batch, seq], 'int32');
+    const labels = tensor(b.labels, [a.batch, seq], 'int32');
     const lr = lrSchedule(step);
     const out = ts.step(trainable, optState, frozen, { ids, labels });
     tree.dispose([ids, labels, trainable, optState]);
@@ -338,7 +355,7 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     }
     if (step % a.logEvery === 0 || step === a.steps || skipped) {
       const now = Date.now();
-      const tokensPerSecond = ((step - lastLog.step) * a.batch * a.seq) / Math.max(1e-3, (now - lastLog.time) / 1000);
+      const tokensPerSecond = ((step - lastLog.step) * a.batch * seq) / Math.max(1e-3, (now - lastLog.time) / 1000);
       lastLog = { time: now, step };
       const elapsed = (now - started) / 1000;
       await record({ step, loss, lr, gradNorm, regularizer: reg, skipped: skipped ? 1 : 0, tokensPerSecond: Math.round(tokensPerSecond), seconds: Number(elapsed.toFixed(3)) });
@@ -363,7 +380,9 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
       process.stderr.write(`sorsa finetune: interrupted at step ${step}; ${ok ? `checkpoint written; continue with --resume --out ${a.out}` : 'no checkpoint written'}\n`);
       return EXIT.interrupted;
     }
-    if (step % a.saveEvery === 0 && step < a.steps) await save();
+    // No periodic checkpoint inside a streak of skipped steps: if the streak ends the run, the
+    // newest checkpoint on disk predates it.
+    if (step % a.saveEvery === 0 && step < a.steps && badInARow === 0) await save();
   }
 
   await save();
@@ -410,6 +429,22 @@ async function evaluate(model: Model, trainable: Trainable, frozen: ParamTree, h
   }
 }
 
+/**
+ * `--seq` by default: the longest record plus one (JSONL) or 256 (text), at most the model's context
+ * (`sorsa eval` uses it too).
+ *
+ * @example
+ * ```ts
+ * defaultSeq(model.tokenizer, dataset, eos, model.config.maxPositions); // e.g. 23
+ * ```
+ */
+export function defaultSeq(tok: TextTokenizer, data: Dataset, eos: number | null, max: number): number {
+  if (data.kind === 'text') return Math.min(256, max);
+  let longest = 0;
+  for (const ex of data.examples) longest = Math.max(longest, encodeExample(tok, ex, eos).ids.length);
+  return Math.max(2, Math.min(longest - 1, max));
+}
+
 /** `--svd auto`: randomized SVD when the largest target is big enough for it to be the faster one. */
 function autoSvd(params: ParamTree, targets: readonly string[], rank: number): 'jacobi' | 'randomized' {
   const paths = tree.leafPaths(params);
@@ -441,7 +476,7 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
     .option('--targets <list>', 'module name patterns, comma-separated, * for any part of a name (default: every attention and MLP projection)', list)
     .option('--steps <n>', 'optimizer steps', int(1), 100)
     .option('--batch <n>', 'sequences per step', int(1), 4)
-    .option('--seq <n>', 'tokens per sequence', int(2), 128)
+    .option('--seq <n>', "tokens per sequence (default: the longest record's, or 256 for text; at most the model's context)", int(2))
     .option('--lr <x>', 'peak learning rate', num(0, { exclusive: true }), 2e-4)
     .addOption(new Option('--schedule <name>', 'learning-rate schedule after warmup').choices(['cosine', 'constant']).default('cosine'))
     .option('--warmup <x>', 'warmup: a fraction of --steps if below 1, else a step count', num(0), 0.03)
@@ -478,7 +513,7 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
         targets: (o.targets as string[] | undefined) ?? null,
         steps: o.steps as number,
         batch: o.batch as number,
-        seq: o.seq as number,
+        seq: (o.seq as number | undefined) ?? null,
         lr: o.lr as number,
         schedule: o.schedule as 'cosine' | 'constant',
         warmup: o.warmup as number,
