@@ -60,34 +60,33 @@ export function makeProgress(opts: { plain?: boolean } = {}): Progress {
       stop: () => undefined,
     };
   }
+  // One MultiBar: its log() prints lines above the bars without breaking them.
+  let multi: cliProgress.MultiBar | null = null;
   let bar: cliProgress.SingleBar | null = null;
   let kind = '';
-  const ensure = (name: string, total: number, format: string): cliProgress.SingleBar => {
+  const ensure = (name: string, total: number, format: string, payload: object): cliProgress.SingleBar => {
     if (bar && kind === name) return bar;
-    bar?.stop();
+    multi ??= new cliProgress.MultiBar({ stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 20, autopadding: true, barsize: 16 }, cliProgress.Presets.shades_classic);
     kind = name;
-    bar = new cliProgress.SingleBar({ format, stream: process.stderr, hideCursor: true, clearOnComplete: false, etaBuffer: 20 }, cliProgress.Presets.shades_classic);
-    bar.start(total, 0);
+    bar = multi.create(total, 0, payload, { format });
     return bar;
   };
   return {
-    phase: (name, done, total, detail) => ensure(name, total, `${name} {bar} {value}/{total} {detail}`).update(done, { detail }),
-    step: (r) =>
-      ensure('train', r.total, 'train {bar} {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | ETA {etaText}').update(r.step, {
-        loss: r.loss.toFixed(4),
-        lr: r.lr.toExponential(2),
-        tps: Math.round(r.tokensPerSecond),
-        etaText: clock(r.eta),
-      }),
+    phase: (name, done, total, detail) => ensure(name, total, `${name.padEnd(5)} {bar} {value}/{total} {detail}`, { detail }).update(done, { detail }),
+    step: (r) => {
+      // Compact enough for an 80-column terminal (cli-progress cuts lines at the terminal's width).
+      const payload = { loss: r.loss.toFixed(4), lr: r.lr.toExponential(1), tps: Math.round(r.tokensPerSecond), etaText: clock(r.eta) };
+      ensure('train', r.total, 'train {bar} {value}/{total} loss {loss} lr {lr} {tps} tok/s ETA {etaText}', payload).update(r.step, payload);
+    },
     log: (line) => {
-      if (bar) bar.stop();
-      bar = null;
-      kind = '';
-      process.stderr.write(`${line}\n`);
+      if (multi) multi.log(`${line}\n`);
+      else process.stderr.write(`${line}\n`);
     },
     stop: () => {
-      bar?.stop();
+      multi?.stop();
+      multi = null;
       bar = null;
+      kind = '';
     },
   };
 }

@@ -3,12 +3,13 @@
  * every method's run folder, resumption equal to an uninterrupted run, Ctrl-C, a diverging run, the
  * non-terminal log format, and each user error (one line naming the flag or file, status 2).
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { loadCheckpoint, type Trainable } from '@sorsajs/sorsa';
-import { additionJsonl, runCli, tempDir, tinyModel, type CliResult } from './fixture.js';
+import { BIN, additionJsonl, runCli, tempDir, tinyModel, type CliResult } from './fixture.js';
 
 let gpt2: string;
 let llama: string;
@@ -170,6 +171,24 @@ describe('sorsa finetune: output', () => {
     for (const [i, l] of steps.entries()) expect(l).toMatch(new RegExp(`^step ${2 * (i + 1)}/6 loss \\d+\\.\\d{4} lr \\d\\.\\d{2}e[-+]\\d+ tok/s \\d+ eta \\d+:\\d\\d$`));
     expect(r.stderr).toMatch(/^init 8\/8 transformer\.h\.1\.mlp\.c_proj\.weight \(\d+\.\d s\)$/m);
     expect(records(out).filter((x) => 'loss' in x).map((x) => x.step)).toEqual([2, 4, 6]);
+  });
+
+  // `script` (util-linux) gives the binary a pseudo-terminal, as a user's shell would.
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  if (!hasScript) console.warn('SKIPPED: the progress-bar test needs util-linux `script` for a pseudo-terminal');
+  it.skipIf(!hasScript)('draws progress bars on a terminal: SVD initialization per layer, then training with loss, lr, tokens/s and ETA (skipped without util-linux script)', () => {
+    const out = join(work, 'tty');
+    const log = join(work, 'tty.log');
+    const cmd = [process.execPath, BIN, ...base(gpt2, out, ['--steps', '5', '--eval-every', '2'])].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('script', ['-qec', cmd, log], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    // eslint-disable-next-line no-control-regex
+    const screen = readFileSync(log, 'utf8').replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1b[78]/g, '');
+    expect(screen).toMatch(/init +\S+ 8\/8 transformer\.h\.1\.mlp\.c_proj\.weight \(\d+\.\d s\)/);
+    expect(screen).toMatch(/train \S+ 5\/5 loss \d+\.\d{4} lr \d\.\de-\d \d+ tok\/s ETA 0:00/);
+    expect(screen).toMatch(/step 2: held-out loss \d+\.\d{4}/);
+    // No unfilled placeholder was ever drawn.
+    expect(screen).not.toMatch(/\{(loss|lr|tps|etaText|detail)\}/);
   });
 
   it('--help shows every option with its default, and an example', async () => {
