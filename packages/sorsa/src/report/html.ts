@@ -7,24 +7,31 @@ import { formatNumber } from './format.js';
 
 /** A table: a header row and rows of strings or numbers, one cell per column. */
 export interface ReportTable {
+  /** Column headings. */
   columns: readonly string[];
+  /** Rows of exactly `columns.length` cells; numbers are formatted by `formatNumber`. */
   rows: readonly (readonly (string | number)[])[];
 }
 
 /** One part of a report, rendered in this order: heading, text, chart, table. */
 export interface ReportSection {
+  /** The section's `<h2>`. */
   heading: string;
   /** Plain text (not HTML: it is escaped); a blank line starts a new paragraph. */
   text?: string;
   /** A chart from `lineChart` or `barChart`, inserted as it is (it must be markup those built). */
   svg?: string;
+  /** A table of results. */
   table?: ReportTable;
 }
 
 /** What `renderReport` renders. */
 export interface ReportOptions {
+  /** The page's `<title>` and `<h1>`. */
   title: string;
+  /** A line under the title (the run folder, a date). */
   subtitle?: string;
+  /** The body, in order. */
   sections: readonly ReportSection[];
 }
 

@@ -11,15 +11,21 @@ import { linearScale, logScale, position } from './ticks.js';
 
 /** One line of a line chart: `[x, y]` points in order. Non-finite points break the line. */
 export interface LineSeries {
+  /** The legend and tooltip name (any text: it is escaped). */
   name: string;
+  /** `[x, y]` pairs, drawn in this order. */
   points: readonly (readonly [number, number])[];
 }
 
 /** What `lineChart` draws. */
 export interface LineChartOptions {
+  /** Shown above the chart, and its accessible name. */
   title: string;
+  /** The x axis title. */
   xLabel: string;
+  /** The y axis title. */
   yLabel: string;
+  /** The lines, coloured in order from a colour-blind-safe palette. */
   series: readonly LineSeries[];
   /** A base-10 logarithmic y axis; points with y <= 0 cannot be placed on it and break the line. */
   logY?: boolean;
@@ -126,7 +132,9 @@ export function lineChart(options: LineChartOptions): string {
 
 /** One group member of a bar chart: a value per category, with optional ± error bars. */
 export interface BarSeries {
+  /** The legend and tooltip name (any text: it is escaped). */
   name: string;
+  /** One value per category; a non-finite one draws "n/a" instead of a bar. */
   values: readonly number[];
   /** Half-widths of the error bars (a standard deviation over seeds, say); non-finite ones are not drawn. */
   errors?: readonly number[];
@@ -134,9 +142,13 @@ export interface BarSeries {
 
 /** What `barChart` draws. */
 export interface BarChartOptions {
+  /** Shown above the chart, and its accessible name. */
   title: string;
+  /** The y axis title. */
   yLabel: string;
+  /** The groups along the x axis (methods, layer paths), in order. */
   categories: readonly string[];
+  /** The bars within each group, coloured in order from a colour-blind-safe palette. */
   series: readonly BarSeries[];
 }
 

@@ -6,10 +6,15 @@ import { formatNumber } from './format.js';
 
 /** An axis: its domain `[min, max]`, tick values inside it with their labels, and whether it is logarithmic. */
 export interface Scale {
+  /** The lower end of the axis (its first tick). */
   min: number;
+  /** The upper end of the axis (its last tick). */
   max: number;
+  /** Tick values, ascending, from `min` to `max`. */
   ticks: number[];
+  /** One label per tick, as drawn. */
   labels: string[];
+  /** Whether positions are proportional to log10 of the value. */
   log: boolean;
 }
 
