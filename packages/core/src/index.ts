@@ -1,6 +1,9 @@
 /**
  * `@sorsajs/core`: immutable tensors whose every kernel runs through gpu.js.
  *
+ * Guides: [tensors and ops](../../../docs/guides/tensors.md), [backends](../../../docs/guides/backends.md),
+ * [training](../../../docs/guides/training.md); how it works inside: [architecture](../../../docs/architecture.md).
+ *
  * @example
  * ```ts
  * import { init, tensor, matmul } from '@sorsajs/core';

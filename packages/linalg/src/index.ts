@@ -1,6 +1,6 @@
 /**
  * `@sorsajs/linalg`: QR, one-sided Jacobi SVD and randomized SVD on `@sorsajs/core` kernels, with
- * VJP rules for the decompositions.
+ * VJP rules for the decompositions. Guide: [linear algebra](../../../docs/guides/linalg.md).
  *
  * @example
  * ```ts
