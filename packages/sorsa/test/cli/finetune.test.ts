@@ -81,6 +81,12 @@ describe('sorsa finetune: each method writes a complete run folder', () => {
       const per = ([o, i]: [number, number]): number =>
         method === 'full' ? o * i : method === 'sorsa' ? r4 * (o + i + 1) : method === 'adalora' ? r4 * (o + i + 1) : r4 * (o + i);
       expect(report.trainableParams).toBe(2 * shapes.reduce((s, sh) => s + per(sh), 0));
+      const html = readFileSync(join(out, 'report.html'), 'utf8');
+      expect(html).toMatch(/^<!DOCTYPE html>/i);
+      expect(html).toContain(`sorsa finetune: ${method}`);
+      // The loss chart: one line of the 12 training losses and the held-out point, as SVG.
+      expect(html).toMatch(/<svg[^>]*>[\s\S]*training loss[\s\S]*held-out loss[\s\S]*<\/svg>/);
+      expect(html).not.toMatch(/https?:\/\/(?!www\.w3\.org)/);
       if (method === 'full') expect(existsSync(join(out, 'adapter'))).toBe(false);
       else {
         const cfg = JSON.parse(readFileSync(join(out, 'adapter', 'adapter_config.json'), 'utf8')) as Record<string, unknown>;

@@ -22,6 +22,7 @@ import { EXIT, UsageError } from '../errors.js';
 import { int, list, num } from '../options.js';
 import { makeProgress, type Progress } from '../progress.js';
 import { checkpointName, listCheckpoints, readJson, runFiles, writeTextAtomic } from '../run-dir.js';
+import { writeRunReport } from '../run-report.js';
 import { DEFAULT_TARGETS, selectTargets } from '../targets.js';
 import { loadModel } from '../tuned.js';
 
@@ -400,18 +401,19 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     });
   }
   const metrics = (await readFile(files.metrics, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, number>);
-  const report = {
+  await writeRunReport(files, {
     method: a.method,
+    model: a.model,
     steps: step,
-    trainLoss: metrics.filter((m) => typeof m.loss === 'number').map((m) => [m.step, m.loss]),
+    trainLoss: metrics.filter((m) => typeof m.loss === 'number' && m.skipped !== 1).map((m): [number, number] => [m.step, m.loss]),
     evalLoss,
-    evalHistory: metrics.filter((m) => typeof m.evalLoss === 'number').map((m) => [m.step, m.evalLoss]),
+    evalHistory: metrics.filter((m) => typeof m.evalLoss === 'number').map((m): [number, number] => [m.step, m.evalLoss]),
     trainableParams,
     skippedSteps: skippedTotal,
     seconds: (Date.now() - started) / 1000,
     backend: backendName,
-  };
-  await writeTextAtomic(files.reportJson, `${JSON.stringify(report, null, 2)}\n`);
+    args: { ...a },
+  });
   tree.dispose([trainable, optState, frozen, initial, allocState]);
   await sync();
   const summary = `${a.method}: ${step} steps, final loss ${smoothed.toFixed(4)}${evalLoss !== null ? `, held-out loss ${evalLoss.toFixed(4)}` : ''}; run folder ${a.out}`;
