@@ -186,18 +186,18 @@ export class Engine implements PayloadOwner {
     return k;
   }
 
-  /**
-   * The cache key of a kernel. On webgl it includes the argument and output sizes: gpu.js's GL
-   * kernels keep reading arguments with the texture sizes and kinds of their first call (seen as
-   * wrong reductions, concats and matmuls once one kernel met several shapes, and as failures when a
-   * texture came where a host array came first), so each combination gets its own kernel.
-   */
   /** The sizes part of webgl's cache key (see `cacheKey`); other backends key by source alone and skip building it. */
   private sizes(dims: readonly number[], values: readonly Payload[], inputs?: readonly { readonly size: number }[]): string {
     if (this.name !== 'webgl') return '';
     return sizesOf(dims, inputs ?? values.map((v) => ({ size: payloadSize(v) })), values);
   }
 
+  /**
+   * The cache key of a kernel. On webgl it includes the argument and output sizes: gpu.js's GL
+   * kernels keep reading arguments with the texture sizes and kinds of their first call (seen as
+   * wrong reductions, concats and matmuls once one kernel met several shapes, and as failures when a
+   * texture came where a host array came first), so each combination gets its own kernel.
+   */
   private cacheKey(src: KernelSource, threaded: boolean, sizes: string): string {
     const base = threaded ? `${src.key}|threads` : src.key;
     return this.name === 'webgl' ? `${base}|${sizes}` : base;
