@@ -231,6 +231,28 @@ describe('lineChart', () => {
     expect(externalRefs(svg)).toEqual([]);
   });
 
+  it('draws long runs: 5 × 60 000 points (more than Math.min(...v) takes), a NaN every 1000 steps', () => {
+    const series = Array.from({ length: 5 }, (_, m) => ({
+      name: `m${m}`,
+      points: Array.from({ length: 60_000 }, (_, i) => [i, i % 1000 === 999 ? NaN : 1 + m + 1 / (i + 1)] as [number, number]),
+    }));
+    const t0 = performance.now();
+    const svg = lineChart({ title: 'T', xLabel: 'step', yLabel: 'loss', series });
+    expect(performance.now() - t0).toBeLessThan(5000); // under 1 s here, on a shared 2-core machine
+    const paths = elements(svg, 'path', 'sorsa-line');
+    expect(paths.length).toBe(5);
+    expect(paths[0].d.split('M').length - 1).toBe(60);
+  });
+
+  it('a single point draws its marker on a padded axis', () => {
+    const svg = lineChart({ title: 'T', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points: [[3, 0.5]] }] });
+    assertWellFormedXml(svg);
+    expect(elements(svg, 'circle', 'sorsa-point').map((c) => c.r)).toEqual(['3.5']);
+    const ys = yTicks(svg).map((t) => t[0]);
+    expect(ys[0]).toBeLessThan(0.5);
+    expect(ys[ys.length - 1]).toBeGreaterThan(0.5);
+  });
+
   it('thins markers on long series but keeps the last point', () => {
     const points = Array.from({ length: 1000 }, (_, i) => [i, 1 / (i + 1)] as [number, number]);
     const svg = lineChart({ title: 'T', xLabel: 'x', yLabel: 'y', series: [{ name: 'a', points }] });

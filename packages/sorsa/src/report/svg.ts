@@ -31,6 +31,17 @@ export interface LineChartOptions {
   logY?: boolean;
 }
 
+// A loop, not Math.min(...v): a long run's loss curve has more points than a call has room for arguments.
+function extent(points: readonly (readonly [number, number])[], axis: 0 | 1): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const p of points) {
+    if (p[axis] < lo) lo = p[axis];
+    if (p[axis] > hi) hi = p[axis];
+  }
+  return [lo, hi];
+}
+
 // A type guard would narrow readonly number[] to any[]: validation only needs the boolean.
 const isList = (x: unknown): boolean => Array.isArray(x);
 
@@ -79,10 +90,10 @@ export function lineChart(options: LineChartOptions): string {
 
   const W = 720;
   const H = 420;
-  const xs = all.map((p) => p[0]);
-  const ys = all.map((p) => p[1]);
-  const ySc = logY ? logScale(Math.min(...ys), Math.max(...ys)) : linearScale(Math.min(...ys), Math.max(...ys), 6);
-  const xSc = linearScale(Math.min(...xs), Math.max(...xs), 7);
+  const [x0, x1] = extent(all, 0);
+  const [y0, y1] = extent(all, 1);
+  const ySc = logY ? logScale(y0, y1) : linearScale(y0, y1, 6);
+  const xSc = linearScale(x0, x1, 7);
   const leg = legend(
     series.map((s, i) => ({ name: runs[i].length ? s.name : `${s.name} (no finite points)`, colour: colour(i), dash: dash(i), shape: 'line' as const })),
     48,
@@ -111,11 +122,12 @@ export function lineChart(options: LineChartOptions): string {
       const d = runs[i].map((run) => run.map(([x, y], k) => `${k ? 'L' : 'M'}${num(xOf(x))} ${num(yOf(ySc, box, y))}`).join('')).join('');
       const dashAttr = dash(i) ? ` stroke-dasharray="${dash(i)}"` : '';
       const pts = runs[i].flat();
+      const isolated = new Set(runs[i].filter((r) => r.length === 1).map((r) => r[0]));
       const every = Math.ceil(pts.length / MAX_MARKERS);
       const markers = pts
         .map(([x, y], k) => {
           // Every k-th point, the last, and isolated points (a one-point run draws no line).
-          const alone = runs[i].some((r) => r.length === 1 && r[0] === pts[k]);
+          const alone = isolated.has(pts[k]);
           if (k % every && k !== pts.length - 1 && !alone) return '';
           return `<circle class="sorsa-point" cx="${num(xOf(x))}" cy="${num(yOf(ySc, box, y))}" r="${alone ? 3.5 : 2.5}" fill="${colour(i)}"><title>${name}: ${escapeXml(xLabel)} = ${formatNumber(x, 6)}, ${escapeXml(yLabel)} = ${formatNumber(y)}</title></circle>`;
         })
