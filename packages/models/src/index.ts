@@ -14,7 +14,7 @@
 export { parseConfig } from './config.js';
 export type { ModelConfig, ModelType } from './config.js';
 export { createModel, forwardWithCache } from './model.js';
-export type { CachedForward, Model } from './model.js';
+export type { CachedForward, CreateModelOptions, Model } from './model.js';
 export type { KvCache, KvLayer } from './forward.js';
 export type { ParamTree } from './spec.js';
 export { loadPretrained, savePretrained } from './io.js';
@@ -22,3 +22,5 @@ export { generate, nextToken } from './generate.js';
 export type { GenerateOptions } from './generate.js';
 export { tokenizerFromJson } from './tokenizer.js';
 export type { TextTokenizer } from './tokenizer.js';
+export { trainTokenizer } from './train-tokenizer.js';
+export type { TokenizerJson, TrainedTokenizer, TrainTokenizerOptions } from './train-tokenizer.js';

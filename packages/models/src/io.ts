@@ -10,15 +10,12 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { abs, loadSafetensors, max, saveSafetensors, sub, tidy, transpose, Tensor, tree } from '@sorsajs/core';
 import { parseConfig, type ModelConfig } from './config.js';
-import { makeModel, type Model } from './model.js';
+import { makeModel, tokenizerTexts, type Model } from './model.js';
 import { buildTree, embeddingKey, leafAt, paramSpecs, type ParamTree } from './spec.js';
 import { tokenizerFromJson } from './tokenizer.js';
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 const isTensor = (x: unknown): x is Tensor => x instanceof Tensor;
-
-/** The raw `tokenizer.json` text of loaded models, written back by savePretrained. */
-const tokenizerText = new WeakMap<Model, string>();
 
 async function exists(file: string): Promise<boolean> {
   try {
@@ -191,7 +188,7 @@ export async function loadPretrained(dir: string): Promise<Model> {
     const kept = new Set(entries.map(([, t]) => t));
     for (const t of all) if (!kept.has(t)) t.dispose();
     const model = makeModel(config, params, tokenizer);
-    if (tokText !== undefined) tokenizerText.set(model, tokText);
+    if (tokText !== undefined) tokenizerTexts.set(model, tokText);
     return model;
   } catch (e) {
     for (const t of all) t.dispose();
@@ -268,6 +265,6 @@ export async function savePretrained(model: Model, params: ParamTree, dir: strin
   }
   const json = { ...config.json, torch_dtype: 'float32' };
   await writeTextAtomic(join(dir, 'config.json'), `${JSON.stringify(json, null, 2)}\n`);
-  const tok = tokenizerText.get(model);
+  const tok = tokenizerTexts.get(model);
   if (tok !== undefined) await writeTextAtomic(join(dir, 'tokenizer.json'), tok);
 }

@@ -6,7 +6,7 @@ import { nn, ones, random, tidy, zeros, type Tensor } from '@sorsajs/core';
 import { parseConfig, type ModelConfig } from './config.js';
 import { checkIds, run, type KvCache } from './forward.js';
 import { buildTree, paramSpecs, type ParamTree } from './spec.js';
-import type { TextTokenizer } from './tokenizer.js';
+import { tokenizerFromJson, type TextTokenizer } from './tokenizer.js';
 
 /**
  * A language model: its config, its parameters as a tree whose leaf paths are the checkpoint's key
@@ -75,6 +75,13 @@ export interface CachedForward {
   cache: KvCache;
 }
 
+/**
+ * The `tokenizer.json` text of each model that has one (loaded with it, or given to createModel),
+ * which savePretrained writes beside the weights. Kept outside the Model object so that a Model stays
+ * a plain, readonly value.
+ */
+export const tokenizerTexts = new WeakMap<Model, string>();
+
 /** The Model object for a parsed config and its params. */
 export function makeModel(config: ModelConfig, params: ParamTree, tokenizer?: TextTokenizer): Model {
   const forward = (p: ParamTree, ids: Tensor | readonly (readonly number[])[]): Tensor => {
@@ -94,8 +101,14 @@ export function makeModel(config: ModelConfig, params: ParamTree, tokenizer?: Te
  * weights with std `initializer_range / sqrt(2 n_layer)`), biases 0, norm weights 1. Parameter `i`
  * of the checkpoint order draws from `random.foldIn(key, i)`.
  *
+ * With `options.tokenizer` (a parsed `tokenizer.json`, e.g. `trainTokenizer(...).json`), the model
+ * has that tokenizer and savePretrained writes its `tokenizer.json`, so that a model created and
+ * pretrained here is saved as a complete Hugging Face checkpoint directory. The tokenizer's ids must
+ * fit the config's `vocab_size`.
+ *
  * @param config - A `config.json` object (parsed with {@link parseConfig}) or a parsed config.
  * @param key - The PRNG key of the initialization.
+ * @param options - The model's tokenizer, if any.
  *
  * @example
  * ```ts
@@ -104,9 +117,19 @@ export function makeModel(config: ModelConfig, params: ParamTree, tokenizer?: Te
  * model.params.model.layers[0].self_attn.k_proj.weight.shape; // [32, 64]
  * ```
  */
-export function createModel(config: ModelConfig | Record<string, unknown>, key: random.Key): Model {
+export function createModel(config: ModelConfig | Record<string, unknown>, key: random.Key, options: CreateModelOptions = {}): Model {
   const c = parseConfig(config, 'createModel: config');
   if (!(key instanceof random.Key)) throw new Error(`createModel: key must be a random.Key (random.key(seed)), got ${String(key)}`);
+  if (options === null || typeof options !== 'object') throw new Error(`createModel: options must be an object { tokenizer? }, got ${String(options)}`);
+  let tokenizer: TextTokenizer | undefined;
+  let text: string | undefined;
+  if (options.tokenizer !== undefined) {
+    const where = 'createModel: options.tokenizer';
+    tokenizer = tokenizerFromJson(options.tokenizer, where);
+    const top = largestId(options.tokenizer);
+    if (top >= c.vocabSize) throw new Error(`${where}: the tokenizer has token id ${top}, outside the model's vocab_size ${c.vocabSize}`);
+    text = `${JSON.stringify(options.tokenizer, null, 2)}\n`;
+  }
   const params = tidy(() =>
     buildTree(
       paramSpecs(c).map((s, i): [string, Tensor] => {
@@ -115,5 +138,32 @@ export function createModel(config: ModelConfig | Record<string, unknown>, key: 
       }),
     ),
   );
-  return makeModel(c, params);
+  const model = makeModel(c, params, tokenizer);
+  if (text !== undefined) tokenizerTexts.set(model, text);
+  return model;
+}
+
+/**
+ * Options of {@link createModel}.
+ *
+ * @example
+ * ```ts
+ * const opts: CreateModelOptions = { tokenizer: trainTokenizer(text, { vocabSize: 1024 }).json };
+ * ```
+ */
+export interface CreateModelOptions {
+  /** A parsed `tokenizer.json` (any that tokenizerFromJson reads), given to the model and saved with it. */
+  tokenizer?: object;
+}
+
+/** The largest id a tokenizer.json gives a token: its model's vocabulary (an object or, for Unigram, a list) and its added tokens. */
+function largestId(json: object): number {
+  let top = -1;
+  const model = (json as { model?: { vocab?: unknown } }).model;
+  const vocab = model && typeof model === 'object' ? model.vocab : undefined;
+  if (Array.isArray(vocab)) top = vocab.length - 1;
+  else if (vocab && typeof vocab === 'object') for (const v of Object.values(vocab)) if (typeof v === 'number' && v > top) top = v;
+  const added = (json as { added_tokens?: unknown }).added_tokens;
+  if (Array.isArray(added)) for (const t of added) if (t && typeof (t as { id?: unknown }).id === 'number' && (t as { id: number }).id > top) top = (t as { id: number }).id;
+  return top;
 }

@@ -18,7 +18,10 @@ import { Tokenizer } from '@huggingface/tokenizers';
 export interface TextTokenizer {
   /** The token ids of `text` (with the special tokens the tokenizer's post-processor adds). */
   encode(text: string): number[];
-  /** The text of `ids`. */
+  /**
+   * The text of `ids`, as Python's tokenizers decodes: special tokens included, no clean-up of
+   * spaces, so that `decode(encode(s)) === s` for a byte-level BPE; `[]` gives `''`.
+   */
   decode(ids: readonly number[]): string;
 }
 
@@ -49,7 +52,9 @@ export function tokenizerFromJson(json: unknown, source = 'tokenizer.json'): Tex
     },
     decode: (ids: readonly number[]): string => {
       if (!Array.isArray(ids) || !ids.every((i) => Number.isInteger(i) && i >= 0)) throw new Error('decode: ids must be an array of non-negative integers');
-      return tok.decode([...ids]);
+      // The library refuses an empty list; no ids are the empty text. Its default "clean up" of
+      // spaces (' .' to '.', " 's" to "'s") would make decode lossy; Python's tokenizers does not apply it.
+      return ids.length === 0 ? '' : tok.decode([...ids], { clean_up_tokenization_spaces: false });
     },
   };
 }
