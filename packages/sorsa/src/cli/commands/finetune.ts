@@ -311,7 +311,7 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     if (allocState) trees.allocator = allocState;
     await saveCheckpoint(`${files.checkpoints}/${checkpointName(step)}`, {
       trees,
-      info: { step, key: random.keyData(key), data: batcher.position, skipped: skippedTotal, method: a.method, version },
+      info: { step, key: random.keyData(key), data: batcher.position, skipped: skippedTotal, method: a.method, version, config: a },
     });
     // Keep the newest few; older ones go only after the new one is safely written.
     const list = await listCheckpoints(a.out);
