@@ -21,6 +21,7 @@ import { barChart, lineChart, renderReport } from '../src/report/index.js';
 
 const CHROMIUM = [process.env.SORSA_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => p && existsSync(p));
 const SKIP_REASON = 'SKIPPED: no Chromium at $SORSA_CHROMIUM, /usr/bin/chromium or /usr/bin/chromium-browser (apt-get install chromium, as .ci/run does)';
+if (process.env.SORSA_CHROMIUM && CHROMIUM !== process.env.SORSA_CHROMIUM) console.warn(`report-browser.test.ts: $SORSA_CHROMIUM=${process.env.SORSA_CHROMIUM} does not exist; using ${CHROMIUM ?? 'none'}`);
 if (!CHROMIUM) console.warn(`report-browser.test.ts: ${SKIP_REASON}: report.html is not checked in a real browser`);
 
 const EVIL = `<script>alert("x")</script> & 'q'`;
