@@ -109,7 +109,7 @@ export interface Box {
 export const yOf = (scale: Scale, box: Box, v: number): number => box.bottom - position(scale, v) * (box.bottom - box.top);
 
 /**
- * Horizontal grid lines and labelled ticks of the y axis, its title (rotated, at the far left) and
+ * Horizontal grid lines and labelled ticks of the y axis, its title (rotated, left of the tick labels) and
  * the axis line.
  * @example `yAxis(linearScale(0, 1), box, 'loss')`
  */
@@ -122,10 +122,12 @@ export function yAxis(scale: Scale, box: Box, label: string): string {
     );
   });
   const mid = num((box.top + box.bottom) / 2);
+  // Beside the tick labels, not at the canvas edge: a bar chart widens its left margin for rotated names.
+  const x = num(box.left - 6 - Math.max(...scale.labels.map((l) => textWidth(l))) - 12);
   return (
     `<g class="sorsa-axis-y">${parts.join('')}` +
     `<line x1="${box.left}" y1="${box.top}" x2="${box.left}" y2="${box.bottom}" stroke="#555555" stroke-width="1"/>` +
-    `<text transform="translate(16 ${mid}) rotate(-90)" text-anchor="middle" fill="#111111">${escapeXml(label)}</text></g>`
+    `<text transform="translate(${x} ${mid}) rotate(-90)" text-anchor="middle" fill="#111111">${escapeXml(label)}</text></g>`
   );
 }
 
