@@ -9,9 +9,10 @@ import { position, type Scale } from './ticks.js';
 /**
  * Okabe and Ito's palette, which readers with any common colour-vision deficiency can tell apart,
  * ordered for a white background (its yellow, the faintest, last).
+ * @example `PALETTE[0] // '#0072B2' (blue)`
  */
 export const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000', '#F0E442'] as const;
-/** Dash patterns cycled with the colours, so lines differ in print and in greyscale too. */
+/** Dash patterns cycled with the colours, so lines differ in print and in greyscale too. @example `DASHES[1] // '7 4'` */
 export const DASHES = ['', '7 4', '2 3', '9 3 2 3', '4 4'] as const;
 /** Series `i`'s colour. @example `colour(0) // '#0072B2'` */
 export const colour = (i: number): string => PALETTE[i % PALETTE.length];
@@ -19,7 +20,7 @@ export const colour = (i: number): string => PALETTE[i % PALETTE.length];
 export const dash = (i: number): string => DASHES[i % DASHES.length];
 
 const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif";
-/** Font size of tick labels and legend, in viewBox units. */
+/** Font size of tick labels and legend, in viewBox units. @example `textWidth('loss', FONT_SIZE)` */
 export const FONT_SIZE = 12;
 
 /**
@@ -59,7 +60,7 @@ export function open(width: number, height: number, title: string): string {
   );
 }
 
-/** One legend entry: its name and how its swatch looks. */
+/** One legend entry: its name and how its swatch looks. @example `{ name: 'lora', colour: colour(2), dash: dash(2), shape: 'line' }` */
 export interface LegendItem {
   name: string;
   colour: string;
@@ -94,7 +95,7 @@ export function legend(items: readonly LegendItem[], top: number, width: number)
   return { svg: `<g class="sorsa-legend">${parts.join('')}</g>`, height: items.length ? y - top + row : 0 };
 }
 
-/** The plotting area in viewBox units. */
+/** The plotting area in viewBox units. @example `{ left: 60, top: 70, right: 696, bottom: 368 }` */
 export interface Box {
   left: number;
   top: number;

@@ -5,7 +5,10 @@
 import { escapeXml } from './escape.js';
 import { formatNumber } from './format.js';
 
-/** A table: a header row and rows of strings or numbers, one cell per column. */
+/**
+ * A table: a header row and rows of strings or numbers, one cell per column.
+ * @example `{ columns: ['method', 'accuracy'], rows: [['sorsa', 31.25], ['lora', 24.5]] }`
+ */
 export interface ReportTable {
   /** Column headings. */
   columns: readonly string[];
@@ -13,7 +16,10 @@ export interface ReportTable {
   rows: readonly (readonly (string | number)[])[];
 }
 
-/** One part of a report, rendered in this order: heading, text, chart, table. */
+/**
+ * One part of a report, rendered in this order: heading, text, chart, table.
+ * @example `{ heading: 'Training loss', text: 'Smoothed over 10 steps.', svg: lineChart(options) }`
+ */
 export interface ReportSection {
   /** The section's `<h2>`. */
   heading: string;
@@ -25,7 +31,10 @@ export interface ReportSection {
   table?: ReportTable;
 }
 
-/** What `renderReport` renders. */
+/**
+ * What `renderReport` renders.
+ * @example `{ title: 'runs/demo', subtitle: '2026-01-01', sections: [{ heading: 'Results', table }] }`
+ */
 export interface ReportOptions {
   /** The page's `<title>` and `<h1>`. */
   title: string;

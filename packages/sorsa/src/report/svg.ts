@@ -9,7 +9,10 @@ import { formatNumber } from './format.js';
 import { clip, colour, dash, FONT_SIZE, legend, noData, num, open, textWidth, yAxis, yAxisWidth, yOf, type Box } from './frame.js';
 import { linearScale, logScale, position } from './ticks.js';
 
-/** One line of a line chart: `[x, y]` points in order. Non-finite points break the line. */
+/**
+ * One line of a line chart: `[x, y]` points in order. Non-finite points break the line.
+ * @example `{ name: 'sorsa', points: [[0, 2.31], [10, 1.87], [20, 1.52]] }`
+ */
 export interface LineSeries {
   /** The legend and tooltip name (any text: it is escaped). */
   name: string;
@@ -17,7 +20,10 @@ export interface LineSeries {
   points: readonly (readonly [number, number])[];
 }
 
-/** What `lineChart` draws. */
+/**
+ * What `lineChart` draws.
+ * @example `{ title: 'Training loss', xLabel: 'step', yLabel: 'loss', series, logY: true }`
+ */
 export interface LineChartOptions {
   /** Shown above the chart, and its accessible name. */
   title: string;
@@ -142,7 +148,10 @@ export function lineChart(options: LineChartOptions): string {
   return `${open(W, H, title)}${leg.svg}${yAxis(ySc, box, logY ? `${yLabel} (log scale)` : yLabel)}${xAxis}${lines}</svg>`;
 }
 
-/** One group member of a bar chart: a value per category, with optional ± error bars. */
+/**
+ * One group member of a bar chart: a value per category, with optional ± error bars.
+ * @example `{ name: 'sorsa', values: [0.012, 0.009], errors: [0.001, 0.002] }`
+ */
 export interface BarSeries {
   /** The legend and tooltip name (any text: it is escaped). */
   name: string;
@@ -152,7 +161,10 @@ export interface BarSeries {
   errors?: readonly number[];
 }
 
-/** What `barChart` draws. */
+/**
+ * What `barChart` draws.
+ * @example `{ title: 'ΔΣ per layer', yLabel: 'ΔΣ', categories: ['h.0.attn.c_attn', 'h.1.attn.c_attn'], series }`
+ */
 export interface BarChartOptions {
   /** Shown above the chart, and its accessible name. */
   title: string;

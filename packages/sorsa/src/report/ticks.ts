@@ -4,7 +4,10 @@
  */
 import { formatNumber } from './format.js';
 
-/** An axis: its domain `[min, max]`, tick values inside it with their labels, and whether it is logarithmic. */
+/**
+ * An axis: its domain `[min, max]`, tick values inside it with their labels, and whether it is logarithmic.
+ * @example `linearScale(0, 1) // { min: 0, max: 1, ticks: [0, 0.2, …, 1], labels: ['0', '0.2', …, '1.0'], log: false }`
+ */
 export interface Scale {
   /** The lower end of the axis (its first tick). */
   min: number;
