@@ -18,6 +18,7 @@ export type { CachedForward, CreateModelOptions, Model } from './model.js';
 export type { KvCache, KvLayer } from './forward.js';
 export type { ParamTree } from './spec.js';
 export { loadPretrained, savePretrained } from './io.js';
+export type { SavePretrainedOptions } from './io.js';
 export { generate, nextToken } from './generate.js';
 export type { GenerateOptions } from './generate.js';
 export { tokenizerFromJson } from './tokenizer.js';

@@ -6,39 +6,18 @@
  * tree holds all of them as `[out, in]`: Conv1D weights are transposed on load and back on save.
  * @module
  */
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { abs, loadSafetensors, max, saveSafetensors, sub, tidy, transpose, Tensor, tree } from '@sorsajs/core';
 import { parseConfig, type ModelConfig } from './config.js';
+import { exists, readJson, writeTextAtomic } from './files.js';
+import { DEFAULT_MAX_SHARD_SIZE, INDEX, indexText, parseShardSize, planShards, previousCheckpoint, protectPrevious, removeStale } from './shards.js';
 import { makeModel, tokenizerTexts, type Model } from './model.js';
 import { buildTree, embeddingKey, leafAt, paramSpecs, type ParamTree } from './spec.js';
 import { tokenizerFromJson } from './tokenizer.js';
 
 const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
 const isTensor = (x: unknown): x is Tensor => x instanceof Tensor;
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    return (await stat(file)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-async function readJson(op: string, file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    throw new Error(`${op}: ${file}: ${code === 'ENOENT' ? 'not found' : `cannot be read (${(e as Error).message})`}`, { cause: e });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${op}: ${file}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
-}
 
 /** GPT-2's causal-mask buffers, stored by the original checkpoints and dropped as transformers drops them. */
 const GPT2_BUFFER = /^transformer\.h\.\d+\.attn\.(bias|masked_bias)$/;
@@ -196,75 +175,101 @@ export async function loadPretrained(dir: string): Promise<Model> {
   }
 }
 
-/** Writes `text` to `file` atomically: a temporary file beside it, fsync'd, then renamed over it. */
-async function writeTextAtomic(file: string, text: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    const h = await open(tmp, 'wx');
-    try {
-      await h.writeFile(text, 'utf8');
-      await h.sync();
-    } finally {
-      await h.close();
-    }
-    await rename(tmp, file);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw new Error(`savePretrained: cannot write ${file}: ${(e as Error).message}`, { cause: e });
-  }
+/**
+ * Options of {@link savePretrained}.
+ *
+ * @example
+ * ```ts
+ * const opts: SavePretrainedOptions = { maxShardSize: '2GB' };
+ * ```
+ */
+export interface SavePretrainedOptions {
+  /**
+   * The largest shard, in bytes or as transformers writes it (`'5GB'`, the default, `'500MiB'`).
+   * Weights that fit are one `model.safetensors`; more are split, in checkpoint order, into
+   * `model-00001-of-0000N.safetensors` files listed by `model.safetensors.index.json`. A weight
+   * bigger than the limit gets a shard of its own, as in transformers.
+   */
+  maxShardSize?: number | string;
 }
 
 /**
  * Writes `params` as a Hugging Face checkpoint of `model`'s architecture into `dir` (created if
- * needed): `config.json` (the model's config, `torch_dtype` float32), `model.safetensors` (F32, one
- * file, the checkpoint's key names, GPT-2's Conv1D weights back as `[in, out]`, a tied head
- * omitted), and `tokenizer.json` when the model was loaded with one. PyTorch's transformers loads
- * the directory with `AutoModelForCausalLM.from_pretrained(dir)`. Each file is written atomically
- * (a temporary file renamed over it), so a reader sees the old file or the new one; `params` is
- * checked in full (every key present with its shape, no other leaf) before anything is written.
+ * needed): `config.json` (the model's config, `torch_dtype` float32), the weights (F32, the
+ * checkpoint's key names, GPT-2's Conv1D weights back as `[in, out]`, a tied head omitted) as
+ * `model.safetensors` or, over `maxShardSize`, as shards with `model.safetensors.index.json`
+ * (transformers' names and index: `metadata.total_size`, `weight_map`), and `tokenizer.json` when
+ * the model has one (loaded with it, or given to createModel). PyTorch's transformers loads the
+ * directory with `AutoModelForCausalLM.from_pretrained(dir)`.
+ *
+ * `params` is checked in full (every key present with its shape, no other leaf) before anything is
+ * written. Each file is written atomically (a temporary file renamed over it), and a checkpoint the
+ * directory already holds is replaced in an order that a crash cannot break: until the new weights
+ * are committed (the new `model.safetensors` renamed into place, or the new index written and an old
+ * `model.safetensors` removed), the old checkpoint is what loads, whole; the old shards and index
+ * are removed only after. `config.json` and `tokenizer.json` are written after the weights.
  *
  * @param model - Gives the architecture and config.
  * @param params - The weights to write, e.g. `mergeParams(trainable, frozen)` after SORSA training.
  * @param dir - The directory.
+ * @param options - The shard size.
  *
  * @example
  * ```ts
  * await savePretrained(model, mergeParams(trainable, frozen), 'out/gpt2-sorsa');
+ * await savePretrained(model, params, 'out/big', { maxShardSize: '2GB' }); // shards and an index
  * // Python: AutoModelForCausalLM.from_pretrained('out/gpt2-sorsa')
  * ```
  */
-export async function savePretrained(model: Model, params: ParamTree, dir: string): Promise<void> {
+export async function savePretrained(model: Model, params: ParamTree, dir: string, options: SavePretrainedOptions = {}): Promise<void> {
   const op = 'savePretrained';
   if (!model || typeof model !== 'object') throw new Error(`${op}: model must be a Model (from loadPretrained or createModel)`);
   const config = parseConfig(model.config, `${op}: model.config`);
   if (typeof dir !== 'string' || dir === '') throw new Error(`${op}: dir must be a directory path, got ${String(dir)}`);
+  if (options === null || typeof options !== 'object') throw new Error(`${op}: options must be an object { maxShardSize? }, got ${String(options)}`);
+  const maxBytes = parseShardSize(op, options.maxShardSize ?? DEFAULT_MAX_SHARD_SIZE);
   const specs = paramSpecs(config);
   const known = new Set(specs.map((s) => s.key));
   const extra = tree.leafPaths(params).filter((p) => !known.has(p));
   if (extra.length > 0) throw new Error(`${op}: params has leaves that are not weights of this ${config.modelType} model: ${extra.slice(0, 5).join(', ')}`);
-  const record: Record<string, Tensor> = {};
   for (const s of specs) {
     const t = leafAt(op, params, s.key, isTensor);
     if (t.shape.join() !== s.shape.join() || t.rank !== s.shape.length) throw new Error(`${op}: params "${s.key}" has shape ${fmt(t.shape)}, expected ${fmt(s.shape)}`);
     if (t.dtype !== 'float32') throw new Error(`${op}: params "${s.key}" is ${t.dtype}, expected float32`);
   }
-  const temps: Tensor[] = [];
-  try {
-    for (const s of specs) {
-      const t = leafAt(op, params, s.key, isTensor);
-      if (s.conv1d) {
-        const tt = transpose(t);
-        temps.push(tt);
-        record[s.key] = tt;
-      } else record[s.key] = t;
+  const plan = planShards(specs.map((s) => ({ key: s.key, bytes: 4 * s.shape.reduce((a, b) => a * b, 1) })), maxBytes);
+  const bySpec = new Map(specs.map((s) => [s.key, s]));
+  const names = new Set(plan.files.map((f) => f.name));
+  await mkdir(dir, { recursive: true });
+  const prev = await previousCheckpoint(op, dir);
+  // New shards may take the names of the old ones: keep the old checkpoint whole under other names first.
+  if (plan.files.length > 1) await protectPrevious(op, dir, prev, names);
+  for (const file of plan.files) {
+    // One shard's Conv1D weights transposed at a time, so a big model never holds two copies of them all.
+    const temps: Tensor[] = [];
+    try {
+      const record: Record<string, Tensor> = Object.create(null) as Record<string, Tensor>;
+      for (const key of file.keys) {
+        const t = leafAt(op, params, key, isTensor);
+        if (bySpec.get(key)!.conv1d) {
+          const tt = transpose(t);
+          temps.push(tt);
+          record[key] = tt;
+        } else record[key] = t;
+      }
+      await saveSafetensors(record, join(dir, file.name), { format: 'pt' });
+    } finally {
+      for (const t of temps) t.dispose();
     }
-    await mkdir(dir, { recursive: true });
-    await saveSafetensors(record, join(dir, 'model.safetensors'), { format: 'pt' });
-  } finally {
-    for (const t of temps) t.dispose();
   }
   const json = { ...config.json, torch_dtype: 'float32' };
-  await writeTextAtomic(join(dir, 'config.json'), `${JSON.stringify(json, null, 2)}\n`);
+  await writeTextAtomic(op, join(dir, 'config.json'), `${JSON.stringify(json, null, 2)}\n`);
   const tok = tokenizerTexts.get(model);
-  if (tok !== undefined) await writeTextAtomic(join(dir, 'tokenizer.json'), tok);
+  if (tok !== undefined) await writeTextAtomic(op, join(dir, 'tokenizer.json'), tok);
+  if (plan.files.length > 1) {
+    await writeTextAtomic(op, join(dir, INDEX), indexText(plan));
+    names.add(INDEX);
+  }
+  // Committed: the old model.safetensors (which loaders prefer to an index) goes first, then the rest.
+  await removeStale(dir, names);
 }
