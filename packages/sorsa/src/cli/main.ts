@@ -8,6 +8,11 @@
 import { Command, CommanderError } from 'commander';
 import { version } from '../version.js';
 import { register as registerFinetune } from './commands/finetune.js';
+import { register as registerEval } from './commands/eval.js';
+import { register as registerGenerate } from './commands/generate.js';
+import { register as registerMerge } from './commands/merge.js';
+import { register as registerExport } from './commands/export.js';
+import { register as registerDrift } from './commands/drift.js';
 import { EXIT, UsageError } from './errors.js';
 
 /** Runs a command's work and sets the exit status from its result or its error. */
@@ -38,6 +43,11 @@ export function program(): Command {
     .showSuggestionAfterError(true)
     .addHelpText('after', '\nExample:\n  sorsa finetune --model checkpoints/gpt2 --data train.jsonl --out runs/gpt2-sorsa\n\nRun "sorsa <command> --help" for a command\'s options.');
   registerFinetune(p, run);
+  registerEval(p, run);
+  registerGenerate(p, run);
+  registerMerge(p, run);
+  registerExport(p, run);
+  registerDrift(p, run);
   return p;
 }
 
