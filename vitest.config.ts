@@ -7,6 +7,8 @@ export default defineConfig({
   resolve: {
     // Tests run on the TypeScript sources, so one module instance of each package is loaded.
     alias: {
+      // Subpaths before their package: an alias also matches the names it is a prefix of.
+      '@sorsajs/core/internal': fileURLToPath(new URL('./packages/core/src/internal.ts', import.meta.url)),
       '@sorsajs/core': src('core'),
       '@sorsajs/linalg': src('linalg'),
       '@sorsajs/testing/backends': fileURLToPath(new URL('./packages/testing/src/backends.ts', import.meta.url)),

@@ -22,5 +22,3 @@ export * as optim from './optim/index.js';
 export * as nn from './nn/index.js';
 export * as random from './random/index.js';
 export * from './io/index.js';
-/** @internal Kernel-level access for sibling packages; not part of the public API. */
-export * as internal from './internal.js';

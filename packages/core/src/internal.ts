@@ -1,6 +1,8 @@
 /**
- * Kernel-level access for the sibling packages (`@sorsajs/linalg`): launching custom kernels and
- * gpu.js pipelines over tensors. Not part of the public API.
+ * `@sorsajs/core/internal`: kernel-level access for the sibling packages (`@sorsajs/linalg`, the
+ * argument checks of `@sorsajs/sorsa`): launching custom kernels, gpu.js pipelines and jobs over
+ * tensors. A subpath of its own, so that the package root exports only the public API; not part of
+ * that API, and free to change with any release.
  * @internal
  * @module
  */

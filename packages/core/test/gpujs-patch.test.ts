@@ -11,8 +11,8 @@ import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as c from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 
-const { internal } = c;
 const reasons = await c.backendReasons();
 const only = process.env.SORSA_BACKENDS?.split(',').map((s) => s.trim());
 const skip = reasons.wasm ?? (only && !only.includes('wasm') ? `not in SORSA_BACKENDS=${process.env.SORSA_BACKENDS}` : undefined);
@@ -21,7 +21,7 @@ if (skip) console.warn(`[sorsajs tests] SKIPPING the gpu.js patch checks: wasm b
 const gpujsDir = dirname(createRequire(import.meta.url).resolve('gpu.js/package.json'));
 
 /** A cell's value from a read at `off + this.thread.x` and a per-cell loop, so chunks have real work. */
-const SHIFTED: c.internal.KernelSource = {
+const SHIFTED: internal.KernelSource = {
   key: 'test:patch:shifted',
   arrays: ['a'],
   scalars: ['off', 'it'],
@@ -30,7 +30,7 @@ const v = a[off + this.thread.x];
 for (let i = 0; i < it; i++) { t = t * 0.5 + v; }
 return t + this.thread.x * 0.001;`,
 };
-const THREADED: c.internal.KernelSource = { ...SHIFTED, key: 'test:patch:shifted:threads', threaded: true };
+const THREADED: internal.KernelSource = { ...SHIFTED, key: 'test:patch:shifted:threads', threaded: true };
 
 /** The kernel's formula in float64, clamping the read like gpu.js does for indices past the end. */
 function reference(a: Float32Array, off: number, it: number, cells: number): Float64Array {
@@ -119,7 +119,7 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
   });
 
   it('threaded 3-D runs with a row width that is not a multiple of 4 equal the formula', async () => {
-    const src: c.internal.KernelSource = {
+    const src: internal.KernelSource = {
       key: 'test:patch:cube:threads',
       arrays: ['a'],
       scalars: ['w'],

@@ -13,6 +13,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import type { Tensor } from '@sorsajs/core';
 import { forEachBackend } from './backends.js';
 import { count, nd, randomData, type Nd } from './reference.js';
@@ -61,7 +62,7 @@ function stackRef(xs: Nd[]): Nd {
 
 const ew = (xs: Nd[], f: (...v: number[]) => number): Nd => nd(xs[0].shape, xs[0].data.map((_, i) => f(...xs.map((x) => x.data[i]))));
 
-const DOUBLE: c.internal.KernelSource = { key: 'test:double', arrays: ['x'], scalars: [], body: 'return x[this.thread.x] * 2;' };
+const DOUBLE: internal.KernelSource = { key: 'test:double', arrays: ['x'], scalars: [], body: 'return x[this.thread.x] * 2;' };
 
 forEachBackend('gradients: right or refused', () => {
   describe('VJPs keep the tensors they read', () => {
@@ -180,13 +181,13 @@ forEachBackend('gradients: right or refused', () => {
   describe('kernel launches under a gradient', () => {
     it('a launch over a tensor being differentiated, with no VJP, throws naming the op', () => {
       const x = c.tensor([1, 2, 3]);
-      expect(() => c.grad((t: Tensor) => c.sum(c.internal.launch('myDouble', DOUBLE, t.shape, 'float32', [t], [])))(x)).toThrow(/myDouble/);
+      expect(() => c.grad((t: Tensor) => c.sum(internal.launch('myDouble', DOUBLE, t.shape, 'float32', [t], [])))(x)).toThrow(/myDouble/);
       x.dispose();
     });
 
     it('a launch declared non-differentiable (internal.untracked) is a constant to the gradient', async () => {
       const x = c.tensor([1, 2, 3]);
-      const g = c.grad((t: Tensor) => c.sum(c.mul(t, c.internal.untracked(() => c.internal.launch('myDouble', DOUBLE, t.shape, 'float32', [t], [])))))(x);
+      const g = c.grad((t: Tensor) => c.sum(c.mul(t, internal.untracked(() => internal.launch('myDouble', DOUBLE, t.shape, 'float32', [t], [])))))(x);
       // d/dt sum(t * const(2t)) = 2t.
       expect(Array.from(await g.data())).toEqual([2, 4, 6]);
       for (const t of [x, g]) t.dispose();

@@ -9,11 +9,11 @@
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import { forEachBackend } from './backends.js';
 
-const { internal } = c;
-const DOUBLE: c.internal.KernelSource = { key: 'test:double', arrays: ['a'], scalars: [], body: 'return a[this.thread.x] * 2.0;' };
-const SUM: c.internal.KernelSource = { key: 'test:sum', arrays: ['a'], scalars: ['n'], body: 'let s = 0.0;\nfor (let i = 0; i < n; i++) { s += a[i]; }\nreturn s;' };
+const DOUBLE: internal.KernelSource = { key: 'test:double', arrays: ['a'], scalars: [], body: 'return a[this.thread.x] * 2.0;' };
+const SUM: internal.KernelSource = { key: 'test:sum', arrays: ['a'], scalars: ['n'], body: 'let s = 0.0;\nfor (let i = 0; i < n; i++) { s += a[i]; }\nreturn s;' };
 
 forEachBackend('jobs', () => {
   it('doubles until the sum passes a bound read back each round, in order with later ops', async () => {

@@ -12,6 +12,7 @@
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import type { Tensor } from '@sorsajs/core';
 import { forEachBackend } from './backends.js';
 import { EPS32, absMatmulRef, compare, count, matmulRef, nd, randomData, type Nd } from './reference.js';
@@ -381,7 +382,7 @@ forEachBackend('memory', (name) => {
     const before = c.memory();
     const x = upload([1, 2], [2]);
     // A job whose body waits for a timer: it cannot finish until the program yields.
-    const [j] = c.internal.launchJob('test:waits', [x], [[2]], async (ctx, [p]) => {
+    const [j] = internal.launchJob('test:waits', [x], [[2]], async (ctx, [p]) => {
       await new Promise((resolve) => setTimeout(resolve, 1));
       return [await ctx.run({ key: 'test:copy', arrays: ['a'], scalars: [], body: 'return a[this.thread.x];' }, [2], [p], [])];
     });

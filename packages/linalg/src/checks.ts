@@ -1,4 +1,5 @@
-import { Tensor, internal } from '@sorsajs/core';
+import { Tensor } from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 
 /** Checks that `a` is a live float32 matrix; `op` names the caller in the error. */
 export function checkMatrix(op: string, a: unknown): Tensor {

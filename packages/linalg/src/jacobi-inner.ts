@@ -7,11 +7,10 @@
  * steps index the 3-D results of earlier steps in 3-D.
  * @module
  */
-import type { internal } from '@sorsajs/core';
-import { internal as coreInternal } from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 
 type Src = internal.KernelSource;
-const { divmod } = coreInternal;
+const { divmod } = internal;
 
 /**
  * The inner layout, "pair-minor": an H holds, per block pair K, G_K (part 0) and J_K (part 1), each

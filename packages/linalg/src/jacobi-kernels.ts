@@ -20,11 +20,10 @@
  * math is kept in i32 with `| 0` on wasm's hot loops; indices stay below 2^24 (checked by the caller).
  * @module
  */
-import type { internal } from '@sorsajs/core';
-import { internal as coreInternal } from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 
 type Src = internal.KernelSource;
-const { divmod } = coreInternal;
+const { divmod } = internal;
 
 /**
  * Per-column max |a| of the input (flat, element (r, j) at `r * sa0 + j * sa1`), or -1 when the

@@ -5,8 +5,7 @@
  * jacobi-kernels.ts (outer) and jacobi-inner.ts (inner); sizes and tables in jacobi-plan.ts.
  * @module
  */
-import type { internal } from '@sorsajs/core';
-import { internal as coreInternal } from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import * as K from './jacobi-kernels.js';
 import * as I from './jacobi-inner.js';
 import type { Plan } from './jacobi-plan.js';
@@ -60,17 +59,17 @@ export class Sweeps {
     // The inner kernels: over dims [Pp, w, zd] on wasm (4 pairs a quad; [w, 1, zd] with lanes along
     // the rows for a single pair), 1-D elsewhere.
     const innerSrc = (f: I.Forms, values: Record<string, number> = {}): Src =>
-      coreInternal.bakeScalars(lanesOnRows ? f.rows : tiled ? f.cube : f.flat, { w, Pp, ...values });
+      internal.bakeScalars(lanesOnRows ? f.rows : tiled ? f.cube : f.flat, { w, Pp, ...values });
     this.hinit = innerSrc(I.HINIT, { S: chunks, P });
     this.iparams = innerSrc(I.IPARAMS);
     this.irot = innerSrc(I.IROT);
-    this.conv = coreInternal.bakeScalars(I.CONV, { w, Pp, b, n });
-    this.jrows = coreInternal.bakeScalars(I.JROWS, { w, Pp });
-    this.gram4 = coreInternal.bakeScalars(K.GRAM_R4, { b, Q, QA, S: chunks, QC });
+    this.conv = internal.bakeScalars(I.CONV, { w, Pp, b, n });
+    this.jrows = internal.bakeScalars(I.JROWS, { w, Pp });
+    this.gram4 = internal.bakeScalars(K.GRAM_R4, { b, Q, QA, S: chunks, QC });
     const sizes = { b, Q, nb, n, m };
-    this.update4 = coreInternal.bakeScalars(K.UPDATE_R4, sizes);
-    this.update4Lean = coreInternal.bakeScalars(K.UPDATE_R4_LEAN, sizes);
-    this.move4 = coreInternal.bakeScalars(K.MOVE_R4, sizes);
+    this.update4 = internal.bakeScalars(K.UPDATE_R4, sizes);
+    this.update4Lean = internal.bakeScalars(K.UPDATE_R4_LEAN, sizes);
+    this.move4 = internal.bakeScalars(K.MOVE_R4, sizes);
     this.pipeFull = I.innerPipeline(w, w - 1, 'full');
     this.pipeCross = I.innerPipeline(w, b, 'cross');
   }

@@ -40,7 +40,7 @@ import type { JacobiOptions, JacobiStats, SVD } from './types.js';
 export type { JacobiOptions, JacobiStats } from './types.js';
 import { backend, matmul, type Tensor } from '@sorsajs/core';
 import { checkMatrix } from './checks.js';
-import { internal } from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import * as K from './jacobi-kernels.js';
 import { planFor } from './jacobi-plan.js';
 import { Sweeps } from './jacobi-sweeps.js';

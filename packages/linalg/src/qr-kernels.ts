@@ -4,7 +4,7 @@
  * `[m, n]`; step j reflects column j's entries from row j down.
  * @module
  */
-import { internal } from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 
 type KernelSource = internal.KernelSource;
 const { divmod } = internal;

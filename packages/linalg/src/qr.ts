@@ -2,7 +2,8 @@
  * Thin QR by Householder reflections, every step in core's kernels.
  * @module
  */
-import { add, arange, backend, eye, greater, internal, mul, reshape, slice, tidy, type Tensor } from '@sorsajs/core';
+import { add, arange, backend, eye, greater, mul, reshape, slice, tidy, type Tensor } from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import { PROJECT, REFLECTOR, UPDATE, UPDATE_2D, VECTOR } from './qr-kernels.js';
 
 import { checkFinite, checkMatrix } from './checks.js';

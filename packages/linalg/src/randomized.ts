@@ -2,7 +2,8 @@
  * Randomized SVD (Halko, Martinsson and Tropp 2011) on core's kernels.
  * @module
  */
-import { internal, matmul, random, slice, tidy, transpose, type Tensor } from '@sorsajs/core';
+import { matmul, random, slice, tidy, transpose, type Tensor } from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import { checkFinite, checkMatrix } from './checks.js';
 import { jacobiSvd } from './jacobi.js';
 import { qr } from './qr.js';

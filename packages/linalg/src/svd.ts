@@ -2,7 +2,8 @@
  * The SVD entry point and the helpers built on it.
  * @module
  */
-import { abs, div, eye, internal, matmul, max, maximum, mul, norm, slice, sub, tidy, type Tensor } from '@sorsajs/core';
+import { abs, div, eye, matmul, max, maximum, mul, norm, slice, sub, tidy, type Tensor } from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import type * as core from '@sorsajs/core';
 import { checkMatrix } from './checks.js';
 import { jacobiSvd } from './jacobi.js';

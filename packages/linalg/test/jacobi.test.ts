@@ -11,6 +11,7 @@
 import { svdReference } from './svd-reference.js';
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import { jacobiStats, jacobiSvd, type JacobiOptions } from '../src/jacobi.js';
 import { forEachBackend } from '@sorsajs/testing/backends';
 import { gaussian as gaussianDraw, rng, withSpectrum as spectrumMatrix } from '@sorsajs/testing';
@@ -235,7 +236,7 @@ forEachBackend('jacobiSvd', (backend) => {
       const { U, S, Vt } = jacobiSvd(a);
       await S.data();
       // 'generic' would mean gpu.js degraded the plan to kernel-by-kernel calls (still correct, slower).
-      expect(c.internal.lastPipelineExecutor()).toBe('fused-sync');
+      expect(internal.lastPipelineExecutor()).toBe('fused-sync');
       for (const t of [a, U, S, Vt]) t.dispose();
     });
   }

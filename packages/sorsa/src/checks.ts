@@ -2,7 +2,8 @@
  * Argument checks shared by the package; each error names the function and the offending value.
  * @module
  */
-import { Tensor, internal } from '@sorsajs/core';
+import { Tensor } from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import { isAdaloraAdapter, isLoraAdapter, isSorsaAdapter, type Adapter } from './types.js';
 
 /** `[a,b]` for error messages. */

@@ -66,7 +66,7 @@ export function checkLaunch(opName: string, inputs: readonly Tensor[], outDtype:
   if (!t) return;
   throw new Error(
     `${opName}: no gradient: a kernel of ${opName} reads a tensor of shape [${t.shape.join(',')}] that is being differentiated, but ${opName} records no VJP, so the gradient through it would be silently wrong. ` +
-      `Differentiate through an op that has one, or, if ${opName}'s output is truly constant (a comparison, an index), run it inside internal.untracked(...)`,
+      `Differentiate through an op that has one, or, if ${opName}'s output is truly constant (a comparison, an index), run it inside untracked(...) from @sorsajs/core/internal`,
   );
 }
 
