@@ -1,20 +1,26 @@
-/* global console, process */
+/* global console, process, performance */
 // Type-checks every ```ts block of README.md and docs/**/*.md against the built packages (run after
-// `npm run build`; `npm run lint` runs it), under the repository's strict compiler options.
+// `npm run build`; `npm run lint` runs it), under the repository's strict compiler options, then
+// runs the blocks that are complete programs.
 //
 // Each block is its own ES module, checked as a reader would paste it into a file of their own.
-// Two HTML comments (invisible on GitHub and in the typedoc site) say what a block takes for granted:
+// HTML comments (invisible on GitHub and in the typedoc site) right before a block say what it takes
+// for granted:
 //
 //   <!-- ts-context
 //   declare const params: { w: Tensor; b: Tensor };
-//   -->                 before a block: code put in front of it, stating the values a fragment uses
-//                       (the data, a model) and their types, so that it is checked, not skipped.
-//   <!-- ts-continue --> before a block: it continues the previous block of the same file (one
-//                       program told in parts, as in docs/guides/testing.md).
+//   -->                 code put in front of the block, stating the values a fragment uses (the data,
+//                       a model) and their types, so that it is checked, not skipped.
+//   <!-- ts-continue --> the block continues the previous block of the same file (one program told
+//                       in parts, as in docs/guides/testing.md).
+//   <!-- ts-no-run: why --> the program type-checks but is not run here (it needs a checkpoint, a GPU).
 //
-// A block whose info string is `ts fragment` is not checked: keep that for pseudo-code.
-// Errors are reported at their line in the markdown file. Exit status 1 on any error.
-import { readFileSync, readdirSync, existsSync } from 'node:fs';
+// A program with no context is complete: it is compiled to JavaScript and run with node (each must
+// exit with status 0 within two minutes). A block whose info string is `ts fragment` is not checked:
+// keep that for pseudo-code. Errors are reported at their line in the markdown file; exit status 1
+// on any error. `--no-run` only type-checks.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
@@ -39,17 +45,24 @@ function markdownFiles() {
 /**
  * The programs of one markdown file: each has its virtual .mts path (beside the markdown file, so
  * that `@sorsajs/*` resolve through the root node_modules as a user's would) and its text, with a
- * map from program line to markdown line (-1 for context lines, which are reported as such).
+ * map from program line to markdown line (a context line maps to its line inside the comment).
+ * `noRun` holds why a program is not run: it has context, or a ts-no-run marker says why.
  */
 function programsOf(file) {
   const lines = readFileSync(file, 'utf8').split('\n');
   const programs = [];
   let context = null; // pending ts-context lines with their markdown line numbers
   let cont = false;
+  let noRun = null; // a pending ts-no-run reason
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     if (line.trim() === '<!-- ts-continue -->') {
       cont = true;
+      continue;
+    }
+    const skip = /^<!-- ts-no-run: (.+) -->$/.exec(line.trim());
+    if (skip) {
+      noRun = skip[1];
       continue;
     }
     if (line.trim() === '<!-- ts-context') {
@@ -63,6 +76,7 @@ function programsOf(file) {
         // A marker applies to the very next block only.
         context = null;
         cont = false;
+        noRun = null;
       }
       continue;
     }
@@ -76,13 +90,16 @@ function programsOf(file) {
     if (checked) {
       const prev = programs[programs.length - 1];
       if (cont && !prev) throw new Error(`${relative(root, file)}:${start + 1}: ts-continue with no block before it`);
-      const target = cont ? prev : { path: `${file}.${start + 1}.mts`, lines: [] };
+      const target = cont ? prev : { path: `${file}.${start + 1}.mts`, lines: [], noRun: null };
+      if (context) target.noRun ??= 'a fragment (it has a ts-context)';
+      if (noRun) target.noRun ??= noRun;
       for (const [text, at] of context ?? []) target.lines.push([text, at]);
       for (const entry of body) target.lines.push(entry);
       if (!cont) programs.push(target);
     }
     context = null;
     cont = false;
+    noRun = null;
   }
   return programs;
 }
@@ -131,9 +148,40 @@ for (const d of diagnostics) {
   const md = p.path.replace(/\.\d+\.mts$/, '');
   console.error(`${relative(root, md)}:${p.lines[line][1] + 1}:${character + 1} - error TS${d.code}: ${message}`);
 }
-const blocks = programs.length;
 if (diagnostics.length) {
   console.error(`check-docs: ${diagnostics.length} error(s) in the code blocks of the docs`);
   process.exit(1);
 }
-console.log(`check-docs: ${blocks} programs from the ts blocks of README.md and docs/ type-check`);
+console.log(`check-docs: ${programs.length} programs from the ts blocks of README.md and docs/ type-check`);
+if (process.argv.includes('--no-run')) process.exit(0);
+
+// Run the complete programs from a folder inside the repository (node_modules/.cache, ignored by
+// git), so that `@sorsajs/*` resolve to the built packages as they do for a user.
+const runDir = join(root, 'node_modules', '.cache', 'check-docs');
+mkdirSync(runDir, { recursive: true });
+let failed = 0;
+for (const p of programs) {
+  const where = relative(root, p.path.replace(/\.(\d+)\.mts$/, ':$1'));
+  if (p.noRun) continue;
+  const js = ts.transpileModule(p.lines.map(([t]) => t).join('\n'), {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+  }).outputText;
+  const file = join(runDir, `${where.replace(/[^A-Za-z0-9]+/g, '-')}.mjs`);
+  writeFileSync(file, js);
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, [file], { cwd: runDir, encoding: 'utf8', timeout: 120_000 });
+  const s = ((performance.now() - t0) / 1000).toFixed(1);
+  if (r.status === 0) {
+    console.log(`check-docs: ran ${where} (${s} s)`);
+    continue;
+  }
+  failed++;
+  const why = r.error ? r.error.message : `exit status ${r.status}${r.signal ? ` (${r.signal})` : ''}`;
+  console.error(`check-docs: ${where} failed when run: ${why}\n${(r.stdout + r.stderr).trim().split('\n').slice(-15).join('\n')}`);
+}
+const skipped = programs.filter((p) => p.noRun).map((p) => `${relative(root, p.path.replace(/\.(\d+)\.mts$/, ':$1'))} (${p.noRun})`);
+console.log(`check-docs: not run: ${skipped.join('; ')}`);
+if (failed) {
+  console.error(`check-docs: ${failed} program(s) of the docs failed when run`);
+  process.exit(1);
+}
