@@ -4,7 +4,7 @@
  * exported KernelSource objects are walked (pipelines and form tables included), and every exported
  * generator is called with representative arguments; a generator missing from GENERATORS fails the
  * test, so a new one must be added here. The random module's kernels are private: its source text
- * must hold no `Math.floor` at all (it never divides, see random/kernels.ts).
+ * must hold no `Math.floor` at all (it never divides, see kernels/random.ts).
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -113,7 +113,7 @@ describe('kernel sources', () => {
   });
 
   it('the random kernels never divide', () => {
-    for (const file of ['../src/random/kernels.ts', '../src/random/threefry.ts']) {
+    for (const file of ['../src/kernels/random.ts', '../src/kernels/threefry.ts']) {
       const text = readFileSync(new URL(file, import.meta.url), 'utf8');
       expect(text.includes('Math.floor(')).toBe(false);
     }

@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { backendReasons, init, memory, reshape, slice, tensor, type BackendName, type Tensor } from '@sorsajs/core';
 import * as random from '../src/random/index.js';
-import { threefryBlocks } from '../src/random/kernels.js';
-import { NORMAL_DEGREE, NORMAL_ROW, NORMAL_SPLIT_BITS, NORMAL_TABLE } from '../src/random/normal-table.js';
+import { threefryBlocks } from '../src/random/launch.js';
+import { NORMAL_DEGREE, NORMAL_ROW, NORMAL_SPLIT_BITS, NORMAL_TABLE } from '../src/kernels/normal-table.js';
 import { forEachBackend } from './backends.js';
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 /**
- * Kernels of the random module. Each one runs Threefry-2x32 for its own element's counter and turns
+ * Kernels of the random module (launched by random/launch.ts). Each one runs Threefry-2x32 for its own element's counter and turns
  * the 64 output bits into a value, so the numbers depend only on the key and the element's index,
  * never on the backend, the dispatch or the worker split.
  *
@@ -13,11 +13,8 @@
  * @module
  */
 import type { KernelSource } from '../backend/engine.js';
-import { launch } from '../ops/operand.js';
-import { tensor } from '../tensor/create.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { NORMAL_DEGREE, NORMAL_ROW, NORMAL_SPLIT_BITS, NORMAL_TABLE } from './normal-table.js';
-import { THREEFRY_SCALARS, threefryArgs, threefryLines } from './threefry.js';
+import { NORMAL_DEGREE, NORMAL_ROW, NORMAL_SPLIT_BITS } from './normal-table.js';
+import { THREEFRY_SCALARS, threefryLines } from './threefry.js';
 
 const TF = [...THREEFRY_SCALARS];
 
@@ -27,7 +24,7 @@ function wordLines(index: string): string[] {
 }
 
 /** Raw Threefry blocks: cell `4i + k` is 16-bit half k of the block for counter + i (x0 high, x0 low, x1 high, x1 low). */
-const BLOCK: KernelSource = {
+export const RANDOM_BLOCK: KernelSource = {
   key: 'random:block',
   arrays: [],
   scalars: TF,
@@ -43,7 +40,7 @@ const BLOCK: KernelSource = {
 };
 
 /** JAX's random bits as 16-bit halves: cell `2i` is the high half of element i's word, `2i + 1` the low. */
-const BITS: KernelSource = {
+export const RANDOM_BITS: KernelSource = {
   key: 'random:bits',
   arrays: [],
   scalars: TF,
@@ -54,7 +51,7 @@ const BITS: KernelSource = {
  * Uniform floats: the top 23 bits of the word scaled by 2^-23 (JAX's construction, exact), times
  * the width `hi - lo` (one rounding). The shift by `lo` is a second kernel, {@link SHIFT}.
  */
-const UNIFORM: KernelSource = {
+export const RANDOM_UNIFORM: KernelSource = {
   key: 'random:uniform',
   arrays: [],
   scalars: [...TF, 'lo', 'hi'],
@@ -68,7 +65,7 @@ const UNIFORM: KernelSource = {
 };
 
 /** `x + lo` (one rounding), kept below `hi`: `below` is the largest float32 under `hi`. */
-const SHIFT: KernelSource = {
+export const RANDOM_SHIFT: KernelSource = {
   key: 'random:shift',
   arrays: ['x'],
   scalars: ['lo', 'hi', 'below'],
@@ -77,10 +74,10 @@ const SHIFT: KernelSource = {
 };
 
 /** `x * s` alone in a kernel (one rounding). */
-const MUL: KernelSource = { key: 'random:mul', arrays: ['x'], scalars: ['s'], floats: ['s'], body: 'return x[this.thread.x] * s;' };
+export const RANDOM_MUL: KernelSource = { key: 'random:mul', arrays: ['x'], scalars: ['s'], floats: ['s'], body: 'return x[this.thread.x] * s;' };
 
 /** `x + s` alone in a kernel (one rounding; with a product before it a GPU compiler may fuse an FMA). */
-const ADD: KernelSource = { key: 'random:add', arrays: ['x'], scalars: ['s'], floats: ['s'], body: 'return x[this.thread.x] + s;' };
+export const RANDOM_ADD: KernelSource = { key: 'random:add', arrays: ['x'], scalars: ['s'], floats: ['s'], body: 'return x[this.thread.x] + s;' };
 
 /** Fixed-point Horner steps over the table row at `base` in the 24-bit fraction `t = th * 4096 + tl`. */
 function hornerLines(): string[] {
@@ -105,7 +102,7 @@ function hornerLines(): string[] {
  * quantile `x` itself times 2^F, except in the binade next to 1/2, where they give `x / q` with
  * `q = 1/2 - p` (so values near 0 keep their relative precision) and the kernel multiplies by `q`.
  */
-const NORMAL: KernelSource = {
+export const RANDOM_NORMAL: KernelSource = {
   key: 'random:normal',
   arrays: ['tab'],
   scalars: TF,
@@ -142,7 +139,7 @@ const NORMAL: KernelSource = {
 };
 
 /** Sort keys for permutations: cell `2i` and `2i + 1` are the top 24 bits of element i's two block words. */
-const SORT_KEYS: KernelSource = {
+export const RANDOM_SORT_KEYS: KernelSource = {
   key: 'random:sortkeys',
   arrays: [],
   scalars: TF,
@@ -155,7 +152,7 @@ const SORT_KEYS: KernelSource = {
 };
 
 /** Rank of element i among the n 48-bit keys (ties, of probability about n^2 / 2^49, broken by index). */
-const RANK: KernelSource = {
+export const RANDOM_RANK: KernelSource = {
   key: 'random:rank',
   arrays: ['keys'],
   scalars: ['n'],
@@ -179,7 +176,7 @@ const RANK: KernelSource = {
 };
 
 /** Inverts a permutation given as ranks: output j is the i whose rank is j (a gather by search). */
-const INVERT: KernelSource = {
+export const RANDOM_INVERT: KernelSource = {
   key: 'random:invert',
   arrays: ['rank'],
   scalars: ['n'],
@@ -188,61 +185,3 @@ const INVERT: KernelSource = {
     '\n',
   ),
 };
-
-/** Key words and base counter as kernel scalars. */
-type Words = readonly [number, number];
-
-/** @internal Raw Threefry-2x32 blocks for counters `c + i`, i < n: a float32 tensor [n, 4] of 16-bit halves. */
-export function threefryBlocks(op: string, k: Words, c: Words, n: number): Tensor {
-  return launch(op, BLOCK, [n, 4], 'float32', [], threefryArgs(k, c));
-}
-
-/** @internal JAX's random bits (int32 tensor [...shape, 2] of 16-bit halves). */
-export function bitsKernel(op: string, k: Words, shape: readonly number[]): Tensor {
-  return launch(op, BITS, [...shape, 2], 'int32', [], threefryArgs(k));
-}
-
-/** @internal Uniform floats in [0, hi - lo), before the shift by `lo`. */
-export function uniformKernel(op: string, k: Words, shape: readonly number[], lo: number, hi: number): Tensor {
-  return launch(op, UNIFORM, shape, 'float32', [], [...threefryArgs(k), lo, hi]);
-}
-
-/** @internal `x + lo`, kept below `hi`. */
-export function shiftKernel(op: string, x: Tensor, lo: number, hi: number, below: number): Tensor {
-  return launch(op, SHIFT, x.shape, 'float32', [x], [lo, hi, below]);
-}
-
-/** @internal `x * s`. */
-export function mulKernel(op: string, x: Tensor, s: number): Tensor {
-  return launch(op, MUL, x.shape, 'float32', [x], [s]);
-}
-
-/** @internal `x + s`. */
-export function addKernel(op: string, x: Tensor, s: number): Tensor {
-  return launch(op, ADD, x.shape, 'float32', [x], [s]);
-}
-
-/** @internal Standard normals. */
-export function normalKernel(op: string, k: Words, shape: readonly number[]): Tensor {
-  const tab = tensor(NORMAL_TABLE);
-  try {
-    return launch(op, NORMAL, shape, 'float32', [tab], threefryArgs(k));
-  } finally {
-    tab.dispose();
-  }
-}
-
-/** @internal A uniformly random permutation of 0..n-1 (int32), by ranking random 48-bit keys. */
-export function permutationKernel(op: string, k: Words, n: number): Tensor {
-  const keys = launch(op, SORT_KEYS, [2 * n], 'float32', [], threefryArgs(k));
-  try {
-    const rank = launch(op, RANK, [n], 'int32', [keys], [n]);
-    try {
-      return launch(op, INVERT, [n], 'int32', [rank], [n]);
-    } finally {
-      rank.dispose();
-    }
-  } finally {
-    keys.dispose();
-  }
-}

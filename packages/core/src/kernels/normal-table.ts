@@ -1,5 +1,5 @@
 /**
- * Coefficients for the normal sampler (kernels.ts): one row per segment of the tail probability p.
+ * Coefficients for the normal sampler (random.ts here): one row per segment of the tail probability p.
  *
  * p = P / 2^33 with P odd in [1, 2^32). Binade e = floor(log2 P) (0..31) is cut into 2^NORMAL_SPLIT_BITS
  * equal parts; on each, with t in [0, 1) the position inside the part, the upper quantile
