@@ -71,9 +71,6 @@ function officialTrees(params: ParamTree, trainable: Trainable, initial: Trainab
       throw new UsageError(`--run: the checkpoint's "${p}" is not a SORSA adapter of a weight of the model (is --model the run's base model?)`);
     }
     const a = ad as SorsaAdapter;
-    if (a.U.shape[0] !== W.shape[0] || a.Vt.shape[1] !== W.shape[1]) {
-      throw new UsageError(`--run: the checkpoint's "${p}" is for a [${a.U.shape[0]},${a.Vt.shape[1]}] weight, the model's is [${W.shape}] (is --model the run's base model?)`);
-    }
     if (a.scale !== undefined && a.scale !== 1) throw new UsageError(`--run: the adapter "${p}" has scale ${a.scale}; the official layout has no place for a scale other than 1`);
     const m = p.slice(0, -'.weight'.length);
     adapters[m] = a;
@@ -84,6 +81,23 @@ function officialTrees(params: ParamTree, trainable: Trainable, initial: Trainab
     if (leaf instanceof Tensor && !Object.hasOwn(trainable, p)) frozen[p] = leaf;
   });
   return { adapters, frozen };
+}
+
+/** Each adapter of the checkpoint is for a weight of the model, of its shape, or a UsageError. */
+function checkFits(params: ParamTree, trainable: Trainable): void {
+  const leaves = tree.leaves(params);
+  const byPath = new Map(tree.leafPaths(params).map((p, i) => [p, leaves[i]]));
+  for (const [p, ad] of Object.entries(trainable)) {
+    const W = byPath.get(p);
+    if (!(W instanceof Tensor)) throw new UsageError(`--run: the checkpoint has an adapter for "${p}", which the model does not have (is --model the run's base model?)`);
+    const x = ad as unknown as Record<string, unknown>;
+    const left = (x.U ?? x.B) as Tensor | undefined;
+    const right = (x.Vt ?? x.A) as Tensor | undefined;
+    if (!(left instanceof Tensor) || !(right instanceof Tensor)) throw new UsageError(`--run: the checkpoint's "${p}" is not an adapter ({U, S, Vt}, {A, B} or {A, E, B})`);
+    if (left.shape[0] !== W.shape[0] || right.shape[1] !== W.shape[1]) {
+      throw new UsageError(`--run: the checkpoint's "${p}" is for a [${left.shape[0]},${right.shape[1]}] weight, the model's is [${W.shape}] (is --model the run's base model?)`);
+    }
+  }
 }
 
 /** Runs `sorsa export`; resolves to the exit status. */
@@ -123,6 +137,7 @@ export async function exportRun(a: ExportArgs): Promise<number> {
         })
       ).trees.trainable as Trainable;
     }
+    checkFits(model.params, trainable);
     if (a.format === 'official') {
       const { adapters, frozen } = officialTrees(model.params, trainable, initial!);
       const record = toOfficialStateDict(adapters, frozen);
@@ -151,10 +166,6 @@ export async function exportRun(a: ExportArgs): Promise<number> {
         deltaT: argNumber(args, 'deltaT', files.run),
       });
       ada = { rankPattern: await adalora.rankPattern(state), targetR: rank, tinit: plan.tinit, tfinal: plan.tfinal, totalSteps: steps, deltaT: plan.deltaT };
-    }
-    const byPath = new Map(tree.leafPaths(model.params).map((p, i) => [p, tree.leaves(model.params)[i]]));
-    for (const p of Object.keys(trainable)) {
-      if (!(byPath.get(p) instanceof Tensor)) throw new UsageError(`--run: the checkpoint has an adapter for "${p}", which the model does not have (is --model the run's base model?)`);
     }
     await savePeftAdapter(out, trainable, {
       // SORSA and PiSSA go to PEFT as LoRA on the untouched base weight (toLoRA against the
