@@ -1,6 +1,7 @@
 import gpujs from 'gpu.js';
 import type { BackendName, DeviceHandle, Payload, PayloadOwner } from './types.js';
 import { Storage } from './storage.js';
+import { IN_NODE } from '../util/env.js';
 
 type GpuInstance = InstanceType<typeof gpujs.GPU>;
 type KernelFn = ((...args: unknown[]) => unknown) & {
@@ -10,7 +11,6 @@ type KernelFn = ((...args: unknown[]) => unknown) & {
   kernel?: { constructor: { mode?: string }; fallbackReason?: string | null; moduleCacheLimit?: number; _shapeOutput?: unknown };
 };
 
-const IN_NODE = typeof process !== 'undefined' && !!process.versions?.node;
 
 /**
  * The `mode` gpu.js reports for a kernel that really ran on each backend: its GL kernels (headless,

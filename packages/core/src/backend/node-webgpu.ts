@@ -2,6 +2,7 @@
  * WebGPU under Node: the `webgpu` npm package (Dawn) provides `navigator.gpu`. Browsers bring their own.
  * @module
  */
+import { IN_NODE } from '../util/env.js';
 
 let setup: Promise<string | null> | undefined;
 
@@ -16,7 +17,7 @@ export function ensureWebGPU(): Promise<string | null> {
   setup ??= (async () => {
     const g = globalThis as { navigator?: { gpu?: unknown } };
     if (!g.navigator?.gpu) {
-      if (typeof process === 'undefined' || !process.versions?.node) return 'this environment has no navigator.gpu';
+      if (!IN_NODE) return 'this environment has no navigator.gpu';
       let mod: { create(opts: string[]): unknown; globals: Record<string, unknown> };
       try {
         mod = (await import('webgpu')) as never;

@@ -3,6 +3,7 @@ import { Engine } from './engine.js';
 import { describeAdapter, ensureWebGPU } from './node-webgpu.js';
 import type { BackendName, BackendRequest } from './types.js';
 import { Storage } from './storage.js';
+import { IN_NODE } from '../util/env.js';
 
 const ALL: BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 const engines = new Map<BackendName, Engine>();
@@ -51,8 +52,7 @@ async function probe(name: BackendName): Promise<string | null> {
     const adapter = await describeAdapter();
     if (typeof adapter === 'string') return adapter;
   } else if (name === 'webgl') {
-    const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-    if (isNode && !gpujs.GPU.isHeadlessGLSupported) {
+    if (IN_NODE && !gpujs.GPU.isHeadlessGLSupported) {
       const { createRequire } = await import('node:module');
       let installed = true;
       try {
