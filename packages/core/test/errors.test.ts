@@ -26,8 +26,8 @@ describe('shapes that do not fit together', () => {
     expect(() => c.matmul(c.zeros([2, 3]), c.zeros([3, 5]), { transposeB: true })).toThrow(/^matmul: .*\[2,3\].*\[3,5\].*3 vs 5/);
   });
 
-  // Library weakness: the message shows only the batch shapes ("matmul: shapes [2] and [3] cannot be
-  // broadcast together"), not the operands [2,2,3] and [3,3,4] the caller passed.
+  // Guards a fixed weakness: the message once showed only the batch shapes ("matmul: shapes [2] and
+  // [3] cannot be broadcast together"), not the operands [2,2,3] and [3,3,4] the caller passed.
   it('matmul with batch axes that do not broadcast names both operand shapes', () => {
     expect(() => c.matmul(c.zeros([2, 2, 3]), c.zeros([3, 3, 4]))).toThrow(/^matmul: .*\[2,2,3\].*\[3,3,4\]/);
   });
@@ -70,8 +70,8 @@ describe('axes', () => {
     expect(() => c.sum(c.zeros([2, 3]), [0, -2])).toThrow(/^sum: .*repeated axis.*\[0,-2\]/);
   });
 
-  // Library weakness: expandDims (and stack) normalize against rank + 1 and say "a tensor of rank 3"
-  // about a rank-2 tensor: "expandDims: axis -4 is out of range for a tensor of rank 3 (valid: -3..2)".
+  // Guards a fixed weakness: expandDims (and stack) normalize against rank + 1 and once said "a tensor
+  // of rank 3" about a rank-2 tensor: "expandDims: axis -4 is out of range for a tensor of rank 3".
   it('expandDims at axis -4 of a rank-2 tensor names the tensor rank (2) or shape', () => {
     expect(() => c.expandDims(c.zeros([2, 3]), -4)).toThrow(/^expandDims: .*-4.*(rank 2|\[2,3\])/);
   });
@@ -80,8 +80,8 @@ describe('axes', () => {
     expect(() => c.squeeze(c.zeros([2, 3]), 1)).toThrow(/^squeeze: axis 1 .*\[2,3\].*size 3/);
   });
 
-  // Library weakness: the message reports the normalized axis: squeeze(x, -1) on [2,3] says
-  // "squeeze: axis 1 of shape [2,3] has size 3, not 1", not the -1 the caller wrote.
+  // Guards a fixed weakness: the message once reported the normalized axis (squeeze(x, -1) on [2,3]
+  // said "squeeze: axis 1 of shape [2,3] has size 3, not 1"), not the -1 the caller wrote.
   it('squeeze of axis -1 of size 3 names the axis as written (-1)', () => {
     expect(() => c.squeeze(c.zeros([2, 3]), -1)).toThrow(/^squeeze: axis -1 .*\[2,3\].*size 3/);
   });
@@ -191,7 +191,7 @@ describe('values and shapes given to creation', () => {
     expect(() => c.tensor([[1, 2], [3, 4, 5]])).toThrow(/^tensor: ragged .*expected 2 .*\[2,2\].*got 3/);
   });
 
-  // Library weakness: when a later entry is deeper than the first, the message has neither the
+  // Guards a fixed weakness: when a later entry was deeper than the first, the message had neither the
   // word "ragged", nor the inferred shape, nor where: "tensor: expected a number at depth 1, got an array".
   it('a ragged nested array (number, then array) names tensor, ragged and the inferred shape', () => {
     expect(() => c.tensor([1, [2, 3]] as unknown as number[])).toThrow(/^tensor: ragged .*\[2\]/);
@@ -253,8 +253,8 @@ describe('values and shapes given to creation', () => {
     expect(() => c.pad(c.zeros([2, 3]), [[0, 0], [1] as unknown as [number, number]])).toThrow(/^pad: .*\[1\]/);
   });
 
-  // Library weakness: zeros/ones are wrappers of full and report as it:
-  // zeros(3) throws "full: shape must be an array of integers, got 3".
+  // Guards a fixed weakness: zeros/ones wrap full and once reported as it:
+  // zeros(3) threw "full: shape must be an array of integers, got 3".
   it('zeros with a shape that is not an array names zeros and the value', () => {
     expect(() => c.zeros(3 as unknown as number[])).toThrow(/^zeros: .*3/);
   });
