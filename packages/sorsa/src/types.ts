@@ -2,7 +2,7 @@
  * Adapter trees and how they are recognized.
  * @module
  */
-import { Tensor } from '@sorsajs/core';
+import { Tensor, tree } from '@sorsajs/core';
 
 /**
  * A SORSA adapter: the principal singular triplets of a weight `W [out, in]`, trained in place of W
@@ -112,13 +112,8 @@ export interface Init<A extends Adapter> {
   residual: Tensor;
 }
 
-/** A plain object or array (a tree node), as `tree` sees it. */
-export function isNode(x: unknown): x is Record<string, unknown> | unknown[] {
-  if (Array.isArray(x)) return true;
-  if (x === null || typeof x !== 'object' || x instanceof Tensor) return false;
-  const proto = Object.getPrototypeOf(x);
-  return proto === Object.prototype || proto === null;
-}
+/** A plain object or array (a tree node): core's `tree.isNode`, the one definition trees use. */
+export const isNode: (x: unknown) => x is Record<string, unknown> | unknown[] = tree.isNode;
 
 /**
  * Whether `x` is a SORSA adapter: a plain object whose `U`, `S` and `Vt` are tensors.

@@ -49,7 +49,18 @@ export interface TreeObjectDef {
   children: TreeDef[];
 }
 
-function isNode(x: unknown): x is readonly unknown[] | Record<string, unknown> {
+/**
+ * Whether `x` is an inner node of a tree: an array or a plain object (prototype `Object.prototype`
+ * or null). Tensors, numbers, null and class instances are not (the first three are leaves).
+ *
+ * @example
+ * ```ts
+ * tree.isNode({ w: zeros([2]) }); // true
+ * tree.isNode([1, 2]);            // true
+ * tree.isNode(zeros([2]));        // false
+ * ```
+ */
+export function isNode(x: unknown): x is Record<string, unknown> | unknown[] {
   if (Array.isArray(x)) return true;
   if (x === null || typeof x !== 'object' || x instanceof Tensor) return false;
   const proto = Object.getPrototypeOf(x);
