@@ -129,14 +129,19 @@ export async function protectPrevious(op: string, dir: string, prev: Previous, n
   if (![...files].some((f) => newNames.has(f))) return;
   const aside = (f: string): string => f.replace(/(\.previous)?\.safetensors$/, '.previous.safetensors');
   for (const f of files) {
-    if (!newNames.has(f)) continue;
+    // A listed shard that is missing leaves nothing loadable to protect.
+    if (!newNames.has(f) || !(await exists(join(dir, f)))) continue;
     const to = join(dir, aside(f));
-    await rm(to, { force: true });
     try {
-      await link(join(dir, f), to);
-    } catch {
-      // A filesystem without hard links: a copy keeps the old bytes as well.
-      await copyFile(join(dir, f), to);
+      await rm(to, { force: true });
+      try {
+        await link(join(dir, f), to);
+      } catch {
+        // A filesystem without hard links: a copy keeps the old bytes as well.
+        await copyFile(join(dir, f), to);
+      }
+    } catch (e) {
+      throw new Error(`${op}: cannot keep the previous shard ${join(dir, f)} as ${to} while the new shards are written: ${(e as Error).message}; nothing was overwritten`, { cause: e });
     }
   }
   const map: Record<string, string> = Object.create(null) as Record<string, string>;
