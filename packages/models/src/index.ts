@@ -24,4 +24,4 @@ export type { GenerateOptions } from './generate.js';
 export { tokenizerFromJson } from './tokenizer.js';
 export type { TextTokenizer } from './tokenizer.js';
 export { trainTokenizer } from './train-tokenizer.js';
-export type { TokenizerJson, TrainedTokenizer, TrainTokenizerOptions } from './train-tokenizer.js';
+export type { AddedTokenJson, BpeModelJson, ByteLevelJson, TokenizerJson, TrainedTokenizer, TrainTokenizerOptions } from './train-tokenizer.js';

@@ -63,35 +63,100 @@ export interface TrainedTokenizer {
  * ```
  */
 export interface TokenizerJson {
+  /** The file format's version, `'1.0'`. */
   version: '1.0';
+  /** No truncation. */
   truncation: null;
+  /** No padding. */
   padding: null;
-  added_tokens: { id: number; content: string; single_word: false; lstrip: false; rstrip: false; normalized: false; special: true }[];
+  /** The special tokens, ids `0..k-1`. */
+  added_tokens: AddedTokenJson[];
+  /** No normalization: text is tokenized as it is. */
   normalizer: null;
+  /** GPT-2's split and byte symbols, without a space added in front. */
   pre_tokenizer: ByteLevelJson;
+  /** ByteLevel (offsets only; adds no tokens). */
   post_processor: ByteLevelJson;
+  /** Byte symbols back to UTF-8 text. */
   decoder: ByteLevelJson;
-  model: {
-    type: 'BPE';
-    dropout: null;
-    unk_token: null;
-    continuing_subword_prefix: null;
-    end_of_word_suffix: null;
-    fuse_unk: false;
-    byte_fallback: false;
-    ignore_merges: false;
-    /** Token to id; built without a prototype, so a token named `__proto__` is a plain key. */
-    vocab: Record<string, number>;
-    merges: [string, string][];
-  };
+  /** The BPE model: vocabulary and merges. */
+  model: BpeModelJson;
 }
 
-/** A `ByteLevel` component of tokenizer.json. */
-interface ByteLevelJson {
+/**
+ * A special token in `tokenizer.json`'s `added_tokens`.
+ *
+ * @example
+ * ```ts
+ * const eos: AddedTokenJson = trainTokenizer(text, { vocabSize: 512, specialTokens: ['<|endoftext|>'] }).json.added_tokens[0];
+ * eos.id; // 0
+ * ```
+ */
+export interface AddedTokenJson {
+  /** Its id. */
+  id: number;
+  /** Its text, matched whole in the input. */
+  content: string;
+  /** Matched inside words too. */
+  single_word: false;
+  /** Spaces on its left are not absorbed. */
+  lstrip: false;
+  /** Spaces on its right are not absorbed. */
+  rstrip: false;
+  /** Matched in the raw text, before normalization. */
+  normalized: false;
+  /** A special token. */
+  special: true;
+}
+
+/**
+ * A `ByteLevel` component of `tokenizer.json` (pre-tokenizer, post-processor or decoder).
+ *
+ * @example
+ * ```ts
+ * trainTokenizer(text, { vocabSize: 512 }).json.pre_tokenizer; // { type: 'ByteLevel', add_prefix_space: false, ... }
+ * ```
+ */
+export interface ByteLevelJson {
+  /** `'ByteLevel'`. */
   type: 'ByteLevel';
+  /** Whether a space is put before the text (false for the pre-tokenizer, as GPT-2). */
   add_prefix_space: boolean;
+  /** Whether offsets leave out the leading space. */
   trim_offsets: boolean;
+  /** Whether GPT-2's split regex is applied. */
   use_regex: boolean;
+}
+
+/**
+ * The BPE model of `tokenizer.json`.
+ *
+ * @example
+ * ```ts
+ * const { vocab, merges }: BpeModelJson = trainTokenizer(text, { vocabSize: 512 }).json.model;
+ * ```
+ */
+export interface BpeModelJson {
+  /** `'BPE'`. */
+  type: 'BPE';
+  /** No BPE dropout. */
+  dropout: null;
+  /** No unknown token: every byte has a symbol. */
+  unk_token: null;
+  /** No continuing-subword prefix. */
+  continuing_subword_prefix: null;
+  /** No end-of-word suffix. */
+  end_of_word_suffix: null;
+  /** Unknown tokens are not fused (there are none). */
+  fuse_unk: false;
+  /** No byte fallback (bytes are symbols already). */
+  byte_fallback: false;
+  /** Words found whole in the vocabulary still go through the merges. */
+  ignore_merges: false;
+  /** Token to id; built without a prototype, so a token named `__proto__` is a plain key. */
+  vocab: Record<string, number>;
+  /** The merges in the order learned (their rank): each pair of tokens joined into one. */
+  merges: [string, string][];
 }
 
 /** A heap entry: a pair, its count when queued, and the words that held it then. */
