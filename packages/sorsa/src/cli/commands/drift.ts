@@ -16,7 +16,14 @@ import { EXIT, UsageError } from '../errors.js';
 import { writeTextAtomic } from '../run-dir.js';
 import { applyAdapter, loadModel, loadRunAdapter, type LoadedAdapter } from '../tuned.js';
 
-/** The options of `sorsa drift`. */
+/**
+ * The options of `sorsa drift`.
+ *
+ * @example
+ * ```ts
+ * const a: DriftArgs = { base: 'checkpoints/gpt2', tuned: null, run: 'runs/x', json: false, svg: null, backend: 'auto' };
+ * ```
+ */
 export interface DriftArgs {
   base: string;
   tuned: string | null;
@@ -27,7 +34,14 @@ export interface DriftArgs {
   backend: string;
 }
 
-/** One row of the analysis. */
+/**
+ * One row of the analysis.
+ *
+ * @example
+ * ```ts
+ * const row: LayerDrift = { path: 'transformer.h.0.attn.c_attn.weight', deltaSigma: 1.3e-4, deltaD: 4e-5 };
+ * ```
+ */
 export interface LayerDrift {
   /** The weight's path, `<module>.weight`. */
   path: string;
@@ -78,7 +92,15 @@ function pick(t: unknown, paths: readonly string[]): Record<string, Tensor> {
   return out;
 }
 
-/** The rows as an aligned table, with the means as a last line. */
+/**
+ * The rows as an aligned table, with the means as a last line.
+ *
+ * @example
+ * ```ts
+ * driftTable([{ path: 'h.0.attn.c_attn.weight', deltaSigma: 1.3e-4, deltaD: 4e-5 }]);
+ * // layer                   ΔΣ        ΔD ...
+ * ```
+ */
 export function driftTable(rows: readonly LayerDrift[]): string {
   const fmt = (x: number): string => (Number.isFinite(x) ? x.toExponential(3) : String(x));
   const head = ['layer', 'ΔΣ', 'ΔD'];
@@ -94,6 +116,11 @@ export function driftTable(rows: readonly LayerDrift[]): string {
  * The chart file: the paper's two figures, ΔΣ and ΔD per layer (bar charts of the report module),
  * one above the other in one SVG document. Each chart keeps its own drawing and attributes; its
  * outer `<svg>` is only given a place (x, y, width, height) in the document.
+ *
+ * @example
+ * ```ts
+ * await writeTextAtomic('drift.svg', driftSvg(rows, 'runs/gpt2-sorsa'));
+ * ```
  */
 export function driftSvg(rows: readonly LayerDrift[], title: string): string {
   const categories = rows.map((r) => r.path.replace(/\.weight$/, ''));
@@ -117,7 +144,15 @@ export function driftSvg(rows: readonly LayerDrift[], title: string): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${y}" width="${width}" height="${y}">${placed.join('')}</svg>\n`;
 }
 
-/** Runs `sorsa drift`; resolves to the exit status. */
+/**
+ * Runs `sorsa drift`: prints the table (or JSON), writes the chart, resolves to the exit status;
+ * user errors throw UsageError.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await driftCommand({ base: 'checkpoints/gpt2', tuned: null, run: 'runs/x', json: true, svg: false, backend: 'auto' });
+ * ```
+ */
 export async function driftCommand(a: DriftArgs): Promise<number> {
   if ((a.tuned === null) === (a.run === null)) throw new UsageError('--tuned and --run: give one of them (a tuned checkpoint folder, or a run folder of sorsa finetune)');
   if (!existsSync(a.base)) throw new UsageError(`--base ${a.base}: no such directory`);
@@ -158,7 +193,14 @@ export async function driftCommand(a: DriftArgs): Promise<number> {
   }
 }
 
-/** Adds `sorsa drift` to the program. */
+/**
+ * Adds `sorsa drift` to the program.
+ *
+ * @example
+ * ```ts
+ * register(program, run); // sorsa drift --base DIR (--tuned DIR | --run DIR)
+ * ```
+ */
 export function register(program: Command, run: (work: () => Promise<number>) => Promise<void>): void {
   program
     .command('drift')

@@ -18,7 +18,14 @@ import { makeProgress } from '../progress.js';
 import { writeTextAtomic } from '../run-dir.js';
 import { defaultSeq, heldOutLoss } from './finetune.js';
 
-/** The options of `sorsa eval`. */
+/**
+ * The options of `sorsa eval`, resolved from its flags.
+ *
+ * @example
+ * ```ts
+ * const a: EvalArgs = { model: 'gpt2', adapter: 'runs/x', data: 'test.jsonl', seq: null, batch: 8, metric: 'exact-match', maxNewTokens: 64, limit: 100, backend: 'auto', json: false, out: null };
+ * ```
+ */
 export interface EvalArgs {
   model: string;
   adapter: string | null;
@@ -35,7 +42,14 @@ export interface EvalArgs {
   out: string | null;
 }
 
-/** One graded generation of `--metric exact-match`. */
+/**
+ * One graded generation of `--metric exact-match`.
+ *
+ * @example
+ * ```ts
+ * const p: Prediction = { prompt: 'Q: 2+3=', reference: ' The answer is 5.', generated: ' 5', expected: 5, got: 5, correct: true };
+ * ```
+ */
 export interface Prediction {
   prompt: string;
   /** The completion of the data file. */
@@ -48,7 +62,15 @@ export interface Prediction {
   correct: boolean;
 }
 
-/** What `sorsa eval` reports (printed with `--json`, written with `--out`). */
+/**
+ * What `sorsa eval` reports (printed with `--json`, written with `--out`).
+ *
+ * @example
+ * ```ts
+ * const r = JSON.parse(readFileSync('eval.json', 'utf8')) as EvalResult;
+ * r.exactMatch?.accuracy; // 0.31
+ * ```
+ */
 export interface EvalResult {
   model: string;
   adapter: string | null;
@@ -79,7 +101,14 @@ function checkOutFile(out: string | null): void {
   if (existsSync(out) && statSync(out).isDirectory()) throw new UsageError(`--out ${out}: is a directory; give a file name such as eval.json`);
 }
 
-/** Runs `sorsa eval`; resolves to the exit status. */
+/**
+ * Runs `sorsa eval`: prints the result and resolves to the exit status; user errors throw UsageError.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await evaluate({ ...args, metric: 'loss' });
+ * ```
+ */
 export async function evaluate(a: EvalArgs): Promise<number> {
   if (!existsSync(a.data)) throw new UsageError(`--data ${a.data}: no such file`);
   checkOutFile(a.out);
@@ -153,7 +182,14 @@ export async function evaluate(a: EvalArgs): Promise<number> {
   }
 }
 
-/** Adds `sorsa eval` to the program. */
+/**
+ * Adds `sorsa eval` to the program.
+ *
+ * @example
+ * ```ts
+ * register(program, run); // sorsa eval --model DIR --data FILE.jsonl
+ * ```
+ */
 export function register(program: Command, run: (work: () => Promise<number>) => Promise<void>): void {
   program
     .command('eval')

@@ -21,7 +21,14 @@ import { listCheckpoints, readJson, runFiles } from '../run-dir.js';
 import { loadModel } from '../tuned.js';
 import { adaloraPlan } from './finetune.js';
 
-/** The options of `sorsa export`. */
+/**
+ * The options of `sorsa export`.
+ *
+ * @example
+ * ```ts
+ * const a: ExportArgs = { run: 'runs/x', format: 'peft', out: null, model: null, backend: 'auto' };
+ * ```
+ */
 export interface ExportArgs {
   run: string;
   format: 'peft' | 'official';
@@ -100,7 +107,15 @@ function checkFits(params: ParamTree, trainable: Trainable): void {
   }
 }
 
-/** Runs `sorsa export`; resolves to the exit status. */
+/**
+ * Runs `sorsa export`: writes the files and resolves to the exit status; user errors throw
+ * UsageError.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await exportRun({ run: 'runs/x', format: 'official', out: null, model: null, backend: 'auto' });
+ * ```
+ */
 export async function exportRun(a: ExportArgs): Promise<number> {
   const args = await runArgs(a.run);
   const files = runFiles(a.run);
@@ -184,7 +199,14 @@ export async function exportRun(a: ExportArgs): Promise<number> {
   }
 }
 
-/** Adds `sorsa export` to the program. */
+/**
+ * Adds `sorsa export` to the program.
+ *
+ * @example
+ * ```ts
+ * register(program, run); // sorsa export --run DIR --format peft|official
+ * ```
+ */
 export function register(program: Command, run: (work: () => Promise<number>) => Promise<void>): void {
   program
     .command('export')

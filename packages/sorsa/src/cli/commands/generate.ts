@@ -11,7 +11,14 @@ import { EXIT, UsageError } from '../errors.js';
 import { eosIds, openModel } from '../open.js';
 import { int, num } from '../options.js';
 
-/** The options of `sorsa generate`. */
+/**
+ * The options of `sorsa generate`, resolved from its flags.
+ *
+ * @example
+ * ```ts
+ * const a: GenerateArgs = { model: 'gpt2', adapter: null, prompt: 'Q: 2+3=', maxNewTokens: 16, maxNewTokensGiven: true, temperature: 0, topK: null, seed: 0, backend: 'auto' };
+ * ```
+ */
 export interface GenerateArgs {
   model: string;
   adapter: string | null;
@@ -25,7 +32,15 @@ export interface GenerateArgs {
   backend: string;
 }
 
-/** Runs `sorsa generate`: writes the continuation (without the prompt) to stdout. */
+/**
+ * Runs `sorsa generate`: writes the continuation (without the prompt) and a newline to stdout, and
+ * resolves to the exit status; user errors throw UsageError.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await generateText(args);
+ * ```
+ */
 export async function generateText(a: GenerateArgs): Promise<number> {
   if (a.prompt === '') throw new UsageError('--prompt: empty; give the text to continue');
   if (a.topK !== null && a.temperature === 0) throw new UsageError('--top-k: only with --temperature above 0 (temperature 0 is greedy)');
@@ -58,7 +73,14 @@ export async function generateText(a: GenerateArgs): Promise<number> {
   }
 }
 
-/** Adds `sorsa generate` to the program. */
+/**
+ * Adds `sorsa generate` to the program.
+ *
+ * @example
+ * ```ts
+ * register(program, run); // sorsa generate --model DIR --prompt TEXT
+ * ```
+ */
 export function register(program: Command, run: (work: () => Promise<number>) => Promise<void>): void {
   program
     .command('generate')

@@ -12,7 +12,14 @@ import { backendOption } from '../backend.js';
 import { EXIT, UsageError } from '../errors.js';
 import { openModel } from '../open.js';
 
-/** The options of `sorsa merge`. */
+/**
+ * The options of `sorsa merge`.
+ *
+ * @example
+ * ```ts
+ * const a: MergeArgs = { model: 'checkpoints/gpt2', adapter: 'runs/x', out: 'checkpoints/gpt2-x', backend: 'auto' };
+ * ```
+ */
 export interface MergeArgs {
   model: string;
   adapter: string;
@@ -28,7 +35,15 @@ function checkOutDir(out: string, model: string): void {
   if (readdirSync(out).length > 0) throw new UsageError(`--out ${out}: the folder is not empty; choose a new folder`);
 }
 
-/** Runs `sorsa merge`; resolves to the exit status. */
+/**
+ * Runs `sorsa merge`: writes the merged checkpoint and resolves to the exit status; user errors
+ * (a non-empty --out, a mismatched adapter) throw UsageError before anything is written.
+ *
+ * @example
+ * ```ts
+ * process.exitCode = await mergeCommand(args);
+ * ```
+ */
 export async function mergeCommand(a: MergeArgs): Promise<number> {
   checkOutDir(a.out, a.model);
   const o = await openModel({ model: a.model, adapter: a.adapter, backend: a.backend });
@@ -42,7 +57,14 @@ export async function mergeCommand(a: MergeArgs): Promise<number> {
   }
 }
 
-/** Adds `sorsa merge` to the program. */
+/**
+ * Adds `sorsa merge` to the program.
+ *
+ * @example
+ * ```ts
+ * register(program, run); // sorsa merge --model DIR --adapter PATH --out DIR
+ * ```
+ */
 export function register(program: Command, run: (work: () => Promise<number>) => Promise<void>): void {
   program
     .command('merge')
