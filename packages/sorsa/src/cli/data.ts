@@ -123,8 +123,8 @@ export function toSequences(tok: TextTokenizer, data: Dataset, seq: number, eos:
   return { sequences, dropped };
 }
 
-/** A 32-bit seeded generator (mulberry32): host-side shuffling of example order only. */
-function rng(seed: number): () => number {
+/** A 32-bit seeded generator (mulberry32) of numbers in [0, 1): host-side choices of data order only. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -137,7 +137,7 @@ function rng(seed: number): () => number {
 
 /** A seeded permutation of 0..n-1 (Fisher-Yates). */
 export function permutation(n: number, seed: number): Int32Array {
-  const next = rng(seed);
+  const next = seededRandom(seed);
   const p = Int32Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
