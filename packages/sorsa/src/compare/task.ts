@@ -7,7 +7,7 @@
  * @module
  */
 import { createRequire } from 'node:module';
-import type { Example } from '../cli/data.js';
+import { seededRandom, type Example } from '../cli/data.js';
 
 /** One generated problem: the prompt/completion record, its answer, and what made it. */
 export interface Problem extends Example {
@@ -29,18 +29,6 @@ export interface TaskSplits {
   validation: Problem[];
   /** Test problems: no template-and-numbers key in common with train or validation. */
   test: Problem[];
-}
-
-/** A 32-bit seeded generator (mulberry32): the task is host data, drawn reproducibly. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Rand = () => number;
@@ -195,7 +183,7 @@ export function generateTask(opts: { seed: number; train: number; validation: nu
   for (const [k, v] of Object.entries({ train: opts.train, validation: opts.validation, test: opts.test })) {
     if (!Number.isInteger(v) || v < 0) throw new Error(`generateTask: ${k} must be an integer >= 0, got ${String(v)}`);
   }
-  const r = rng(opts.seed);
+  const r = seededRandom(opts.seed);
   const seen = new Set<string>();
   const splits: Problem[][] = [[], [], []];
   // Test first, so the test set's distribution is that of a fresh draw, not of what train left.
