@@ -1,7 +1,8 @@
 /**
  * optim: the optimizers against float64 implementations of PyTorch's update formulas written here
  * (torch.optim.Adam / AdamW, non-amsgrad, single-tensor semantics; SGD with momentum, dampening 0,
- * and nesterov; clip_grad_norm_), optax's schedules, the combinators (chain, partition, masked,
+ * and nesterov; clip_grad_norm_), optax's building blocks chained into Adam and AdamW (held to the same
+ * references, and to the fused adam/adamw), optax's schedules, the combinators (chain, partition, masked,
  * setToZero, applyUpdates), purity, and memory over a training loop, on every backend available here.
  *
  * Tolerances. A run of T steps on random parameter/gradient trees is compared element by element
@@ -361,6 +362,67 @@ forEachBackend('optim', () => {
       const n = c.tensor(1);
       expect(() => optim.clipCoefficient(n, -2)).toThrow(/clipCoefficient: maxNorm must be positive, got -2/);
       n.dispose();
+    });
+  });
+
+  describe("optax's building blocks: Adam and AdamW as chains, against the same float64 PyTorch formulas", () => {
+    it('chain(scaleByAdam, scaleByLearningRate) is Adam', async () => {
+      const opt = optim.chain(optim.scaleByAdam(), optim.scaleByLearningRate(1e-2));
+      await compareRuns(opt, adamRef({ lr: () => 1e-2 }, SHAPES.length).step, 21, C_U);
+    });
+
+    it('chain(scaleByAdam, addDecayedWeights, scaleByLearningRate) is AdamW, with other b1, b2, eps and a schedule', async () => {
+      const sched = optim.linearWarmup({ init: 0, peak: 5e-2, warmupSteps: 8 });
+      const o = { b1: 0.8, b2: 0.99, eps: 1e-4 };
+      const opt = optim.chain(optim.scaleByAdam(o), optim.addDecayedWeights({ weightDecay: 0.5 }), optim.scaleByLearningRate(sched));
+      await compareRuns(opt, adamRef({ lr: sched, wd: 0.5, ...o }, SHAPES.length).step, 22, C_U);
+    });
+
+    it("addDecayedWeights' mask limits the decay to the leaves marked true", async () => {
+      const decay = [true, false, true, false, true];
+      const mask = { enc: { w: true, b: false }, layers: [{ w: true, b: false }, { g: true }] };
+      const opt = optim.chain(optim.scaleByAdam(), optim.addDecayedWeights({ weightDecay: 0.3, mask }), optim.scaleByLearningRate(3e-2));
+      await compareRuns(opt, adamRef({ lr: () => 3e-2, wd: 0.3, decay }, SHAPES.length).step, 23, C_U, undefined, [1, 5]);
+    });
+
+    it('the fused adamw gives what its chain gives, within the float32 tolerance of the reference', async () => {
+      const at = [1, 5, 20];
+      const chainRun = await runLib(optim.chain(optim.scaleByAdam(), optim.addDecayedWeights({ weightDecay: 0.05 }), optim.scaleByLearningRate(2e-2)), 24, 20, at);
+      const fusedRun = await runLib(optim.adamw({ lr: 2e-2, weightDecay: 0.05 }), 24, 20, at);
+      const ref = runRef(adamRef({ lr: () => 2e-2, wd: 0.05 }, SHAPES.length).step, 24, 20, at, C_U);
+      for (const k of at) {
+        const fusedNow = fusedRun.params.get(k)!.map((d) => Float64Array.from(d));
+        // Each run is within tol of the float64 reference, so the two are within 2 tol of each other.
+        expectClose(chainRun.params.get(k)!, fusedNow, ref.get(k)!.tol.map((t) => t.map((x) => 2 * x)), `chain vs fused adamw after ${k} steps`);
+      }
+      // The moments depend on the gradients only and run the same kernels: bit for bit the same
+      // ([scaleByAdam's { count, mu, nu }, null, { count }] against adamw's { count, mu, nu }).
+      expect(chainRun.state).toEqual(fusedRun.state);
+    });
+
+    it('the chain state is the tuple of named states, with update counts', async () => {
+      const params = build(paramData(25));
+      const g = build(gradData(25, 1));
+      const opt = optim.chain(optim.scaleByAdam(), optim.addDecayedWeights({ weightDecay: 0.1 }), optim.scaleByLearningRate(1e-3));
+      const s0 = opt.init(params);
+      expect((s0[0] as c.optim.AdamState).count).toBe(0);
+      expect(s0[1]).toBeNull();
+      expect(s0[2] as c.optim.ScaleByLearningRateState).toEqual({ count: 0 });
+      const [u, s1] = opt.update(g, s0, params);
+      expect((s1[0] as c.optim.AdamState).count).toBe(1);
+      expect(s1[2]).toEqual({ count: 1 });
+      c.tree.dispose([params, g, s0, u, s1]);
+    });
+
+    it('errors name the building block and the value', () => {
+      expect(() => optim.scaleByAdam({ b1: 1 })).toThrow(/scaleByAdam: b1 must be in \[0, 1\), got 1/);
+      expect(() => optim.scaleByAdam({ eps: -1 })).toThrow(/scaleByAdam: eps must be a non-negative number, got -1/);
+      expect(() => optim.addDecayedWeights({ weightDecay: NaN })).toThrow(/addDecayedWeights: weightDecay must be a finite number, got NaN/);
+      expect(() => optim.scaleByLearningRate(Infinity)).toThrow(/scaleByLearningRate: lr must be a finite number or a schedule, got Infinity/);
+      const g = build(gradData(26, 1));
+      const decay = optim.addDecayedWeights({ weightDecay: 0.1 });
+      expect(() => decay.update(g, null)).toThrow(/addDecayedWeights: update needs params/);
+      c.tree.dispose(g);
     });
   });
 

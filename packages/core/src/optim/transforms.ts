@@ -1,56 +1,23 @@
 /**
- * Gradient transformations in the style of optax: optimizers (sgd, adam, adamw), combinators
- * (chain, partition, masked), clipping, and applyUpdates. Each is pure: `update` returns new updates
- * and state and disposes only the intermediates it made; the caller disposes what it replaces.
+ * Gradient transformations in the style of optax: optimizers (sgd; adam and adamw, each one fused
+ * kernel per leaf for the chain of blocks.ts), combinators (chain, partition, masked), clipping, and
+ * applyUpdates. Each is pure: `update` returns new updates and state and disposes only the
+ * intermediates it made; the caller disposes what it replaces.
  * @module
  */
 import { Tensor } from '../tensor/tensor.js';
-import { runScoped, tensorsIn } from '../tensor/scope.js';
-import { map, mapAny, type Leaf } from '../tree/tree.js';
-import { add, div, mapOp, minimum, mul, sqrt, sub } from '../ops/elementwise.js';
-import type { Operand } from '../ops/operand.js';
-import { recording } from '../autodiff/tape.js';
+import { runScoped } from '../tensor/scope.js';
+import { map, mapAny } from '../tree/tree.js';
+import { add, div, minimum, mul, sqrt, sub } from '../ops/elementwise.js';
 import { zeros, zerosLike } from '../ops/create.js';
+import { asTensor, fused, moment, pure, zerosFor } from './fused.js';
 import { norm } from '../ops/reduce.js';
 import { reshape } from '../ops/shape.js';
 import { valueAt, type GradientTransformation, type ScalarOrSchedule } from './types.js';
 
-const F = { int: false };
-
-/**
- * One fused update kernel `expr` over `xs`, or, when a gradient is being taken through one of its
- * tensors (differentiating through an optimizer step, as meta-learning does), the same formula
- * `composed` of differentiable ops. The kernel has no VJP of its own, so without this a gradient
- * through an update would be refused (autodiff/tape.ts checkLaunch).
- */
-function fused(name: string, expr: string, xs: readonly Operand[], composed: () => Tensor): Tensor {
-  return recording(xs.filter((x): x is Tensor => x instanceof Tensor)) ? composed() : mapOp(name, expr, xs, F);
-}
-
-/** Runs an update with every intermediate disposed except the returned updates and state. */
-function pure<S>(fn: () => [unknown, S]): [unknown, S] {
-  return runScoped(fn, (r) => tensorsIn(r));
-}
-
-function asTensor(x: Leaf): Tensor | null {
-  return x instanceof Tensor ? x : null;
-}
-
-function zerosFor(params: unknown): unknown {
-  return map((p) => (p instanceof Tensor ? zerosLike(p) : null), params);
-}
-
 /** The momentum buffer `momentum * buf + g` (buf null: zeros, on the first step). */
 function sgdBuffer(g: Tensor, buf: Tensor | null, momentum: number): Tensor {
   return fused('sgd_buf', 'v1 * v2 + v0', [g, buf ?? 0, momentum], () => (buf ? add(mul(buf, momentum), g) : mul(g, 1)));
-}
-
-/** A moment estimate `beta * prev + (1 - beta) * x`, where the kernel's `expr` squares g itself for the second moment. */
-function moment(name: string, expr: string, g: Tensor, x: () => Tensor, prev: Tensor | null, beta: number): Tensor {
-  return fused(name, expr, [g, prev ?? 0, beta, 1 - beta], () => {
-    const fresh = mul(x(), 1 - beta);
-    return prev ? add(mul(prev, beta), fresh) : fresh;
-  });
 }
 
 /** State of sgd: the update count and, with momentum, the momentum buffers. */
