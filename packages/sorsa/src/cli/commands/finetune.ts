@@ -22,7 +22,7 @@ import { EXIT, UsageError } from '../errors.js';
 import { int, list, num } from '../options.js';
 import { makeProgress, type Progress } from '../progress.js';
 import { checkpointName, listCheckpoints, readJson, runFiles, writeTextAtomic } from '../run-dir.js';
-import { writeRunReport } from '../run-report.js';
+import { writeRunReport, type RunReport } from '../run-report.js';
 import { DEFAULT_TARGETS, selectTargets } from '../targets.js';
 import { loadModel } from '../tuned.js';
 
@@ -177,7 +177,7 @@ function runRecord(a: FinetuneArgs, backendName: string): Record<string, unknown
  * Runs `sorsa finetune` and resolves to the exit status (0, 3 after too many non-finite steps,
  * 130 after Ctrl-C). User errors throw UsageError.
  */
-export async function finetune(a: FinetuneArgs, progress: Progress, signal: { interrupted: boolean }): Promise<number> {
+export async function finetune(a: FinetuneArgs, progress: Progress, signal: { interrupted: boolean }): Promise<FinetuneResult> {
   const files = runFiles(a.out);
   let resumeFrom: { step: number; file: string } | null = null;
   if (existsSync(files.run)) {
@@ -368,7 +368,7 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
       process.stderr.write(
         `sorsa finetune: stopped at step ${step}: ${badInARow} steps in a row had a non-finite loss or gradient (try a lower --lr or --clip); ${last ? `the last good checkpoint is ${last.file}` : 'no checkpoint was written'}\n`,
       );
-      return EXIT.diverged;
+      return { status: EXIT.diverged, report: null };
     }
     if (held.length > 0 && a.evalEvery > 0 && step % a.evalEvery === 0 && step < a.steps) {
       const evalLoss = await evaluate(model, trainable, frozen, held, a.batch);
@@ -379,7 +379,7 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
       progress.stop();
       const ok = await save();
       process.stderr.write(`sorsa finetune: interrupted at step ${step}; ${ok ? `checkpoint written; continue with --resume --out ${a.out}` : 'no checkpoint written'}\n`);
-      return EXIT.interrupted;
+      return { status: EXIT.interrupted, report: null };
     }
     // No periodic checkpoint inside a streak of skipped steps: if the streak ends the run, the
     // newest checkpoint on disk predates it.
@@ -401,7 +401,7 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     });
   }
   const metrics = (await readFile(files.metrics, 'utf8')).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, number>);
-  await writeRunReport(files, {
+  const report: RunReport = {
     method: a.method,
     model: a.model,
     steps: step,
@@ -413,12 +413,21 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     seconds: (Date.now() - started) / 1000,
     backend: backendName,
     args: { ...a },
-  });
+  };
+  await writeRunReport(files, report);
   tree.dispose([trainable, optState, frozen, initial, allocState]);
   await sync();
-  const summary = `${a.method}: ${step} steps, final loss ${smoothed.toFixed(4)}${evalLoss !== null ? `, held-out loss ${evalLoss.toFixed(4)}` : ''}; run folder ${a.out}`;
-  process.stdout.write(`${summary}\n`);
-  return EXIT.ok;
+  return { status: EXIT.ok, report, finalLoss: smoothed };
+}
+
+/** What a finished `finetune` gives: the exit status and, for a completed run, its report. */
+export interface FinetuneResult {
+  /** 0, or EXIT.diverged / EXIT.interrupted. */
+  status: number;
+  /** The run's report (what report.json holds), when it completed. */
+  report: RunReport | null;
+  /** The smoothed training loss at the end, when it completed. */
+  finalLoss?: number;
 }
 
 /** Held-out loss of the current trainable values. */
@@ -558,7 +567,14 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
       };
       process.on('SIGINT', onInt);
       try {
-        await run(() => finetune(args, makeProgress({ plain: o.plain as boolean }), signal));
+        await run(async () => {
+          const r = await finetune(args, makeProgress({ plain: o.plain as boolean }), signal);
+          if (r.report) {
+            const rep = r.report;
+            process.stdout.write(`${rep.method}: ${rep.steps} steps, final loss ${(r.finalLoss ?? NaN).toFixed(4)}${rep.evalLoss !== null ? `, held-out loss ${rep.evalLoss.toFixed(4)}` : ''}; run folder ${args.out}\n`);
+          }
+          return r.status;
+        });
       } finally {
         process.off('SIGINT', onInt);
       }
