@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import * as mapK from '../src/kernels/map.js';
 import * as matmulK from '../src/kernels/matmul.js';
 import * as reduceK from '../src/kernels/reduce.js';
-import * as shapeK from '../src/kernels/shape.js';
+import * as shapeK from '../src/kernels/layout.js';
 import * as bakeK from '../src/kernels/bake.js';
 import * as indexK from '../src/kernels/index-math.js';
 import * as jacobiK from '../../linalg/src/jacobi-kernels.js';

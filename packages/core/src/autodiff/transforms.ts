@@ -9,7 +9,7 @@ import { map, type MapTree } from '../tree/tree.js';
 import { add } from '../ops/elementwise.js';
 import { onesLike, zerosLike } from '../ops/create.js';
 import { alias, backward, op, recording, untracked, withTape, type Tape } from './tape.js';
-import { fmt } from '../util/shape.js';
+import { fmt } from '../util/shape-math.js';
 
 /** Which arguments to differentiate: one index or several. */
 export type Argnums = number | readonly number[];

@@ -6,7 +6,7 @@
  * past its end, and each range as long as its shape and dtype need. Also builds headers for writing.
  * @module
  */
-import { fmt } from '../util/shape.js';
+import { fmt } from '../util/shape-math.js';
 import { CODECS, KNOWN_DTYPES, SUPPORTED, alignmentRank, type Codec } from './dtypes.js';
 
 /** Headers longer than this are rejected, as Python's library does (HeaderTooLarge). */

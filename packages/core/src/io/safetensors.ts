@@ -6,9 +6,9 @@
 import type { Storage } from '../backend/storage.js';
 import { maxElements } from '../backend/limits.js';
 import { engine } from '../backend/registry.js';
-import { tensor } from '../tensor/create.js';
+import { tensor } from '../tensor/from-data.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
-import { fmt } from '../util/shape.js';
+import { fmt } from '../util/shape-math.js';
 import { HOST_LE, INT_LIMIT, WRITE_DTYPE } from './dtypes.js';
 import { readBytes, writeAtomic } from './file.js';
 import { MAX_HEADER_BYTES, METADATA_KEY, encodeHeader, layout, parseHeader, put, type Fail, type PlannedEntry } from './header.js';

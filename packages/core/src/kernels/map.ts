@@ -1,5 +1,5 @@
 import type { KernelSource } from '../backend/engine.js';
-import { collapseDims, stridesOf } from '../util/shape.js';
+import { collapseDims, stridesOf } from '../util/shape-math.js';
 import { divmod } from './index-math.js';
 
 /**

@@ -14,7 +14,7 @@ import { oneHot, take } from '../ops/indexing.js';
 import { matmul } from '../ops/linalg.js';
 import { arange } from '../ops/create.js';
 import { checkTensor } from '../ops/operand.js';
-import { fmt, normalizeAxis } from '../util/shape.js';
+import { fmt, normalizeAxis } from '../util/shape-math.js';
 export { gelu, silu, relu, sigmoid, tanh } from '../ops/elementwise.js';
 
 /** Runs a composite with its intermediates disposed (those a gradient still needs survive). */

@@ -7,7 +7,7 @@
  */
 import { NEEDS_INF, hasContiguous, reduceContiguousKernel, reduceKernel } from '../kernels/reduce.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
-import { broadcastShapes, broadcastStrides, checkShape, fmt, normalizeAxes, sizeOf } from '../util/shape.js';
+import { broadcastShapes, broadcastStrides, checkShape, fmt, normalizeAxes, sizeOf } from '../util/shape-math.js';
 import { checkTensor, launch, shapeOp, stridedCopy } from './operand.js';
 import { reshape, transpose } from './shape.js';
 import { op, untracked } from '../autodiff/tape.js';

@@ -2,11 +2,11 @@
  * Creation ops. Values are written by kernels on the current backend, not filled on the host.
  * @module
  */
-import { EYE, RAMP } from '../kernels/shape.js';
+import { EYE, RAMP } from '../kernels/layout.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
-import { checkShape } from '../util/shape.js';
+import { checkShape } from '../util/shape-math.js';
 import { checkTensor, launch } from './operand.js';
-import { tensor } from '../tensor/create.js';
+import { tensor } from '../tensor/from-data.js';
 
 function ramp(op: string, shape: readonly number[], start: number, step: number, dtype: DType): Tensor {
   checkShape(shape, op);

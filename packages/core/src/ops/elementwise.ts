@@ -4,7 +4,7 @@
  */
 import { mapKernel } from '../kernels/map.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
-import { broadcastShapes, broadcastStrides } from '../util/shape.js';
+import { broadcastShapes, broadcastStrides } from '../util/shape-math.js';
 import { checkTensor, launch, operands, type Operand } from './operand.js';
 import { op, untracked } from '../autodiff/tape.js';
 import { sumTo } from './broadcast.js';

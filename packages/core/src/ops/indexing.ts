@@ -3,9 +3,9 @@
  * matrix, so this module builds on linalg.ts rather than sitting with the shape ops.
  * @module
  */
-import { ONE_HOT, TAKE } from '../kernels/shape.js';
+import { ONE_HOT, TAKE } from '../kernels/layout.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { normalizeAxis, sizeOf } from '../util/shape.js';
+import { normalizeAxis, sizeOf } from '../util/shape-math.js';
 import { mapOp } from './elementwise.js';
 import { matmul } from './linalg.js';
 import { checkTensor, constant, launch } from './operand.js';

@@ -4,9 +4,9 @@
  */
 import { MATMUL, UNPACK_R4, matmulR4For, unpackRowsFor } from '../kernels/matmul.js';
 import { engine } from '../backend/registry.js';
-import { DIAG_MATRIX } from '../kernels/shape.js';
+import { DIAG_MATRIX } from '../kernels/layout.js';
 import { Tensor } from '../tensor/tensor.js';
-import { broadcastShapes, fmt, sizeOf } from '../util/shape.js';
+import { broadcastShapes, fmt, sizeOf } from '../util/shape-math.js';
 import { mul } from './elementwise.js';
 import { checkTensor, launch, launchDims, requireFloat } from './operand.js';
 import { disposeIntermediate, op } from '../autodiff/tape.js';

@@ -2,9 +2,9 @@
  * Shape ops: views (reshape, expandDims, squeeze share storage) and copies through kernels.
  * @module
  */
-import { CONCAT2, padKernel } from '../kernels/shape.js';
+import { CONCAT2, padKernel } from '../kernels/layout.js';
 import { Tensor } from '../tensor/tensor.js';
-import { checkShape, fmt, normalizeAxis, sizeOf, stridesOf } from '../util/shape.js';
+import { checkShape, fmt, normalizeAxis, sizeOf, stridesOf } from '../util/shape-math.js';
 import { checkTensor, constant, launch, shapeOp, stridedCopy } from './operand.js';
 import { disposeIntermediate, op, untracked } from '../autodiff/tape.js';
 

@@ -3,7 +3,7 @@
  * @module
  */
 import { launch } from '../ops/operand.js';
-import { tensor } from '../tensor/create.js';
+import { tensor } from '../tensor/from-data.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { NORMAL_TABLE } from '../kernels/normal-table.js';
 import { threefryArgs } from '../kernels/threefry.js';

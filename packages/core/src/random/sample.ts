@@ -7,7 +7,7 @@ import { less } from '../ops/elementwise.js';
 import { backend } from '../backend/registry.js';
 import { checkTensor } from '../ops/operand.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { broadcastShapes, checkShape, fmt, sizeOf } from '../util/shape.js';
+import { broadcastShapes, checkShape, fmt, sizeOf } from '../util/shape-math.js';
 import { checkElements } from '../backend/limits.js';
 import { addKernel, bitsKernel, mulKernel, normalKernel, permutationKernel, shiftKernel, uniformKernel } from './launch.js';
 import { words, type Key } from './key.js';

@@ -4,5 +4,5 @@
  */
 export { Tensor, memory } from './tensor.js';
 export type { DType, MemoryInfo, NestedArray } from './tensor.js';
-export { tensor } from './create.js';
-export type { TensorLike } from './create.js';
+export { tensor } from './from-data.js';
+export type { TensorLike } from './from-data.js';

@@ -1,6 +1,6 @@
 import type { Storage } from '../backend/storage.js';
 import { liveStorage } from '../backend/storage.js';
-import { fmt, sizeOf } from '../util/shape.js';
+import { fmt, sizeOf } from '../util/shape-math.js';
 
 /** Element types. Both are computed as float32 inside kernels, so int32 values are exact within ±2^24. */
 export type DType = 'float32' | 'int32';

@@ -1,7 +1,12 @@
+/**
+ * `tensor()`: tensors made from host data (a number, nested arrays, a typed array), checked and
+ * uploaded. The ops that make tensors from nothing but a shape (zeros, eye, arange) are ops/create.ts.
+ * @module
+ */
 import { engine } from '../backend/registry.js';
 import { checkElements } from '../backend/limits.js';
 import { Storage } from '../backend/storage.js';
-import { checkShape, fmt, sizeOf } from '../util/shape.js';
+import { checkShape, fmt, sizeOf } from '../util/shape-math.js';
 import { Tensor, type DType, type NestedArray } from './tensor.js';
 
 /** What `tensor()` accepts. */
