@@ -31,10 +31,11 @@ beforeAll(async () => {
   held = additionJsonl(join(work, 'held.jsonl'), 8, 100);
   // A model taught one answer: every completion is " 5" (full fine-tuning, a high constant lr).
   const five = join(work, 'five.jsonl');
-  writeFileSync(five, Array.from({ length: 40 }, (_, i) => JSON.stringify({ prompt: `Q: ${i % 7}+${i % 3}=`, completion: ' 5' })).join('\n'));
+  writeFileSync(five, Array.from({ length: 40 }, (_, i) => JSON.stringify({ prompt: `Q: ${i % 13}+${i % 3}=`, completion: ' 5' })).join('\n'));
   mixed = join(work, 'mixed.jsonl');
   const refs = [' 5', ' The answer is 1,234.', ' It is 5.', ' 6', ' five', ' 5.0'];
-  writeFileSync(mixed, refs.map((r, i) => JSON.stringify({ prompt: `Q: ${i}+${i}=`, completion: r })).join('\n'));
+  // Prompts of two lengths (7 and 8 bytes): two groups of generation.
+  writeFileSync(mixed, refs.map((r, i) => JSON.stringify({ prompt: `Q: ${2 * i}+${i % 3}=`, completion: r })).join('\n'));
   run = join(work, 'run');
   taught = join(work, 'taught');
   const common = ['--steps', '6', '--batch', '4', '--backend', 'wasm', '--plain'];
@@ -121,8 +122,12 @@ describe('sorsa eval', () => {
     expect(em.predictions.map((p) => p.expected)).toEqual([5, 1234, 5, 6, null, 5]);
     expect(em.predictions.map((p) => p.correct)).toEqual([true, false, true, false, false, true]);
     expect([em.correct, em.total, em.accuracy]).toEqual([3, 6, 0.5]);
-    const human = await runCli(['eval', '--model', gpt2, '--adapter', taught, '--data', mixed, '--metric', 'exact-match', '--max-new-tokens', '4', '--limit', '2', '--backend', 'wasm']);
+    // One prompt at a time (--batch 1) generates what the batch of six did.
+    const out = join(work, 'one-by-one.json');
+    const human = await runCli(['eval', '--model', gpt2, '--adapter', taught, '--data', mixed, '--metric', 'exact-match', '--max-new-tokens', '4', '--limit', '2', '--batch', '1', '--out', out, '--backend', 'wasm']);
     expect(human.stdout).toMatch(/^loss \d+\.\d{4} on 2 records \(\d+ tokens, seq \d+\); exact match 1\/2 = 50\.0%\n$/);
+    const single = JSON.parse(readFileSync(out, 'utf8')) as typeof got;
+    expect(single.exactMatch.predictions).toEqual(em.predictions.slice(0, 2));
   });
 });
 
