@@ -142,6 +142,14 @@ describe('sorsa drift', () => {
   });
 });
 
+describe('sorsa drift --help', () => {
+  it('shows the options with their defaults, and an example', async () => {
+    const r = await runCli(['drift', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const text of ['--svg <file>', '(default: false)', 'Example:', 'sorsa drift --base']) expect(r.stdout).toContain(text);
+  });
+});
+
 describe.concurrent('sorsa drift: user errors (one line naming the flag or file, status 2)', () => {
   it('unknown flag', async () => expectUsageError(await runCli(['drift', '--base', gpt2, '--run', run, '--bogus']), /unknown option '--bogus'/));
   it('both --tuned and --run', async () => expectUsageError(await runCli(['drift', '--base', gpt2, '--run', run, '--tuned', tunedDir]), /--tuned and --run: give one of them/));

@@ -131,6 +131,14 @@ describe('sorsa eval', () => {
   });
 });
 
+describe('sorsa eval --help', () => {
+  it('shows the options with their defaults, and an example', async () => {
+    const r = await runCli(['eval', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const text of ['--batch <n>', '(default: 8)', 'Example:', 'sorsa eval --model']) expect(r.stdout).toContain(text);
+  });
+});
+
 describe.concurrent('sorsa eval: user errors (one line naming the flag or file, status 2)', () => {
   it('unknown flag', async () => expectUsageError(await runCli(['eval', '--model', gpt2, '--data', held, '--bogus']), /unknown option '--bogus'/));
   it('bad --batch', async () => expectUsageError(await runCli(['eval', '--model', gpt2, '--data', held, '--batch', '0']), /--batch.*0/));

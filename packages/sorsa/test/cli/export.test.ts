@@ -175,6 +175,14 @@ describe('sorsa export --format official', () => {
   });
 });
 
+describe('sorsa export --help', () => {
+  it('shows the options with their defaults, and an example', async () => {
+    const r = await runCli(['export', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const text of ['--format <name>', 'choices: "peft", "official"', 'Example:', 'sorsa export --run']) expect(r.stdout).toContain(text);
+  });
+});
+
 describe.concurrent('sorsa export: user errors (one line naming the flag or file, status 2)', () => {
   const e = (args: string[]): Promise<CliResult> => runCli(['export', ...args, '--backend', 'wasm']);
   it('unknown flag', async () => expectUsageError(await e(['--run', runs.sorsa, '--format', 'peft', '--bogus']), /unknown option '--bogus'/));

@@ -97,6 +97,14 @@ describe('sorsa generate', () => {
   });
 });
 
+describe('sorsa generate --help', () => {
+  it('shows the options with their defaults, and an example', async () => {
+    const r = await runCli(['generate', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const text of ['--max-new-tokens <n>', '(default: 64)', 'Example:', 'sorsa generate --model']) expect(r.stdout).toContain(text);
+  });
+});
+
 describe.concurrent('sorsa generate: user errors (one line naming the flag or file, status 2)', () => {
   const g = (extra: string[]): string[] => ['generate', '--model', gpt2, '--prompt', 'Q: 1+1=', ...extra];
   it('unknown flag', async () => expectUsageError(await runCli(g(['--bogus', '1'])), /unknown option '--bogus'/));

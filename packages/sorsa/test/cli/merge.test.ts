@@ -104,6 +104,14 @@ describe('sorsa merge', () => {
   });
 });
 
+describe('sorsa merge --help', () => {
+  it('shows the options with their defaults, and an example', async () => {
+    const r = await runCli(['merge', '--help']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const text of ['--backend <name>', 'default: "auto"', 'Example:', 'sorsa merge --model']) expect(r.stdout).toContain(text);
+  });
+});
+
 describe.concurrent('sorsa merge: user errors (one line naming the flag or file, status 2)', () => {
   it('unknown flag', async () => expectUsageError(await runCli(['merge', '--model', gpt2, '--adapter', run, '--out', join(work, 'x1'), '--bogus']), /unknown option '--bogus'/));
   it('missing --adapter', async () => expectUsageError(await runCli(['merge', '--model', gpt2, '--out', join(work, 'x2')]), /required option '--adapter <path>' not specified/));
