@@ -9,7 +9,7 @@
 import type { JobContext, PipelineSource } from './backend/engine.js';
 import type { Payload } from './backend/types.js';
 import { engine } from './backend/registry.js';
-import { Tensor } from './tensor/tensor.js';
+import { Tensor, storageOf } from './tensor/tensor.js';
 
 export type { JobContext, KernelSource, PipelineSource } from './backend/engine.js';
 export type { Payload } from './backend/types.js';
@@ -90,6 +90,14 @@ export function firstNonFinite(t: Tensor): { value: number; index: number[] } | 
 
 /** A tensor's values when they are on the host now (so they can be checked without a readback). */
 export function hostValues(t: Tensor): Float32Array | undefined {
-  const v = t.storage.value;
+  const v = storageOf(t).value;
   return v instanceof Float32Array ? v : undefined;
+}
+
+/**
+ * Whether a tensor's value is computed: false while the kernel (or job) making it is still queued or
+ * in flight. For tests that check work really is asynchronous.
+ */
+export function isComputed(t: Tensor): boolean {
+  return storageOf(t).isReady;
 }

@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import type { Tensor } from '@sorsajs/core';
 import { forEachBackend } from './backends.js';
 
@@ -25,7 +26,7 @@ function queued(values: number[]): { ids: Tensor; pending: boolean; dispose(): v
   const s = c.cast(c.mul(c.sum(p), 0), 'int32');
   const base = i32(values);
   const ids = c.add(base, s);
-  const pending = !ids.storage.isReady;
+  const pending = !internal.isComputed(ids);
   return { ids, pending, dispose: () => c.tree.dispose([a, p, s, base, ids]) };
 }
 

@@ -7,7 +7,7 @@ import type { Storage } from '../backend/storage.js';
 import { maxElements } from '../backend/limits.js';
 import { engine } from '../backend/registry.js';
 import { tensor } from '../tensor/from-data.js';
-import { Tensor, type DType } from '../tensor/tensor.js';
+import { Tensor, storageOf, type DType } from '../tensor/tensor.js';
 import { fmt } from '../util/shape-math.js';
 import { HOST_LE, INT_LIMIT, WRITE_DTYPE } from './dtypes.js';
 import { readBytes, writeAtomic } from './file.js';
@@ -173,7 +173,7 @@ function prepare(fail: Fail, record: Record<string, Tensor>, metadata: Record<st
   }
   const items = entries.map((entry) => {
     const t = byName.get(entry.name)!;
-    return { entry, storage: t.storage.retain(), dtype: t.dtype, size: t.size };
+    return { entry, storage: storageOf(t).retain(), dtype: t.dtype, size: t.size };
   });
   let released = false;
   return {

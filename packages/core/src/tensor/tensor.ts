@@ -11,6 +11,12 @@ export type NestedArray = number | NestedArray[];
 const live = { tensors: 0 };
 
 /**
+ * @internal The storage behind a tensor, for core's own modules. The class keeps it in a private
+ * field, so it is no part of the public surface; `use(op)` gives it after a liveness check.
+ */
+export let storageOf: (t: Tensor) => Storage;
+
+/**
  * @internal The open scope frames of tensor/scope.ts, innermost last. The constructor pushes every
  * tensor onto the innermost frame, so a scope can dispose what its function made. The stack lives
  * here, beside the constructor that fills it, so that scope.ts builds on this module and not the
@@ -37,18 +43,22 @@ export class Tensor {
   readonly dtype: DType;
   /** Number of elements. */
   readonly size: number;
-  /** @internal The storage holding this tensor's values (shared by reshapes). */
-  readonly storage: Storage;
+  /** The storage holding this tensor's values (shared by reshapes): private, see `storageOf`. */
+  readonly #storage: Storage;
   private disposed = false;
 
   /** @internal Use `tensor()` and the ops to make tensors. */
   constructor(storage: Storage, shape: readonly number[], dtype: DType) {
-    this.storage = storage;
+    this.#storage = storage;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.size = sizeOf(shape);
     live.tensors++;
     frames[frames.length - 1]?.push(this);
+  }
+
+  static {
+    storageOf = (t) => t.#storage;
   }
 
   /** Number of dimensions. */
@@ -64,7 +74,7 @@ export class Tensor {
   /** @internal The storage, after checking this tensor is alive; `op` names the caller in the error. */
   use(op: string): Storage {
     if (this.disposed) throw new Error(`${op}: tensor of shape ${fmt(this.shape)} (${this.dtype}) was disposed`);
-    return this.storage;
+    return this.#storage;
   }
 
   /**
@@ -113,7 +123,7 @@ export class Tensor {
     if (this.disposed) return;
     this.disposed = true;
     live.tensors--;
-    this.storage.release();
+    this.#storage.release();
   }
 
   /** A short description: shape and dtype (values need an async read). */
