@@ -13,6 +13,7 @@ import { register as registerGenerate } from './commands/generate.js';
 import { register as registerMerge } from './commands/merge.js';
 import { register as registerExport } from './commands/export.js';
 import { register as registerDrift } from './commands/drift.js';
+import { register as registerCompare } from './commands/compare.js';
 import { EXIT, UsageError } from './errors.js';
 
 /** Runs a command's work and sets the exit status from its result or its error. */
@@ -41,6 +42,8 @@ export function program(): Command {
     .version(version)
     .exitOverride()
     .showSuggestionAfterError(true)
+    // One line per error: commander puts its "(Did you mean --x?)" suggestion on a line of its own.
+    .configureOutput({ outputError: (text, write) => write(`${text.trimEnd().replace(/\n+/g, ' ')}\n`) })
     .addHelpText('after', '\nExample:\n  sorsa finetune --model checkpoints/gpt2 --data train.jsonl --out runs/gpt2-sorsa\n\nRun "sorsa <command> --help" for a command\'s options.');
   registerFinetune(p, run);
   registerEval(p, run);
@@ -48,6 +51,7 @@ export function program(): Command {
   registerMerge(p, run);
   registerExport(p, run);
   registerDrift(p, run);
+  registerCompare(p, run);
   return p;
 }
 
