@@ -88,8 +88,13 @@ export function nextToken(logits: Tensor, opts: Omit<GenerateOptions, 'maxNewTok
  * token one single-position forward pass. A row that emits `eosTokenId` stops there (the id
  * included); generation ends when every row has.
  *
- * Prompts are rows of equal length of ids in `[0, vocab_size)`, and the prompt plus `maxNewTokens`
- * must fit in `max_position_embeddings`: otherwise an Error names the argument and the value.
+ * Prompts are rows of ids in `[0, vocab_size)`, of one length or not: rows of different lengths
+ * need no padding, as the pass over the shared prefix length is one forward pass and each longer
+ * row is then fed its own prompt tokens, one position per step, while the shorter ones already
+ * generate. Every row sees exactly its own tokens at their own positions, so a row's greedy
+ * continuation is the one it gets alone. The longest prompt plus `maxNewTokens` must fit in
+ * `max_position_embeddings`: otherwise an Error names the argument and the value. Sampling step i
+ * (position shortest-prompt + i of every row) uses `random.foldIn(key, i)`.
  *
  * @param model - Gives the architecture (config).
  * @param params - The weights (e.g. model.params, or merged SORSA weights).
@@ -108,7 +113,10 @@ export async function generate(model: Model, params: ParamTree, promptIds: reado
   if (!opts || !Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) throw new Error(`${op}: maxNewTokens must be an integer >= 0, got ${String(opts?.maxNewTokens)}`);
   checkOpts(op, opts);
   if (!Array.isArray(promptIds) || promptIds.length === 0 || !promptIds.every((r) => Array.isArray(r))) throw new Error(`${op}: promptIds must be a non-empty array of rows of token ids`);
-  const P = promptIds[0].length;
+  const lengths = promptIds.map((r) => r.length);
+  const P0 = Math.min(...lengths);
+  const P = Math.max(...lengths);
+  if (P0 === 0) throw new Error(`${op}: promptIds row ${lengths.indexOf(0)} is empty: every prompt needs at least one token`);
   if (P + opts.maxNewTokens > c.maxPositions) {
     throw new Error(`${op}: the prompt (${P} tokens) plus maxNewTokens (${opts.maxNewTokens}) is ${P + opts.maxNewTokens} tokens, longer than max_position_embeddings = ${c.maxPositions}`);
   }
@@ -117,21 +125,26 @@ export async function generate(model: Model, params: ParamTree, promptIds: reado
   if (opts.maxNewTokens === 0) return rows;
   const B = rows.length;
   const done = new Array<boolean>(B).fill(false);
-  // The prompt (checked: ids in range, rows of one length) in one pass.
-  let { logits, cache }: { logits: Tensor; cache: KvCache } = forwardWithCache(c, params, promptIds, null);
+  const added = new Array<number>(B).fill(0);
+  // The shared prefix (checked: ids in range) in one pass.
+  let { logits, cache }: { logits: Tensor; cache: KvCache } = forwardWithCache(c, params, promptIds.map((r) => r.slice(0, P0)), null);
   try {
-    for (let step = 0; step < opts.maxNewTokens; step++) {
+    for (let step = 0; ; step++) {
+      const pos = P0 + step; // the position whose token is chosen now
       const T = logits.shape[1];
       const next = tidy(() => nextToken(reshape(slice(logits, [0, T - 1, 0], [B, 1, c.vocabSize]), [B, c.vocabSize]), opts, opts.key && random.foldIn(opts.key, step)));
       const ids = await next.data();
       next.dispose();
       for (let b = 0; b < B; b++) {
-        if (done[b]) continue;
+        // A row still inside its prompt is fed its own token; the model's choice there is unused.
+        if (done[b] || rows[b].length > pos) continue;
         rows[b].push(ids[b]);
-        if (eos.has(ids[b])) done[b] = true;
+        added[b]++;
+        if (eos.has(ids[b]) || added[b] === opts.maxNewTokens) done[b] = true;
       }
-      if (done.every(Boolean) || step === opts.maxNewTokens - 1) break;
-      const input = tensor(Int32Array.from(ids), [B, 1], 'int32');
+      if (done.every(Boolean)) break;
+      // A finished row's input is never read back: any valid id keeps the batch in step.
+      const input = tensor(Int32Array.from(rows, (r) => r[Math.min(pos, r.length - 1)]), [B, 1], 'int32');
       const r = forwardWithCache(c, params, input, cache);
       tree.dispose([input, logits, cache]);
       ({ logits, cache } = r);

@@ -1,6 +1,7 @@
 /**
  * generate with its key/value cache against a loop of full forward passes (no cache), token for
- * token, greedy and sampled with the same key; nextToken's greedy, top-k and temperature rules; bad
+ * token, greedy and sampled with the same key; prompts of different lengths in one batch against
+ * each row alone; nextToken's greedy, top-k and temperature rules; bad
  * arguments.
  */
 import { expect, it } from 'vitest';
@@ -59,6 +60,20 @@ forEachBackend('models generate', (backend) => {
       const stopped = await generate(model, params, prompt, { maxNewTokens: 6, eosTokenId: eos });
       expect(stopped[0]).toEqual(greedy[0].slice(0, 4));
       if (!greedy[1].slice(3).includes(eos)) expect(stopped[1]).toEqual(greedy[1]);
+      // Prompts of different lengths in one batch: each row's greedy continuation is the one full
+      // forward passes give it alone, with maxNewTokens new tokens per row, and eos per row.
+      const ragged = [[1, 2, 3, 4, 5], [7], [2, 9, 4]];
+      const alone = await Promise.all(ragged.map((r) => uncached(model, params, [r], { maxNewTokens: 4 }).then((x) => x[0])));
+      const mixed = await generate(model, params, ragged, { maxNewTokens: 4 });
+      expect(mixed).toEqual(alone);
+      const stop = alone[1][2]; // row 1's second new token
+      const cut = await generate(model, params, ragged, { maxNewTokens: 4, eosTokenId: stop });
+      cut.forEach((row, b) => {
+        const fresh = alone[b].slice(ragged[b].length);
+        const at = fresh.indexOf(stop);
+        expect(row, `row ${b}`).toEqual(at < 0 ? alone[b] : alone[b].slice(0, ragged[b].length + at + 1));
+      });
+      expect(c.memory().tensors).toBe(before);
       c.tree.dispose(params);
     });
   }
@@ -102,7 +117,8 @@ it('generate refuses bad arguments, naming them', async () => {
   await expect(generate(model, p, [[1, 2]], { maxNewTokens: 11 })).rejects.toThrow(/generate: the prompt \(2 tokens\) plus maxNewTokens \(11\) is 13 tokens, longer than max_position_embeddings = 12/);
   await expect(generate(model, p, [[1, 23]], { maxNewTokens: 1 })).rejects.toThrow(/ids\[0\]\[1\] = 23 is not a token id in \[0, 23\)/);
   await expect(generate(model, p, [[1, -1]], { maxNewTokens: 1 })).rejects.toThrow(/ids\[0\]\[1\] = -1 is not a token id/);
-  await expect(generate(model, p, [[1, 2], [3]], { maxNewTokens: 1 })).rejects.toThrow(/ids row 1 has 1 tokens, row 0 has 2/);
+  await expect(generate(model, p, [[1, 2], []], { maxNewTokens: 1 })).rejects.toThrow(/generate: promptIds row 1 is empty/);
+  await expect(generate(model, p, [[1], [1, 2, 3]], { maxNewTokens: 10 })).rejects.toThrow(/generate: the prompt \(3 tokens\) plus maxNewTokens \(10\) is 13 tokens/);
   await expect(generate(model, p, [[1]], { maxNewTokens: 1, temperature: 1 })).rejects.toThrow(/generate: sampling \(temperature 1 > 0\) needs a PRNG key/);
   await expect(generate(model, p, [[1]], { maxNewTokens: 1, temperature: -1 })).rejects.toThrow(/temperature must be a finite number >= 0, got -1/);
   await expect(generate(model, p, [[1]], { maxNewTokens: 1.5 })).rejects.toThrow(/maxNewTokens must be an integer >= 0, got 1.5/);
