@@ -6,9 +6,8 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { generate } from '@sorsajs/models';
 import { Option, type Command } from 'commander';
-import { finalNumber, sameAnswer } from '../answer.js';
+import { exactMatch } from '../../compare/accuracy.js';
 import { backendOption } from '../backend.js';
 import { readDataset, toSequences, type Dataset } from '../data.js';
 import { EXIT, UsageError } from '../errors.js';
@@ -144,41 +143,13 @@ export async function evaluate(a: EvalArgs): Promise<number> {
       const progress = makeProgress();
       const stops = eosIds(o.model.config);
       const examples = dataset.examples;
-      const prompts = examples.map((ex) => tok.encode(ex.prompt));
-      const generated: string[] = new Array<string>(examples.length).fill('');
-      // Prompts of one token length go together, --batch at a time: generate takes rows of one
-      // length, and each row stops at its own end-of-text token.
-      const byLength = new Map<number, number[]>();
-      prompts.forEach((ids, i) => byLength.set(ids.length, [...(byLength.get(ids.length) ?? []), i]));
-      let done = 0;
-      let right = 0;
-      for (const [length, members] of byLength) {
-        // Up to --max-new-tokens, as far as the model's context allows; a prompt that fills the
-        // context (or an empty one, which gives no position to continue) gets no tokens: wrong.
-        const room = Math.min(a.maxNewTokens, max - length);
-        for (let s = 0; s < members.length; s += a.batch) {
-          const chunk = members.slice(s, s + a.batch);
-          if (length > 0 && room > 0) {
-            const rows = await generate(o.model, o.params, chunk.map((i) => prompts[i]), { maxNewTokens: room, eosTokenId: stops });
-            rows.forEach((row, j) => {
-              const fresh = row.slice(length);
-              if (fresh.length > 0 && stops.includes(fresh[fresh.length - 1])) fresh.pop();
-              generated[chunk[j]] = tok.decode(fresh);
-            });
-          }
-          done += chunk.length;
-          right += chunk.filter((i) => sameAnswer(generated[i], examples[i].completion)).length;
-          progress.phase('generate', done, examples.length, `${right} correct`);
-        }
-      }
-      const predictions: Prediction[] = examples.map((ex, i) => ({
-        prompt: ex.prompt,
-        reference: ex.completion,
-        generated: generated[i],
-        expected: finalNumber(ex.completion),
-        got: finalNumber(generated[i]),
-        correct: sameAnswer(generated[i], ex.completion),
-      }));
+      const graded = await exactMatch(o.model, o.params, examples, {
+        eos: stops,
+        maxNewTokens: a.maxNewTokens,
+        batch: a.batch,
+        onBatch: (done, total, right) => progress.phase('generate', done, total, `${right} correct`),
+      });
+      const predictions: Prediction[] = graded.map((g, i) => ({ prompt: g.prompt, reference: examples[i].completion, generated: g.generated, expected: g.expected, got: g.got, correct: g.correct }));
       progress.stop();
       const correct = predictions.filter((p) => p.correct).length;
       result.exactMatch = { correct, total: predictions.length, accuracy: correct / predictions.length, maxNewTokens: a.maxNewTokens, predictions };
@@ -221,7 +192,7 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
     .option('--adapter <path>', 'a run folder of sorsa finetune, one of its checkpoint files, or a PEFT adapter folder')
     .requiredOption('--data <file>', 'evaluation data: .jsonl records (or plain text, for the loss only)')
     .option('--seq <n>', "tokens per sequence of the loss (default: the longest record's, or 256 for text; at most the model's context)", int(2))
-    .option('--batch <n>', 'sequences per forward pass of the loss, and prompts of one length generated together', int(1), 8)
+    .option('--batch <n>', 'sequences per forward pass of the loss, and prompts generated together', int(1), 8)
     .addOption(new Option('--metric <name>', 'loss only, or loss and exact-match accuracy of greedy generations').choices(['loss', 'exact-match']).default('loss'))
     .option('--max-new-tokens <n>', "tokens generated per record at most (also at most the model's context)", int(1), 64)
     .option('--limit <n>', 'only the first n records (text: sequences)', int(1))
