@@ -74,7 +74,7 @@ export const QUICK_PLAN: ComparePlan = {
   validation: 16,
   test: 16,
   maxNewTokens: 12,
-  base: { vocabSize: 300, width: 32, layers: 1, heads: 2, context: 96, steps: 6, batch: 4, seq: 32, lr: 3e-3, bookChars: 20_000, problems: 40, seed: 0 },
+  base: { vocabSize: 300, width: 32, layers: 1, heads: 2, context: 160, steps: 6, batch: 4, seq: 32, lr: 3e-3, bookChars: 20_000, problems: 40, seed: 0 },
 };
 
 /** The paper's GSM8K accuracies (Llama 2 7B fine-tuned on MetaMathQA), shown beside ours for context. */
