@@ -40,6 +40,19 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   requireFloat('matmul', a);
   requireFloat('matmul', b);
   if (a.rank === 0 || b.rank === 0) throw new Error(`matmul: operands must have rank >= 1, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+  if (a.rank > 2 && b.rank === 2 && !opts.transposeA && a.shape[a.rank - 1] === b.shape[opts.transposeB ? 1 : 0]) {
+    // [..., M, K] @ [K, N] is one [(...M), K] @ [K, N] product (reshapes are views): one launch with
+    // every row in the kernel's row tiles, instead of a batch of M-row products that each read b
+    // (M = 1 in generation: 4-row tiles three quarters empty). Its b-gradient is then one product
+    // over all the rows, not a batch of them summed.
+    const N = b.shape[opts.transposeB ? 0 : 1];
+    const flat = reshape(a, [-1, a.shape[a.rank - 1]]);
+    const out = matmul(flat, b, opts);
+    const shaped = reshape(out, [...a.shape.slice(0, -1), N]);
+    disposeIntermediate(flat);
+    disposeIntermediate(out);
+    return shaped;
+  }
   return op([a, b], () => matmulForward(a, b, opts), (g, _out, needs) => matmulVjp(g, a, b, opts, needs));
 }
 
