@@ -7,8 +7,7 @@
  * Everything is written into one run folder with a self-contained report.
  * @module
  */
-import { existsSync } from 'node:fs';
-import { cp, mkdir, rm, symlink, unlink } from 'node:fs/promises';
+import { cp, lstat, mkdir, rm, symlink, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Tensor, tree } from '@sorsajs/core';
 import { savePretrained, type Model, type ParamTree } from '@sorsajs/models';
@@ -280,8 +279,11 @@ async function pointLatest(out: string): Promise<void> {
   const parent = dirname(out);
   if (basename(parent) !== 'runs') return;
   const link = join(parent, 'latest');
-  if (existsSync(link)) await unlink(link).catch(() => undefined);
-  await symlink(basename(out), link).catch(() => undefined);
+  // lstat, not exists: a link whose run was deleted does not exist but must still be replaced.
+  const old = await lstat(link).catch(() => null);
+  if (old?.isSymbolicLink()) await unlink(link);
+  else if (old) return; // a real file or folder named latest is the user's: leave it
+  await symlink(basename(out), link).catch((e: Error) => process.stderr.write(`sorsa compare: could not point ${link} to the run: ${e.message}\n`));
 }
 
 /** The terminal table: one row per method, the base first, the paper's numbers beside. */
