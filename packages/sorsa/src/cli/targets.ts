@@ -63,3 +63,35 @@ export function selectTargets(params: unknown, patterns: readonly string[]): str
   }
   return modules.filter((m) => chosen.has(m)).map((m) => `${m}.weight`);
 }
+
+/**
+ * Every float32 weight of `params`, in the tree's order: what full fine-tuning trains when no
+ * `--targets` are given (embeddings, norms and biases included, as a full fine-tune in PyTorch).
+ *
+ * @example
+ * ```ts
+ * allWeights(model.params).length; // every leaf of a GPT-2 checkpoint
+ * ```
+ */
+export function allWeights(params: unknown): string[] {
+  const leaves = tree.leaves(params);
+  return tree.leafPaths(params).filter((_, i) => leaves[i] instanceof Tensor && (leaves[i] as Tensor).dtype === 'float32');
+}
+
+/**
+ * The paths among `paths` that are linear layers' weights (2-D `<module>.weight`, not an embedding
+ * or the output head): those whose singular values the paper's ΔΣ and ΔD describe.
+ *
+ * @example
+ * ```ts
+ * linearWeights(model.params, ['transformer.wte.weight', 'transformer.h.0.attn.c_attn.weight']); // the second
+ * ```
+ */
+export function linearWeights(params: unknown, paths: readonly string[]): string[] {
+  const leaves = tree.leaves(params);
+  const byPath = new Map(tree.leafPaths(params).map((p, i) => [p, leaves[i]]));
+  return paths.filter((p) => {
+    const leaf = byPath.get(p);
+    return p.endsWith('.weight') && leaf instanceof Tensor && leaf.rank === 2 && !EXCLUDED.test(p.slice(0, -'.weight'.length));
+  });
+}

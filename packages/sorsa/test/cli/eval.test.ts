@@ -29,7 +29,8 @@ beforeAll(async () => {
   work = tempDir();
   const train = additionJsonl(join(work, 'train.jsonl'));
   held = additionJsonl(join(work, 'held.jsonl'), 8, 100);
-  // A model taught one answer: every completion is " 5" (full fine-tuning, a high constant lr).
+  // A model taught one answer: every completion is " 5" (full fine-tuning of the blocks' linear
+  // layers, --targets narrowing it from every weight, at a high constant lr).
   const five = join(work, 'five.jsonl');
   writeFileSync(five, Array.from({ length: 40 }, (_, i) => JSON.stringify({ prompt: `Q: ${i % 13}+${i % 3}=`, completion: ' 5' })).join('\n'));
   mixed = join(work, 'mixed.jsonl');
@@ -41,7 +42,7 @@ beforeAll(async () => {
   const common = ['--steps', '6', '--batch', '4', '--backend', 'wasm', '--plain'];
   const [a, b] = await Promise.all([
     runCli(['finetune', '--model', gpt2, '--data', train, '--eval-data', held, '--seq', String(SEQ), '--lr', '1e-2', '--out', run, ...common]),
-    runCli(['finetune', '--model', gpt2, '--data', five, '--method', 'full', '--seq', '12', '--lr', '3e-2', '--schedule', 'constant', '--warmup', '0', '--clip', '0', '--out', taught, ...common, '--steps', '16']),
+    runCli(['finetune', '--model', gpt2, '--data', five, '--method', 'full', '--targets', 'attn.c_attn,attn.c_proj,mlp.c_fc,mlp.c_proj', '--seq', '12', '--lr', '3e-2', '--schedule', 'constant', '--warmup', '0', '--clip', '0', '--out', taught, ...common, '--steps', '16']),
   ]);
   expect(a.code, a.stderr).toBe(0);
   expect(b.code, b.stderr).toBe(0);

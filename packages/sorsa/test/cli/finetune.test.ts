@@ -69,7 +69,15 @@ describe('sorsa finetune: each method writes a complete run folder', () => {
       expect(ck.info.data).toEqual({ epoch: expect.any(Number), cursor: expect.any(Number) });
       expect(Object.keys(ck.trees).sort()).toEqual(method === 'adalora' ? ['allocator', 'optState', 'trainable'] : ['optState', 'trainable']);
       const paths = Object.keys(ck.trees.trainable as Trainable);
-      expect([...paths].sort()).toEqual(['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'].flatMap((mod) => [0, 1].map((l) => `transformer.h.${l}.${mod}.weight`)).sort());
+      // The adapters go on every linear layer of the blocks; full fine-tuning trains every weight
+      // (embeddings, norms and biases too), as a full fine-tune in PyTorch does.
+      const linear = ['attn.c_attn', 'attn.c_proj', 'mlp.c_fc', 'mlp.c_proj'].flatMap((mod) => [0, 1].map((l) => `transformer.h.${l}.${mod}.weight`));
+      const everything = [
+        'transformer.wte.weight', 'transformer.wpe.weight', 'transformer.ln_f.weight', 'transformer.ln_f.bias',
+        ...[0, 1].flatMap((l) => ['ln_1.weight', 'ln_1.bias', 'ln_2.weight', 'ln_2.bias', 'attn.c_attn.bias', 'attn.c_proj.bias', 'mlp.c_fc.bias', 'mlp.c_proj.bias'].map((n) => `transformer.h.${l}.${n}`)),
+        ...linear,
+      ];
+      expect([...paths].sort()).toEqual((method === 'full' ? everything : linear).sort());
       c.tree.dispose(ck.trees);
       const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')) as { method: string; trainLoss: [number, number][]; evalLoss: number; trainableParams: number };
       expect(report.method).toBe(method);
@@ -80,7 +88,9 @@ describe('sorsa finetune: each method writes a complete run folder', () => {
       const r4 = method === 'adalora' ? 6 : 4;
       const per = ([o, i]: [number, number]): number =>
         method === 'full' ? o * i : method === 'sorsa' ? r4 * (o + i + 1) : method === 'adalora' ? r4 * (o + i + 1) : r4 * (o + i);
-      expect(report.trainableParams).toBe(2 * shapes.reduce((s, sh) => s + per(sh), 0));
+      // Full: also wte [257, 32], wpe [64, 32], ln_f (2 x 32) and per block 2 norms (4 x 32) and the biases (96 + 32 + 128 + 32).
+      const extra = method === 'full' ? 257 * 32 + 64 * 32 + 2 * 32 + 2 * (4 * 32 + 96 + 32 + 128 + 32) : 0;
+      expect(report.trainableParams).toBe(2 * shapes.reduce((s, sh) => s + per(sh), 0) + extra);
       const html = readFileSync(join(out, 'report.html'), 'utf8');
       expect(html).toMatch(/^<!DOCTYPE html>/i);
       expect(html).toContain(`sorsa finetune: ${method}`);

@@ -257,8 +257,11 @@ describe('sorsa compare --quick: report.json', () => {
     expect(r.methods.sorsa.trainableParams).toBe(sorsa);
     expect(r.methods.pissa.trainableParams).toBe(lora);
     expect(r.methods.lora.trainableParams).toBe(lora);
-    // Full fine-tuning trains the targeted weights themselves.
-    expect(r.methods.full.trainableParams).toBe(full);
+    // Full fine-tuning trains every weight of the checkpoint: the linear layers, embeddings, norms and biases.
+    let everything = 0;
+    for (const [, t] of readSafetensors(join(baseDir, 'model.safetensors'))) everything += t.shape.reduce((a, b) => a * b, 1);
+    expect(everything).toBeGreaterThan(full);
+    expect(r.methods.full.trainableParams).toBe(everything);
     expect(full).toBeGreaterThan(sorsa);
     // AdaLoRA: P [r0, in], Λ [r0], Q [out, r0] at some initial rank r0 ≥ r.
     const r0 = r.methods.adalora.trainableParams / (sum + shapes.length);

@@ -14,6 +14,7 @@ import { barChart } from '../../report/svg.js';
 import { backendOption, startBackend } from '../backend.js';
 import { EXIT, UsageError } from '../errors.js';
 import { writeTextAtomic } from '../run-dir.js';
+import { linearWeights } from '../targets.js';
 import { applyAdapter, loadModel, loadRunAdapter, type LoadedAdapter } from '../tuned.js';
 
 /**
@@ -49,8 +50,6 @@ export interface LayerDrift {
   deltaD: number;
 }
 
-/** Modules that are not layers of the blocks: embeddings and the output head. */
-const NOT_A_BLOCK = /(^|\.)(wte|wpe|embed_tokens|lm_head)\.weight$/;
 
 /** The leaves of a tree by path. */
 function byPath(t: unknown): Map<string, unknown> {
@@ -73,8 +72,8 @@ async function changedWeights(base: ParamTree, tuned: ParamTree, flag: string): 
   }
   if (t.size !== b.size) throw new UsageError(`${flag}: it has ${t.size} weights, --base ${b.size} (are they the same architecture?)`);
   const out: string[] = [];
-  for (const [p, x] of t) {
-    if (!(x instanceof Tensor) || x.rank !== 2 || !p.endsWith('.weight') || NOT_A_BLOCK.test(p)) continue;
+  for (const p of linearWeights(tuned, [...t.keys()])) {
+    const x = t.get(p) as Tensor;
     const d = tidy(() => max(abs(sub(x, b.get(p) as Tensor))));
     const v = (await d.data())[0];
     d.dispose();
@@ -170,7 +169,8 @@ export async function driftCommand(a: DriftArgs): Promise<number> {
     if (a.run !== null) {
       adapter = await loadRunAdapter(a.run, '--run');
       tuned = applyAdapter(base.params, adapter, '--run');
-      paths = Object.keys(adapter.trainable);
+      // The linear layers a run trained (a full fine-tune also trains embeddings, norms and biases).
+      paths = linearWeights(base.params, Object.keys(adapter.trainable));
     } else {
       other = await loadModel(a.tuned!, '--tuned');
       tuned = other.params;

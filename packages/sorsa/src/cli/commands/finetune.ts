@@ -23,7 +23,7 @@ import { int, list, num } from '../options.js';
 import { makeProgress, type Progress } from '../progress.js';
 import { checkpointName, listCheckpoints, readJson, runFiles, writeTextAtomic } from '../run-dir.js';
 import { writeRunReport, type RunReport } from '../run-report.js';
-import { DEFAULT_TARGETS, selectTargets } from '../targets.js';
+import { DEFAULT_TARGETS, allWeights, selectTargets } from '../targets.js';
 import { loadModel } from '../tuned.js';
 
 /** The methods of `--method`. */
@@ -223,7 +223,8 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     else if (a.evalSplit === null) progress.log(`no held-out loss: --data has ${data.sequences.length} sequences (fewer than 10); pass --eval-data or --eval-split`);
   }
 
-  const targets = selectTargets(model.params, a.targets ?? [...DEFAULT_TARGETS[model.config.family]]);
+  // Full fine-tuning trains every weight unless --targets narrows it; the adapters, the linear layers.
+  const targets = a.method === 'full' && a.targets === null ? allWeights(model.params) : selectTargets(model.params, a.targets ?? [...DEFAULT_TARGETS[model.config.family]]);
   const key = random.key(a.seed);
   const plan = a.method === 'adalora' ? adaloraPlan(a) : null;
   const svd = a.svd === 'auto' ? autoSvd(model.params, targets, a.rank) : a.svd;
@@ -489,7 +490,7 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
     .option('--out <dir>', 'run folder (default: runs/<method>-<date>-<time>)')
     .addOption(new Option('--method <name>', 'adapter method').choices([...METHODS]).default('sorsa'))
     .option('--rank <n>', 'adapter rank (AdaLoRA: the target rank)', int(1), 8)
-    .option('--targets <list>', 'module name patterns, comma-separated, * for any part of a name (default: every attention and MLP projection)', list)
+    .option('--targets <list>', 'module name patterns, comma-separated, * for any part of a name (default: every attention and MLP projection; with --method full, every weight)', list)
     .option('--steps <n>', 'optimizer steps', int(1), 100)
     .option('--batch <n>', 'sequences per step', int(1), 4)
     .option('--seq <n>', "tokens per sequence (default: the longest record's, or 256 for text; at most the model's context)", int(2))
