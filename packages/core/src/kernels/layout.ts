@@ -19,6 +19,24 @@ return b[(o * nb + j - na) * inner + n];`,
 };
 
 /**
+ * CONCAT2 on a 2-D grid, one row per outer index: thread (x, y) writes element x of row y of the
+ * `[outer, (na + nb) * inner]` result, so no index is divided (CONCAT2's two divisions per element
+ * made it ~7x slower than an add of the same size on wasm: a key/value cache grows by a concat per
+ * generated token). wasm only (`flat`). Launch with dims `[(na + nb) * inner, outer]`. Scalars: a row of a (na * inner),
+ * a row of b (nb * inner).
+ */
+export const CONCAT2_ROWS: KernelSource = {
+  key: 'concat2-rows',
+  arrays: ['a', 'b'],
+  scalars: ['ra', 'rb'],
+  flat: true,
+  body: `const x = this.thread.x;
+const y = this.thread.y;
+if (x < ra) { return a[y * ra + x]; }
+return b[y * rb + x - ra];`,
+};
+
+/**
  * `take` along the middle axis of `[outer, D, inner]` with K indices. Scalars: D, K, inner. An
  * index in `[-D, 0)` counts from the end; any other index outside `[0, D)` (NaN included) gives
  * `fill[0]` (NaN for float32, JAX's gather default). The read address is clamped first, so a bad

@@ -61,17 +61,19 @@ export function storagesOf(op: string, inputs: readonly Tensor[]): Storage[] {
 }
 
 /**
- * Runs a kernel over tensor inputs and wraps its output as a tensor. Under a gradient, a float32
+ * Runs a kernel over tensor inputs and wraps its output as a tensor (over a grid of `dims` when given,
+ * which must hold exactly the output's cells, row-major). Under a gradient, a float32
  * launch over a tensor being differentiated must run inside a recorded op or `untracked`
  * (autodiff/tape.ts `checkLaunch`): otherwise it throws rather than cut the gradient.
  */
-export function launch(op: string, src: KernelSource, shape: readonly number[], dtype: DType, inputs: readonly Tensor[], scalars: readonly number[]): Tensor {
+export function launch(op: string, src: KernelSource, shape: readonly number[], dtype: DType, inputs: readonly Tensor[], scalars: readonly number[], dims?: readonly number[]): Tensor {
   const eng = engine();
   const storages = storagesOf(op, inputs);
   checkLaunch(op, inputs, dtype);
   const size = shape.reduce((a, b) => a * b, 1);
   checkElements(op, size, `output of shape [${shape.join(',')}]`);
-  return new Tensor(eng.run(src, size, storages, scalars), shape, dtype);
+  if (dims && dims.reduce((a, b) => a * b, 1) !== size) throw new Error(`internal: ${op}: grid [${dims.join(',')}] does not cover the output [${shape.join(',')}]`);
+  return new Tensor(eng.run(src, dims ?? size, storages, scalars), shape, dtype);
 }
 
 /** Checks a dtype; `op` names the caller. */

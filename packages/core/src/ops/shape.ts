@@ -2,7 +2,8 @@
  * Shape ops: views (reshape, expandDims, squeeze share storage) and copies through kernels.
  * @module
  */
-import { CONCAT2, padKernel } from '../kernels/layout.js';
+import { CONCAT2, CONCAT2_ROWS, padKernel } from '../kernels/layout.js';
+import { engine } from '../backend/registry.js';
 import { Tensor } from '../tensor/tensor.js';
 import { checkShape, fmt, normalizeAxis, sizeOf, stridesOf } from '../util/shape-math.js';
 import { checkTensor, constant, launch, shapeOp, stridedCopy } from './operand.js';
@@ -180,7 +181,11 @@ function concatForward(xs: readonly Tensor[], a: number): Tensor {
     const nb = b.shape[a];
     const shape = [...first.shape];
     shape[a] = na + nb;
-    const next = launch('concat', CONCAT2, shape, first.dtype, [acc, b], [na, nb, inner]);
+    const outer = sizeOf(first.shape.slice(0, a));
+    const next =
+      engine().name === 'wasm'
+        ? launch('concat', CONCAT2_ROWS, shape, first.dtype, [acc, b], [na * inner, nb * inner], [(na + nb) * inner, outer])
+        : launch('concat', CONCAT2, shape, first.dtype, [acc, b], [na, nb, inner]);
     if (acc !== xs[0]) acc.dispose();
     acc = next;
   }
