@@ -8,7 +8,11 @@ import { divmod } from './index-math.js';
  * through strides (0 on broadcast axes). Dimensions are collapsed first, so same-shape operands and
  * scalars read `x[i]` / `x[0]` with no index arithmetic at all.
  *
- * Returns the kernel and the scalar arguments (output strides, then each operand's strides).
+ * With `grid` (wasm only: it needs `flat` results), an output of rank >= 2 is addressed on a
+ * 3-D grid instead, and `dims` is the grid to launch it over.
+ *
+ * Returns the kernel, the scalar arguments (output strides, then each operand's strides) and the
+ * launch grid (`dims`, when there is one).
  */
 export function mapKernel(
   name: string,
@@ -16,7 +20,8 @@ export function mapKernel(
   outShape: readonly number[],
   inStrides: readonly (readonly number[])[],
   offsets?: readonly number[],
-): { src: KernelSource; scalars: number[] } {
+  grid = false,
+): { src: KernelSource; scalars: number[]; dims?: number[] } {
   const n = inStrides.length;
   const { dims, strides } = collapseDims(outShape, inStrides);
   const arrays = Array.from({ length: n }, (_, k) => `x${k}`);
@@ -43,17 +48,40 @@ export function mapKernel(
     };
   }
   const r = dims.length;
-  const os = stridesOf(dims);
   const scalars: string[] = [];
   const values: number[] = [];
-  const lines = ['const i = this.thread.x;', 'let rem0 = i;'];
-  for (let j = 0; j < r; j++) {
-    if (j < r - 1) {
-      scalars.push(`os${j}`);
-      values.push(os[j]);
-      lines.push(divmod(`c${j}`, `rem${j + 1}`, `rem${j}`, `os${j}`));
-    } else {
-      lines.push(`const c${j} = rem${j};`);
+  const lines: string[] = [];
+  let launchDims: number[] | undefined;
+  if (grid && r >= 2) {
+    // A grid of [last axis, second-last axis, the rest]: the wasm driver hands each cell its x, y,
+    // z (integer division by constants it knows), so an output of rank <= 3 needs no division in
+    // the kernel, and a higher rank divides only z. Flat addressing divided by every axis's stride
+    // (two float divisions each, see divmod), which made a transpose ~12x an add of its size.
+    launchDims = [dims[r - 1], dims[r - 2], dims.slice(0, r - 2).reduce((a, b) => a * b, 1)];
+    lines.push(`const c${r - 1} = this.thread.x;`, `const c${r - 2} = this.thread.y;`);
+    const lead = dims.slice(0, r - 2);
+    const ls = stridesOf(lead);
+    if (lead.length > 0) lines.push('let rem0 = this.thread.z;');
+    for (let j = 0; j < lead.length; j++) {
+      if (j < lead.length - 1) {
+        scalars.push(`os${j}`);
+        values.push(ls[j]);
+        lines.push(divmod(`c${j}`, `rem${j + 1}`, `rem${j}`, `os${j}`));
+      } else {
+        lines.push(`const c${j} = rem${j};`);
+      }
+    }
+  } else {
+    const os = stridesOf(dims);
+    lines.push('const i = this.thread.x;', 'let rem0 = i;');
+    for (let j = 0; j < r; j++) {
+      if (j < r - 1) {
+        scalars.push(`os${j}`);
+        values.push(os[j]);
+        lines.push(divmod(`c${j}`, `rem${j + 1}`, `rem${j}`, `os${j}`));
+      } else {
+        lines.push(`const c${j} = rem${j};`);
+      }
     }
   }
   for (let k = 0; k < n; k++) {
@@ -67,7 +95,8 @@ export function mapKernel(
   }
   lines.push(`return ${expr};`);
   return {
-    src: { key: `map:${name}:r${r}:${offKey}`, arrays, scalars: [...scalars, ...offScalars], body: lines.join('\n') },
+    src: { key: `map:${name}:${launchDims ? 'g' : 'r'}${r}:${offKey}`, arrays, scalars: [...scalars, ...offScalars], body: lines.join('\n'), ...(launchDims ? { flat: true } : {}) },
     scalars: [...values, ...offValues],
+    dims: launchDims,
   };
 }

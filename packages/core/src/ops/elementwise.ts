@@ -2,6 +2,7 @@
  * Elementwise ops: one table of kernel expressions, broadcasting as NumPy does.
  * @module
  */
+import { engine } from '../backend/registry.js';
 import { mapKernel } from '../kernels/map.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides } from '../util/shape-math.js';
@@ -111,8 +112,8 @@ export function mapOp(op: string, expr: string, xs: readonly Operand[], opts: { 
   const dtype = tensors[0].dtype;
   try {
     const shape = broadcastShapes(op, ...tensors.map((t) => t.shape));
-    const { src, scalars } = mapKernel(op, expr, shape, tensors.map((t) => broadcastStrides(t.shape, shape)));
-    return launch(op, src, shape, opts.out ?? dtype, tensors, scalars);
+    const { src, scalars, dims } = mapKernel(op, expr, shape, tensors.map((t) => broadcastStrides(t.shape, shape)), undefined, engine().name === 'wasm');
+    return launch(op, src, shape, opts.out ?? dtype, tensors, scalars, dims);
   } finally {
     for (const t of made) t.dispose();
   }
@@ -296,8 +297,8 @@ function whereForward(cond: Tensor, a: Operand, b: Operand): Tensor {
   try {
     const shape = broadcastShapes('where', cond.shape, ...tensors.map((t) => t.shape));
     const all = [cond, ...tensors];
-    const { src, scalars } = mapKernel('where', 'v0 !== 0 ? v1 : v2', shape, all.map((t) => broadcastStrides(t.shape, shape)));
-    return launch('where', src, shape, dtype, all, scalars);
+    const { src, scalars, dims } = mapKernel('where', 'v0 !== 0 ? v1 : v2', shape, all.map((t) => broadcastStrides(t.shape, shape)), undefined, engine().name === 'wasm');
+    return launch('where', src, shape, dtype, all, scalars, dims);
   } finally {
     for (const t of made) t.dispose();
   }

@@ -99,8 +99,8 @@ export function launchDims(op: string, src: KernelSource, dims: readonly number[
  * forward of transpose, slice, broadcastTo and the one-tensor concat.
  */
 export function stridedCopy(op: string, x: Tensor, outShape: readonly number[], strides: readonly number[], offset = 0): Tensor {
-  const { src, scalars } = mapKernel('copy', 'v0', outShape, [strides], [offset]);
-  return launch(op, src, outShape, x.dtype, [x], scalars);
+  const { src, scalars, dims } = mapKernel('copy', 'v0', outShape, [strides], [offset], engine().name === 'wasm');
+  return launch(op, src, outShape, x.dtype, [x], scalars, dims);
 }
 
 /** Records a one-input shape op (float32 only: int32 tensors carry no gradient). */
