@@ -5,7 +5,7 @@
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { createModel, parseConfig } from '@sorsajs/models';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { randomize, readWeights, refForward } from './ref.js';
 import { GPT2, LLAMA, QWEN2, refConfig, tolerance, modelFor } from './configs.js';
 

@@ -7,7 +7,7 @@
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { createModel, generate, nextToken, type GenerateOptions, type Model, type ParamTree } from '@sorsajs/models';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { GPT2, LLAMA, modelFor } from './configs.js';
 import { randomize } from './ref.js';
 

@@ -4,7 +4,7 @@
  */
 import { it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { checkGrads, type Arg } from '../../core/test/gradcheck.js';
 import type { Nd } from '../../core/test/reference.js';
 import { randomize, readWeights, refForward } from './ref.js';

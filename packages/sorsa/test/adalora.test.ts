@@ -8,7 +8,7 @@ import { expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as c from '@sorsajs/core';
 import { adalora, adaptParams, makeTrainStep, mergeParams, type AdaloraAdapter, type Trainable } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, closeTo, frob, mm, rand, tr } from './ref.js';
 
 const [OUT, IN, R] = [5, 4, 3];

@@ -4,7 +4,7 @@
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { linear, merge, mergeParams, preferMerged, type SorsaAdapter, type LoraAdapter } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, closeTo, mm, mmAbs, rand, scaleCols, tr } from './ref.js';
 
 const [OUT, IN, R] = [5, 4, 3];

@@ -6,7 +6,7 @@
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { adaptParams, driftParams, makeTrainStep, mergeParams, type Trainable } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { closeTo, mm, rand, tr } from './ref.js';
 
 const [N, OUT, IN] = [5, 4, 3];

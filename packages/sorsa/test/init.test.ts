@@ -6,7 +6,7 @@ import { expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as c from '@sorsajs/core';
 import { adaptParams, initAdapter, linear, merge, mergeParams, orthoRegularizer, pissa, toLoRA, type SorsaAdapter, type LoraAdapter } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, closeTo, mm, mmAbs, orthonormalColumns, rand, scaleCols, singularValues, tr } from './ref.js';
 
 const read = async (t: c.Tensor): Promise<number[]> => Array.from(await t.data());

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { adaptParams, drift, driftParams, fromOfficialStateDict, toOfficialStateDict } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { randomData } from '../../core/test/reference.js';
 import { svdReference } from '../../linalg/test/svd-reference.js';
 

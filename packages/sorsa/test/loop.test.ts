@@ -13,7 +13,7 @@
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { adaptParams, makeTrainStep, mergeParams, type Trainable } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { rand } from './ref.js';
 
 type Params = { w1: c.Tensor; w2: c.Tensor };

@@ -4,7 +4,7 @@
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { adaptParams, lora, mergeParams, initAdapter, pissa, type LoraAdapter } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, closeTo, mm, rand, tr } from './ref.js';
 
 const read = async (t: c.Tensor): Promise<number[]> => Array.from(await t.data());

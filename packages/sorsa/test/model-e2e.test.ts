@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import * as c from '@sorsajs/core';
 import { loadPretrained, savePretrained, type Model, type ParamTree } from '@sorsajs/models';
 import { adaptParams, makeTrainStep, mergeParams, savePeftAdapter, type Trainable } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { modelFor, refConfig, tolerance } from '../../models/test/configs.js';
 import { randomize, readWeights, refForward, type Weights } from '../../models/test/ref.js';
 import { EPS32, mm } from './ref.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { adalora, adaptParams, loadPeftAdapter, mergeParams, savePeftAdapter, type AdaloraAdapter, type Trainable } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, closeTo, mm, rand } from './ref.js';
 
 const [OUT, IN, OUT2] = [5, 4, 3];

@@ -5,7 +5,7 @@ import { expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as c from '@sorsajs/core';
 import { orthoRegularizer, type SorsaAdapter } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { checkGrads } from '../../core/test/gradcheck.js';
 import { nd, type Nd } from '../../core/test/reference.js';
 import { EPS32, orthonormalColumns, rand, regRef, tr } from './ref.js';

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { linear, makeTrainStep, mergeParams, type SorsaAdapter, type Trainable } from '@sorsajs/sorsa';
-import { forEachBackend } from '../../core/test/backends.js';
+import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, closeTo, frob, gramMinusI, mm, rand, scaleCols, tr } from './ref.js';
 
 const [N, OUT, IN, R] = [6, 5, 4, 3];
