@@ -138,7 +138,7 @@ function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
       // 4 columns per cell: the unpack's own cell-major output is row-major C (kernels/matmul.ts).
       out = new Tensor(engine().run(unpackRowsFor(Mq, Np), [N / 4, M, nb], [blocks.use('matmul')], []), outShape, 'float32');
     } else {
-      out = launch('matmul', UNPACK_R4, outShape, 'float32', [blocks], [M, N, Mq, Np]);
+      out = launch('matmul', UNPACK_R4, outShape, 'float32', [blocks], [Mq, Np], [N, M, nb]);
     }
     blocks.dispose();
   } else {
