@@ -7,8 +7,7 @@ import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { jacobiSvd, qr, randomizedSvd, svd, type SVD } from '@sorsajs/linalg';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { EPS32, randomData } from '@sorsajs/testing';
-import { svdReference } from './svd-reference.js';
+import { EPS32, randomData, svdReference } from '@sorsajs/testing';
 
 /** Float64 thin QR with R's diagonal positive (Gram–Schmidt twice for accuracy). */
 function qrRef(a: Float64Array, m: number, n: number): { Q: Float64Array; R: Float64Array } {

@@ -1,6 +1,6 @@
 /**
- * One-sided Jacobi SVD against an independent float64 reference (a plain cyclic one-sided Jacobi
- * written here in float64), with LAPACK's acceptance ratios, each <= 50:
+ * One-sided Jacobi SVD against an independent float64 reference (@sorsajs/testing's svdReference, a
+ * plain cyclic one-sided Jacobi in float64), with LAPACK's acceptance ratios, each <= 50:
  *   ||A - U S Vt||_1 / (||A||_1 max(m,n) eps), ||I - UᵀU||_1 / (m eps), ||I - V Vᵀ||_1 / (n eps),
  *   max |s_i - s_ref_i| / (max(m,n) eps s_ref_1),
  * on every backend available here. Shapes are reused across families (one compiled plan per work
@@ -8,13 +8,12 @@
  * class the plan distinguishes (families.ts). The ratios and sweep counts themselves are printed by
  * the bench (`npm run bench -- svd --accuracy`), not here.
  */
-import { svdReference } from './svd-reference.js';
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 import { jacobiStats, jacobiSvd, type JacobiOptions } from '../src/jacobi.js';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { gaussian as gaussianDraw, rng, withSpectrum as spectrumMatrix } from '@sorsajs/testing';
+import { gaussian as gaussianDraw, rng, svdReference, withSpectrum as spectrumMatrix } from '@sorsajs/testing';
 import { graded as gradedFamily, kahan as kahanFamily, nearlyZero, sizeClasses } from './families.js';
 
 const EPS = 2 ** -23;

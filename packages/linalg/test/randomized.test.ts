@@ -7,9 +7,8 @@ import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { lowRank, orthonormalityError, randomizedSvd, reconstructionError, svd, svdvals } from '@sorsajs/linalg';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { EPS32 } from '@sorsajs/testing';
+import { EPS32, svdReference } from '@sorsajs/testing';
 import { nearlyZero, withSpectrum } from './families.js';
-import { svdReference } from './svd-reference.js';
 
 /** max |XᵀX − I| over the k columns of row-major X [rows, k] (byCols) or the k rows of X [k, rows], in float64. */
 function orthError(x: ArrayLike<number>, rows: number, k: number, byCols: boolean): number {

@@ -9,9 +9,8 @@ import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { svd } from '@sorsajs/linalg';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { EPS32, orthonormalColumns, randomData } from '@sorsajs/testing';
+import { EPS32, orthonormalColumns, randomData, svdReference } from '@sorsajs/testing';
 import { nearlyZero } from './families.js';
-import { svdReference } from './svd-reference.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 4);
 

@@ -9,8 +9,7 @@ import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { adaptParams, drift, driftParams, fromOfficialStateDict, toOfficialStateDict } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { randomData } from '../../core/test/reference.js';
-import { svdReference } from '../../linalg/test/svd-reference.js';
+import { randomData, svdReference } from '@sorsajs/testing';
 
 const EPS = 2 ** -23;
 

@@ -2,8 +2,7 @@
  * Float64 references for the sorsa tests: plain loops, written without anything from src/.
  * Matrices are row-major Float64Arrays with explicit sizes.
  */
-import { svdReference } from '../../linalg/test/svd-reference.js';
-import { rng } from '../../core/test/reference.js';
+import { rng, svdReference } from '@sorsajs/testing';
 
 export const EPS32 = 2 ** -23;
 

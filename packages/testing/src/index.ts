@@ -1,8 +1,8 @@
 /**
  * `@sorsajs/testing`: property testing for `@sorsajs` tensors. fast-check arbitraries that shrink
  * toward small shapes (matrices with known singular values, orthonormal bases, SORSA adapters,
- * parameter trees, PRNG keys), assertions with float32-derived tolerances, gradient checks against
- * float64 central differences, and vitest matchers (`@sorsajs/testing/vitest`).
+ * parameter trees, PRNG keys), assertions with float32-derived tolerances, float64 references (an SVD),
+ * gradient checks against float64 central differences, and vitest matchers (`@sorsajs/testing/vitest`).
  *
  * @example
  * ```ts
@@ -16,5 +16,7 @@ export { assertAllClose, assertOrthonormal, defaultTolerance } from './assert.js
 export type { AllCloseValue, AllCloseOptions, OrthonormalOptions } from './assert.js';
 export { arb, shapeArb } from './arb.js';
 export type { TensorArbOptions, MatrixArbOptions, MatrixSample, Spectrum, AdapterArbOptions, AdapterSample, AdapterTensors, Size, ParamTree, ParamTreeArbOptions } from './arb.js';
+export { svdReference } from './svd.js';
+export type { ReferenceSvd } from './svd.js';
 export { checkGrads } from './grad.js';
 export type { CheckGradsOptions, CheckGradsReport, Nd } from './grad.js';

@@ -10,7 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { loadCheckpoint } from '@sorsajs/sorsa';
 import { loadPretrained, savePretrained, type ParamTree } from '@sorsajs/models';
-import { svdReference } from '../../../linalg/test/svd-reference.js';
+import { svdReference } from '@sorsajs/testing';
 import { additionJsonl, runCli, tempDir, tinyModel, type CliResult } from './fixture.js';
 import { EPS32, expectUsageError, f32, leavesByPath, narrowGpt2, sorsaTuned } from './reference.js';
 
