@@ -14,6 +14,7 @@ import * as sj from '@sorsajs/core';
 import type { BackendRequest } from '@sorsajs/core';
 import { elementwiseSuite, matmulSuite } from './suites/matmul.js';
 import { mlpSuite } from './suites/mlp.js';
+import { gptSuite } from './suites/gpt.js';
 import { accuracyMarkdown, svdAccuracy, svdSuite } from './suites/svd.js';
 import { rsvdSuite } from './suites/rsvd.js';
 import { markdown, type Row } from './report.js';
@@ -22,6 +23,7 @@ const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise
   matmul: matmulSuite,
   elementwise: elementwiseSuite,
   mlp: mlpSuite,
+  gpt: gptSuite,
   svd: svdSuite,
   rsvd: rsvdSuite,
 };
@@ -50,8 +52,8 @@ if (values.accuracy) {
 for (const name of names) {
   const rows = await SUITES[name](opts);
   console.log(`\n## ${name} (sorsajs on ${chosen}, Node ${process.version})\n`);
-  // Each suite's peer: tfjs-wasm, ml-matrix for the Jacobi SVD; rsvd runs alone (an absolute target).
-  console.log(markdown(rows, name === 'svd' ? 'ml-matrix' : name === 'rsvd' ? '-' : 'tfjs-wasm'));
+  // Each suite's peer: tfjs-wasm, ml-matrix for the Jacobi SVD; rsvd and gpt run alone (an absolute target; gpt's peers are to come).
+  console.log(markdown(rows, name === 'svd' ? 'ml-matrix' : name === 'rsvd' || name === 'gpt' ? '-' : 'tfjs-wasm'));
   const file = `bench-results/${name}-${chosen}.json`;
   await writeFile(file, JSON.stringify({ suite: name, backend: chosen, node: process.version, date: new Date().toISOString(), rows }, null, 2));
 }
