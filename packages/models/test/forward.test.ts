@@ -1,13 +1,13 @@
 /**
- * Forward passes of tiny GPT-2 and Llama-family models against the float64 reference of ref.ts, on
+ * Forward passes of tiny GPT-2 and Llama-family models against @sorsajs/testing's float64 reference, on
  * every backend; createModel's tree, shapes and initialization statistics.
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { createModel, parseConfig } from '@sorsajs/models';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { randomize, readWeights, refForward } from './ref.js';
-import { GPT2, LLAMA, QWEN2, refConfig, tolerance, modelFor } from './configs.js';
+import { randomWeights, readWeights, transformerReference, transformerTolerance } from '@sorsajs/testing';
+import { GPT2, LLAMA, QWEN2, modelFor } from './configs.js';
 
 const clean = (x: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(x).filter(([, v]) => v !== undefined));
 
@@ -15,7 +15,7 @@ forEachBackend('models forward', (backend) => {
   for (const [name, json] of [['gpt2', GPT2], ['llama (GQA, biases)', LLAMA], ['qwen2 (tied)', QWEN2]] as const) {
     it(`${name}: logits equal the float64 reference`, async () => {
       const model = await modelFor(backend, clean(json), c.random.key(1));
-      const params = randomize(model.params, 3);
+      const params = randomWeights(model.params, 3);
       c.tree.dispose(model.params);
       const ids = [
         [1, 5, 0, 7, 3, 18, 2],
@@ -24,8 +24,8 @@ forEachBackend('models forward', (backend) => {
       const logits = model.forward(params, ids);
       expect(logits.shape).toEqual([2, 7, model.config.vocabSize]);
       const got = await logits.data();
-      const want = refForward(refConfig(model.config), await readWeights(params), ids);
-      const tol = tolerance(model.config, want);
+      const want = transformerReference(model.config, await readWeights(params), ids);
+      const tol = transformerTolerance(model.config, want);
       let worst = 0;
       for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
       if (process.env.MODELS_VERBOSE) console.log(name, worst, tol);

@@ -8,8 +8,8 @@ import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { createModel, generate, nextToken, type GenerateOptions, type Model, type ParamTree } from '@sorsajs/models';
 import { forEachBackend } from '@sorsajs/testing/backends';
+import { randomWeights } from '@sorsajs/testing';
 import { GPT2, LLAMA, modelFor } from './configs.js';
-import { randomize } from './ref.js';
 
 /** The same generation without a cache: a full forward pass over the whole sequence per token. */
 async function uncached(model: Model, params: ParamTree, prompt: number[][], opts: GenerateOptions): Promise<number[][]> {
@@ -30,7 +30,7 @@ forEachBackend('models generate', (backend) => {
   for (const [name, json] of [['gpt2', GPT2], ['llama', LLAMA]] as const) {
     it(`${name}: the cached generation equals full forward passes, greedy and sampled with one key`, async () => {
       const model = await modelFor(backend, json, c.random.key(4));
-      const params = randomize(model.params, 8, 1);
+      const params = randomWeights(model.params, 8, 1);
       c.tree.dispose(model.params);
       const prompt = [
         [1, 2, 3],

@@ -5,10 +5,8 @@
 import { it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { checkGrads, type Arg } from '../../core/test/gradcheck.js';
-import type { Nd } from '../../core/test/reference.js';
-import { randomize, readWeights, refForward } from './ref.js';
-import { GPT2, LLAMA, refConfig, modelFor } from './configs.js';
+import { checkGrads, randomWeights, readWeights, transformerReference, type Nd } from '@sorsajs/testing';
+import { GPT2, LLAMA, modelFor } from './configs.js';
 
 const IDS = [
   [3, 1, 4, 1, 5],
@@ -22,12 +20,12 @@ forEachBackend('models gradients', (backend) => {
   ] as const) {
     it(`${name}: d logits / d (${keys.join(', ')}) match float64 differences`, async () => {
       const model = await modelFor(backend, json, c.random.key(2));
-      const params = randomize(model.params, 5);
+      const params = randomWeights(model.params, 5);
       c.tree.dispose(model.params);
       const weights = await readWeights(params);
       const paths = c.tree.leafPaths(params);
       const leaves = c.tree.leaves(params) as c.Tensor[];
-      const args: Arg[] = keys.map((k) => ({ shape: [...leaves[paths.indexOf(k)].shape], data: weights.get(k)! }));
+      const args = keys.map((k) => c.tensor(Float32Array.from(weights.get(k)!), leaves[paths.indexOf(k)].shape));
       const f = (...ws: c.Tensor[]): c.Tensor => {
         const p = c.tree.mapWithPath((path, leaf) => {
           const j = (keys as readonly string[]).indexOf(path);
@@ -38,12 +36,12 @@ forEachBackend('models gradients', (backend) => {
       const fRef = (...ws: Nd[]): Nd => {
         const w = new Map(weights);
         keys.forEach((k, j) => w.set(k, Float64Array.from(ws[j].data)));
-        return { shape: [IDS.length, IDS[0].length, model.config.vocabSize], data: refForward(refConfig(model.config), w, IDS) };
+        return { shape: [IDS.length, IDS[0].length, model.config.vocabSize], data: transformerReference(model.config, w, IDS) };
       };
       // Depth: ~6 ops per layer over 2 layers plus the head, sums of up to 12 terms: 4 * 6 * 3 * 12 eps
       // per unit of the norm-wise scale.
-      await checkGrads(f, fRef, args, { seed: 7, k: 4 * 6 * 3 * 12, normwise: true });
-      c.tree.dispose(params);
+      await checkGrads(f, args, { reference: fRef, seed: 7, k: 4 * 6 * 3 * 12, normwise: true });
+      c.tree.dispose([params, args]);
     });
   }
 });

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as c from '@sorsajs/core';
 import { createModel, loadPretrained, savePretrained, type Model } from '@sorsajs/models';
+import { readWeights } from '@sorsajs/testing';
 import { GPT2, LLAMA } from './configs.js';
-import { readWeights } from './ref.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sorsajs-models-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

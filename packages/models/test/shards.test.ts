@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import * as c from '@sorsajs/core';
 import { createModel, loadPretrained, savePretrained, type Model } from '@sorsajs/models';
+import { randomWeights, readWeights } from '@sorsajs/testing';
 import { GPT2, LLAMA } from './configs.js';
-import { randomize, readWeights } from './ref.js';
 
 /** Shard files whose write should fail, to stand for a process killed at that point. */
 const failing = new Set<string>();
@@ -132,7 +132,7 @@ describe('savePretrained with maxShardSize', () => {
 
   it('replaces a previous save of any kind, leaving only the new files', async () => {
     const dir = fresh();
-    const other = randomize(llama.params, 7);
+    const other = randomWeights(llama.params, 7);
     const check = async (want: Model['params'], files: (names: string[]) => string[]): Promise<void> => {
       expect(readdirSync(dir).sort()).toEqual(files(shardNames(dir)).sort());
       const back = await loadPretrained(dir);
@@ -157,7 +157,7 @@ describe('savePretrained with maxShardSize', () => {
   });
 
   it('a save that dies midway leaves the previous checkpoint loadable and whole, and the next save cleans up', async () => {
-    const other = randomize(llama.params, 8);
+    const other = randomWeights(llama.params, 8);
     try {
       // Shards over shards of the same names: the new first shard is written, the second fails.
       const dir = fresh();

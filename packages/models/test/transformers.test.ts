@@ -17,8 +17,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as c from '@sorsajs/core';
 import { createModel, savePretrained, trainTokenizer } from '@sorsajs/models';
-import { refConfig, tolerance } from './configs.js';
-import { randomize, readWeights, refForward } from './ref.js';
+import { randomWeights, readWeights, transformerReference, transformerTolerance } from '@sorsajs/testing';
 
 const python = process.env.SORSA_PYTHON ?? 'python3';
 const probe = spawnSync(python, ['-c', 'import torch, transformers; print(transformers.__version__)'], { encoding: 'utf8', timeout: 120_000 });
@@ -70,11 +69,11 @@ describe.skipIf(missing !== null)(`transformers loads what savePretrained writes
     for (const [name, cfg, maxShardSize] of configs) {
       const m = createModel(cfg, c.random.key(1), { tokenizer: json });
       // Weights in [-0.5, 0.5]: logits far from 0, so a transposed or misplaced weight shows.
-      const params = randomize(m.params, 5);
+      const params = randomWeights(m.params, 5);
       c.tree.dispose(m.params);
       await savePretrained(m, params, join(root, name), { maxShardSize });
-      const ref = refForward(refConfig(m.config), await readWeights(params), ids);
-      want.set(join(root, name), { ref, tol: tolerance(m.config, ref) });
+      const ref = transformerReference(m.config, await readWeights(params), ids);
+      want.set(join(root, name), { ref, tol: transformerTolerance(m.config, ref) });
       c.tree.dispose(params);
     }
     writeFileSync(join(root, 'job.json'), JSON.stringify({ dirs: [...want.keys()], ids, text }));

@@ -11,12 +11,25 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as c from '@sorsajs/core';
-import { loadPretrained, savePretrained, type Model, type ParamTree } from '@sorsajs/models';
+import { createModel, loadPretrained, savePretrained, type Model, type ParamTree } from '@sorsajs/models';
 import { adaptParams, makeTrainStep, mergeParams, savePeftAdapter, type Trainable } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { modelFor, refConfig, tolerance } from '../../models/test/configs.js';
-import { randomize, readWeights, refForward, type Weights } from '../../models/test/ref.js';
+import { randomWeights, readWeights, transformerReference, transformerTolerance } from '@sorsajs/testing';
 import { EPS32, mm } from './ref.js';
+
+/**
+ * `createModel` on the suite's backend, except on webgl, which refuses `random.normal`: there it is
+ * made on cpu (its weights are replaced by `randomWeights` on webgl anyway, and disposed).
+ */
+async function modelFor(backend: string, json: Record<string, unknown>, key: c.random.Key): Promise<Model> {
+  if (backend !== 'webgl') return createModel(json, key);
+  await c.init({ backend: 'cpu' });
+  try {
+    return createModel(json, key);
+  } finally {
+    await c.init({ backend: 'webgl' });
+  }
+}
 
 const FAMILIES = [
   {
@@ -97,7 +110,7 @@ forEachBackend('SORSA on GPT-2 and Llama, end to end', (backend) => {
     it(`${fam.name}: SORSA steps lower the masked causal LM loss; merged weights save, load and give the reference logits; the PEFT adapter has PEFT's keys`, async () => {
       const made: Model = await modelFor(backend, { ...fam.config }, c.random.key(3));
       // Weights in [-0.3, 0.3] (norm weights near 1) rather than std 0.02, so the loss has something to learn.
-      const base = randomize(made.params, 11, 0.3) as ParamTree;
+      const base = randomWeights(made.params, 11, 0.3) as ParamTree;
       c.tree.dispose(made.params);
       const model = made;
       const V = model.config.vocabSize;
@@ -111,8 +124,8 @@ forEachBackend('SORSA on GPT-2 and Llama, end to end', (backend) => {
 
       // At initialization (merged = base up to rounding): the logits against the float64 reference
       // forward, then the masked loss against float64 cross-entropy of those same logits.
-      const ref0 = refForward(refConfig(model.config), await readWeights(base), INPUTS);
-      const tol0 = tolerance(model.config, ref0);
+      const ref0 = transformerReference(model.config, await readWeights(base), INPUTS);
+      const tol0 = transformerTolerance(model.config, ref0);
       const logits0 = c.tidy(() => model.forward(mergeParams(initial, frozen) as ParamTree, inputs));
       const got0 = Float64Array.from(await logits0.data());
       expect(worstDiff(got0, ref0)).toBeLessThanOrEqual(tol0);
@@ -154,9 +167,9 @@ forEachBackend('SORSA on GPT-2 and Llama, end to end', (backend) => {
         await savePretrained(model, merged, join(dir, 'merged'));
         const back = await loadPretrained(join(dir, 'merged'));
         const logits = back.forward(back.params, INPUTS);
-        const mergedW: Weights = await readWeights(merged);
-        const want = refForward(refConfig(model.config), mergedW, INPUTS);
-        const tol = tolerance(model.config, want);
+        const mergedW = await readWeights(merged);
+        const want = transformerReference(model.config, mergedW, INPUTS);
+        const tol = transformerTolerance(model.config, want);
         expect(worstDiff(await logits.data(), want)).toBeLessThanOrEqual(tol);
         // Trained: the merged model's logits are not the base model's.
         expect(worstDiff(want, ref0)).toBeGreaterThan(100 * tol);

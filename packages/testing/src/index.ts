@@ -1,8 +1,9 @@
 /**
  * `@sorsajs/testing`: property testing for `@sorsajs` tensors. fast-check arbitraries that shrink
  * toward small shapes (matrices with known singular values, orthonormal bases, SORSA adapters,
- * parameter trees, PRNG keys), assertions with float32-derived tolerances, float64 references (an SVD),
- * gradient checks against float64 central differences, and vitest matchers (`@sorsajs/testing/vitest`).
+ * parameter trees, PRNG keys), assertions with float32-derived tolerances, float64 references (an
+ * SVD, a GPT-2/Llama forward pass), gradient checks against float64 central differences, and vitest
+ * matchers (`@sorsajs/testing/vitest`).
  *
  * @example
  * ```ts
@@ -18,5 +19,7 @@ export { arb, shapeArb } from './arb.js';
 export type { TensorArbOptions, MatrixArbOptions, MatrixSample, Spectrum, AdapterArbOptions, AdapterSample, AdapterTensors, Size, ParamTree, ParamTreeArbOptions } from './arb.js';
 export { svdReference } from './svd.js';
 export type { ReferenceSvd } from './svd.js';
+export { transformerReference, transformerTolerance, readWeights, randomWeights } from './transformer.js';
+export type { TransformerConfig, ReferenceWeights } from './transformer.js';
 export { checkGrads } from './grad.js';
 export type { CheckGradsOptions, CheckGradsReport, Nd } from './grad.js';
