@@ -6,8 +6,7 @@ import fc from 'fast-check';
 import * as c from '@sorsajs/core';
 import { orthoRegularizer, type SorsaAdapter } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { checkGrads } from '../../core/test/gradcheck.js';
-import { nd, type Nd } from '../../core/test/reference.js';
+import { checkGrads, count, randomData, type Nd } from '@sorsajs/testing';
 import { EPS32, orthonormalColumns, rand, regRef, tr } from './ref.js';
 
 const adapterOf = (U: Float32Array, S: Float32Array, Vt: Float32Array, m: number, r: number, n: number): SorsaAdapter => ({
@@ -15,6 +14,12 @@ const adapterOf = (U: Float32Array, S: Float32Array, Vt: Float32Array, m: number
   S: c.tensor(S, [r]),
   Vt: c.tensor(Vt, [r, n]),
 });
+
+/** Float32 arguments of the given shapes, argument j drawn from [-1, 1) with seed 31 · seed + j + 1. */
+const argsOf = (seed: number, ...shapes: number[][]): c.Tensor[] => shapes.map((s, j) => c.tensor(randomData(count(s), seed * 31 + j + 1), s));
+
+/** A float64 scalar, as a reference function of checkGrads returns it. */
+const scalar = (v: number): Nd => ({ shape: [], data: Float64Array.of(v) });
 
 forEachBackend('sorsa orthoRegularizer', () => {
   it('is the mean over the 2L matrices of the unsquared Frobenius norms (float64 reference)', async () => {
@@ -44,17 +49,19 @@ forEachBackend('sorsa orthoRegularizer', () => {
 
   it('has the gradient of the float64 reference (central differences)', async () => {
     const [m, r, n] = [5, 3, 4];
-    const ref = (U: Nd, _S: Nd, Vt: Nd): Nd => nd([], [regRef([{ U: U.data, Vt: Vt.data, m, r, n }])]);
-    await checkGrads((U, S, Vt) => orthoRegularizer({ a: { U, S, Vt } }), ref, [{ shape: [m, r] }, { shape: [r] }, { shape: [r, n] }], { seed: 3, k: 64, normwise: true });
+    const ref = (U: Nd, _S: Nd, Vt: Nd): Nd => scalar(regRef([{ U: U.data, Vt: Vt.data, m, r, n }]));
+    const xs = argsOf(3, [m, r], [r], [r, n]);
+    await checkGrads((U, S, Vt) => orthoRegularizer({ a: { U, S, Vt } }), xs, { reference: ref, seed: 3, k: 64, normwise: true });
     // Two adapters sharing the mean.
     const ref2 = (U1: Nd, Vt1: Nd, U2: Nd, Vt2: Nd): Nd =>
-      nd([], [regRef([{ U: U1.data, Vt: Vt1.data, m, r, n }, { U: U2.data, Vt: Vt2.data, m: 4, r: 2, n: 6 }])]);
+      scalar(regRef([{ U: U1.data, Vt: Vt1.data, m, r, n }, { U: U2.data, Vt: Vt2.data, m: 4, r: 2, n: 6 }]));
+    const xs2 = argsOf(4, [m, r], [r, n], [4, 2], [2, 6]);
     await checkGrads(
       (U1, Vt1, U2, Vt2) => orthoRegularizer([{ U: U1, S: c.ones([r]), Vt: Vt1 }, { U: U2, S: c.ones([2]), Vt: Vt2 }]),
-      ref2,
-      [{ shape: [m, r] }, { shape: [r, n] }, { shape: [4, 2] }, { shape: [2, 6] }],
-      { seed: 4, k: 64, normwise: true },
+      xs2,
+      { reference: ref2, seed: 4, k: 64, normwise: true },
     );
+    c.tree.dispose([xs, xs2]);
   });
 
   it('property: orthonormal U and Vt (float64 Gram–Schmidt) give ~0', async () => {
