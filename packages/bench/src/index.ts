@@ -13,6 +13,7 @@ export { matmulSuite, elementwiseSuite } from './suites/matmul.js';
 export type { SuiteOptions } from './suites/matmul.js';
 export { mlpSuite } from './suites/mlp.js';
 export { gptSuite, GPT_STEP } from './suites/gpt.js';
+export type { GptStepShapes } from './suites/gpt.js';
 export { svdSuite, svdAccuracy, accuracyMarkdown } from './suites/svd.js';
 export type { AccuracyRow } from './suites/svd.js';
 export { rsvdSuite } from './suites/rsvd.js';

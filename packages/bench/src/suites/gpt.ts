@@ -15,8 +15,33 @@ import { adaptParams, makeTrainStep, mergeParams, type Trainable } from '@sorsaj
 import { rowsOf, type Row } from '../report.js';
 import type { SuiteOptions } from './matmul.js';
 
-/** The step's shapes. */
-export const GPT_STEP = { vocab: 96, width: 128, heads: 4, layers: 2, seq: 64, batch: 8, rank: 8 } as const;
+/** The shapes of the step {@link gptSuite} times. */
+export interface GptStepShapes {
+  /** Vocabulary size. */
+  readonly vocab: number;
+  /** Width (`n_embd`); the MLP is 4x. */
+  readonly width: number;
+  /** Attention heads. */
+  readonly heads: number;
+  /** Blocks. */
+  readonly layers: number;
+  /** Tokens per sequence. */
+  readonly seq: number;
+  /** Sequences per step. */
+  readonly batch: number;
+  /** SORSA rank on every linear layer of the blocks. */
+  readonly rank: number;
+}
+
+/**
+ * Issue #17's shapes.
+ *
+ * @example
+ * ```ts
+ * GPT_STEP.batch * GPT_STEP.seq; // 512 tokens a step
+ * ```
+ */
+export const GPT_STEP: GptStepShapes = { vocab: 96, width: 128, heads: 4, layers: 2, seq: 64, batch: 8, rank: 8 };
 
 /**
  * Times the SORSA step and the forward pass of the small GPT-2.
