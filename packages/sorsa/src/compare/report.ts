@@ -89,7 +89,10 @@ export async function writeCompareReport(dir: string, r: CompareReport): Promise
       },
       {
         heading: 'Training loss (the paper\'s Figure 1)',
-        text: 'The training loss of every step, seed 0, at each method\'s chosen learning rate.',
+        text:
+          'The training loss of every step, seed 0, at each method\'s chosen learning rate: the cross-entropy of the completions. ' +
+          'AdaLoRA\'s curve includes its orthogonality penalty (0.5 × the regularizer), as PEFT adds it to the loss it trains and logs, so it starts higher than the others. ' +
+          '"full" trains every weight of the model; the adapters train on every linear layer of the blocks.',
         svg: lineChart({ title: 'Training loss', xLabel: 'step', yLabel: 'cross-entropy', series: methods.map((m) => ({ name: m, points: res(m).trainLoss.map((l, i) => [i + 1, l] as [number, number]) })) }),
       },
       {

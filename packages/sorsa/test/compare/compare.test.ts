@@ -348,6 +348,29 @@ describe('sorsa compare --quick: report.html', () => {
       const text = await page.evaluate(() => Array.from(document.querySelectorAll('table')).map((t) => t.textContent ?? '').join('\n'));
       for (const m of METHODS) expect(text).toContain(m);
     });
+
+    it("a fine-tuning run's own report.html (sorsa finetune's) loads cleanly and draws its loss curve", async () => {
+      const runDir = readdirSync(join(out, 'runs')).find((d) => d.startsWith('sorsa-'));
+      expect(runDir).toBeDefined();
+      const other = await browser.newPage();
+      const errors: string[] = [];
+      const asked: string[] = [];
+      other.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warn') errors.push(`console.${m.type()}: ${m.text()}`);
+      });
+      other.on('pageerror', (e) => errors.push(`page error: ${String(e)}`));
+      other.on('request', (q) => asked.push(q.url()));
+      const runUrl = pathToFileURL(join(out, 'runs', runDir!, 'report.html')).href;
+      await other.goto(runUrl, { waitUntil: 'load' });
+      const lengths = await other.evaluate(() => Array.from(document.querySelectorAll('polyline, path.sorsa-line')).map((p) => (p as SVGGeometryElement).getTotalLength()));
+      await other.close();
+      expect(asked).toEqual([runUrl]);
+      expect(errors).toEqual([]);
+      // The training loss is a curve of non-zero length; the held-out loss, measured once at the
+      // end, is a single point.
+      expect(lengths.length).toBeGreaterThan(0);
+      expect(lengths[0]).toBeGreaterThan(0);
+    });
   });
 });
 
