@@ -74,8 +74,8 @@ export async function matmulSuite(opts: SuiteOptions = {}): Promise<Row[]> {
 }
 
 /**
- * Elementwise add and exp over 65536 and 1M elements, and row sums, result read back. Rates are
- * GB/s moved.
+ * Elementwise add, exp, tanh, sigmoid and gelu over 65536 and 1M elements, and row sums, result read
+ * back. Rates are GB/s moved.
  *
  * @example
  * ```ts
@@ -118,6 +118,25 @@ export async function elementwiseSuite(opts: SuiteOptions = {}): Promise<Row[]> 
       c.dataSync();
       c.dispose();
     });
+    // Transcendentals (issue #17): tanh and sigmoid are single tfjs-wasm kernels; tfjs has no gelu,
+    // so its row is GELU's tanh formula composed of tfjs ops (7 kernels), an upper bound for a peer.
+    for (const [op, ours_, theirs] of [
+      ['tanh', sj.tanh, (t: typeof ta) => tf.tanh(t)],
+      ['sigmoid', sj.sigmoid, (t: typeof ta) => tf.sigmoid(t)],
+      ['gelu', sj.gelu, (t: typeof ta) => tf.tidy(() => tf.mul(tf.mul(t, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(t, tf.mul(tf.pow(t, 3), 0.044715)), 0.7978845608028654)))))],
+    ] as const) {
+      bytes[`${op} ${n}`] = 8 * n;
+      bench.add(`${op} ${n} | ${ours}`, async () => {
+        const c = ours_(sa);
+        await c.data();
+        c.dispose();
+      });
+      bench.add(`${op} ${n} | tfjs-wasm`, () => {
+        const c = theirs(ta);
+        c.dataSync();
+        c.dispose();
+      });
+    }
   }
   // Reductions: row sums of a matrix and the sum of a long vector.
   for (const [rows, cols] of [[512, 512], [1, 1 << 20]]) {
