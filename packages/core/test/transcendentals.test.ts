@@ -1,10 +1,10 @@
 /**
- * exp, tanh and the ops built on them (sigmoid, silu, gelu, softmax, logsumexp) against float64
- * references over dense grids and the edge values, in float32 ulps. The wasm backend computes exp
- * and tanh with its own polynomials (gpu.js patch, web-assembly/inline-math.js), so this is where
- * their accuracy is pinned: on wasm and cpu exp is within 1 ulp and tanh within 1.5 ulp of the
- * correctly rounded result (measured 0.98 and 1.41); the GPU backends use their drivers' exp and
- * tanh, checked with the looser bounds of ops.test.ts.
+ * exp, tanh, log and the ops built on them (sigmoid, silu, gelu, softmax, logsumexp, log1p) against
+ * float64 references over dense grids and the edge values, in float32 ulps. The wasm backend computes
+ * exp, tanh and log with its own polynomials (gpu.js patch, web-assembly/inline-math.js), so this is
+ * where their accuracy is pinned: on wasm and cpu exp and log are within 1 ulp and tanh within 1.5
+ * ulp of the exact result (measured 0.98, 0.82 and 1.41); the GPU backends use their drivers' exp,
+ * tanh and log, checked with the looser bounds of ops.test.ts.
  *
  * A grid is laid out in rows of 7, so a row is one 4-lane SIMD quad plus a 3-cell scalar epilogue on
  * wasm: both code paths see every kind of value.
@@ -110,6 +110,25 @@ forEachBackend('transcendentals', (name) => {
       expect(Object.is(got[8], -0)).toBe(true);
       expect(got.slice(9, 11)).toEqual([Math.fround(1e-40), Math.fround(-1e-40)]);
     }
+  });
+
+  it(`log is within ${strict ? '1 ulp' : '8 eps'} over 2^-149 ... 2^127 (subnormal arguments included) and [0.5, 2]`, async () => {
+    const n = 140000;
+    const pow2 = Float32Array.from({ length: n }, (_, i) => 2 ** ((strict ? -149 : -126) + ((strict ? 276 : 253) * i) / (n - 1)));
+    for (const xs of [pow2, grid(0.5, 2, 70000), grid(0.999, 1.001, 14000)]) {
+      const w = worst(xs, await run(c.log, xs), Math.log, ulps(1, 8));
+      expect(w.ratio, JSON.stringify(w)).toBeLessThanOrEqual(1);
+    }
+    // log1p takes log(1 + v) for |v| >= 0.1: the rounding of 1 + v (eps / 2 relative) adds eps / 2
+    const xs = grid(0.1, 100, 70000);
+    const w = worst(xs, await run(c.log1p, xs), Math.log1p, (r, v) => ulps(1, 8)(r, v) + 0.5 * EPS32);
+    expect(w.ratio, JSON.stringify(w)).toBeLessThanOrEqual(1);
+  });
+
+  it('log at the edges: ±0, negatives, ±Inf, NaN, 1', async () => {
+    const xs = Float32Array.from([0, -0, -1, -Infinity, Infinity, NaN, 1, -1e-40, 0, 0, 0, 0, 0, 0]);
+    const got = Array.from(await run(c.log, xs));
+    expect(got.slice(0, 8)).toEqual([-Infinity, -Infinity, NaN, NaN, Infinity, NaN, 0, NaN]);
   });
 
   it(`sigmoid and silu are within ${strict ? '4 ulp' : '8 eps'} where e^-x is finite (x >= -88.7), and saturate beyond`, async () => {
