@@ -70,13 +70,15 @@ const sigmoidRef = (v: number): number => 1 / (1 + Math.exp(-v));
 const geluRef = (v: number): number => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)));
 
 forEachBackend('transcendentals', (name) => {
-  // Our own code (wasm's polynomials, cpu's float64 Math rounded once) gets ulp bounds; drivers'
-  // exp and tanh get ops.test.ts's.
+  // Our own code (wasm's polynomials, cpu's float64 Math rounded once) gets ulp bounds and exact
+  // edges. Drivers' exp, tanh and log get ops.test.ts's bound plus |x| eps (a GPU exp is exp2 of
+  // x log2 e, whose rounding is |x| eps / 2 relative), and only the edges that ops.test.ts already
+  // holds every backend to: they have not been run here on a GPU.
   const strict = name === 'wasm' || name === 'cpu';
   const ulps = (k: number, loose: number) => (r: number, v: number) =>
-    strict ? k * ulp32(r) : loose * EPS32 * Math.max(Math.abs(r), Math.abs(v), 1);
+    strict ? k * ulp32(r) : (loose + Math.abs(v)) * EPS32 * Math.max(Math.abs(r), Math.abs(v), 1);
 
-  it(`exp is within ${strict ? '1 ulp' : '8 eps'} over [-103.9, 88.72] (subnormal results included) and [-1, 1]`, async () => {
+  it(`exp is within ${strict ? '1 ulp' : '(8 + |x|) eps'} over [-103.9, 88.72] (subnormal results included) and [-1, 1]`, async () => {
     // -103.97: e^x is half the smallest subnormal; 88.7228: the largest finite float32 e^x
     const lo = strict ? -103.9 : -87;
     for (const xs of [grid(lo, 88.72, 140000), grid(-1, 1, 70000)]) {
@@ -85,34 +87,35 @@ forEachBackend('transcendentals', (name) => {
     }
   });
 
-  it('exp at the edges: -Inf, under- and overflow, NaN, ±0', async () => {
+  it(`exp at the edges: -Inf, NaN, ±0${strict ? ', under- and overflow' : ''}`, async () => {
     const xs = Float32Array.from([-Infinity, Infinity, NaN, 0, -0, -104, -1000, 88.7229, 1000, 1e-40, -1e-40, -3.4e38, 3.4e38, 0]);
     const got = Array.from(await run(c.exp, xs));
-    expect(got.slice(0, 7)).toEqual([0, Infinity, NaN, 1, 1, 0, 0]);
-    expect(got.slice(7, 13)).toEqual([Infinity, Infinity, 1, 1, 0, Infinity]);
-    // the largest finite result, within 1 ulp (correctly rounded on wasm and cpu)
+    expect(got.slice(0, 5)).toEqual([0, Infinity, NaN, 1, 1]);
+    if (!strict) return;
+    expect(got.slice(5, 13)).toEqual([0, 0, Infinity, Infinity, 1, 1, 0, Infinity]);
+    // the largest finite result, within 1 ulp
     const top = await run(c.exp, grid(88.72283, 88.72283, 7));
-    expect(Math.abs(top[0] - Math.exp(Math.fround(88.72283))) / ulp32(Math.exp(Math.fround(88.72283)))).toBeLessThanOrEqual(strict ? 1 : 1e30);
+    expect(Math.abs(top[0] - Math.exp(Math.fround(88.72283))) / ulp32(Math.exp(Math.fround(88.72283)))).toBeLessThanOrEqual(1);
   });
 
-  it(`tanh is within ${strict ? '1.5 ulp' : '8 eps'} over [-12, 12], [-1, 1] and tiny arguments`, async () => {
+  it(`tanh is within ${strict ? '1.5 ulp' : '(8 + |x|) eps'} over [-12, 12], [-1, 1] and tiny arguments`, async () => {
     for (const xs of [grid(-12, 12, 140000), grid(-1, 1, 70000), grid(0, 0, 7, tinies(7000))]) {
       const w = worst(xs, await run(c.tanh, xs), Math.tanh, ulps(1.5, 8));
       expect(w.ratio, JSON.stringify(w)).toBeLessThanOrEqual(1);
     }
   });
 
-  it('tanh at the edges: ±Inf, NaN, ±0, saturation', async () => {
+  it(`tanh at the edges: 0${strict ? ', ±Inf, NaN, -0, saturation, subnormals' : ''}`, async () => {
     const xs = Float32Array.from([Infinity, -Infinity, NaN, 0, 20, -20, 1e30, -1e30, -0, 1e-40, -1e-40, 0, 0, 0]);
     const got = Array.from(await run(c.tanh, xs));
+    expect(got[3]).toBe(0);
+    if (!strict) return;
     expect(got.slice(0, 8)).toEqual([1, -1, NaN, 0, 1, -1, 1, -1]);
-    if (strict) {
-      expect(Object.is(got[8], -0)).toBe(true);
-      expect(got.slice(9, 11)).toEqual([Math.fround(1e-40), Math.fround(-1e-40)]);
-    }
+    expect(Object.is(got[8], -0)).toBe(true);
+    expect(got.slice(9, 11)).toEqual([Math.fround(1e-40), Math.fround(-1e-40)]);
   });
 
-  it(`log is within ${strict ? '1 ulp' : '8 eps'} over 2^-149 ... 2^127 (subnormal arguments included) and [0.5, 2]`, async () => {
+  it(`log is within ${strict ? '1 ulp' : '(8 + |x|) eps'} over 2^-149 ... 2^127 (subnormal arguments included) and [0.5, 2]`, async () => {
     const n = 140000;
     const pow2 = Float32Array.from({ length: n }, (_, i) => 2 ** ((strict ? -149 : -126) + ((strict ? 276 : 253) * i) / (n - 1)));
     for (const xs of [pow2, grid(0.5, 2, 70000), grid(0.999, 1.001, 14000)]) {
@@ -125,13 +128,15 @@ forEachBackend('transcendentals', (name) => {
     expect(w.ratio, JSON.stringify(w)).toBeLessThanOrEqual(1);
   });
 
-  it('log at the edges: ±0, negatives, ±Inf, NaN, 1', async () => {
+  it(`log at the edges: 1${strict ? ', ±0, negatives, ±Inf, NaN' : ''}`, async () => {
     const xs = Float32Array.from([0, -0, -1, -Infinity, Infinity, NaN, 1, -1e-40, 0, 0, 0, 0, 0, 0]);
     const got = Array.from(await run(c.log, xs));
+    expect(got[6]).toBe(0);
+    if (!strict) return;
     expect(got.slice(0, 8)).toEqual([-Infinity, -Infinity, NaN, NaN, Infinity, NaN, 0, NaN]);
   });
 
-  it(`sigmoid and silu are within ${strict ? '4 ulp' : '8 eps'} where e^-x is finite (x >= -88.7), and saturate beyond`, async () => {
+  it(`sigmoid and silu are within ${strict ? '4 ulp' : '(8 + |x|) eps'} where e^-x is finite (x >= -88.7), and saturate beyond`, async () => {
     const xs = grid(-88.7, 88.7, 140000);
     for (const [f, ref] of [
       [c.sigmoid, sigmoidRef],
@@ -141,13 +146,15 @@ forEachBackend('transcendentals', (name) => {
       expect(w.ratio, JSON.stringify(w)).toBeLessThanOrEqual(1);
     }
     const got = Array.from(await run(c.sigmoid, Float32Array.from([-200, 200, -Infinity, Infinity, 0, NaN, 0])));
-    expect(got.slice(0, 6)).toEqual([0, 1, 0, 1, 0.5, NaN]);
+    expect(got.slice(0, 2)).toEqual([0, 1]);
+    if (strict) expect(got.slice(2, 6)).toEqual([0, 1, 0.5, NaN]);
   });
 
-  it('gelu is within 4 eps of 0.5 |x| (its rounding scale: 1 + tanh cancels for x < 0) over [-10, 10]', async () => {
+  it(`gelu is within ${strict ? 4 : 16} eps of 0.5 |x| (its rounding scale: 1 + tanh cancels for x < 0) over [-10, 10]`, async () => {
     const xs = grid(-10, 10, 140000);
-    const w = worst(xs, await run(c.gelu, xs), geluRef, (r, v) => 4 * EPS32 * Math.max(Math.abs(r), 0.5 * Math.abs(v), strict ? 0 : 1) + 2 ** -149);
+    const w = worst(xs, await run(c.gelu, xs), geluRef, (r, v) => (strict ? 4 : 16) * EPS32 * Math.max(Math.abs(r), 0.5 * Math.abs(v), strict ? 0 : 1) + 2 ** -149);
     expect(w.ratio, JSON.stringify(w)).toBeLessThanOrEqual(1);
+    if (!strict) return;
     const got = Array.from(await run(c.gelu, Float32Array.from([0, -Infinity, Infinity, NaN, 20, -20, 0])));
     expect(got.slice(0, 6).map((v) => (v === 0 ? 0 : v))).toEqual([0, NaN, Infinity, NaN, 20, 0]);
   });
@@ -170,7 +177,7 @@ forEachBackend('transcendentals', (name) => {
       for (let j = 0; j < n; j++) {
         const ref = Math.exp(row[j] - m) / s;
         if (row[j] === -Infinity) expect(got[r * n + j]).toBe(0);
-        else expect(Math.abs(got[r * n + j] - ref), `row ${r} col ${j}`).toBeLessThanOrEqual((8 + Math.abs(row[j] - m)) * EPS32 * ref);
+        else expect(Math.abs(got[r * n + j] - ref), `row ${r} col ${j}`).toBeLessThanOrEqual((strict ? 8 + Math.abs(row[j] - m) : 16 + 2 * Math.abs(row[j] - m)) * EPS32 * ref);
       }
       const refLse = m + Math.log(s);
       expect(Math.abs(gotLse[r] - refLse)).toBeLessThanOrEqual(8 * EPS32 * Math.abs(refLse));
