@@ -95,3 +95,24 @@ export function linearWeights(params: unknown, paths: readonly string[]): string
     return p.endsWith('.weight') && leaf instanceof Tensor && leaf.rank === 2 && !EXCLUDED.test(p.slice(0, -'.weight'.length));
   });
 }
+
+/**
+ * The tensors at `paths` of a params tree, keyed by path (handles, not copies: for reading). A path
+ * that is not a tensor of the tree throws, naming it.
+ *
+ * @example
+ * ```ts
+ * const w = weightsAt(model.params, ['transformer.h.0.attn.c_attn.weight']);
+ * ```
+ */
+export function weightsAt(params: unknown, paths: readonly string[]): Record<string, Tensor> {
+  const leaves = tree.leaves(params);
+  const byPath = new Map(tree.leafPaths(params).map((p, i) => [p, leaves[i]]));
+  const out = Object.create(null) as Record<string, Tensor>;
+  for (const p of paths) {
+    const leaf = byPath.get(p);
+    if (!(leaf instanceof Tensor)) throw new Error(`weightsAt: no weight "${p}" in the model`);
+    out[p] = leaf;
+  }
+  return out;
+}

@@ -9,7 +9,7 @@
  */
 import { cp, lstat, mkdir, rm, symlink, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Tensor, tree } from '@sorsajs/core';
+import { tree } from '@sorsajs/core';
 import { savePretrained, type Model, type ParamTree } from '@sorsajs/models';
 import { startBackend } from '../cli/backend.js';
 import { toSequences, type Example, type Sequence } from '../cli/data.js';
@@ -17,7 +17,7 @@ import { EXIT, UsageError } from '../cli/errors.js';
 import { eosIds, trainingEos } from '../cli/open.js';
 import type { Progress } from '../cli/progress.js';
 import { writeTextAtomic } from '../cli/run-dir.js';
-import { linearWeights } from '../cli/targets.js';
+import { linearWeights, weightsAt } from '../cli/targets.js';
 import { applyAdapter, loadAdapter, loadModel } from '../cli/tuned.js';
 import { finetune, heldOutLoss, type FinetuneArgs, type Method } from '../cli/commands/finetune.js';
 import { driftParams } from '../drift.js';
@@ -224,8 +224,7 @@ export async function compare(a: CompareArgs, progress: Progress, signal: { inte
         if (s === 0) {
           // The paper's analysis, on the merged weights, for every adapted layer.
           const paths = linearWeights(model.params, Object.keys(adapter.trainable));
-          const pick = (p: ParamTree): Record<string, Tensor> => Object.fromEntries(paths.map((k) => [k, leafAt(p, k)]));
-          const d = await driftParams(pick(model.params), pick(params));
+          const d = await driftParams(weightsAt(model.params, paths), weightsAt(params, paths));
           drift[method] = paths.map((p) => ({ path: p, deltaSigma: d[p].deltaSigma, deltaD: d[p].deltaD }));
           if (method === 'sorsa') {
             await savePretrained(model, params, join(a.out, 'sorsa-merged'));
@@ -270,14 +269,6 @@ export async function compare(a: CompareArgs, progress: Progress, signal: { inte
   process.stdout.write(table(report));
   process.stdout.write(`\nreport: ${join(a.out, 'report.html')}\n`);
   return EXIT.ok;
-}
-
-/** The leaf at a dotted path of a params tree. */
-function leafAt(params: ParamTree, path: string): Tensor {
-  const i = tree.leafPaths(params).indexOf(path);
-  const leaf = i >= 0 ? tree.leaves(params)[i] : undefined;
-  if (!(leaf instanceof Tensor)) throw new Error(`compare: no weight "${path}" in the model`);
-  return leaf;
 }
 
 /** runs/latest → this run, when the run folder sits in a folder named runs. */

@@ -14,7 +14,7 @@ import { barChart } from '../../report/svg.js';
 import { backendOption, startBackend } from '../backend.js';
 import { EXIT, UsageError } from '../errors.js';
 import { writeTextAtomic } from '../run-dir.js';
-import { linearWeights } from '../targets.js';
+import { linearWeights, weightsAt } from '../targets.js';
 import { applyAdapter, loadModel, loadRunAdapter, type LoadedAdapter } from '../tuned.js';
 
 /**
@@ -80,14 +80,6 @@ async function changedWeights(base: ParamTree, tuned: ParamTree, flag: string): 
     // NaN counts as changed: its ΔΣ will say so.
     if (!(v === 0)) out.push(p);
   }
-  return out;
-}
-
-/** The flat record of `paths` in `t` (new handles are not needed: driftParams only reads). */
-function pick(t: unknown, paths: readonly string[]): Record<string, Tensor> {
-  const m = byPath(t);
-  const out = Object.create(null) as Record<string, Tensor>;
-  for (const p of paths) out[p] = m.get(p) as Tensor;
   return out;
 }
 
@@ -176,7 +168,7 @@ export async function driftCommand(a: DriftArgs): Promise<number> {
       tuned = other.params;
       paths = await changedWeights(base.params, tuned, `--tuned ${a.tuned}`);
     }
-    const d = await driftParams(pick(base.params, paths), pick(tuned, paths));
+    const d = await driftParams(weightsAt(base.params, paths), weightsAt(tuned, paths));
     const rows: LayerDrift[] = paths.map((p) => ({ path: p, deltaSigma: d[p].deltaSigma, deltaD: d[p].deltaD }));
     const chart = svgFile !== null && rows.length > 0 ? svgFile : null;
     if (chart !== null) await writeTextAtomic(chart, driftSvg(rows, a.run ?? a.tuned!));
