@@ -51,6 +51,20 @@ export function mapKernel(
   const scalars: string[] = [];
   const values: number[] = [];
   const lines: string[] = [];
+  // Splits the flat index `from` over the axes `axes` (the first ones of `dims`) into c0, c1, ...
+  const split = (axes: readonly number[], from: string): void => {
+    const st = stridesOf(axes);
+    lines.push(`let rem0 = ${from};`);
+    for (let j = 0; j < axes.length; j++) {
+      if (j < axes.length - 1) {
+        scalars.push(`os${j}`);
+        values.push(st[j]);
+        lines.push(divmod(`c${j}`, `rem${j + 1}`, `rem${j}`, `os${j}`));
+      } else {
+        lines.push(`const c${j} = rem${j};`);
+      }
+    }
+  };
   let launchDims: number[] | undefined;
   if (grid && r >= 2) {
     // A grid of [last axis, second-last axis, the rest]: the wasm driver hands each cell its x, y,
@@ -59,30 +73,9 @@ export function mapKernel(
     // (two float divisions each, see divmod), which made a transpose ~12x an add of its size.
     launchDims = [dims[r - 1], dims[r - 2], dims.slice(0, r - 2).reduce((a, b) => a * b, 1)];
     lines.push(`const c${r - 1} = this.thread.x;`, `const c${r - 2} = this.thread.y;`);
-    const lead = dims.slice(0, r - 2);
-    const ls = stridesOf(lead);
-    if (lead.length > 0) lines.push('let rem0 = this.thread.z;');
-    for (let j = 0; j < lead.length; j++) {
-      if (j < lead.length - 1) {
-        scalars.push(`os${j}`);
-        values.push(ls[j]);
-        lines.push(divmod(`c${j}`, `rem${j + 1}`, `rem${j}`, `os${j}`));
-      } else {
-        lines.push(`const c${j} = rem${j};`);
-      }
-    }
+    if (r > 2) split(dims.slice(0, r - 2), 'this.thread.z');
   } else {
-    const os = stridesOf(dims);
-    lines.push('const i = this.thread.x;', 'let rem0 = i;');
-    for (let j = 0; j < r; j++) {
-      if (j < r - 1) {
-        scalars.push(`os${j}`);
-        values.push(os[j]);
-        lines.push(divmod(`c${j}`, `rem${j + 1}`, `rem${j}`, `os${j}`));
-      } else {
-        lines.push(`const c${j} = rem${j};`);
-      }
-    }
+    split(dims, 'this.thread.x');
   }
   for (let k = 0; k < n; k++) {
     const terms: string[] = [];
