@@ -348,6 +348,9 @@ forEachBackend('linear algebra', () => {
     // Large enough (>= 4096 cells of 4 rows) that wasm runs it on worker threads.
     [[2, 130, 20], [20, 129]],
     [[150, 33], [140, 33], { transposeB: true }],
+    // From 16 rows of A, wasm copies a transposed B row-major first; here with broadcast batches and N not a multiple of 4.
+    [[2, 1, 24, 9], [3, 7, 9], { transposeB: true }],
+    [[17, 6], [2, 5, 6], { transposeB: true }],
   ];
   for (const [sa, sb, opts] of cases) {
     it(`matmul ${JSON.stringify(sa)} @ ${JSON.stringify(sb)} ${opts ? JSON.stringify(opts) : ''}`, async () => {

@@ -11,7 +11,7 @@ import { mul } from './elementwise.js';
 import { checkTensor, launch, launchDims, requireFloat } from './operand.js';
 import { disposeIntermediate, op } from '../autodiff/tape.js';
 import { broadcastTo, sum, sumTo } from './broadcast.js';
-import { expandDims, pad, reshape } from './shape.js';
+import { expandDims, pad, reshape, transpose } from './shape.js';
 import { mapKernel } from '../kernels/map.js';
 
 /** Options of `matmul`. */
@@ -84,6 +84,9 @@ function matmulVjp(g: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions, needs: 
   return [ga, gb];
 }
 
+/** From this many rows of A, the wasm matmul copies a transposed B to row-major first (see matmulForward). */
+const TRANSPOSE_B_FROM_M = 16;
+
 function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
   const av = a.rank === 1;
   const bv = b.rank === 1;
@@ -128,7 +131,16 @@ function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
   const outShape = [...batch, ...(av ? [] : [M]), ...(bv ? [] : [N])];
   const scalars = [M, N, Ka, sa0, sa1, sb0, sb1, pa.stride, pb.stride];
   let out: Tensor;
-  if (engine().name === 'wasm') {
+  if (engine().name === 'wasm' && tb && M >= TRANSPOSE_B_FROM_M) {
+    // B read transposed (x @ Wᵀ in every linear layer, q @ kᵀ) costs the wasm kernel a 4-lane
+    // gather per k, whereas a row-major B is one v128 load (kernels/matmul.ts): one pass copying B
+    // transposed is cheaper than M / 4 passes gathering it.
+    const perm = [...bs.keys()];
+    [perm[rb - 2], perm[rb - 1]] = [perm[rb - 1], perm[rb - 2]];
+    const bt = transpose(b, perm);
+    out = matmulForward(a, bt, { ...opts, transposeB: false });
+    bt.dispose();
+  } else if (engine().name === 'wasm') {
     // 4x4-tiled SIMD kernel, then a cheap kernel to lay its blocks out row-major (kernels/matmul.ts).
     const Np = Math.ceil(N / 4) * 4;
     const Mq = Math.ceil(M / 4);
