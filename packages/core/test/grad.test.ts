@@ -566,6 +566,30 @@ forEachBackend('grad', () => {
       );
     });
 
+    it('grad of grad of gelu, silu, sigmoid, sqrt and relu (their first derivatives run fused, their second composed)', async () => {
+      const gelu1 = (v: number): number => {
+        const c0 = Math.sqrt(2 / Math.PI);
+        const t = Math.tanh(c0 * (v + 0.044715 * v ** 3));
+        return 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * c0 * (1 + 3 * 0.044715 * v * v);
+      };
+      const cases: [string, (v: number) => number, number, number][] = [
+        // Kept away from the zeros of the second derivatives (gelu'' and silu'' near ±1.6 / ±2.4).
+        ['gelu', gelu1, -1.2, 1.2],
+        ['silu', (v) => sigmoid64(v) * (1 + v * (1 - sigmoid64(v))), -2, 2],
+        ['sigmoid', (v) => sigmoid64(v) * (1 - sigmoid64(v)), -2, 2],
+        ['sqrt', (v) => 0.5 / Math.sqrt(v), 0.3, 3],
+      ];
+      for (const [name, d1, lo, hi] of cases) {
+        await checkGrads((t) => c.grad((y: Tensor) => c.sum(op1(name)(y)))(t), un(d1), [away([3, 4], 130 + name.length, lo, hi, [0], 0.15)], { seed: 130, k: K_EW });
+      }
+      // relu'' is 0 away from the kink: the inner gradient's kernel must still be differentiable.
+      const x = c.tensor([-1, 2, -3, 4], [4]);
+      const d2 = c.grad((y: Tensor) => c.sum(c.mul(c.grad((u: Tensor) => c.sum(c.relu(u)))(y), y)))(x);
+      expect(Array.from(await d2.data())).toEqual([0, 1, 0, 1]);
+      x.dispose();
+      d2.dispose();
+    });
+
     it('logsumexp: Hessian-vector products against differences of the float64 softmax', async () => {
       // grad of sum(w * softmax(x)) is the Hessian of logsumexp times w (H = diag(p) - p pᵀ per row).
       await checkGrads((t) => c.grad((y: Tensor) => c.sum(c.logsumexp(y, 1)))(t), softmaxRows, [dataOf([3, 5], 124, -2, 2)], { seed: 124, k: 2 * (K_EW + 5) });

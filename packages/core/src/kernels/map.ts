@@ -4,7 +4,8 @@ import { divmod } from './index-math.js';
 
 /**
  * Elementwise kernels over broadcast operands. `expr` is a kernel expression over `v0, v1, ...`
- * (the operands' values at one output cell). The output is addressed flat; each operand is read
+ * (the operands' values at one output cell), or statements ending in a `return` (locals named
+ * `t_...` so as not to meet the kernel's own names), for a value used more than once. The output is addressed flat; each operand is read
  * through strides (0 on broadcast axes). Dimensions are collapsed first, so same-shape operands and
  * scalars read `x[i]` / `x[0]` with no index arithmetic at all.
  *
@@ -42,7 +43,7 @@ export function mapKernel(
         key: `map:${name}:${modes.join('')}:${offKey}`,
         arrays,
         scalars: offScalars,
-        body: `const i = this.thread.x;\n${loads.join('\n')}\nreturn ${expr};`,
+        body: `const i = this.thread.x;\n${loads.join('\n')}\n${returning(expr)}`,
       },
       scalars: offValues,
     };
@@ -86,10 +87,15 @@ export function mapKernel(
     }
     lines.push(`const v${k} = x${k}[${terms.join(' + ')}${plus(k)}];`);
   }
-  lines.push(`return ${expr};`);
+  lines.push(returning(expr));
   return {
     src: { key: `map:${name}:${launchDims ? 'g' : 'r'}${r}:${offKey}`, arrays, scalars: [...scalars, ...offScalars], body: lines.join('\n'), ...(launchDims ? { flat: true } : {}) },
     scalars: [...values, ...offValues],
     dims: launchDims,
   };
+}
+
+/** The kernel's last lines: `expr` as a return, or as written when it has its own. */
+function returning(expr: string): string {
+  return /\breturn\b/.test(expr) ? expr : `return ${expr};`;
 }

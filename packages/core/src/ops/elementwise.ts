@@ -7,7 +7,7 @@ import { mapKernel } from '../kernels/map.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides } from '../util/shape-math.js';
 import { checkTensor, launch, operands, type Operand } from './operand.js';
-import { op, untracked } from '../autodiff/tape.js';
+import { op, recording, untracked } from '../autodiff/tape.js';
 import { sumTo } from './broadcast.js';
 
 /** Kernel expressions of the unary ops over `v0`. `int` marks those defined on int32 too. */
@@ -87,6 +87,37 @@ const UNARY_VJP: Record<string, (g: Tensor, x: Tensor, y: Tensor) => Tensor | nu
   cos: (g, x) => neg(mul(g, sin(x))),
 };
 
+/**
+ * The same derivatives as UNARY_VJP, each as one kernel over `g` (v0) and the op's input x or its
+ * output y (v1, as `of` says), with the composed formula's operations in its order. A composed VJP
+ * is a chain of kernels, each a pass over memory (gelu's was 17 passes of its size); this is one.
+ * It is used when the gradient is not itself being differentiated: a kernel has no VJP of its own,
+ * so under an outer tape the composed form runs instead (see `unaryVjp`). Ops missing here are one
+ * kernel composed already.
+ */
+const UNARY_GRAD: Record<string, { of: 'x' | 'y'; expr: string }> = {
+  square: { of: 'x', expr: 'v0 * (v1 * 2)' },
+  log1p: { of: 'x', expr: 'v0 / (v1 + 1)' },
+  sqrt: { of: 'y', expr: 'v0 / (v1 * 2)' },
+  rsqrt: { of: 'y', expr: 'v0 * ((v1 * (v1 * v1)) * -0.5)' },
+  tanh: { of: 'y', expr: 'v0 * (1 - v1 * v1)' },
+  sigmoid: { of: 'y', expr: 'v0 * (v1 * (1 - v1))' },
+  relu: { of: 'x', expr: 'v0 * (v1 > 0 ? 1 : 0)' },
+  gelu: {
+    of: 'x',
+    expr: `const t_ = Math.tanh((v1 + (v1 * (v1 * v1)) * 0.044715) * 0.7978845608028654);
+return v0 * ((t_ + 1) * 0.5 + ((v1 * (1 - t_ * t_)) * (((v1 * v1) * 0.134145 + 1) * 0.7978845608028654)) * 0.5);`,
+  },
+  silu: { of: 'x', expr: 'const t_ = 1 / (1 + Math.exp(-v1));\nreturn v0 * (t_ * (1 + v1 * (1 - t_)));' },
+};
+
+/** The input cotangent of unary op `name`: one fused kernel, or the composed VJP under an outer tape. */
+function unaryVjp(name: string, g: Tensor, x: Tensor, y: Tensor): Tensor | null {
+  const fused = UNARY_GRAD[name];
+  if (!fused || recording([g, x, y])) return UNARY_VJP[name](g, x, y);
+  return mapOp(`${name}'`, fused.expr, [g, fused.of === 'x' ? x : y], { int: false });
+}
+
 function unary(name: string, x: Tensor): Tensor {
   checkTensor(name, x);
   const def = UNARY[name];
@@ -96,7 +127,7 @@ function unary(name: string, x: Tensor): Tensor {
     return launch(name, src, x.shape, x.dtype, [x], scalars);
   };
   if (x.dtype !== 'float32') return untracked(forward);
-  return op([x], forward, (g, y) => [UNARY_VJP[name](g, x, y)]);
+  return op([x], forward, (g, y) => [unaryVjp(name, g, x, y)]);
 }
 
 /**
