@@ -876,11 +876,18 @@ forEachBackend('grad', () => {
       const x = c.tensor(randomData(6, 150), [2, 3]);
       const idx = ints([-1, 0, 2]);
       const w = c.tensor(randomData(6, 151), [3, 2]);
+      const w3 = c.tensor([0.5, 1, 1.5], [3]);
+      const b3 = c.tensor([0.1, -0.2, 0.3], [3]);
       const f = (t: Tensor): Tensor => c.sum(c.tanh(c.matmul(c.take(t, idx, 1), w)));
       let base: ReturnType<typeof c.memory> | undefined;
       for (let i = 0; i < 5; i++) {
         c.grad((t: Tensor) => c.sum(c.square(c.grad(f)(t))))(x).dispose();
         c.grad((t: Tensor) => c.logsumexp(c.grad((u: Tensor) => c.sum(c.max(c.mul(u, u), 1)))(t)))(x).dispose();
+        // Fused ops whose differentiated backward pass runs composed (nn/norm.ts, unary derivatives).
+        c.grad((t: Tensor) => c.sum(c.square(c.grad((u: Tensor) => c.sum(c.gelu(c.nn.layerNorm(u, w3, b3))))(t))))(x).dispose();
+        c.grad((t: Tensor) => c.sum(c.grad((u: Tensor) => c.sum(c.mul(c.nn.rmsNorm(u, w3), u)))(t)))(x).dispose();
+        // First order, fused: the norms' saved statistics go with the gradient's scope.
+        c.grad((t: Tensor) => c.sum(c.silu(c.nn.layerNorm(t, w3, b3))))(x).dispose();
         const [o, fn] = c.vjp((t: Tensor) => c.take(t, idx, 1), x);
         const ones = c.onesLike(o);
         c.tree.dispose([fn(ones), ones, o]);
@@ -889,7 +896,7 @@ forEachBackend('grad', () => {
         if (!base) base = c.memory();
         else expect(c.memory()).toEqual(base);
       }
-      c.tree.dispose([x, idx, w]);
+      c.tree.dispose([x, idx, w, w3, b3]);
     });
 
     it('errors: non-scalar output, argnums out of range, hasAux with a non-pair; nothing leaks', async () => {

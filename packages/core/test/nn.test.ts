@@ -584,6 +584,47 @@ forEachBackend('nn', (name) => {
       c.tree.dispose([labels, g]);
     });
 
+    it('layerNorm in x, gamma and beta, rows of a large mean, and many rows (gamma and beta sum over them)', async () => {
+      const f = (x: Tensor, gamma: Tensor, beta: Tensor): Tensor => nn.layerNorm(x, gamma, beta);
+      const fRef = (x: Nd, gamma: Nd, beta: Nd): Nd => normRef(x, gamma.data, beta.data, 1e-5, false).y;
+      const params = (d: number, seed: number): { shape: number[]; data: number[] }[] => [
+        { shape: [d], data: randomData(d, seed, 0.5, 1.5) },
+        { shape: [d], data: randomData(d, seed + 1, -1, 1) },
+      ];
+      // Rows centred near 3 with spread ~0.6: the backward pass must work with x - mean, not x.
+      await checkGrads(f, fRef, [{ shape: [3, 6], data: randomData(18, 64, 2, 4) }, ...params(6, 65)], { seed: 64, k: 4 * (32 + 6), normwise: true });
+      await checkGrads(f, fRef, [{ shape: [2, 75, 8], data: randomData(1200, 66, -2, 2) }, ...params(8, 67)], { seed: 66, k: 4 * (32 + 150), normwise: true });
+    });
+
+    it('second derivatives of layerNorm and rmsNorm (a differentiated backward pass runs composed)', async () => {
+      const d = 5;
+      const wData = randomData(3 * d, 68, -1, 1);
+      const w = c.tensor(wData, [3, d]);
+      const beta = c.tensor(randomData(d, 69, -1, 1), [d]);
+      // The float64 gradient of sum(w * norm(x)) in x: rstd (wγ - mean(wγ) - xhat mean(wγ xhat)) per
+      // row (rmsNorm: no mean(wγ) term, xhat = x rstd).
+      const vjpRef = (x: Nd, gamma: Nd, rms: boolean): Nd => {
+        const out = new Float64Array(x.data.length);
+        for (let r = 0; r < x.data.length / d; r++) {
+          const row = Array.from(x.data.slice(r * d, (r + 1) * d));
+          const mu = rms ? 0 : sum64(row) / d;
+          const rstd = 1 / Math.sqrt(sum64(row.map((u) => (u - mu) ** 2)) / d + (rms ? 1e-6 : 1e-5));
+          const xhat = row.map((u) => (u - mu) * rstd);
+          const wg = row.map((_, j) => wData[r * d + j] * gamma.data[j]);
+          const m1 = rms ? 0 : sum64(wg) / d;
+          const m2 = sum64(wg.map((v, j) => v * xhat[j])) / d;
+          row.forEach((_, j) => (out[r * d + j] = rstd * (wg[j] - m1 - xhat[j] * m2)));
+        }
+        return nd(x.shape, out);
+      };
+      const inner = (norm: (y: Tensor, gamma: Tensor) => Tensor) => (x: Tensor, gamma: Tensor): Tensor =>
+        c.grad((y: Tensor) => c.sum(c.mul(w, norm(y, gamma))))(x);
+      const args = [{ shape: [3, d], data: randomData(3 * d, 70, -2, 2) }, { shape: [d], data: randomData(d, 71, 0.5, 1.5) }];
+      await checkGrads(inner((y, g) => nn.layerNorm(y, g, beta)), (x: Nd, g: Nd) => vjpRef(x, g, false), args, { seed: 70, k: 8 * (32 + d), normwise: true });
+      await checkGrads(inner((y, g) => nn.rmsNorm(y, g)), (x: Nd, g: Nd) => vjpRef(x, g, true), args, { seed: 72, k: 8 * (32 + d), normwise: true });
+      c.tree.dispose([w, beta]);
+    });
+
     it('rmsNorm in x and gamma', async () => {
       const d = 6;
       const f = (x: Tensor, gamma: Tensor): Tensor => nn.rmsNorm(x, gamma);

@@ -12,6 +12,9 @@ import { divmod } from './index-math.js';
  * With `grid` (wasm only: it needs `flat` results), an output of rank >= 2 is addressed on a
  * 3-D grid instead, and `dims` is the grid to launch it over.
  *
+ * The kernel's key holds `expr` itself, so that two expressions under one op name never share a
+ * kernel.
+ *
  * Returns the kernel, the scalar arguments (output strides, then each operand's strides) and the
  * launch grid (`dims`, when there is one).
  */
@@ -40,7 +43,7 @@ export function mapKernel(
     modes.forEach((m, k) => loads.push(`const v${k} = x${k}[${m === 'f' ? 'i' : '0'}${plus(k)}];`));
     return {
       src: {
-        key: `map:${name}:${modes.join('')}:${offKey}`,
+        key: `map:${name}:${modes.join('')}:${offKey}:${expr}`,
         arrays,
         scalars: offScalars,
         body: `const i = this.thread.x;\n${loads.join('\n')}\n${returning(expr)}`,
@@ -89,7 +92,7 @@ export function mapKernel(
   }
   lines.push(returning(expr));
   return {
-    src: { key: `map:${name}:${launchDims ? 'g' : 'r'}${r}:${offKey}`, arrays, scalars: [...scalars, ...offScalars], body: lines.join('\n'), ...(launchDims ? { flat: true } : {}) },
+    src: { key: `map:${name}:${launchDims ? 'g' : 'r'}${r}:${offKey}:${expr}`, arrays, scalars: [...scalars, ...offScalars], body: lines.join('\n'), ...(launchDims ? { flat: true } : {}) },
     scalars: [...values, ...offValues],
     dims: launchDims,
   };

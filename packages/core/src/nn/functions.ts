@@ -4,7 +4,7 @@
  * @module
  */
 import { Tensor } from '../tensor/tensor.js';
-import { add, div, equal, greater, less, maximum, mul, rsqrt, square, sub, where, exp } from '../ops/elementwise.js';
+import { add, div, equal, greater, less, maximum, mul, square, sub, where, exp } from '../ops/elementwise.js';
 import { logsumexp, max, mean } from '../ops/reduce.js';
 import { sum } from '../ops/broadcast.js';
 import { runScoped } from '../tensor/scope.js';
@@ -118,45 +118,6 @@ export function mse(pred: Tensor, target: Tensor, opts: { reduction?: Reduction 
     const sq = square(sub(pred, target));
     return r === 'none' ? sq : r === 'sum' ? sum(sq) : mean(sq);
   });
-}
-
-/**
- * Layer normalization over the last axis: `(x - mean) / sqrt(var + eps) * gamma + beta`, with the
- * biased variance (as PyTorch).
- *
- * @example
- * ```ts
- * layerNorm(x, ones([d]), zeros([d])); // eps 1e-5
- * ```
- */
-export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): Tensor {
-  checkTensor('layerNorm', x);
-  const d = x.shape[x.rank - 1];
-  for (const [name, t] of [['gamma', gamma], ['beta', beta]] as const) {
-    checkTensor('layerNorm', t, name);
-    if (t.rank !== 1 || t.shape[0] !== d) throw new Error(`layerNorm: ${name} must have shape [${d}] for x ${fmt(x.shape)}, got ${fmt(t.shape)}`);
-  }
-  return scoped(() => {
-    const centered = sub(x, mean(x, -1, true));
-    const variance = mean(square(centered), -1, true);
-    return add(mul(mul(centered, rsqrt(add(variance, eps))), gamma), beta);
-  });
-}
-
-/**
- * RMS normalization over the last axis: `x / sqrt(mean(x^2) + eps) * gamma`.
- *
- * @example
- * ```ts
- * rmsNorm(x, ones([d])); // eps 1e-6
- * ```
- */
-export function rmsNorm(x: Tensor, gamma: Tensor, eps = 1e-6): Tensor {
-  checkTensor('rmsNorm', x);
-  checkTensor('rmsNorm', gamma, 'gamma');
-  const d = x.shape[x.rank - 1];
-  if (gamma.rank !== 1 || gamma.shape[0] !== d) throw new Error(`rmsNorm: gamma must have shape [${d}] for x ${fmt(x.shape)}, got ${fmt(gamma.shape)}`);
-  return scoped(() => mul(mul(x, rsqrt(add(mean(square(x), -1, true), eps))), gamma));
 }
 
 /**

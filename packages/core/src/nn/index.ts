@@ -3,4 +3,5 @@
  * @module
  */
 export * from './functions.js';
+export * from './norm.js';
 export * from './init.js';
