@@ -226,6 +226,31 @@ forEachBackend('nn', (name) => {
       for (let r = 0; r < 2; r++) expect(Math.abs(sum64(got.slice(r * n, (r + 1) * n)) - 1)).toBeLessThanOrEqual(n * EPS32);
     });
 
+    it('softmax of rows holding NaN, +Inf and -Inf gives what exp(x - max) / sum gives in float64', async () => {
+      const rows = [
+        [1, NaN, 2],
+        [Infinity, 0, 1],
+        [-Infinity, 0, 1],
+        [-Infinity, -Infinity, -Infinity],
+        [3.4e38, -3.4e38, 0],
+      ];
+      // The definition as a plain loop: the row maximum (NaN if any), then exp(x - max) / their sum.
+      const expected = rows.flatMap((row) => {
+        const m = row.some(Number.isNaN) ? NaN : Math.max(...row);
+        const e = row.map((v) => Math.exp(v - m));
+        const s = e.reduce((a, b) => a + b, 0);
+        return e.map((v) => v / s);
+      });
+      const x = c.tensor(rows.flat(), [rows.length, 3]);
+      const sm = nn.softmax(x);
+      const got = Array.from(await sm.data());
+      got.forEach((v, i) => {
+        if (Number.isNaN(expected[i])) expect(v, `element ${i}`).toBeNaN();
+        else expect(Math.abs(v - expected[i]), `element ${i}`).toBeLessThanOrEqual(4 * EPS32 * Math.abs(expected[i]));
+      });
+      c.tree.dispose([x, sm]);
+    });
+
     it('crossEntropy: reduction mean, sum and none, on [B, C] and [B, T, C] logits', async () => {
       for (const [shape, seed] of [[[6, 5], 3], [[2, 3, 4], 4]] as const) {
         const C = shape[shape.length - 1];
@@ -623,6 +648,42 @@ forEachBackend('nn', (name) => {
       await checkGrads(inner((y, g) => nn.layerNorm(y, g, beta)), (x: Nd, g: Nd) => vjpRef(x, g, false), args, { seed: 70, k: 8 * (32 + d), normwise: true });
       await checkGrads(inner((y, g) => nn.rmsNorm(y, g)), (x: Nd, g: Nd) => vjpRef(x, g, true), args, { seed: 72, k: 8 * (32 + d), normwise: true });
       c.tree.dispose([w, beta]);
+    });
+
+    it('softmax along the last axis (fused) and another (composed); its second derivative', async () => {
+      // Per row, d/dx of sum(w * softmax(x)) is y (w - Σ w y).
+      const vjpRows = (x: Nd, wData: ArrayLike<number>): Nd => {
+        const [r, n] = x.shape;
+        const out = new Float64Array(r * n);
+        for (let i = 0; i < r; i++) {
+          const row = Array.from(x.data.slice(i * n, (i + 1) * n));
+          const m = Math.max(...row);
+          const e = row.map((v) => Math.exp(v - m));
+          const s = sum64(e);
+          const y = e.map((v) => v / s);
+          const dot = sum64(y.map((v, j) => v * wData[i * n + j]));
+          y.forEach((v, j) => (out[i * n + j] = v * (wData[i * n + j] - dot)));
+        }
+        return nd([r, n], out);
+      };
+      const softmaxRef = (x: Nd): Nd => {
+        const [r, n] = x.shape;
+        return nd([r, n], Array.from({ length: r }, (_, i) => Array.from(x.data.slice(i * n, (i + 1) * n))).flatMap((row) => {
+          const m = Math.max(...row);
+          const e = row.map((v) => Math.exp(v - m));
+          const s = sum64(e);
+          return e.map((v) => v / s);
+        }));
+      };
+      const args = [{ shape: [4, 6], data: randomData(24, 73, -3, 3) }];
+      await checkGrads((x: Tensor) => nn.softmax(x), softmaxRef, args, { seed: 73, k: 4 * (32 + 6), normwise: true });
+      // Axis 0: composed; the reference transposes.
+      const tr = (x: Nd): Nd => transposeRef(x, [1, 0]);
+      await checkGrads((x: Tensor) => nn.softmax(x, 0), (x: Nd) => tr(softmaxRef(tr(x))), args, { seed: 74, k: 4 * (32 + 6), normwise: true });
+      const wData = randomData(24, 75, -1, 1);
+      const w = c.tensor(wData, [4, 6]);
+      await checkGrads((x: Tensor) => c.grad((u: Tensor) => c.sum(c.mul(w, nn.softmax(u))))(x), (x: Nd) => vjpRows(x, wData), args, { seed: 75, k: 8 * (32 + 6), normwise: true });
+      w.dispose();
     });
 
     it('rmsNorm in x and gamma', async () => {

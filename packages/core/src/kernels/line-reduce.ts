@@ -33,6 +33,11 @@ export interface LineReduce {
   readonly finish?: string;
   /** Float scalars `finish` reads, passed after R and L. */
   readonly floats?: readonly string[];
+  /**
+   * 'max' folds the terms into their maximum instead of summing them, NaN-propagating as NumPy's
+   * max (a NaN fails every comparison, so `!(t === t)` finds it).
+   */
+  readonly combine?: 'sum' | 'max';
 }
 
 /** Block length of the two-level sum. */
@@ -59,11 +64,28 @@ export function lineReduceKernel(spec: LineReduce): KernelSource {
     return kind === 'full' ? 'l * L + this.thread.x' : kind === 'row' ? 'l' : 'this.thread.x';
   };
   const loads = spec.kinds.map((kind, k) => `const v${k} = x${k}[${at(kind)}];`).join('\n      ');
-  return {
+  const common = {
     key: `linereduce:${spec.name}`,
     arrays: spec.kinds.map((_, k) => `x${k}`),
     scalars: ['R', 'L', 'nb', ...(spec.floats ?? [])],
     floats: spec.floats,
+  };
+  if (spec.combine === 'max') {
+    // Blocks do not matter to a maximum; the first term seeds it (n >= 1).
+    return {
+      ...common,
+      body: `const n = ${n};
+let acc = 0;
+for (let l = 0; l < n; l++) {
+  ${loads.replace(/\n {6}/g, '\n  ')}
+  const t_ = ${spec.expr};
+  if (l === 0 || t_ > acc || !(t_ === t_)) { acc = t_; }
+}
+return ${spec.finish ?? 'acc'};`,
+    };
+  }
+  return {
+    ...common,
     body: `const n = ${n};
 let acc = 0;
 for (let b = 0; b < nb; b++) {

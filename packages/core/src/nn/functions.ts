@@ -1,14 +1,15 @@
 /**
  * Neural-network functions: pure, with no hidden state. Each is composed from differentiable core
- * ops, so gradients (and gradients of gradients) come for free.
+ * ops, so gradients (and gradients of gradients) come for free. softmax and the norms are fused
+ * kernels with their own backward pass (softmax.ts, norm.ts).
  * @module
  */
 import { Tensor } from '../tensor/tensor.js';
-import { add, div, equal, greater, less, maximum, mul, square, sub, where, exp } from '../ops/elementwise.js';
-import { logsumexp, max, mean } from '../ops/reduce.js';
+import { add, div, equal, greater, less, maximum, mul, square, sub, where } from '../ops/elementwise.js';
+import { logsumexp, mean } from '../ops/reduce.js';
 import { sum } from '../ops/broadcast.js';
 import { runScoped } from '../tensor/scope.js';
-import { stopGradient } from '../autodiff/transforms.js';
+import { softmax } from './softmax.js';
 import { reshape } from '../ops/shape.js';
 import { oneHot, take } from '../ops/indexing.js';
 import { matmul } from '../ops/linalg.js';
@@ -32,26 +33,6 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
   checkTensor('logSoftmax', x);
   normalizeAxis('logSoftmax', axis, x.rank);
   return scoped(() => sub(x, logsumexp(x, axis, true)));
-}
-
-/**
- * Softmax along `axis` (default last), computed as `exp(x - max) / sum(exp(x - max))`.
- *
- * @example
- * ```ts
- * softmax(tensor([[1, 2, 3]])); // [[0.090, 0.245, 0.665]]
- * ```
- */
-export function softmax(x: Tensor, axis = -1): Tensor {
-  checkTensor('softmax', x);
-  normalizeAxis('softmax', axis, x.rank);
-  // exp(x - max) / sum: exp(x - logsumexp) would scale every entry by logsumexp's rounding
-  // (~eps |lse|, 200 eps at logits near 1e3). The max is a constant to the gradient (softmax
-  // does not change under a shift), so it carries none.
-  return scoped(() => {
-    const e = exp(sub(x, stopGradient(max(x, axis, true))));
-    return div(e, sum(e, axis, true));
-  });
 }
 
 /** How per-example losses are combined. */

@@ -4,4 +4,5 @@
  */
 export * from './functions.js';
 export * from './norm.js';
+export * from './softmax.js';
 export * from './init.js';

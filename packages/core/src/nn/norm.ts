@@ -14,17 +14,13 @@
 import { Tensor } from '../tensor/tensor.js';
 import { add, mapOp, mul, rsqrt, square, sub } from '../ops/elementwise.js';
 import { mean } from '../ops/reduce.js';
-import { runScoped } from '../tensor/scope.js';
-import { checkTensor, launch } from '../ops/operand.js';
+import { checkTensor } from '../ops/operand.js';
 import { op, recording } from '../autodiff/tape.js';
-import { vjp } from '../autodiff/transforms.js';
-import { lineReduceKernel, LINE_BLOCK, type LineReduce } from '../kernels/line-reduce.js';
+import type { LineReduce } from '../kernels/line-reduce.js';
+import { composedVjp, lineReduce, scoped, withTemps } from './fused.js';
 import { fmt } from '../util/shape-math.js';
 
 const F = { int: false };
-
-/** Runs a composite with its intermediates disposed (those a gradient still needs survive). */
-const scoped = (fn: () => Tensor): Tensor => runScoped(fn, (r) => [r]);
 
 /** The reductions of the norms, over `[R, d]` views (kinds: full `[R, d]`, row `[R]`, col `[d]`). */
 const MEAN: LineReduce = { name: 'norm:mean', expr: 'v0', kinds: ['full'], over: 'cols', finish: 'acc / n' };
@@ -42,12 +38,6 @@ const SUM_GX: LineReduce = { name: 'norm:sum-g-xhat', expr: 'v0 * v1', kinds: ['
 const SUM_GXR: LineReduce = { name: 'norm:sum-g-x-rstd', expr: 'v0 * (v1 * v2)', kinds: ['full', 'full', 'row'], over: 'rows' };
 /** Σ over rows of g (β's gradient). */
 const SUM_G: LineReduce = { name: 'norm:sum-g', expr: 'v0', kinds: ['full'], over: 'rows' };
-
-/** Runs a line reduction over operands viewed as `[R, d]`; the result has `shape` (R or d cells). */
-function lineReduce(spec: LineReduce, xs: readonly Tensor[], R: number, d: number, shape: readonly number[], floats: readonly number[] = []): Tensor {
-  const n = spec.over === 'cols' ? d : R;
-  return launch(spec.name, lineReduceKernel(spec), shape, 'float32', xs, [R, d, Math.ceil(n / LINE_BLOCK), ...floats]);
-}
 
 /** Checks a norm's `[d]` parameter against x's last axis. */
 function checkParam(name: string, x: Tensor, t: Tensor, arg: string): void {
@@ -139,23 +129,4 @@ export function rmsNorm(x: Tensor, gamma: Tensor, eps = 1e-6): Tensor {
     };
     return op([x, gamma], forward, (g, _y, needs) => backward(g, needs), () => [rstd!]);
   });
-}
-
-/** `fn(temps)`, then the temporaries disposed (a pending kernel that reads them still runs). */
-function withTemps(temps: Tensor[], fn: (temps: Tensor[]) => Tensor): Tensor {
-  try {
-    return fn(temps);
-  } finally {
-    for (const t of temps) t.dispose();
-  }
-}
-
-/**
- * The cotangents of `f` at `xs` for `g`, through its composed ops, so that the outer tape recording
- * this backward pass can differentiate it. Its intermediates are not disposed here: the outer
- * tape's ops read them, and the enclosing scope (the gradient's) disposes them when it ends.
- */
-function composedVjp<A extends Tensor[]>(f: (...xs: A) => Tensor, xs: A, g: Tensor): (Tensor | null)[] {
-  const [, pullback] = vjp(f, ...xs);
-  return pullback(g) as unknown as Tensor[];
 }
