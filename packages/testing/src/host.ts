@@ -1,6 +1,6 @@
 /**
  * Host-side (float64) builders the arbitraries and the gradient checks share: a seeded generator,
- * Gaussian draws, orthonormal bases and matrices with a chosen spectrum. They run in plain
+ * Gaussian draws, orthonormal bases, matrices with a chosen spectrum and a float64 matmul. They run in plain
  * JavaScript on purpose: they are the independent side of every comparison, so they must not go
  * through the library under test.
  * @module
@@ -121,6 +121,32 @@ export function withSpectrum(m: number, n: number, s: readonly number[], seed: n
       data[i * n + j] = acc;
     }
   return data;
+}
+
+/**
+ * The float64 product of a row-major m x k matrix `a` and a row-major k x n matrix `b`, as an
+ * m x n row-major Float64Array: the plain triple loop, independent of the library's kernels, to
+ * compare a float32 matmul (or anything built on one) against. The same call with `|a|` and `|b|`
+ * gives the scale of each entry's float32 rounding error (a sum of k products).
+ *
+ * @example
+ * ```ts
+ * const ref = matmulReference(aData, bData, 2, 3, 4); // [2, 3] x [3, 4]
+ * const scale = matmulReference(aData.map(Math.abs), bData.map(Math.abs), 2, 3, 4);
+ * await assertAllClose(matmul(a, b), ref);
+ * ```
+ */
+export function matmulReference(a: ArrayLike<number>, b: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
+  if (![m, k, n].every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`matmulReference: m, k and n must be non-negative integers, got ${m}, ${k}, ${n}`);
+  if (a.length !== m * k) throw new Error(`matmulReference: a has ${a.length} values, a ${m} x ${k} matrix needs ${m * k}`);
+  if (b.length !== k * n) throw new Error(`matmulReference: b has ${b.length} values, a ${k} x ${n} matrix needs ${k * n}`);
+  const out = new Float64Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let t = 0; t < k; t++) {
+      const x = a[i * k + t];
+      for (let j = 0; j < n; j++) out[i * n + j] += x * b[t * n + j];
+    }
+  return out;
 }
 
 /**

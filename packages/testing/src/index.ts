@@ -1,9 +1,9 @@
 /**
  * `@sorsajs/testing`: property testing for `@sorsajs` tensors. fast-check arbitraries that shrink
  * toward small shapes (matrices with known singular values, orthonormal bases, SORSA adapters,
- * parameter trees, PRNG keys), assertions with float32-derived tolerances, float64 references (an
- * SVD, a GPT-2/Llama forward pass), gradient checks against float64 central differences, and vitest
- * matchers (`@sorsajs/testing/vitest`).
+ * parameter trees, PRNG keys), assertions with float32-derived tolerances, float64 references (a
+ * matmul, an SVD, AdamW, a GPT-2/Llama forward pass), gradient checks against float64 central
+ * differences, and vitest matchers (`@sorsajs/testing/vitest`).
  *
  * @example
  * ```ts
@@ -12,12 +12,14 @@
  * ```
  * @module
  */
-export { EPS32, rng, randomData, gaussian, orthonormalColumns, withSpectrum, count, unravel } from './host.js';
+export { EPS32, rng, randomData, gaussian, orthonormalColumns, withSpectrum, matmulReference, count, unravel } from './host.js';
 export { assertAllClose, assertOrthonormal, defaultTolerance } from './assert.js';
 export type { AllCloseValue, AllCloseOptions, OrthonormalOptions } from './assert.js';
 export { arb, shapeArb } from './arb.js';
 export type { TensorArbOptions, MatrixArbOptions, MatrixSample, Spectrum, AdapterArbOptions, AdapterSample, AdapterTensors, Size, ParamTree, ParamTreeArbOptions } from './arb.js';
 export { svdReference } from './svd.js';
+export { adamwReference } from './optim.js';
+export type { AdamwReference, AdamwReferenceOptions, AdamwReferenceState } from './optim.js';
 export type { ReferenceSvd } from './svd.js';
 export { transformerReference, transformerTolerance, readWeights, randomWeights } from './transformer.js';
 export type { TransformerConfig, ReferenceWeights } from './transformer.js';
