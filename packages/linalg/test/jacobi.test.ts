@@ -13,10 +13,8 @@ import * as c from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 import { jacobiStats, jacobiSvd, type JacobiOptions } from '../src/jacobi.js';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { gaussian as gaussianDraw, rng, svdReference, withSpectrum as spectrumMatrix } from '@sorsajs/testing';
+import { EPS32 as EPS, gaussian as gaussianDraw, matmulReference, rng, svdReference, withSpectrum as spectrumMatrix } from '@sorsajs/testing';
 import { graded as gradedFamily, kahan as kahanFamily, nearlyZero, sizeClasses } from './families.js';
-
-const EPS = 2 ** -23;
 
 /** Seeded Gaussian numbers, the same on every run. */
 function gaussian(count: number, seed: number): Float64Array {
@@ -45,15 +43,7 @@ const kahan = (n: number): Mat => mat(n, n, kahanFamily(n).data);
 const graded = (m: number, n: number, seed: number): Mat => mat(m, n, gradedFamily(m, n, seed).data);
 
 function rankDeficient(m: number, n: number, r: number, seed: number): Mat {
-  const B = gaussian(m * r, seed);
-  const C = gaussian(r * n, seed + 1);
-  const a = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-    let acc = 0;
-    for (let t = 0; t < r; t++) acc += B[i * r + t] * C[t * n + j];
-    a[i * n + j] = acc;
-  }
-  return mat(m, n, a);
+  return mat(m, n, matmulReference(gaussian(m * r, seed), gaussian(r * n, seed + 1), m, r, n));
 }
 
 /** Singular values by a float64 cyclic one-sided Jacobi (on Aᵀ when wide), descending. */

@@ -6,7 +6,7 @@ import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { qr } from '@sorsajs/linalg';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { EPS32 } from '@sorsajs/testing';
+import { EPS32, matmulReference } from '@sorsajs/testing';
 import { families, nearlyZero, type Matrix } from './families.js';
 
 /** ‖X‖₁: the largest absolute column sum, in float64. */
@@ -18,17 +18,6 @@ function norm1(x: ArrayLike<number>, m: number, n: number): number {
     best = Math.max(best, s);
   }
   return best;
-}
-
-/** Float64 product of row-major X [m,k] and Y [k,n]. */
-function mm(x: ArrayLike<number>, y: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
-  const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++)
-    for (let t = 0; t < k; t++) {
-      const a = x[i * k + t];
-      for (let j = 0; j < n; j++) out[i * n + j] += a * y[t * n + j];
-    }
-  return out;
 }
 
 async function check(f: Matrix): Promise<void> {
@@ -43,7 +32,7 @@ async function check(f: Matrix): Promise<void> {
   c.tree.dispose([a, Q, R]);
   // R is exactly upper triangular.
   for (let i = 0; i < k; i++) for (let j = 0; j < Math.min(i, n); j++) expect(Math.abs(r[i * n + j]), `${f.name}: R[${i},${j}]`).toBe(0);
-  const qrProd = mm(q, r, m, k, n);
+  const qrProd = matmulReference(q, r, m, k, n);
   const diff = qrProd.map((v, i) => v - f.data[i]);
   const an = norm1(f.data, m, n);
   // A zero A has nothing to be relative to: QR must then be exactly zero.

@@ -2,16 +2,24 @@
  * Gradients of the logits (contracted with a fixed random weight, as checkGrads does) with respect to
  * a few weights of tiny models, against float64 central differences of the reference forward.
  */
-import { it } from 'vitest';
+import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { checkGrads, randomWeights, readWeights, transformerReference, type Nd } from '@sorsajs/testing';
+import { checkGrads, randomWeights, readWeights, transformerReference, type CheckGradsReport, type Nd } from '@sorsajs/testing';
 import { GPT2, LLAMA, modelFor } from './configs.js';
 
 const IDS = [
   [3, 1, 4, 1, 5],
   [9, 2, 6, 5, 3],
 ];
+
+/**
+ * GRADCHECK_VERBOSE=1 prints a check's worst error as a fraction of its tolerance, as core's
+ * gradient tests do, for calibrating k.
+ */
+function report({ worst }: CheckGradsReport, k: number): void {
+  if (process.env.GRADCHECK_VERBOSE) console.log(`gradcheck worst ${worst.toFixed(4)} of tol (k=${k}) ${expect.getState().currentTestName}`);
+}
 
 forEachBackend('models gradients', (backend) => {
   for (const [name, json, keys] of [
@@ -40,7 +48,8 @@ forEachBackend('models gradients', (backend) => {
       };
       // Depth: ~6 ops per layer over 2 layers plus the head, sums of up to 12 terms: 4 * 6 * 3 * 12 eps
       // per unit of the norm-wise scale.
-      await checkGrads(f, args, { reference: fRef, seed: 7, k: 4 * 6 * 3 * 12, normwise: true });
+      const k = 4 * 6 * 3 * 12;
+      report(await checkGrads(f, args, { reference: fRef, seed: 7, k, normwise: true }), k);
       c.tree.dispose([params, args]);
     });
   }

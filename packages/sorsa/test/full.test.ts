@@ -1,12 +1,13 @@
 /**
  * Full fine-tuning through adaptParams({ method: 'full' }): the trainable tree holds the targeted
- * weights, and makeTrainStep (gamma 0) with AdamW equals plain AdamW on them, against a float64
- * re-implementation of PyTorch's AdamW and of the MSE gradient written here.
+ * weights, and makeTrainStep (gamma 0) with AdamW equals plain AdamW on them, against the testing
+ * kit's float64 PyTorch AdamW and the MSE gradient written here.
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { adaptParams, driftParams, makeTrainStep, mergeParams, type Trainable } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
+import { adamwReference } from '@sorsajs/testing';
 import { closeTo, mm, rand, tr } from './ref.js';
 
 const [N, OUT, IN] = [5, 4, 3];
@@ -19,22 +20,11 @@ function gradW(W: Float64Array): Float64Array {
   return mm(tr(P, N, OUT), data.X, OUT, N, IN).map((v) => (2 * v) / (N * OUT));
 }
 
-/** `steps` steps of PyTorch's AdamW on W, in float64. */
+/** `steps` steps of PyTorch's AdamW on W, in float64 (the testing kit's reference). */
 function adamwRef(steps: number): Float64Array {
   const W = Float64Array.from(data.W);
-  const m = new Float64Array(W.length);
-  const v = new Float64Array(W.length);
-  for (let t = 1; t <= steps; t++) {
-    const g = gradW(W);
-    for (let i = 0; i < W.length; i++) {
-      W[i] *= 1 - hp.lr * hp.weightDecay;
-      m[i] = hp.b1 * m[i] + (1 - hp.b1) * g[i];
-      v[i] = hp.b2 * v[i] + (1 - hp.b2) * g[i] * g[i];
-      const mh = m[i] / (1 - hp.b1 ** t);
-      const vh = v[i] / (1 - hp.b2 ** t);
-      W[i] -= (hp.lr * mh) / (Math.sqrt(vh) + hp.eps);
-    }
-  }
+  const opt = adamwReference(hp);
+  for (let t = 0; t < steps; t++) opt.step([W], [gradW(W)]);
   return W;
 }
 

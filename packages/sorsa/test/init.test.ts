@@ -7,7 +7,8 @@ import fc from 'fast-check';
 import * as c from '@sorsajs/core';
 import { adaptParams, initAdapter, linear, merge, mergeParams, orthoRegularizer, pissa, toLoRA, type SorsaAdapter, type LoraAdapter } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { EPS32, closeTo, mm, mmAbs, orthonormalColumns, rand, scaleCols, singularValues, tr } from './ref.js';
+import { withSpectrum } from '@sorsajs/testing';
+import { EPS32, closeTo, mm, mmAbs, rand, scaleCols, singularValues, tr } from './ref.js';
 
 const read = async (t: c.Tensor): Promise<number[]> => Array.from(await t.data());
 
@@ -15,14 +16,6 @@ const read = async (t: c.Tensor): Promise<number[]> => Array.from(await t.data()
 async function mergeScale(W: ArrayLike<number>, a: SorsaAdapter, m: number, r: number, n: number): Promise<Float64Array> {
   const P = mmAbs(scaleCols(await read(a.U), (await read(a.S)).map(Math.abs), m, r), await read(a.Vt), m, r, n);
   return Float64Array.from(W, (w, i) => Math.abs(w) + P[i]);
-}
-
-/** W = Q1 diag(sigma) Q2ᵀ with the given singular values (float64, rounded to float32). */
-function withSpectrum(m: number, n: number, sigma: number[], seed: number): Float32Array {
-  const k = sigma.length;
-  const Q1 = orthonormalColumns(m, k, seed);
-  const Q2 = orthonormalColumns(n, k, seed + 1);
-  return Float32Array.from(mm(scaleCols(Q1, sigma, m, k), tr(Q2, n, k), m, k, n));
 }
 
 forEachBackend('sorsa initAdapter', (name) => {
@@ -92,7 +85,7 @@ forEachBackend('sorsa initAdapter', (name) => {
   it('randomized SVD with power iterations finds a decaying spectrum; merge gives W', async () => {
     const [m, n, r] = [40, 30, 4];
     const sigma = Array.from({ length: 30 }, (_, k) => 2 ** -k);
-    const Wd = withSpectrum(m, n, sigma, 5);
+    const Wd = Float32Array.from(withSpectrum(m, n, sigma, 5)); // Q1 diag(sigma) Q2ᵀ, rounded to float32
     const W = c.tensor(Wd, [m, n]);
     if (name === 'webgl') {
       // The Gaussian test matrix needs random.normal, which webgl refuses.

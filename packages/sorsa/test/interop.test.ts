@@ -9,9 +9,7 @@ import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { adaptParams, drift, driftParams, fromOfficialStateDict, toOfficialStateDict } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { randomData, svdReference } from '@sorsajs/testing';
-
-const EPS = 2 ** -23;
+import { EPS32 as EPS, randomData, svdReference } from '@sorsajs/testing';
 
 /**
  * A safetensors file written by hand from the format description (u64 LE header length, JSON header

@@ -1,31 +1,15 @@
 /**
  * Float64 references for the sorsa tests: plain loops, written without anything from src/.
- * Matrices are row-major Float64Arrays with explicit sizes.
+ * Matrices are row-major Float64Arrays with explicit sizes. The seeded generator, EPS32, the
+ * matmul and the SVD are the testing kit's (written once there); the helpers below compose them.
  */
-import { rng, svdReference } from '@sorsajs/testing';
+import { matmulReference, svdReference } from '@sorsajs/testing';
 
-export const EPS32 = 2 ** -23;
-
-/** Float32-representable values in [lo, hi), seeded. */
-export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const r = rng(seed);
-  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
-}
-
-/** X [m,k] Y [k,n]. */
-export function mm(x: ArrayLike<number>, y: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
-  const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++)
-    for (let t = 0; t < k; t++) {
-      const a = x[i * k + t];
-      for (let j = 0; j < n; j++) out[i * n + j] += a * y[t * n + j];
-    }
-  return out;
-}
+export { EPS32, randomData as rand, matmulReference as mm } from '@sorsajs/testing';
 
 /** |X| [m,k] |Y| [k,n]: the scale of each product entry's rounding error. */
 export function mmAbs(x: ArrayLike<number>, y: ArrayLike<number>, m: number, k: number, n: number): Float64Array {
-  return mm(Array.from(x, Math.abs), Array.from(y, Math.abs), m, k, n);
+  return matmulReference(Array.from(x, Math.abs), Array.from(y, Math.abs), m, k, n);
 }
 
 /** Xᵀ for X [m,n]. */
@@ -49,7 +33,7 @@ export const frob = (a: ArrayLike<number>): number => Math.sqrt(Array.from(a).re
 /** Gram matrix minus I: XᵀX − I for X [m,r] (cols = true), or X Xᵀ − I for X [r,n]. */
 export function gramMinusI(x: ArrayLike<number>, rows: number, cols: number, ofColumns: boolean): Float64Array {
   const r = ofColumns ? cols : rows;
-  const out = ofColumns ? mm(tr(x, rows, cols), x, cols, rows, cols) : mm(x, tr(x, rows, cols), rows, cols, rows);
+  const out = ofColumns ? matmulReference(tr(x, rows, cols), x, cols, rows, cols) : matmulReference(x, tr(x, rows, cols), rows, cols, rows);
   for (let k = 0; k < r; k++) out[k * r + k] -= 1;
   return out;
 }
@@ -59,27 +43,6 @@ export function regRef(adapters: { U: ArrayLike<number>; Vt: ArrayLike<number>; 
   let s = 0;
   for (const a of adapters) s += frob(gramMinusI(a.U, a.m, a.r, true)) + frob(gramMinusI(a.Vt, a.r, a.n, false));
   return s / (2 * adapters.length);
-}
-
-/**
- * Orthonormal columns [m, r] (r <= m) from float64 modified Gram–Schmidt (twice) of random data,
- * rounded to float32.
- */
-export function orthonormalColumns(m: number, r: number, seed: number): Float32Array {
-  const q = Float64Array.from(rand(m * r, seed));
-  for (let pass = 0; pass < 2; pass++)
-    for (let k = 0; k < r; k++) {
-      for (let j = 0; j < k; j++) {
-        let d = 0;
-        for (let i = 0; i < m; i++) d += q[i * r + j] * q[i * r + k];
-        for (let i = 0; i < m; i++) q[i * r + k] -= d * q[i * r + j];
-      }
-      let nrm = 0;
-      for (let i = 0; i < m; i++) nrm += q[i * r + k] ** 2;
-      nrm = Math.sqrt(nrm);
-      for (let i = 0; i < m; i++) q[i * r + k] /= nrm;
-    }
-  return Float32Array.from(q);
 }
 
 /** Singular values of A [m,n] in float64 (one-sided Jacobi to convergence), descending. */

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { linear, makeTrainStep, mergeParams, type SorsaAdapter, type Trainable } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
+import { adamwReference } from '@sorsajs/testing';
 import { EPS32, closeTo, frob, gramMinusI, mm, rand, scaleCols, tr } from './ref.js';
 
 const [N, OUT, IN, R] = [6, 5, 4, 3];
@@ -64,16 +65,17 @@ function regRef(p: P64): { value: number; g: P64 } {
 }
 
 /**
- * `steps` official steps with PyTorch's AdamW (b1 0.9, b2 0.999, eps 1e-8). `skipped` earlier
- * steps were skipped: they left the parameters and moments alone but advanced the update count.
+ * `steps` official steps with PyTorch's AdamW (the testing kit's float64 reference; b1 0.9, b2 0.999,
+ * eps 1e-8). `skipped` earlier steps were skipped: they left the parameters and moments alone but
+ * advanced the update count.
  */
 function trainRef(o: Opts, steps: number, skipped = 0): { p: P64; metrics: { loss: number; reg: number; norm: number }[] } {
   const keys = ['U', 'S', 'Vt'] as const;
   const p: P64 = { U: Float64Array.from(data.U), S: Float64Array.from(data.S), Vt: Float64Array.from(data.Vt) };
-  const m: P64 = { U: new Float64Array(OUT * R), S: new Float64Array(R), Vt: new Float64Array(R * IN) };
-  const v: P64 = { U: new Float64Array(OUT * R), S: new Float64Array(R), Vt: new Float64Array(R * IN) };
+  const adamw = adamwReference({ lr: o.lr, weightDecay: o.weightDecay });
+  for (let t = 0; t < skipped; t++) adamw.skip();
   const metrics = [];
-  for (let t = 1 + skipped; t <= steps + skipped; t++) {
+  for (let t = 0; t < steps; t++) {
     const { loss, g } = taskRef(p);
     const norm = Math.sqrt(keys.reduce((s, k) => s + g[k].reduce((a, x) => a + x * x, 0), 0));
     if (o.maxGradNorm !== undefined) {
@@ -83,15 +85,7 @@ function trainRef(o: Opts, steps: number, skipped = 0): { p: P64; metrics: { los
     const reg = regRef(p);
     if (o.gamma > 0) for (const k of keys) g[k] = g[k].map((x, i) => x + (o.gamma / o.peakLr) * reg.g[k][i]);
     metrics.push({ loss, reg: reg.value, norm });
-    for (const k of keys) {
-      for (let i = 0; i < p[k].length; i++) {
-        p[k][i] *= 1 - o.lr * o.weightDecay;
-        m[k][i] = 0.9 * m[k][i] + 0.1 * g[k][i];
-        v[k][i] = 0.999 * v[k][i] + 0.001 * g[k][i] ** 2;
-        const denom = Math.sqrt(v[k][i]) / Math.sqrt(1 - 0.999 ** t) + 1e-8;
-        p[k][i] -= (o.lr / (1 - 0.9 ** t)) * (m[k][i] / denom);
-      }
-    }
+    adamw.step(keys.map((k) => p[k]), keys.map((k) => g[k]));
   }
   return { p, metrics };
 }
