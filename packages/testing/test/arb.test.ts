@@ -131,7 +131,19 @@ describe('arb.tensor, arb.paramTree, arb.key', () => {
   it('param trees nest objects and arrays of tensors and shrink to one tensor', () => {
     const leaves = (t: ParamTree): number => (t instanceof c.Tensor ? 1 : Object.values(t).reduce((a: number, x) => a + leaves(x), 0));
     const trees = fc.sample(arb.paramTree({ depth: 3 }), 60);
-    expect(trees.some((t) => !(t instanceof c.Tensor))).toBe(true);
+    // Both kinds of node occur, nested, and every leaf is a tensor.
+    const kinds = new Set<string>();
+    const walk = (t: ParamTree, depth: number): void => {
+      if (t instanceof c.Tensor) return;
+      kinds.add(Array.isArray(t) ? 'array' : 'object');
+      if (depth > 0) kinds.add('nested');
+      Object.values(t).forEach((x) => {
+        expect(x instanceof c.Tensor || typeof x === 'object').toBe(true);
+        walk(x, depth + 1);
+      });
+    };
+    trees.forEach((t) => walk(t, 0));
+    expect([...kinds].sort()).toEqual(['array', 'nested', 'object']);
     trees.forEach((t) => expect(leaves(t)).toBeGreaterThan(0));
     expect(smallest(arb.paramTree())).toBeInstanceOf(c.Tensor);
   });
