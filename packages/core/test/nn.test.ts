@@ -612,7 +612,7 @@ forEachBackend('nn', (name) => {
     it('layerNorm in x, gamma and beta, rows of a large mean, and many rows (gamma and beta sum over them)', async () => {
       const f = (x: Tensor, gamma: Tensor, beta: Tensor): Tensor => nn.layerNorm(x, gamma, beta);
       const fRef = (x: Nd, gamma: Nd, beta: Nd): Nd => normRef(x, gamma.data, beta.data, 1e-5, false).y;
-      const params = (d: number, seed: number): { shape: number[]; data: number[] }[] => [
+      const params = (d: number, seed: number): { shape: number[]; data: ArrayLike<number> }[] => [
         { shape: [d], data: randomData(d, seed, 0.5, 1.5) },
         { shape: [d], data: randomData(d, seed + 1, -1, 1) },
       ];
