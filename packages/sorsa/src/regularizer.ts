@@ -2,7 +2,8 @@
  * SORSA's orthonormal regularizer.
  * @module
  */
-import { Tensor, add, div, eye, matmul, norm, sub, tidy, zeros } from '@sorsajs/core';
+import { Tensor, add, div, tidy, zeros } from '@sorsajs/core';
+import { orthoDefect } from './defect.js';
 import { factors } from './checks.js';
 import { findIn, isSorsaAdapter, type SorsaAdapter } from './types.js';
 
@@ -28,18 +29,9 @@ export function orthoRegularizer(tree: unknown): Tensor {
   for (const { path, adapter } of found) factors('orthoRegularizer', adapter, path ? `adapter "${path}"` : 'adapter');
   if (found.length === 0) return zeros([]);
   return tidy(() => {
-    const eyes = new Map<number, Tensor>();
-    const identity = (r: number): Tensor => {
-      let I = eyes.get(r);
-      if (!I) eyes.set(r, (I = eye(r)));
-      return I;
-    };
     let total: Tensor | null = null;
     for (const { adapter: { U, Vt } } of found) {
-      const r = U.shape[1];
-      const u = norm(sub(matmul(U, U, { transposeA: true }), identity(r)));
-      const v = norm(sub(matmul(Vt, Vt, { transposeB: true }), identity(r)));
-      const both = add(u, v);
+      const both = add(orthoDefect(U, 'cols'), orthoDefect(Vt, 'rows'));
       total = total ? add(total, both) : both;
     }
     return div(total as Tensor, 2 * found.length);

@@ -75,6 +75,43 @@ forEachBackend('sorsa orthoRegularizer', () => {
     c.tree.dispose([xs, xs2]);
   });
 
+  it('its gradient is differentiable again: the gradient in U against float64 U E / ‖E‖ (E = UᵀU - I)', async () => {
+    // The regularizer of one adapter is (‖UᵀU - I‖ + ‖Vt Vtᵀ - I‖) / 2, so its gradient in U is U E / ‖E‖.
+    const [m, r, n] = [5, 3, 4];
+    const Vt = c.tensor(randomData(r * n, 90), [r, n]);
+    const S = c.ones([r]);
+    const gradRef = (U: Nd): Nd => {
+      const E = new Float64Array(r * r);
+      for (let i = 0; i < r; i++) for (let j = 0; j < r; j++) {
+        let acc = 0;
+        for (let k = 0; k < m; k++) acc += U.data[k * r + i] * U.data[k * r + j];
+        E[i * r + j] = acc - (i === j ? 1 : 0);
+      }
+      const nrm = Math.sqrt(E.reduce((a, v) => a + v * v, 0));
+      const out = new Float64Array(m * r);
+      for (let k = 0; k < m; k++) for (let i = 0; i < r; i++) {
+        let acc = 0;
+        for (let j = 0; j < r; j++) acc += U.data[k * r + j] * E[j * r + i];
+        out[k * r + i] = acc / nrm;
+      }
+      return { shape: [m, r], data: out };
+    };
+    const f = (U: c.Tensor): c.Tensor => (c.grad((a: SorsaAdapter) => orthoRegularizer(a))({ U, S, Vt }) as SorsaAdapter).U;
+    const xs = argsOf(91, [m, r]);
+    report(await checkGrads(f, xs, { reference: gradRef, seed: 91, k: 256, normwise: true }), 256);
+    c.tree.dispose([xs, Vt, S]);
+  });
+
+  it('at exactly orthonormal factors the value and gradient are 0, not NaN', async () => {
+    const a = { U: c.tensor([1, 0, 0, 1, 0, 0], [3, 2]), S: c.ones([2]), Vt: c.tensor([0, 1, 0, 0, 0, 1], [2, 3]) };
+    const v = orthoRegularizer(a);
+    const g = c.grad((t: SorsaAdapter) => orthoRegularizer(t))(a) as SorsaAdapter;
+    expect(Array.from(await v.data())).toEqual([0]);
+    expect(Array.from(await g.U.data())).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(Array.from(await g.Vt.data())).toEqual([0, 0, 0, 0, 0, 0]);
+    c.tree.dispose([a, v, g]);
+  });
+
   it('property: orthonormal U and Vt (the kit\'s arb.adapter) give ~0', async () => {
     const size = fc.integer({ min: 1, max: 12 });
     await fc.assert(
