@@ -101,3 +101,17 @@ export function hostValues(t: Tensor): Float32Array | undefined {
 export function isComputed(t: Tensor): boolean {
   return storageOf(t).isReady;
 }
+
+/**
+ * The recycled host arrays of the current backend (wasm results; see backend/pool.ts): bytes held
+ * idle and how many results were written into a recycled array, for tests that check recycling.
+ *
+ * @example
+ * ```ts
+ * const { reused } = poolStats();
+ * ```
+ */
+export function poolStats(): { bytes: number; reused: number } {
+  const p = engine().pool;
+  return { bytes: p.bytes, reused: p.reused };
+}

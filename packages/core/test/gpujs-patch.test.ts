@@ -1,9 +1,10 @@
 /**
- * The two changes `patches/gpu.js+2.24.1.patch` makes to gpu.js's webasm backend, checked on wasm
+ * Changes `patches/gpu.js+2.24.1.patch` makes to gpu.js's webasm backend, checked on wasm
  * against plain host loops: a read at `uniform + this.thread.x` becomes one SIMD load (with the
  * clamped gather kept for quads that run past the end), and a threaded kernel's calling thread
  * computes alongside the pool, chunks claimed from a shared counter. Both must give exactly what the
- * single-threaded scalar formula gives, for any output size and shape.
+ * single-threaded scalar formula gives, for any output size and shape. And a result is copied into
+ * the array a caller sets as `outputTarget` (core's recycled arrays), for that one call.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -137,5 +138,40 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     expectClose(got, want);
     x.dispose();
     out.dispose();
+  });
+
+  it('a result goes into the outputTarget set for its call, once, when the length matches (sync and threaded); else a fresh array', async () => {
+    const require = createRequire(import.meta.url);
+    const { GPU } = require('gpu.js') as { GPU: new (o: object) => { createKernel(f: unknown, o: object): GpuKernel } };
+    type GpuKernel = ((a: Float32Array) => Float32Array | Promise<Float32Array>) & { setOutput(o: number[]): void; kernel: { outputTarget?: Float32Array | null } };
+    const gpu = new GPU({ mode: 'webasm' });
+    const double = function (this: { thread: { x: number } }, a: Float32Array): number {
+      return a[this.thread.x] * 2;
+    };
+    for (const asyncMode of [false, true]) {
+      const k = gpu.createKernel(double, { dynamicOutput: true, dynamicArguments: true, argumentTypes: { a: 'Array' }, asyncMode });
+      const n = 8192; // threaded under asyncMode (>= 4096 cells)
+      k.setOutput([n]);
+      const a = Float32Array.from({ length: n }, (_, i) => i - 100);
+      const want = Array.from(a, (v) => v * 2);
+      const target = new Float32Array(n).fill(7);
+      k.kernel.outputTarget = target;
+      const r1 = await k(a);
+      expect(r1.buffer).toBe(target.buffer);
+      expect(Array.from(target)).toEqual(want);
+      // Claimed by that call: the next call writes a fresh array and leaves the target alone.
+      target.fill(7);
+      const r2 = await k(a);
+      expect(r2.buffer).not.toBe(target.buffer);
+      expect(Array.from(r2)).toEqual(want);
+      expect(target.every((v) => v === 7)).toBe(true);
+      // A target of another length is not used.
+      const short = new Float32Array(n - 4).fill(7);
+      k.kernel.outputTarget = short;
+      const r3 = await k(a);
+      expect(r3.buffer).not.toBe(short.buffer);
+      expect(Array.from(r3)).toEqual(want);
+      expect(short.every((v) => v === 7)).toBe(true);
+    }
   });
 });

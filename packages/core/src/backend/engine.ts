@@ -6,6 +6,7 @@
 import type { BackendName, DeviceHandle, Payload, PayloadOwner } from './types.js';
 import { Storage } from './storage.js';
 import { KernelCache, cells, type KernelSource, type PipelineSource } from './kernel-cache.js';
+import { ArrayPool } from './pool.js';
 
 export type { KernelSource, PipelineSource } from './kernel-cache.js';
 
@@ -74,8 +75,11 @@ export class Engine implements PayloadOwner {
   private pumping = false;
   private idle: (() => void)[] = [];
 
+  /** Recycled host arrays for wasm kernel results (see pool.ts). */
+  readonly pool = new ArrayPool();
+
   constructor(readonly name: BackendName) {
-    this.kernels = new KernelCache(name);
+    this.kernels = new KernelCache(name, this.pool);
   }
 
   /** How the latest pipeline ran (gpu.js `executorKind`: 'fused-threaded', 'fused-sync', 'fused-encoder' or 'generic'), for tests and benchmarks. */
@@ -306,9 +310,10 @@ export class Engine implements PayloadOwner {
     return arr instanceof Float32Array ? arr : Float32Array.from(arr as ArrayLike<number>);
   }
 
-  /** Frees a payload's device memory (host arrays are left to the garbage collector). */
+  /** Frees a payload's device memory; a host array the pool made goes back to it for a later result. */
   free(p: Payload): void {
-    if (!(p instanceof Float32Array)) (p as DeviceHandle).delete();
+    if (p instanceof Float32Array) this.pool.give(p);
+    else (p as DeviceHandle).delete();
   }
 
   /** Waits until every queued kernel has finished. */

@@ -7,13 +7,14 @@
 import gpujs from 'gpu.js';
 import type { BackendName, Payload } from './types.js';
 import { IN_NODE } from '../util/env.js';
+import type { ArrayPool } from './pool.js';
 
 type GpuInstance = InstanceType<typeof gpujs.GPU>;
 type KernelFn = ((...args: unknown[]) => unknown) & {
   setOutput(o: number[]): void;
   destroy?(): void;
   /** The backend kernel gpu.js actually runs (it may switch it, for example to degrade to cpu). */
-  kernel?: { constructor: { mode?: string }; fallbackReason?: string | null; moduleCacheLimit?: number; _shapeOutput?: unknown };
+  kernel?: { constructor: { mode?: string }; fallbackReason?: string | null; moduleCacheLimit?: number; _shapeOutput?: unknown; outputTarget?: Float32Array | null };
 };
 
 
@@ -100,7 +101,11 @@ export class KernelCache {
   /** Kernel builds, for tests and benchmarks that want to see caching at work. */
   builds = 0;
 
-  constructor(readonly name: BackendName) {
+  constructor(
+    readonly name: BackendName,
+    /** Where wasm results are written (recycled arrays; see pool.ts). */
+    private readonly pool?: ArrayPool,
+  ) {
     this.gpu = new gpujs.GPU({ mode: MODES[name] } as never);
   }
 
@@ -140,6 +145,11 @@ export class KernelCache {
     try {
       const k = this.kernel(src, threaded, sizes);
       k.setOutput(output);
+      // A wasm result that comes back as gpu.js's flat buffer is copied into a recycled array
+      // (the gpu.js patch's `outputTarget`), not a fresh one.
+      if (this.name === 'wasm' && this.pool && k.kernel && (output.length === 1 || src.flat || src.components)) {
+        k.kernel.outputTarget = this.pool.take(cells(output) * (src.components ?? 1));
+      }
       const r = k(...arrays, ...scalars) as Payload | Promise<Payload>;
       return r instanceof Promise ? r.then((v) => check(k, v)).catch(fail) : check(k, r);
     } catch (e) {
@@ -182,6 +192,13 @@ export class KernelCache {
       });
       // Array(4) and flat results: take gpu.js's flat buffer as it is instead of one subarray per cell or row.
       if ((src.components || src.flat) && k.kernel) k.kernel._shapeOutput = (d: Float32Array) => d;
+      else if (this.name === 'wasm' && k.kernel) {
+        // A 1-D result as the buffer itself, not a whole-length subarray view of it: the pool knows
+        // its arrays by identity (see pool.ts).
+        const inner = k.kernel;
+        const shape = inner._shapeOutput as (d: Float32Array, output: number[], components: number) => unknown;
+        inner._shapeOutput = (d: Float32Array, output: number[], components: number) => (output.length === 1 && components === 1 ? d : shape.call(inner, d, output, components));
+      }
       this.kernels.set(key, k);
       this.builds++;
     }
