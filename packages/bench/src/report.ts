@@ -18,6 +18,8 @@ export interface Row {
   rate?: number;
   /** Unit of `rate`: GFLOP/s, GB/s. */
   unit?: string;
+  /** Suite-specific values beside the time (the gpt suite: each implementation's step-0 loss and check). */
+  detail?: Record<string, number | string>;
 }
 
 /**

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""PyTorch (CPU) peer of the gpt bench suite (packages/bench/src/suites/gpt.ts).
+
+Times the SORSA fine-tuning step of sorsajs's makeTrainStep and the forward pass of the same small
+GPT-2, from the initial weights and batch the suite exported into DIR (manifest.json and
+tensors.bin, written by src/peers/gpt-torch.ts), and prints one JSON object on stdout:
+
+    {"torch": ..., "threads": 2, "probe": {"loss0", "gradNorm0", "loss1"},
+     "step": {"medianMs", "samples"}, "forward": {"medianMs", "samples"}}
+
+The step is the official SORSA trainer's order: the task loss's gradients with respect to the
+adapters (U, S, Vt) only, clipped by clip_grad_norm_ (global norm, 1e-6 added to the norm), then
+the gradient of (gamma / peakLr) * regularizer accumulated unclipped, then torch.optim.AdamW. The
+regularizer is the mean over every U and Vt of the unsquared Frobenius norms of U^T U - I and
+Vt Vt^T - I. Timing mirrors tinybench: at least warmupMs and warmupIterations of warm-up, then at
+least timeMs and iterations samples, each one call until the loss is a Python float.
+
+Usage: python3 gpt_step.py DIR
+"""
+import json
+import math
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def blas() -> str:
+    """Which BLAS the process loaded (Debian's torch links libblas.so.3, an alternative that is the
+    slow reference BLAS unless an OpenBLAS package provides it)."""
+    try:
+        with open("/proc/self/maps") as fh:
+            libs = {line.split()[-1] for line in fh if "blas" in line}
+    except OSError:
+        return "unknown"
+    names = {os.path.realpath(x) for x in libs}
+    if any("openblas" in x for x in names):
+        return "OpenBLAS"
+    if any("mkl" in x for x in names):
+        return "MKL"
+    return "reference BLAS" if names else "unknown"
+
+
+def main() -> None:
+    d = sys.argv[1]
+    with open(os.path.join(d, "manifest.json")) as fh:
+        man = json.load(fh)
+    with open(os.path.join(d, "tensors.bin"), "rb") as fh:
+        raw = fh.read()
+    torch.set_num_threads(man["threads"])
+
+    def load(e):
+        dtype = torch.int64 if e["dtype"] == "int32" else torch.float32
+        src = torch.frombuffer(bytearray(raw[e["offset"]:e["offset"] + e["bytes"]]),
+                               dtype=torch.int32 if e["dtype"] == "int32" else torch.float32)
+        return src.to(dtype).reshape(e["shape"])
+
+    s = man["shapes"]
+    h = man["hyper"]
+    B, T, D, H = s["batch"], s["seq"], s["width"], s["heads"]
+    hd = D // H
+    frozen = {k: load(e) for k, e in man["frozen"].items()}
+    paths = list(man["adapters"].keys())
+    adapters = {p: {k: load(e).requires_grad_(True) for k, e in a.items()} for p, a in man["adapters"].items()}
+    ids = load(man["ids"]).reshape(B, T)
+    labels = load(man["labels"]).reshape(B * T)
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    masked = torch.finfo(torch.float32).min  # sorsajs's attention puts -FLT_MAX where it masks
+
+    def logits_of(weight):
+        x = frozen["transformer.wte.weight"][ids] + frozen["transformer.wpe.weight"][:T]
+        for layer in range(s["layers"]):
+            p = f"transformer.h.{layer}"
+            y = F.layer_norm(x, (D,), frozen[f"{p}.ln_1.weight"], frozen[f"{p}.ln_1.bias"], h["normEps"])
+            qkv = F.linear(y, weight(f"{p}.attn.c_attn.weight"), frozen[f"{p}.attn.c_attn.bias"])
+            q, k, v = (t.reshape(B, T, H, hd).transpose(1, 2) for t in qkv.split(D, dim=-1))
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
+            a = torch.softmax(scores.masked_fill(~causal, masked), dim=-1) @ v
+            x = x + F.linear(a.transpose(1, 2).reshape(B, T, D), weight(f"{p}.attn.c_proj.weight"), frozen[f"{p}.attn.c_proj.bias"])
+            y = F.layer_norm(x, (D,), frozen[f"{p}.ln_2.weight"], frozen[f"{p}.ln_2.bias"], h["normEps"])
+            y = F.gelu(F.linear(y, weight(f"{p}.mlp.c_fc.weight"), frozen[f"{p}.mlp.c_fc.bias"]), approximate="tanh")
+            x = x + F.linear(y, weight(f"{p}.mlp.c_proj.weight"), frozen[f"{p}.mlp.c_proj.bias"])
+        x = F.layer_norm(x, (D,), frozen["transformer.ln_f.weight"], frozen["transformer.ln_f.bias"], h["normEps"])
+        return F.linear(x, frozen["transformer.wte.weight"])  # the tied lm head
+
+    def merged(p):
+        a = adapters[p]
+        return frozen[p] + (a["U"] * a["S"]) @ a["Vt"]
+
+    def regularizer():
+        total = 0
+        for p in paths:
+            U, Vt = adapters[p]["U"], adapters[p]["Vt"]
+            eye = torch.eye(U.shape[1])
+            total = total + torch.linalg.norm(U.T @ U - eye) + torch.linalg.norm(Vt @ Vt.T - eye)
+        return total / (2 * len(paths))
+
+    params = [adapters[p][k] for p in paths for k in ("U", "S", "Vt")]
+    opt = torch.optim.AdamW(params, lr=h["lr"], betas=(h["b1"], h["b2"]), eps=h["eps"], weight_decay=h["weightDecay"])
+    reg_weight = h["gamma"] / h["peakLr"]
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(logits_of(merged).reshape(B * T, -1), labels)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(params, h["maxGradNorm"])
+        (reg_weight * regularizer()).backward()  # accumulates into .grad after clipping: not clipped
+        opt.step()
+        return loss.item(), norm.item()
+
+    loss0, norm0 = step()
+    loss1, _ = step()
+
+    with torch.no_grad():
+        fixed = {p: merged(p).detach().clone() for p in paths}
+
+    def forward():
+        with torch.no_grad():
+            logits_of(lambda p: fixed[p])
+
+    t = man["timing"]
+
+    def sample(fn):
+        start = time.perf_counter()
+        n = 0
+        while (time.perf_counter() - start) * 1e3 < t["warmupTime"] or n < t["warmupIterations"]:
+            fn()
+            n += 1
+        times = []
+        start = time.perf_counter()
+        while (time.perf_counter() - start) * 1e3 < t["time"] or len(times) < t["iterations"]:
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+        return {"medianMs": statistics.median(times), "samples": len(times)}
+
+    step_t = sample(step)
+    forward_t = sample(forward)
+    print(json.dumps({
+        "torch": torch.__version__,
+        "blas": blas(),
+        "threads": torch.get_num_threads(),
+        "probe": {"loss0": loss0, "gradNorm0": norm0, "loss1": loss1},
+        "step": step_t,
+        "forward": forward_t,
+    }))
+
+
+if __name__ == "__main__":
+    main()

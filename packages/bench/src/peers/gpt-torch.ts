@@ -1,0 +1,149 @@
+/**
+ * PyTorch (CPU) as a peer of the gpt suite: `peers/gpt_step.py` (checked in beside this package's
+ * sources) run by a Python 3 that can `import torch`, on the initial weights and batch the suite
+ * exports to a temporary directory. It times itself, as tinybench does, and reports JSON; the
+ * suite turns that into rows beside the in-process peers.
+ * @module
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { GptProbe, GptStepData } from './gpt-data.js';
+
+const run = promisify(execFile);
+
+/** The script, from dist/peers/ or src/peers/ (both two levels below the package root). */
+const SCRIPT = fileURLToPath(new URL('../../peers/gpt_step.py', import.meta.url));
+
+/**
+ * How long and how often to sample, as tinybench's options: each loop runs until both its time and
+ * its count are reached.
+ *
+ * @example
+ * ```ts
+ * const t: GptTiming = { time: 3000, iterations: 64, warmupTime: 1000, warmupIterations: 16 };
+ * ```
+ */
+export interface GptTiming {
+  /** Milliseconds of timed calls, at least. */
+  readonly time: number;
+  /** Timed calls, at least. */
+  readonly iterations: number;
+  /** Milliseconds of warm-up, at least. */
+  readonly warmupTime: number;
+  /** Warm-up calls, at least. */
+  readonly warmupIterations: number;
+}
+
+/**
+ * What the PyTorch peer reported: its version, BLAS and threads, the probe, and the median time
+ * and sample count of the step and of the forward pass.
+ *
+ * @example
+ * ```ts
+ * const r: TorchResult = await torchGpt(data, timing) as TorchResult;
+ * console.log(r.step.medianMs);
+ * ```
+ */
+export interface TorchResult {
+  /** `torch.__version__`. */
+  readonly torch: string;
+  /** The BLAS the process loaded (`OpenBLAS`, `reference BLAS`, ...). */
+  readonly blas: string;
+  /** `torch.get_num_threads()` while timing. */
+  readonly threads: number;
+  /** The first two steps' values. */
+  readonly probe: GptProbe;
+  /** The training step's median and samples. */
+  readonly step: { readonly medianMs: number; readonly samples: number };
+  /** The forward pass's median and samples. */
+  readonly forward: { readonly medianMs: number; readonly samples: number };
+}
+
+/**
+ * The environment of the Python child: this one without `OPENBLAS_CORETYPE` and
+ * `OPENBLAS_L2_SIZE`, which the machine sets for its own uses and which would pin OpenBLAS's
+ * kernels and blocking to values it did not pick for this CPU, and with `OMP_WAIT_POLICY=PASSIVE`
+ * unless it is set: torch's OpenMP threads otherwise spin while they wait, and on a 2-core machine
+ * shared with another job two spinning threads starve each other (measured here under a load of
+ * 5-6: the step 738-756 ms spinning, 102 ms passive, 95-168 ms on one thread).
+ */
+function childEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  return env;
+}
+
+/**
+ * The first Python that imports torch: `$PYTHON`, then `python3` on the PATH, then Debian's
+ * `/usr/bin/python3` (where `apt-get install python3-torch` puts it, and which a pyenv or venv
+ * `python3` earlier on the PATH hides). Resolves to the interpreter, or to why none would do.
+ *
+ * @example
+ * ```ts
+ * const found = await findTorchPython();
+ * if ('skipped' in found) console.log(found.skipped);
+ * ```
+ */
+export async function findTorchPython(): Promise<{ python: string } | { skipped: string }> {
+  const tried: string[] = [];
+  for (const python of [...new Set([process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p))]) {
+    try {
+      await run(python, ['-c', 'import torch'], { env: childEnv(), timeout: 60_000 });
+      return { python };
+    } catch (e) {
+      const err = e as { code?: string; stderr?: string };
+      const why = err.code === 'ENOENT' ? 'not found' : (err.stderr ?? String(e)).trim().split('\n').pop();
+      tried.push(`${python}: ${why}`);
+    }
+  }
+  return { skipped: `no Python here imports torch (${tried.join('; ')}); on Debian: apt-get install -y python3-torch libopenblas0-pthread` };
+}
+
+/**
+ * Runs the PyTorch peer on `data` with `python`, sampling as `timing` says. The weights, batch and
+ * settings go to a temporary directory as `manifest.json` (names, shapes, byte offsets) and
+ * `tensors.bin` (the raw little-endian float32 and int32 arrays), removed afterwards. Rejects
+ * when the script fails.
+ *
+ * @example
+ * ```ts
+ * const found = await findTorchPython();
+ * if ('python' in found) console.log((await torchGpt(data, timing, found.python)).probe.loss0);
+ * ```
+ */
+export async function torchGpt(data: GptStepData, timing: GptTiming, python: string): Promise<TorchResult> {
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  const put = (a: Float32Array | Int32Array, shape: readonly number[]) => {
+    const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    chunks.push(bytes);
+    const entry = { offset, bytes: bytes.byteLength, shape, dtype: a instanceof Int32Array ? 'int32' : 'float32' };
+    offset += bytes.byteLength;
+    return entry;
+  };
+  const manifest = {
+    shapes: data.shapes,
+    hyper: data.hyper,
+    timing,
+    threads: 2,
+    frozen: Object.fromEntries(Object.entries(data.frozen).map(([k, a]) => [k, put(a.data, a.shape)])),
+    adapters: Object.fromEntries(Object.entries(data.adapters).map(([k, a]) => [k, { U: put(a.U.data, a.U.shape), S: put(a.S.data, a.S.shape), Vt: put(a.Vt.data, a.Vt.shape) }])),
+    ids: put(data.ids, [data.ids.length]),
+    labels: put(data.labels, [data.labels.length]),
+  };
+  const dir = await mkdtemp(join(tmpdir(), 'sorsajs-gpt-'));
+  try {
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
+    await writeFile(join(dir, 'tensors.bin'), Buffer.concat(chunks));
+    const { stdout } = await run(python, [SCRIPT, dir], { env: childEnv(), maxBuffer: 1 << 20, timeout: 30 * 60_000 });
+    return JSON.parse(stdout.trim().split('\n').pop() as string) as TorchResult;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
