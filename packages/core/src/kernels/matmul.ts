@@ -107,8 +107,21 @@ function r4Body(u: number): string {
  * folded by V8 (measured ~8-10% faster at 512). Values in MATMUL_R4's scalar order.
  */
 export function matmulR4For(values: readonly number[]): KernelSource {
-  return bakeScalars(MATMUL_R4, Object.fromEntries(MATMUL_R4.scalars.map((name, k) => [name, values[k]])));
+  // Baking runs a regular expression per scalar over the body: cached by the values, as a training
+  // step calls the same few shapes again and again (~0.2 ms a call, ~6 ms of a small GPT step).
+  const key = values.join(',');
+  let src = baked.get(key);
+  if (!src) {
+    if (baked.size >= BAKED_MAX) baked.clear();
+    src = bakeScalars(MATMUL_R4, Object.fromEntries(MATMUL_R4.scalars.map((name, k) => [name, values[k]])));
+    baked.set(key, src);
+  }
+  return src;
 }
+
+/** Baked matmul sources by their scalar values (see matmulR4For); cleared when it reaches BAKED_MAX. */
+const baked = new Map<string, KernelSource>();
+const BAKED_MAX = 1024;
 
 /**
  * Row-major `[batch, M, N]` from MATMUL_R4's cell-major buffer, for N a multiple of 4 (then Np = N).
