@@ -24,6 +24,7 @@ import * as c from '@sorsajs/core';
 import type { Tensor } from '@sorsajs/core';
 import { forEachBackend } from './backends.js';
 import { EPS32, count, randomData } from './reference.js';
+import { adamwReference } from '@sorsajs/testing';
 
 const { optim } = c;
 type GT = c.optim.GradientTransformation<unknown>;
@@ -98,45 +99,11 @@ interface AdamRefOpts {
   decay?: boolean[];
 }
 
-/** torch.optim.Adam / AdamW (amsgrad=False, maximize=False, foreach=False). */
-function adamRef(o: AdamRefOpts, n: number) {
-  const b1 = o.b1 ?? 0.9;
-  const b2 = o.b2 ?? 0.999;
-  const eps = o.eps ?? 1e-8;
-  const wd = o.wd ?? 0;
-  let m: Vecs | null = null;
-  let v: Vecs | null = null;
-  let mAbs: Vecs | null = null;
-  let t = 0;
-  const step: RefStep = (p, g) => {
-    m ??= zerosOf(g);
-    v ??= zerosOf(g);
-    mAbs ??= zerosOf(g);
-    t++;
-    const lr = o.lr(t - 1);
-    const bc1 = 1 - b1 ** t;
-    const bc2 = 1 - b2 ** t;
-    const stepSize = lr / bc1;
-    const bc2Sqrt = Math.sqrt(bc2);
-    const U: Vecs = [];
-    for (let j = 0; j < n; j++) {
-      const decays = wd !== 0 && (o.decay?.[j] ?? true);
-      const u = new Float64Array(p[j].length);
-      for (let i = 0; i < p[j].length; i++) {
-        const pOld = p[j][i];
-        if (decays) p[j][i] *= 1 - lr * wd;
-        m[j][i] = b1 * m[j][i] + (1 - b1) * g[j][i];
-        v[j][i] = b2 * v[j][i] + (1 - b2) * g[j][i] * g[j][i];
-        mAbs[j][i] = b1 * mAbs[j][i] + (1 - b1) * Math.abs(g[j][i]);
-        const denom = Math.sqrt(v[j][i]) / bc2Sqrt + eps;
-        p[j][i] -= (stepSize * m[j][i]) / denom;
-        u[i] = (stepSize * mAbs[j][i]) / denom + (decays ? lr * wd * Math.abs(pOld) : 0);
-      }
-      U.push(u);
-    }
-    return U;
-  };
-  return { step, state: () => ({ m: m!, v: v!, mAbs: mAbs!, t }) };
+/** torch.optim.Adam / AdamW (amsgrad=False, maximize=False, foreach=False): the kit's float64 AdamW, Adam when wd is 0. */
+function adamRef(o: AdamRefOpts, _n: number) {
+  const ref = adamwReference({ lr: o.lr, b1: o.b1, b2: o.b2, eps: o.eps, weightDecay: o.wd ?? 0, decay: o.decay });
+  const step: RefStep = (p, g) => ref.step(p, g);
+  return { step, state: () => ref.state() };
 }
 
 /** torch.optim.SGD with momentum (dampening 0) and nesterov. */

@@ -3,7 +3,7 @@
  * reusing anything from src/ so they check the library independently. The seeded generator, EPS32
  * and the index helpers come from the testing kit, where they are written once.
  */
-import { count, unravel } from '@sorsajs/testing';
+import { count, matmulReference, unravel } from '@sorsajs/testing';
 
 export { EPS32, count, randomData, rng, unravel } from '@sorsajs/testing';
 
@@ -90,14 +90,7 @@ export function transposeRef(x: Nd, perm: number[]): Nd {
 export function matmulRef(a: Nd, b: Nd): Nd {
   const [m, k] = a.shape;
   const n = b.shape[1];
-  const out = new Float64Array(m * n);
-  for (let i = 0; i < m; i++)
-    for (let j = 0; j < n; j++) {
-      let s = 0;
-      for (let t = 0; t < k; t++) s += a.data[i * k + t] * b.data[t * n + j];
-      out[i * n + j] = s;
-    }
-  return { shape: [m, n], data: out };
+  return { shape: [m, n], data: matmulReference(a.data, b.data, m, k, n) };
 }
 
 /** Row-major (m x k) times (k x n) of |a| and |b|: the scale of matmul's rounding error. */
