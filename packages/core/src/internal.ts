@@ -115,3 +115,19 @@ export function poolStats(): { bytes: number; reused: number } {
   const p = engine().pool;
   return { bytes: p.bytes, reused: p.reused };
 }
+
+/**
+ * Kernel launches on the current backend since it was initialized (jobs' kernels included, a
+ * pipeline counting as one), for benchmarks that report launches per step.
+ *
+ * @example
+ * ```ts
+ * const before = launches();
+ * step();
+ * await sync();
+ * console.log(launches() - before); // launches per step
+ * ```
+ */
+export function launches(): number {
+  return engine().launches;
+}

@@ -14,6 +14,7 @@
  */
 import { Bench } from 'tinybench';
 import * as sj from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import { createModel, type ParamTree } from '@sorsajs/models';
 import { adaptParams, makeTrainStep, mergeParams, type SorsaAdapter, type Trainable } from '@sorsajs/sorsa';
 import { rowsOf, type Row } from '../report.js';
@@ -134,10 +135,16 @@ export async function gptSuite(opts: SuiteOptions = {}): Promise<Row[]> {
   const ours = `sorsajs (${sj.backend()})`;
   const ref: GptProbe = { loss0: first.loss, gradNorm0: first.gradNorm, loss1: (await advance()).loss };
   const merged = mergeParams(trainable, frozen);
+  // Kernel launches of one step, all of them finished (issue #17 asks for them, aiming under 300).
+  await sj.sync();
+  const launched = internal.launches();
+  await advance();
+  await sj.sync();
+  const launchesPerStep = internal.launches() - launched;
 
   const timing: GptTiming = { time: opts.time ?? 5000, iterations: 64, warmupTime: 1000, warmupIterations: 16 };
   const checks = [judge(ours, ref, ref).line];
-  const details = new Map<string, Record<string, number | string>>([[ours, judge(ours, ref, ref).detail]]);
+  const details = new Map<string, Record<string, number | string>>([[ours, { ...judge(ours, ref, ref).detail, launchesPerStep }]]);
   const loud: string[] = [];
   const extra: Row[] = [];
 
@@ -201,6 +208,7 @@ export async function gptSuite(opts: SuiteOptions = {}): Promise<Row[]> {
   console.log(`\n## gpt step-0 check (loss to ${LOSS_TOL}, task-gradient norm to ${NORM_TOL}, relative to ${ours}; the step-1 loss is reported only)\n`);
   console.log('| impl | step-0 loss | rel. diff | grad norm | rel. diff | step-1 loss | rel. diff | check |\n| --- | --- | --- | --- | --- | --- | --- | --- |');
   console.log(checks.join('\n'));
+  console.log(`\n${ours}: ${launchesPerStep} kernel launches per step`);
   for (const line of loud) console.log(`\n${line}`);
   const rows = [...rowsOf(bench), ...extra].map((r) => ({ ...r, detail: details.get(r.impl) }));
   // Each case's rows together, sorsajs first, as the other suites print them.

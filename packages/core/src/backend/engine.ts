@@ -92,6 +92,11 @@ export class Engine implements PayloadOwner {
     return this.kernels.builds;
   }
 
+  /** Kernel calls so far (pipelines count as one), for benchmarks that report launches per step. */
+  get launches(): number {
+    return this.kernels.calls;
+  }
+
   /**
    * Runs `src` over `output` (a cell count, or gpu.js `[x, y, z]` dims for 3-D kernels) and returns
    * the storage of its result. Runs at once when nothing is queued and the kernel is synchronous;

@@ -100,6 +100,8 @@ export class KernelCache {
   lastPipelineExecutor = '';
   /** Kernel builds, for tests and benchmarks that want to see caching at work. */
   builds = 0;
+  /** Kernel calls (launches), for benchmarks that report launches per step. */
+  calls = 0;
 
   constructor(
     readonly name: BackendName,
@@ -144,6 +146,7 @@ export class KernelCache {
     };
     try {
       const k = this.kernel(src, threaded, sizes);
+      this.calls++;
       k.setOutput(output);
       // A wasm result that comes back as gpu.js's flat buffer is copied into a recycled array
       // (the gpu.js patch's `outputTarget`), not a fresh one.
@@ -161,6 +164,7 @@ export class KernelCache {
   async runPipeline(src: PipelineSource, values: readonly Payload[], inputDims: readonly (readonly number[])[], scalars: readonly number[]): Promise<Float32Array[]> {
     const args = values.map((v, i) => (v instanceof Float32Array ? new gpujs.Input(v as never, [...inputDims[i]] as never) : v));
     const p = this.pipeline(src);
+    this.calls++;
     let out: unknown;
     try {
       out = await p(...args, ...scalars);
