@@ -15,8 +15,10 @@ import {
   mapRef,
   nd,
   randomData,
+  ravel,
   reduceRef,
   transposeRef,
+  unravel,
   type Nd,
 } from './reference.js';
 
@@ -328,6 +330,28 @@ forEachBackend('shape ops', () => {
     const ref = new Float64Array(3 * 6).fill(9);
     for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) ref[(i + 1) * 6 + j + 2] = xr.data[i * 3 + j];
     await expectClose(y, nd([3, 6], ref), exact);
+  });
+
+  it('pad at ranks 1 to 5 (wasm splits the leading axes of its grid), padding every axis or none', async () => {
+    const cases: [number[], [number, number][]][] = [
+      [[5], [[2, 1]]],
+      [[2, 3, 4], [[0, 1], [1, 0], [2, 3]]],
+      [[2, 2, 3, 2], [[1, 0], [0, 2], [1, 1], [0, 1]]],
+      [[3, 1, 2, 2, 3], [[0, 0], [1, 2], [0, 1], [1, 0], [2, 0]]],
+      [[2, 3, 4], [[0, 0], [0, 0], [0, 0]]],
+    ];
+    for (const [shape, pads] of cases) {
+      const [x, xr] = rand(shape, 412 + shape.length);
+      const y = c.pad(x, pads, -7);
+      const outShape = shape.map((d, j) => d + pads[j][0] + pads[j][1]);
+      // Every output cell: the input's value where its coordinate minus the leading pad is inside, else -7.
+      const ref = new Float64Array(count(outShape)).map((_, p) => {
+        const at = unravel(p, outShape).map((v, j) => v - pads[j][0]);
+        return at.every((v, j) => v >= 0 && v < shape[j]) ? xr.data[ravel(at, shape)] : -7;
+      });
+      await expectClose(y, nd(outShape, ref), exact);
+      c.tree.dispose([x, y]);
+    }
   });
 });
 

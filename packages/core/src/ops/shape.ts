@@ -240,12 +240,18 @@ export function pad(x: Tensor, paddings: readonly (readonly [number, number])[],
   if (x.rank === 0) return shapeOp(x, () => stridedCopy('pad', x, [], []), (g) => g);
   const os = stridesOf(shape);
   const is = stridesOf(x.shape);
-  const scalars = x.shape.flatMap((d, j) => [os[j], paddings[j][0], d, is[j]]);
+  const r = x.rank;
+  // On wasm a grid of [last axis, second-last axis, the rest] (see padKernel).
+  const grid = engine().name === 'wasm' && r >= 2;
+  const scalars = grid
+    ? [...x.shape.flatMap((d, j) => [paddings[j][0], d, is[j]]), ...stridesOf(shape.slice(0, r - 2)).slice(0, Math.max(0, r - 3))]
+    : x.shape.flatMap((d, j) => [os[j], paddings[j][0], d, is[j]]);
+  const dims = grid ? [shape[r - 1], shape[r - 2], sizeOf(shape.slice(0, r - 2))] : undefined;
   return shapeOp(
     x,
     () => {
       const fill = constant(value, x.dtype);
-      const out = launch('pad', padKernel(x.rank), shape, x.dtype, [x, fill], scalars);
+      const out = launch('pad', padKernel(r, grid), shape, x.dtype, [x, fill], scalars, dims);
       fill.dispose();
       return out;
     },
