@@ -193,6 +193,9 @@ const AXES: [number[], number | number[] | undefined][] = [
   [[2, 3, 4, 5], [0, 1, 3]],
   [[3, 300], 1],
   [[1000], 0],
+  // Leading axes of many rows (sum and mean take column sums in blocks of 64 rows).
+  [[2, 150, 7], [0, 1]],
+  [[130, 9], 0],
 ];
 
 forEachBackend('reductions', () => {

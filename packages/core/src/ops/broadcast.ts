@@ -6,6 +6,7 @@
  * @module
  */
 import { NEEDS_INF, hasContiguous, reduceContiguousKernel, reduceKernel } from '../kernels/reduce.js';
+import { lineReduceKernel, LINE_BLOCK, type LineReduce } from '../kernels/line-reduce.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides, checkShape, fmt, normalizeAxes, sizeOf } from '../util/shape-math.js';
 import { checkTensor, launch, shapeOp, stridedCopy } from './operand.js';
@@ -40,6 +41,12 @@ export function reduction(name: string, x: Tensor, axis: Axis | undefined, keepd
   });
 }
 
+/** Column sums and means for reduceForward (see kernels/line-reduce.ts). */
+const COLUMN_SUMS: Record<'sum' | 'mean', LineReduce> = {
+  sum: { name: 'reduce:sum:columns', expr: 'v0', kinds: ['full'], over: 'rows' },
+  mean: { name: 'reduce:mean:columns', expr: 'v0', kinds: ['full'], over: 'rows', finish: 'acc / n' },
+};
+
 function reduceForward(op: string, x: Tensor, axis: Axis | undefined, keepdims: boolean, dtype: DType): Tensor {
   const axes = normalizeAxes(op, axis, x.rank);
   const keptShape = x.shape.filter((_, i) => !axes.includes(i));
@@ -61,6 +68,12 @@ function reduceForward(op: string, x: Tensor, axis: Axis | undefined, keepdims: 
   let flat: Tensor;
   if (inner === 1 && L > 0 && hasContiguous(op)) {
     flat = launch(op, reduceContiguousKernel(op), [outer], dtype, [src], [L]);
+  } else if (outer === 1 && L > 0 && (op === 'sum' || op === 'mean') && x.dtype === 'float32') {
+    // Sums down the columns of an [L, inner] matrix (a bias's gradient, summed over every token):
+    // consecutive cells read consecutive columns, one vector load per row on wasm, in blocks of 64
+    // rows. The strided kernel below took ~2.6 ms for [512, 512], 10 ns per element.
+    const spec = COLUMN_SUMS[op];
+    flat = launch(op, lineReduceKernel(spec), [inner], dtype, [src], [L, inner, Math.ceil(L / LINE_BLOCK)]);
   } else {
     const scalars = NEEDS_INF.has(op) ? [L, inner, Infinity, -Infinity] : [L, inner];
     flat = launch(op, reduceKernel(op), [outer * inner], dtype, [src], scalars);
