@@ -1,10 +1,10 @@
 import type { KernelSource } from '../backend/engine.js';
 
 /**
- * Sums of an elementwise expression along one axis of an `[R, L]` matrix, for the fused norms
- * (nn/norm.ts): the expression's operands are read where it is summed, so no intermediate tensor
- * of the matrix's size is written and read back (each one a pass over memory, most of an
- * elementwise op's cost on wasm).
+ * Sums (or maxima) of an elementwise expression along one axis of an `[R, L]` matrix, for the fused
+ * nn functions (nn/norm.ts, nn/softmax.ts) and column sums (ops/broadcast.ts): the expression's
+ * operands are read where it is summed, so no intermediate tensor of the matrix's size is written
+ * and read back (each one a pass over memory, most of an elementwise op's cost on wasm).
  *
  * Each operand has a kind:
  * - `full`: an `[R, L]` matrix, row-major;
@@ -31,7 +31,7 @@ export interface LineReduce {
   readonly over: 'cols' | 'rows';
   /** The result from the sum `acc` (default: the sum). */
   readonly finish?: string;
-  /** Float scalars `finish` reads, passed after R and L. */
+  /** Float scalars `finish` reads, passed after R, L and nb. */
   readonly floats?: readonly string[];
   /**
    * 'max' folds the terms into their maximum instead of summing them, NaN-propagating as NumPy's

@@ -5,9 +5,10 @@ import { divmod } from './index-math.js';
 /**
  * Elementwise kernels over broadcast operands. `expr` is a kernel expression over `v0, v1, ...`
  * (the operands' values at one output cell), or statements ending in a `return` (locals named
- * `t_...` so as not to meet the kernel's own names), for a value used more than once. The output is addressed flat; each operand is read
- * through strides (0 on broadcast axes). Dimensions are collapsed first, so same-shape operands and
- * scalars read `x[i]` / `x[0]` with no index arithmetic at all.
+ * `t_...` so as not to meet the kernel's own names), for a value used more than once. The output is
+ * addressed flat; each operand is read through strides (0 on broadcast axes). Dimensions are
+ * collapsed first, so same-shape operands and scalars read `x[i]` / `x[0]` with no index arithmetic
+ * at all.
  *
  * With `grid` (wasm only: it needs `flat` results), an output of rank >= 2 is addressed on a
  * 3-D grid instead, and `dims` is the grid to launch it over.

@@ -68,6 +68,8 @@ export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor, eps = 1e-5): T
   checkTensor('layerNorm', x);
   checkParam('layerNorm', x, gamma, 'gamma');
   checkParam('layerNorm', x, beta, 'beta');
+  // An empty tensor (no rows, or rows of nothing): the definition's own result.
+  if (x.size === 0) return layerNormComposed(x, gamma, beta, eps);
   const d = x.shape[x.rank - 1];
   const R = x.size / d;
   const rowShape = [...x.shape.slice(0, -1), 1];
@@ -110,6 +112,7 @@ function rmsNormComposed(x: Tensor, gamma: Tensor, eps: number): Tensor {
 export function rmsNorm(x: Tensor, gamma: Tensor, eps = 1e-6): Tensor {
   checkTensor('rmsNorm', x);
   checkParam('rmsNorm', x, gamma, 'gamma');
+  if (x.size === 0) return rmsNormComposed(x, gamma, eps);
   const d = x.shape[x.rank - 1];
   const R = x.size / d;
   const rowShape = [...x.shape.slice(0, -1), 1];
