@@ -609,6 +609,31 @@ forEachBackend('nn', (name) => {
       c.tree.dispose([labels, g]);
     });
 
+    it('crossEntropy (fused per-example loss) in the logits, and its second derivative', async () => {
+      const [B, T, C] = [2, 3, 5];
+      const labelData = [0, 4, 2, 1, 3, 4];
+      const labels = ints(labelData, [B, T]);
+      const f = (logits: Tensor): Tensor => nn.crossEntropy(logits, labels);
+      const fRef = (logits: Nd): Nd => {
+        const { losses } = crossEntropyRef(logits, labelData);
+        return nd([], [sum64(losses) / labelData.length]);
+      };
+      const args = [{ shape: [B, T, C], data: randomData(B * T * C, 76, -3, 3) }];
+      await checkGrads(f, fRef, args, { seed: 76, k: 2 * (32 + C), normwise: true });
+      // The gradient (softmax - onehot) / N, differentiated again: the Hessian of the mean loss.
+      const gradRef = (logits: Nd): Nd => {
+        const out = new Float64Array(logits.data.length);
+        labelData.forEach((l, r) => {
+          const row = Array.from(logits.data.slice(r * C, (r + 1) * C));
+          const lse = lse64(row);
+          row.forEach((v, j) => (out[r * C + j] = (Math.exp(v - lse) - (j === l ? 1 : 0)) / labelData.length));
+        });
+        return nd([B, T, C], out);
+      };
+      await checkGrads((x: Tensor) => c.grad(f)(x), gradRef, args, { seed: 77, k: 4 * (32 + C), normwise: true });
+      labels.dispose();
+    });
+
     it('layerNorm in x, gamma and beta, rows of a large mean, and many rows (gamma and beta sum over them)', async () => {
       const f = (x: Tensor, gamma: Tensor, beta: Tensor): Tensor => nn.layerNorm(x, gamma, beta);
       const fRef = (x: Nd, gamma: Nd, beta: Nd): Nd => normRef(x, gamma.data, beta.data, 1e-5, false).y;

@@ -1,17 +1,18 @@
 /**
  * Neural-network functions: pure, with no hidden state. Each is composed from differentiable core
- * ops, so gradients (and gradients of gradients) come for free. softmax and the norms are fused
- * kernels with their own backward pass (softmax.ts, norm.ts).
+ * ops, so gradients (and gradients of gradients) come for free. softmax, the norms and
+ * cross-entropy are fused kernels with their own backward pass (softmax.ts, norm.ts, cross-entropy.ts).
  * @module
  */
 import { Tensor } from '../tensor/tensor.js';
-import { add, div, equal, greater, less, maximum, mul, square, sub, where } from '../ops/elementwise.js';
+import { add, div, less, square, sub, where } from '../ops/elementwise.js';
 import { logsumexp, mean } from '../ops/reduce.js';
 import { sum } from '../ops/broadcast.js';
 import { runScoped } from '../tensor/scope.js';
 import { softmax } from './softmax.js';
+import type { Reduction } from './cross-entropy.js';
 import { reshape } from '../ops/shape.js';
-import { oneHot, take } from '../ops/indexing.js';
+import { take } from '../ops/indexing.js';
 import { matmul } from '../ops/linalg.js';
 import { arange } from '../ops/create.js';
 import { checkTensor } from '../ops/operand.js';
@@ -35,53 +36,6 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
   return scoped(() => sub(x, logsumexp(x, axis, true)));
 }
 
-/** How per-example losses are combined. */
-export type Reduction = 'mean' | 'sum' | 'none';
-
-/**
- * Softmax cross-entropy of `logits` `[..., C]` against int32 class `labels` `[...]`, as PyTorch's
- * cross_entropy: `logsumexp(logits) - logits[label]` per example, then the mean over examples whose
- * label is not `ignoreIndex` (or their sum, or none: per-example losses, 0 where ignored).
- *
- * A label outside `[0, C)` that is not `ignoreIndex` gives that example a NaN loss (so a NaN mean or
- * sum) and a NaN gradient, on every backend, whether the labels are on the host or still being
- * computed on the device; no error is thrown.
- *
- * @example
- * ```ts
- * crossEntropy(tensor([[2, 0], [0, 2]]), tensor([0, 1], undefined, 'int32')); // 0.127
- * crossEntropy(tensor([[2, 0], [0, 2]]), tensor([0, 7], undefined, 'int32')); // NaN
- * ```
- */
-export function crossEntropy(logits: Tensor, labels: Tensor, opts: { reduction?: Reduction; ignoreIndex?: number } = {}): Tensor {
-  checkTensor('crossEntropy', logits, 'logits');
-  checkTensor('crossEntropy', labels, 'labels');
-  if (labels.dtype !== 'int32') throw new Error(`crossEntropy: labels must be int32, got ${labels.dtype}`);
-  if (logits.rank < 1 || labels.rank !== logits.rank - 1 || labels.shape.some((d, i) => d !== logits.shape[i])) {
-    throw new Error(`crossEntropy: logits ${fmt(logits.shape)} need labels of shape ${fmt(logits.shape.slice(0, -1))}, got ${fmt(labels.shape)}`);
-  }
-  const C = logits.shape[logits.rank - 1];
-  const reduction = opts.reduction ?? 'mean';
-  if (!['mean', 'sum', 'none'].includes(reduction)) throw new Error(`crossEntropy: unknown reduction "${reduction}"`);
-  return scoped(() => {
-    // The label's logit, gathered per row as a dot with its one-hot row (kernels cannot gather per row).
-    const picked = sum(mul(logits, oneHot(labels, C)), -1);
-    // A label outside [0, C) that is not ignoreIndex makes its loss (and its gradient) NaN. Tested
-    // on the device, so it holds for labels still being computed as for host ones.
-    const inRange = mul(greater(labels, -1), less(labels, C));
-    const valid = opts.ignoreIndex === undefined ? inRange : maximum(inRange, equal(labels, opts.ignoreIndex));
-    const losses = mul(sub(logsumexp(logits, -1), picked), where(valid, 1, NaN));
-    if (opts.ignoreIndex === undefined) {
-      if (reduction === 'none') return losses;
-      return reduction === 'sum' ? sum(losses) : mean(losses);
-    }
-    const keep = sub(1, equal(labels, opts.ignoreIndex));
-    const kept = mul(losses, keep);
-    if (reduction === 'none') return kept;
-    if (reduction === 'sum') return sum(kept);
-    return div(sum(kept), sum(keep));
-  });
-}
 
 /**
  * Mean squared error (or its sum, or the per-element squares).
