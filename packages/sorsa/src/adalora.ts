@@ -465,6 +465,9 @@ export function allocator(opts: AllocatorOptions): Allocator {
       const found = adaptersOf(f, trainable);
       if (!Number.isInteger(step) || step < 0) throw new Error(`${f}: step must be an integer >= 0, got ${String(step)}`);
       const initBudget = found.reduce((s, [, a]) => s + a.A.shape[0], 0);
+      if (targetR * found.length > initBudget) {
+        throw new Error(`${f}: targetR (${targetR}) times the ${found.length} adapters is ${targetR * found.length}, more than the sum of their initial ranks (${initBudget}): the target budget cannot exceed the initial one`);
+      }
       const T = opts.totalSteps - opts.tfinal;
       const b = sched(step, initBudget, found.length);
       return tidy(() => {
