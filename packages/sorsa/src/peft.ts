@@ -215,13 +215,16 @@ export async function savePeftAdapter(dir: string, adapters: Trainable, opts: Pe
     const a: unknown = adapters[p];
     if (a instanceof Tensor) throw new Error(`${fn}: the entry at "${p}" is a full weight (full fine-tuning); PEFT adapter files hold low-rank adapters only`);
     if (initial !== undefined) {
+      if (isAdaloraAdapter(a)) throw new Error(`${fn}: the adapter at "${p}" is an AdaLoRA adapter { A, E, B }, which PEFT's ADALORA format holds as it is: save it without opts.initial`);
       const a0: unknown = Object.hasOwn(initial, p) ? initial[p] : undefined;
       if (a0 === undefined) throw new Error(`${fn}: opts.initial has no adapter at "${p}"`);
     } else if (isAdaloraAdapter(a)) {
       if (!isAdaloraAdapter(adapters[paths[0]])) throw new Error(`${fn}: "${p}" is an AdaLoRA adapter but "${paths[0]}" is not: one file holds one kind`);
     } else if (isSorsaAdapter(a)) {
       throw new Error(`${fn}: the adapter at "${p}" is a SORSA adapter { U, S, Vt }: pass opts.initial (the adapters at initialization) to save it through toLoRA`);
-    } else if (!isLoraAdapter(a) || isAdaloraAdapter(adapters[paths[0]])) {
+    } else if (isLoraAdapter(a) && isAdaloraAdapter(adapters[paths[0]])) {
+      throw new Error(`${fn}: "${p}" is a LoRA adapter but "${paths[0]}" is an AdaLoRA adapter: one file holds one kind`);
+    } else if (!isLoraAdapter(a)) {
       throw new Error(`${fn}: the entry at "${p}" must be a LoRA adapter { A, B }, got ${describe(a)}`);
     }
     const m = modulePath(p);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { adalora, adaptParams, loadPeftAdapter, mergeParams, savePeftAdapter, type AdaloraAdapter, type Trainable } from '@sorsajs/sorsa';
+import { adalora, adaptParams, loadPeftAdapter, mergeParams, savePeftAdapter, type AdaloraAdapter, type LoraAdapter, type Trainable } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, closeTo, mm, rand } from './ref.js';
 
@@ -45,12 +45,12 @@ async function readST(file: string): Promise<Map<string, { shape: number[]; data
   return out;
 }
 
-/** An independent safetensors writer (F32), for hand-made bad files. */
-async function writeST(file: string, tensors: [string, number[], ArrayLike<number>][]): Promise<void> {
+/** An independent safetensors writer (F32, or I32 where a tensor says so), for hand-made bad files. */
+async function writeST(file: string, tensors: [string, number[], ArrayLike<number>, ('F32' | 'I32')?][]): Promise<void> {
   const header: Record<string, unknown> = {};
   let off = 0;
-  for (const [k, shape, d] of tensors) {
-    Object.defineProperty(header, k, { value: { dtype: 'F32', shape, data_offsets: [off, off + 4 * d.length] }, enumerable: true });
+  for (const [k, shape, d, dtype = 'F32'] of tensors) {
+    Object.defineProperty(header, k, { value: { dtype, shape, data_offsets: [off, off + 4 * d.length] }, enumerable: true });
     off += 4 * d.length;
   }
   let json = JSON.stringify(header);
@@ -61,7 +61,12 @@ async function writeST(file: string, tensors: [string, number[], ArrayLike<numbe
   dv.setBigUint64(0, BigInt(h.length), true);
   bytes.set(h, 8);
   let p = 8 + h.length;
-  for (const [, , d] of tensors) for (let i = 0; i < d.length; i++, p += 4) dv.setFloat32(p, d[i], true);
+  for (const [, , d, dtype] of tensors) {
+    for (let i = 0; i < d.length; i++, p += 4) {
+      if (dtype === 'I32') dv.setInt32(p, d[i], true);
+      else dv.setFloat32(p, d[i], true);
+    }
+  }
   await writeFile(file, bytes);
 }
 
@@ -228,11 +233,44 @@ forEachBackend('PEFT adapter files', () => {
     c.tree.dispose([params, trainable, frozen, full, lora1, lora2]);
   });
 
+  it('saving refuses every other bad input, naming the argument, path or module, and writes nothing', async () => {
+    const params = makeParams();
+    const dir = await tempDir();
+    const lora = await adaptParams(params, { method: 'lora', rank: 2, targets: PATHS, key: c.random.key(0) });
+    const t = lora.trainable as Record<string, LoraAdapter>;
+    const ada = (r: number, scale = 1): AdaloraAdapter => ({ A: c.tensor(rand(r * IN, 7), [r, IN]), E: c.tensor(rand(r, 8), [r, 1]), B: c.tensor(rand(OUT * r, 9), [OUT, r]), scale });
+    const ada3 = { [PATHS[0]]: ada(3), 'h.0.x.weight': ada(3) };
+    const adaOpts = { totalSteps: 10 };
+    await expect(savePeftAdapter('', t)).rejects.toThrow(/savePeftAdapter: dir must be a non-empty string, got string/);
+    await expect(savePeftAdapter(dir, [] as unknown as Trainable)).rejects.toThrow(/savePeftAdapter: adapters must be a record of adapters keyed by weight path, got an array/);
+    await expect(savePeftAdapter(dir, {})).rejects.toThrow(/savePeftAdapter: adapters is empty/);
+    await expect(savePeftAdapter(dir, t, { fanInFanOut: 'yes' as unknown as boolean })).rejects.toThrow(/savePeftAdapter: fanInFanOut must be a boolean, got yes/);
+    await expect(savePeftAdapter(dir, { [PATHS[0]]: { x: c.zeros([1]) } as unknown as LoraAdapter })).rejects.toThrow(/savePeftAdapter: the entry at "h\.0\.attn\.c_attn\.weight" must be a LoRA adapter \{ A, B \}, got an object with keys \{x\}/);
+    await expect(savePeftAdapter(dir, t, { modulePath: () => '' })).rejects.toThrow(/savePeftAdapter: modulePath\("h\.0\.attn\.c_attn\.weight"\) must be a non-empty string, got string/);
+    await expect(savePeftAdapter(dir, t, { modulePath: () => 'same' })).rejects.toThrow(/savePeftAdapter: "h\.0\.mlp\.c_fc\.weight" and "h\.0\.attn\.c_attn\.weight" map to the same module "same"/);
+    await expect(savePeftAdapter(dir, t, { targetModules: ['c_attn', ''] })).rejects.toThrow(/savePeftAdapter: targetModules must be non-empty strings, got \["c_attn",""\]/);
+    await expect(savePeftAdapter(dir, { [PATHS[0]]: { ...t[PATHS[0]], scale: 0 } })).rejects.toThrow(/savePeftAdapter: the adapter at "h\.0\.attn\.c_attn\.weight" has scale 0; PEFT's lora_alpha \/ r needs a positive finite scale/);
+    // AdaLoRA: one kind per file, one init_r and scaling, a positive scale, no opts.initial, a rank pattern object.
+    await expect(savePeftAdapter(dir, { [PATHS[0]]: ada(3), [PATHS[1]]: t[PATHS[1]] }, { adalora: adaOpts })).rejects.toThrow(/savePeftAdapter: "h\.0\.mlp\.c_fc\.weight" is a LoRA adapter but "h\.0\.attn\.c_attn\.weight" is an AdaLoRA adapter: one file holds one kind/);
+    await expect(savePeftAdapter(dir, { [PATHS[0]]: t[PATHS[0]], [PATHS[1]]: ada(3) }, { adalora: adaOpts })).rejects.toThrow(/savePeftAdapter: "h\.0\.mlp\.c_fc\.weight" is an AdaLoRA adapter but "h\.0\.attn\.c_attn\.weight" is not: one file holds one kind/);
+    await expect(savePeftAdapter(dir, { [PATHS[0]]: ada(3), 'h.0.x.weight': ada(2) }, { adalora: adaOpts })).rejects.toThrow(/savePeftAdapter: every AdaLoRA adapter must have one initial rank and scaling .* "h\.0\.x\.weight" has 2/);
+    await expect(savePeftAdapter(dir, { [PATHS[0]]: ada(3, -1) }, { adalora: adaOpts })).rejects.toThrow(/savePeftAdapter: the adapter at "h\.0\.attn\.c_attn\.weight" has scale -1; PEFT's lora_alpha needs a positive finite scale/);
+    await expect(savePeftAdapter(dir, ada3, { adalora: adaOpts, initial: ada3 })).rejects.toThrow(/savePeftAdapter: the adapter at "h\.0\.attn\.c_attn\.weight" is an AdaLoRA adapter .* save it without opts\.initial/);
+    await expect(savePeftAdapter(dir, ada3, { adalora: { ...adaOpts, rankPattern: [] as unknown as Record<string, boolean[]> } })).rejects.toThrow(/savePeftAdapter: rank_pattern must be an object of boolean lists, got an array/);
+    await expect(savePeftAdapter(dir, ada3, { adalora: { ...adaOpts, rankPattern: { 'h.0.x.lora_E': [true, 1, true] as unknown as boolean[] } } })).rejects.toThrow(/savePeftAdapter: rank_pattern\["h\.0\.x\.lora_E"\] must be 3 booleans/);
+    expect(await readdir(dir)).toEqual([]);
+    // A directory that cannot be made: named, and the cause kept.
+    const file = join(dir, 'a-file');
+    await writeFile(file, 'x');
+    await expect(savePeftAdapter(join(file, 'adapter'), t)).rejects.toThrow(/savePeftAdapter: cannot write ".*a-file\/adapter"/);
+    c.tree.dispose([params, lora, ada3]);
+  });
+
   it('loading refuses a bad directory, naming the key; nothing reaches a prototype', async () => {
     const A = rand(2 * IN, 1);
     const B = rand(OUT * 2, 2);
     const good = { peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['m'], fan_in_fan_out: false, task_type: 'CAUSAL_LM' };
-    const make = async (cfg: unknown, tensors: [string, number[], ArrayLike<number>][]): Promise<string> => {
+    const make = async (cfg: unknown, tensors: Parameters<typeof writeST>[1]): Promise<string> => {
       const d = await tempDir();
       await writeFile(join(d, 'adapter_config.json'), JSON.stringify(cfg));
       await writeST(join(d, 'adapter_model.safetensors'), tensors);
@@ -302,5 +340,28 @@ forEachBackend('PEFT adapter files', () => {
     await expect(loadPeftAdapter(await make({ ...ada, init_r: undefined }, adaOk))).rejects.toThrow(/init_r must be a positive integer/);
     const noCfg = await tempDir();
     await expect(loadPeftAdapter(noCfg)).rejects.toThrow(/cannot read .*adapter_config\.json/);
+    // The config, its fields and the weights file, each refused by name.
+    await expect(loadPeftAdapter('')).rejects.toThrow(/loadPeftAdapter: dir must be a non-empty string, got string/);
+    const notJson = await tempDir();
+    await writeFile(join(notJson, 'adapter_config.json'), '{"peft_type": ');
+    await expect(loadPeftAdapter(notJson)).rejects.toThrow(/loadPeftAdapter: cannot read ".*adapter_config\.json": .*JSON/);
+    await expect(loadPeftAdapter(await make([good], ok))).rejects.toThrow(/loadPeftAdapter: adapter_config\.json must hold a JSON object, got an array/);
+    await expect(loadPeftAdapter(await make({ ...good, r: 1.5 }, ok))).rejects.toThrow(/loadPeftAdapter: adapter_config\.json: r must be a positive integer, got 1\.5/);
+    await expect(loadPeftAdapter(await make({ ...good, lora_alpha: '4' }, ok))).rejects.toThrow(/loadPeftAdapter: adapter_config\.json: lora_alpha must be a finite number, got "4"/);
+    await expect(loadPeftAdapter(await make({ ...good, rank_pattern: { 'm.lora_A': 1 } }, ok))).rejects.toThrow(/loadPeftAdapter: adapter_config\.json: a non-empty rank_pattern is not supported/);
+    await expect(loadPeftAdapter(await make({ ...ada, alpha_pattern: { m: 8 } }, adaOk))).rejects.toThrow(/loadPeftAdapter: adapter_config\.json: a non-empty alpha_pattern is not supported/);
+    await expect(loadPeftAdapter(await make({ ...ada, rank_pattern: [true] }, adaOk))).rejects.toThrow(/loadPeftAdapter: adapter_config\.json: rank_pattern must be an object of boolean lists, got an array/);
+    await expect(loadPeftAdapter(await make({ ...ada, rank_pattern: { 'n.lora_E': [true, true] } }, adaOk))).rejects.toThrow(/loadPeftAdapter: adapter_config\.json: rank_pattern key "n\.lora_E" names no module of the weights file/);
+    await expect(loadPeftAdapter(await make(good, [ok[0], ['base_model.model.m.lora_B.weight', [OUT, 2], Array.from({ length: OUT * 2 }, (_, q) => q), 'I32']]))).rejects.toThrow(
+      /loadPeftAdapter: "base_model\.model\.m\.lora_B\.weight" has dtype int32; adapters are float32/,
+    );
+    await expect(loadPeftAdapter(await make(good, []))).rejects.toThrow(/loadPeftAdapter: adapter_model\.safetensors holds no adapter keys/);
+    const noWeights = await tempDir();
+    await writeFile(join(noWeights, 'adapter_config.json'), JSON.stringify(good));
+    await expect(loadPeftAdapter(noWeights)).rejects.toThrow(/loadPeftAdapter: .*adapter_model\.safetensors/);
+    // use_rslora: PEFT's scaling lora_alpha / √r.
+    const rs = await loadPeftAdapter(await make({ ...good, use_rslora: true }, ok));
+    expect(rs.adapters['m.weight'].scale).toBe(4 / Math.sqrt(2));
+    c.tree.dispose(rs.adapters);
   });
 });
