@@ -14,6 +14,7 @@ import * as reduceK from '../src/kernels/reduce.js';
 import * as shapeK from '../src/kernels/layout.js';
 import * as bakeK from '../src/kernels/bake.js';
 import * as indexK from '../src/kernels/index-math.js';
+import * as optimK from '../src/kernels/optim.js';
 import * as jacobiK from '../../linalg/src/jacobi-kernels.js';
 import * as innerK from '../../linalg/src/jacobi-inner.js';
 import * as qrK from '../../linalg/src/qr-kernels.js';
@@ -36,6 +37,9 @@ const GENERATORS: Record<string, (f: (...a: never[]) => unknown) => unknown[]> =
   padKernel: (f) => [1, 2, 3, 4].map((r) => (f as typeof shapeK.padKernel)(r)),
   bakeScalars: (f) => [(f as typeof bakeK.bakeScalars)(matmulK.MATMUL_R4, { K: 20 })],
   divmod: (f) => [{ key: 'divmod', body: (f as typeof indexK.divmod)('q', 'r', 'this.thread.x', 'n') }],
+  normsKernel: (f) => [1, 7].flatMap((k) => [false, true].map((joint) => (f as typeof optimK.normsKernel)(k, joint))),
+  adamMomentKernel: (f) => (['mu', 'nu'] as const).map((w) => (f as typeof optimK.adamMomentKernel)(w, ['tensor', 'number'], true)),
+  adamParamKernel: (f) => [(f as typeof optimK.adamParamKernel)(true, true)],
   innerPipeline: (f) => ['full', 'cross'].map((kind) => (f as typeof innerK.innerPipeline)(8, 4, kind)),
   // Host planning and predicates, no kernel text.
   hasContiguous: () => [],
@@ -75,7 +79,7 @@ export function bareDivisions(body: string): string[] {
   return found;
 }
 
-const MODULES: Record<string, Record<string, unknown>> = { map: mapK, matmul: matmulK, reduce: reduceK, shape: shapeK, bake: bakeK, indexMath: indexK, jacobi: jacobiK, inner: innerK, qr: qrK };
+const MODULES: Record<string, Record<string, unknown>> = { map: mapK, matmul: matmulK, reduce: reduceK, shape: shapeK, bake: bakeK, indexMath: indexK, optim: optimK, jacobi: jacobiK, inner: innerK, qr: qrK };
 
 describe('kernel sources', () => {
   const all: [string, string][] = [];

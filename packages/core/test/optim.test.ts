@@ -25,6 +25,7 @@ import type { Tensor } from '@sorsajs/core';
 import { forEachBackend } from './backends.js';
 import { EPS32, count, randomData } from './reference.js';
 import { adamwReference } from '@sorsajs/testing';
+import * as internal from '@sorsajs/core/internal';
 
 const { optim } = c;
 type GT = c.optim.GradientTransformation<unknown>;
@@ -600,6 +601,162 @@ forEachBackend('optim', () => {
       c.tree.dispose(next);
       await c.sync();
       expect(c.memory()).toEqual(before);
+    });
+  });
+
+  describe('applyStep: the update applied in fused kernels (adam, adamw), the gradients combined and gated inside them', () => {
+    /** What a fused step composes: the same transformation without its fusedStep. */
+    const composed = (opt: GT): GT => ({ init: (p) => opt.init(p), update: (g, s, p) => opt.update(g, s, p) });
+    /** Gradients of the added term (a regularizer's), and the scale, for step k. */
+    const extraData = (seed: number, k: number): Float32Array[] => gradData(seed + 7, k);
+    const SCALE = Math.fround(0.37);
+    const WEIGHT = 0.4;
+
+    /** runLib through applyStep, with `options(k, toDispose)` giving each step's StepOptions. */
+    async function runStep(opt: GT, seed: number, steps: number, at: number[], options: (k: number, own: unknown[]) => c.optim.StepOptions = () => ({})) {
+      let params = build(paramData(seed));
+      let state = opt.init(params);
+      const out = new Map<number, Float32Array[]>();
+      for (let k = 1; k <= steps; k++) {
+        const g = build(gradData(seed, k));
+        const own: unknown[] = [];
+        const [next, s] = optim.applyStep(opt, g, state, params, options(k, own));
+        c.tree.dispose([g, own, params, state]);
+        params = next as P;
+        state = s;
+        if (at.includes(k)) out.set(k, await read(params));
+      }
+      const st = await read(state);
+      c.tree.dispose([params, state]);
+      return { params: out, state: st };
+    }
+
+    it('adamw (with a decay mask) and adam through applyStep: against the float64 reference, and the moments bit for bit those of update', async () => {
+      const decay = [true, false, true, false, true];
+      const mask = { enc: { w: true, b: false }, layers: [{ w: true, b: false }, { g: true }] };
+      const cases: [GT, RefStep][] = [
+        [optim.adamw({ lr: 5e-2, weightDecay: 0.3, mask }) as GT, adamRef({ lr: () => 5e-2, wd: 0.3, decay }, SHAPES.length).step],
+        [optim.adam({ lr: optim.linearWarmup({ init: 0, peak: 2e-2, warmupSteps: 4 }), b1: 0.8, b2: 0.99, eps: 1e-4 }) as GT, adamRef({ lr: optim.linearWarmup({ init: 0, peak: 2e-2, warmupSteps: 4 }), b1: 0.8, b2: 0.99, eps: 1e-4 }, SHAPES.length).step],
+      ];
+      for (const [opt, step] of cases) {
+        const at = [1, 5, 50];
+        const lib = await runStep(opt, 40, 50, at);
+        const ref = runRef(step, 40, 50, at, C_U);
+        for (const k of at) expectClose(lib.params.get(k)!, ref.get(k)!.p, ref.get(k)!.tol, `applyStep params after ${k} steps`);
+        // The moments are the same kernels' arithmetic as update's: bit for bit the same.
+        expect(lib.state).toEqual((await runLib(opt, 40, 50, [])).state);
+      }
+    });
+
+    it('gradScale (a scalar tensor), add and applyIf = 1 read inside the kernels: the float64 step of g * scale + r * weight, and the composed step', async () => {
+      const opt = optim.adamw({ lr: 2e-2, weightDecay: 0.05 }) as GT;
+      const options = (k: number, own: unknown[]): c.optim.StepOptions => {
+        const scale = c.tensor(SCALE);
+        const r = build(extraData(41, k));
+        const one = c.tensor(1);
+        own.push(scale, r, one);
+        return { gradScale: scale, add: { grads: r, weight: WEIGHT }, applyIf: one };
+      };
+      const at = [1, 5, 50];
+      const fusedRun = await runStep(opt, 41, 50, at, options);
+      let k = 0;
+      const pre = (g: Vecs): Vecs => {
+        const r = f64(extraData(41, ++k));
+        return g.map((gj, j) => gj.map((x, i) => x * SCALE + r[j][i] * WEIGHT));
+      };
+      const ref = runRef(adamRef({ lr: () => 2e-2, wd: 0.05 }, SHAPES.length).step, 41, 50, at, C_U + 4, pre);
+      for (const s of at) expectClose(fusedRun.params.get(s)!, ref.get(s)!.p, ref.get(s)!.tol, `fused step after ${s} steps`);
+      const composedRun = await runStep(composed(opt), 41, 50, at, options);
+      for (const s of at) {
+        // Each within tol of the float64 reference, so within 2 tol of each other.
+        expectClose(composedRun.params.get(s)!, fusedRun.params.get(s)!.map((d) => Float64Array.from(d)), ref.get(s)!.tol.map((t) => t.map((x) => 2 * x)), `composed vs fused after ${s} steps`);
+      }
+      // A number scale, and the composed path of another optimizer (sgd has no fused step).
+      const numbered = await runStep(opt, 41, 5, [5], (q, own) => ({ ...options(q, own), gradScale: SCALE }));
+      expectClose(numbered.params.get(5)!, fusedRun.params.get(5)!.map((d) => Float64Array.from(d)), ref.get(5)!.tol, 'a number scale');
+      const sgd = optim.sgd({ lr: 0.1, momentum: 0.9 }) as GT;
+      expect((await runStep(sgd, 42, 3, [3])).params.get(3)).toEqual((await runLib(sgd, 42, 3, [3])).params.get(3));
+    });
+
+    it('applyIf = 0 keeps the params and the moments (a NaN gradient included) and advances the count, fused and composed', async () => {
+      for (const opt of [optim.adamw({ lr: 2e-2 }) as GT, composed(optim.adamw({ lr: 2e-2 }) as GT)]) {
+        const params = build(paramData(43));
+        const [, s1] = [null, opt.init(params)];
+        const g1 = build(gradData(43, 1));
+        const [p1, s2] = optim.applyStep(opt, g1, s1, params);
+        const gd = gradData(43, 2);
+        gd[0][3] = NaN;
+        const g2 = build(gd);
+        const zero = c.tensor(0);
+        const [p2, s3] = optim.applyStep(opt, g2, s2, p1, { applyIf: zero, gradScale: c.tensor(NaN) });
+        expect(await read(p2)).toEqual(await read(p1));
+        expect(await read(s3)).toEqual(await read(s2));
+        expect((s3 as c.optim.AdamState).count).toBe(2);
+        c.tree.dispose([params, s1, g1, p1, s2, g2, zero, p2, s3]);
+      }
+    });
+
+    it('a gradient through applyStep runs the composed step (adamw: d p_new / d p = 1 - lr wd)', async () => {
+      const opt = optim.adamw({ lr: 0.1, weightDecay: 0.5, mask: { enc: { w: true, b: false }, layers: [{ w: true, b: false }, { g: true }] } });
+      const params = build(paramData(44));
+      const g = build(gradData(44, 1));
+      const s0 = opt.init(params);
+      const scale = c.tensor(0.5);
+      const total = (p: P): Tensor =>
+        c.tidy(() => {
+          const [next] = optim.applyStep(opt, g, s0, p, { gradScale: scale });
+          return c.tree.leaves(next).reduce<Tensor>((acc, l) => c.add(acc, c.sum(l as Tensor)), c.tensor(0));
+        });
+      const d = c.grad(total)(params);
+      const got = await read(d);
+      const want = [1 - 0.05, 1, 1 - 0.05, 1, 1 - 0.05];
+      got.forEach((leaf, j) => leaf.forEach((x) => expect(Math.abs(x - want[j])).toBeLessThanOrEqual(2 * EPS32)));
+      c.tree.dispose([params, g, s0, scale, d]);
+    });
+
+    it('kernel launches: globalNorm of 24 leaves in 5, adamw 3 per leaf whatever the options', async () => {
+      const xs = Array.from({ length: 24 }, (_, i) => c.tensor(randomData(3 + i, 45 + i, -1, 1)));
+      const params = Array.from({ length: 24 }, (_, i) => c.tensor(randomData(3 + i, 90 + i, -1, 1)));
+      await c.sync();
+      let before = internal.launches();
+      const n = optim.globalNorm(xs);
+      await c.sync();
+      expect(internal.launches() - before).toBe(5);
+      const opt = optim.adamw({ lr: 1e-2 });
+      const s0 = opt.init(params);
+      const coef = optim.clipCoefficient(n, 1);
+      const one = c.tensor(1);
+      await c.sync();
+      before = internal.launches();
+      const [p1, s1] = optim.applyStep(opt, xs, s0, params, { gradScale: coef, add: { grads: xs, weight: 0.4 }, applyIf: one });
+      await c.sync();
+      expect(internal.launches() - before).toBe(3 * 24);
+      c.tree.dispose([xs, params, n, s0, coef, one, p1, s1]);
+    });
+
+    it('globalNorm over many leaves (more than 49: two combining levels) is the float64 norm; scaled, so no overflow or underflow; NaN and Inf propagate', async () => {
+      const sizes = Array.from({ length: 60 }, (_, i) => (i * 7) % 23);
+      const ds = sizes.map((s, i) => randomData(s, 200 + i, -3, 3));
+      const xs = ds.map((d) => c.tensor(d));
+      let ss = 0;
+      for (const d of ds) for (const x of d) ss += x * x;
+      const n = optim.globalNorm({ xs, none: null });
+      expect(Math.abs((await n.data())[0] - Math.sqrt(ss))).toBeLessThanOrEqual(64 * EPS32 * Math.sqrt(ss));
+      const big = optim.globalNorm(Array.from({ length: 9 }, () => c.tensor([3e30, -4e30])));
+      expect((await big.data())[0] / (5e30 * 3)).toBeCloseTo(1, 5);
+      const tiny = optim.globalNorm([c.tensor([3e-30]), c.tensor([4e-30])]);
+      expect((await tiny.data())[0] / 5e-30).toBeCloseTo(1, 5);
+      const withNaN = optim.globalNorm([...xs.slice(0, 10), c.tensor([1, NaN])]);
+      expect((await withNaN.data())[0]).toBeNaN();
+      const withInf = optim.globalNorm([...xs.slice(0, 10), c.tensor([1, -Infinity])]);
+      expect((await withInf.data())[0]).toBe(Infinity);
+      // Under a gradient the composed norm runs: d‖x‖/dx = x / ‖x‖.
+      const gr = c.grad((t: Tensor[]) => optim.globalNorm(t))(xs.slice(0, 9));
+      const g9 = await read(gr);
+      let s9 = 0;
+      for (const d of ds.slice(0, 9)) for (const x of d) s9 += x * x;
+      g9.forEach((leaf, j) => leaf.forEach((x, i) => expect(Math.abs(x - ds[j][i] / Math.sqrt(s9))).toBeLessThanOrEqual(64 * EPS32)));
+      c.tree.dispose([xs, n, big, tiny, withNaN, withInf, gr]);
     });
   });
 

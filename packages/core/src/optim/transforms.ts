@@ -11,6 +11,10 @@ import { map, mapAny } from '../tree/tree.js';
 import { add, div, minimum, mul, sqrt, sub } from '../ops/elementwise.js';
 import { zeros, zerosLike } from '../ops/create.js';
 import { asTensor, fused, moment, pure, zerosFor } from './fused.js';
+import { adamFusedStep } from './fused-adam.js';
+import { launch } from '../ops/operand.js';
+import { recording } from '../autodiff/tape.js';
+import { MAX_ARRAYS, normsKernel } from '../kernels/optim.js';
 import { norm } from '../ops/reduce.js';
 import { reshape } from '../ops/shape.js';
 import { valueAt, type GradientTransformation, type ScalarOrSchedule } from './types.js';
@@ -93,8 +97,27 @@ function adamCore(o: AdamOptions, decay: { weightDecay: number; mask?: unknown }
   for (const [k, v] of Object.entries({ b1, b2 })) {
     if (!(v >= 0 && v < 1)) throw new Error(`${name}: ${k} must be in [0, 1), got ${v}`);
   }
+  const maskOf = (params: unknown): unknown =>
+    decay?.mask === undefined ? null : typeof decay.mask === 'function' ? (decay.mask as (p: unknown) => unknown)(params) : decay.mask;
   return {
     init: (params) => ({ count: 0, mu: zerosFor(params), nu: zerosFor(params) }),
+    // applyStep's path: three kernels per leaf (both moments and the new param), the gradient's
+    // scale, added term and gate read inside them; test/optim.test.ts holds it to `update` then
+    // applyUpdates and to the float64 reference.
+    fusedStep: (grads, state, params, so) => {
+      const t = state.count + 1;
+      const lr = valueAt(o.lr, state.count);
+      const r = adamFusedStep(grads, state.mu, state.nu, params, so, {
+        b1,
+        b2,
+        eps,
+        stepSize: lr / (1 - b1 ** t),
+        bc2: Math.sqrt(1 - b2 ** t),
+        wd: decay && decay.weightDecay !== 0 ? lr * decay.weightDecay : null,
+        mask: decay ? maskOf(params) : null,
+      });
+      return r && [r.params, { count: t, mu: r.mu, nu: r.nu }];
+    },
     update: (grads, state, params) =>
       pure(() => {
         const t = state.count + 1;
@@ -107,7 +130,7 @@ function adamCore(o: AdamOptions, decay: { weightDecay: number; mask?: unknown }
         let mask: unknown = null;
         if (decay) {
           if (params === undefined) throw new Error('adamw: update needs params for weight decay');
-          mask = decay.mask === undefined ? null : typeof decay.mask === 'function' ? (decay.mask as (p: unknown) => unknown)(params) : decay.mask;
+          mask = maskOf(params);
         }
         const updates = mapAny(
           (m, v, p, k) => {
@@ -168,7 +191,19 @@ export function adamw(o: AdamOptions & { weightDecay?: number; mask?: unknown })
  */
 export function globalNorm(t: unknown): Tensor {
   return runScoped(() => {
-    const norms = map((g) => (g instanceof Tensor ? norm(g) : null), t);
+    const xs: Tensor[] = [];
+    map((g) => {
+      if (g instanceof Tensor) xs.push(g);
+      return null;
+    }, t);
+    // A few launches for the whole tree (kernels/optim.ts normsKernel), unless a gradient is taken
+    // through the norm (the composed form below has one) or a leaf is not float32 (norm refuses it).
+    if (xs.length > 0 && xs.every((x) => x.dtype === 'float32') && !recording(xs)) {
+      // Empty leaves add nothing (and have no payload to launch over).
+      const full = xs.filter((x) => x.size > 0);
+      return full.length > 0 ? treeNorm(full) : zeros([]);
+    }
+    const norms = map((g) => (g instanceof Tensor && g.size > 0 ? norm(g) : null), t);
     let acc: Tensor | null = null;
     map((n) => {
       if (n instanceof Tensor) acc = acc ? add(acc, mul(n, n)) : mul(n, n);
@@ -177,6 +212,27 @@ export function globalNorm(t: unknown): Tensor {
     // A tree without tensor leaves has norm 0 (as optax), e.g. an empty partition group.
     return acc ? sqrt(acc) : zeros([]);
   });
+}
+
+/** Splits `xs` into runs of at most `MAX_ARRAYS`. */
+function chunks<X>(xs: readonly X[]): X[][] {
+  const out: X[][] = [];
+  for (let i = 0; i < xs.length; i += MAX_ARRAYS) out.push(xs.slice(i, i + MAX_ARRAYS));
+  return out;
+}
+
+/**
+ * The norm of all of `xs` together: each tensor's norm (as `norm`, up to 7 tensors a launch), then
+ * the norm of those norms, as a scalar tensor. 24 tensors take 4 + 1 launches, where a norm, a
+ * square and a sum per tensor took 72.
+ */
+function treeNorm(xs: readonly Tensor[]): Tensor {
+  const norms = (group: readonly Tensor[], joint: boolean): Tensor =>
+    launch('globalNorm', normsKernel(group.length, joint), joint ? [] : [group.length], 'float32', group, [...group.map((x) => x.size), Infinity]);
+  if (xs.length <= MAX_ARRAYS) return norms(xs, true);
+  let level = chunks(xs).map((g) => norms(g, false));
+  while (level.length > MAX_ARRAYS) level = chunks(level).map((g) => norms(g, true));
+  return norms(level, true);
 }
 
 /**

@@ -16,6 +16,35 @@ export interface GradientTransformation<S = unknown> {
   init(params: unknown): S;
   /** Updates for `grads`, and the next state. `params` is needed by weight decay. */
   update(grads: unknown, state: S, params?: unknown): [unknown, S];
+  /**
+   * Optional, for `applyStep`: the new params and state, `applyUpdates(params, update(grads', state,
+   * params)[0])` with `grads'` as `StepOptions` combines the gradients, computed in fewer kernels
+   * (adam and adamw: three per leaf). Returns null where it cannot (a gradient being taken through
+   * the step, a leaf it does not handle); `applyStep` then composes `update`. Called inside
+   * `applyStep`'s scope, with its options checked.
+   */
+  fusedStep?(grads: unknown, state: S, params: unknown, options: StepOptions): [unknown, S] | null;
+}
+
+/**
+ * How `applyStep` combines gradients before the update, and when it applies it. A fused step
+ * reads these inside its kernels, as PyTorch's fused optimizers read `grad_scale` and `found_inf`.
+ */
+export interface StepOptions {
+  /** Each gradient leaf is multiplied by this first: a scalar tensor (e.g. `clipCoefficient`'s) or a number. */
+  gradScale?: Tensor | number;
+  /**
+   * A second gradient tree (mirroring the params), times `weight`, added to the scaled gradients
+   * where both have a tensor: `g * gradScale + add.grads * add.weight` (a regularizer's gradient,
+   * not clipped).
+   */
+  add?: { grads: unknown; weight: number };
+  /**
+   * A scalar tensor: where it is 0 the step keeps the params and the optimizer's tensors (optax's
+   * `apply_if_finite`, decided on the device); where it is not, the step applies. Host-side state
+   * (update counts) advances either way.
+   */
+  applyIf?: Tensor;
 }
 
 /** The value of a scalar-or-schedule at `step`. */

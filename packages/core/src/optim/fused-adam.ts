@@ -1,0 +1,110 @@
+/**
+ * @internal Adam's and AdamW's fused step (`GradientTransformation.fusedStep`, through `applyStep`):
+ * per leaf one kernel for each moment and one for the new parameter, each reading the gradient as
+ * `g * gradScale + r * weight` and gated by `applyIf`, where composing them took a kernel for the
+ * scaling, two for the added gradient, three for the update, one to apply it and three for a gate.
+ * @module
+ */
+import { Tensor } from '../tensor/tensor.js';
+import { mapAny } from '../tree/tree.js';
+import { launch } from '../ops/operand.js';
+import { reshape } from '../ops/shape.js';
+import { recording } from '../autodiff/tape.js';
+import { adamMomentKernel, adamParamKernel, type GradWeight } from '../kernels/optim.js';
+import type { StepOptions } from './types.js';
+
+/** Adam's constants for one step, as `adam`'s update computes them. */
+export interface AdamStepConstants {
+  b1: number;
+  b2: number;
+  eps: number;
+  /** lr / (1 - b1^t). */
+  stepSize: number;
+  /** sqrt(1 - b2^t). */
+  bc2: number;
+  /** lr * weightDecay for the leaves that decay (mask true), or null without decay. */
+  wd: number | null;
+  /** The decay mask tree (true: decays), or null for every leaf. */
+  mask: unknown;
+}
+
+interface Leaf {
+  g: Tensor;
+  r: Tensor | null;
+  m: Tensor;
+  v: Tensor;
+  p: Tensor;
+  decays: boolean;
+}
+
+const sameShape = (a: Tensor, b: Tensor): boolean => a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+
+/**
+ * The new params and moments, or null when the fused kernels do not apply: a gradient being taken
+ * through one of the tensors, a leaf whose moments or param are missing, or whose tensors are not
+ * float32 of the param's shape. The caller then composes the update.
+ */
+export function adamFusedStep(grads: unknown, mu: unknown, nu: unknown, params: unknown, o: StepOptions, c: AdamStepConstants): { params: unknown; mu: unknown; nu: unknown } | null {
+  const leaves: Leaf[] = [];
+  let ok = true;
+  const extra = o.add?.grads ?? grads;
+  mapAny(
+    (g, r, m, v, p, k) => {
+      if (!(g instanceof Tensor)) return null;
+      if (!(m instanceof Tensor && v instanceof Tensor && p instanceof Tensor)) {
+        ok = false;
+        return null;
+      }
+      const rt = o.add && r instanceof Tensor ? r : null;
+      for (const x of [g, rt, m, v, p]) if (x && (x.dtype !== 'float32' || !sameShape(x, p))) ok = false;
+      leaves.push({ g, r: rt, m, v, p, decays: c.wd !== null && (c.mask === null || !!k) });
+      return null;
+    },
+    grads,
+    extra,
+    mu,
+    nu,
+    params,
+    c.mask === null ? grads : c.mask,
+  );
+  const scale = o.gradScale;
+  const gate = o.applyIf ?? null;
+  const scalarTensors = [scale instanceof Tensor ? scale : null, gate];
+  if (!ok || scalarTensors.some((t) => t && t.dtype !== 'float32')) return null;
+  if (recording([...leaves.flatMap((l) => [l.g, l.r, l.m, l.v, l.p]), ...scalarTensors])) return null;
+
+  const out: { p: Tensor; m: Tensor; v: Tensor }[] = [];
+  for (const l of leaves) {
+    const terms: GradWeight[] = [scale === undefined ? 'one' : scale instanceof Tensor ? 'tensor' : 'number'];
+    const arrays: Tensor[] = [l.g];
+    const weights: number[] = [];
+    if (scale instanceof Tensor) arrays.push(scale);
+    else if (scale !== undefined) weights.push(scale);
+    if (l.r) {
+      terms.push('number');
+      arrays.push(l.r);
+      weights.push(o.add!.weight);
+    }
+    // Float scalars rounded to float32 first, as the composed ops' constants are (rank-0 float32
+    // tensors): the cpu backend would otherwise compute with their float64 values.
+    const moment = (which: 'mu' | 'nu', prev: Tensor, beta: number): Tensor =>
+      launch('adam', adamMomentKernel(which, terms, !!gate), l.p.shape, 'float32', [...arrays, prev, ...(gate ? [gate] : [])], [...weights, beta, 1 - beta].map(Math.fround));
+    const m = moment('mu', l.m, c.b1);
+    const v = moment('nu', l.v, c.b2);
+    const decay = l.decays && c.wd !== null && c.wd !== 0;
+    const p = launch('adam', adamParamKernel(decay, !!gate), l.p.shape, 'float32', [l.p, m, v, ...(gate ? [gate] : [])], [c.stepSize, c.bc2, c.eps, ...(decay ? [c.wd as number] : [])].map(Math.fround));
+    out.push({ p, m, v });
+  }
+  // The results in the order the leaves were met (every walk below visits the leaves in that order).
+  const pick = (which: 'p' | 'm' | 'v'): ((g: unknown) => Tensor | null) => {
+    let k = 0;
+    return (g) => (g instanceof Tensor ? out[k++][which] : null);
+  };
+  const newParam = pick('p');
+  return {
+    // A param without a gradient passes through as a new handle (as applyUpdates).
+    params: mapAny((p, g) => (g instanceof Tensor ? newParam(g) : p instanceof Tensor ? reshape(p, p.shape) : p), params, grads),
+    mu: mapAny(pick('m'), grads),
+    nu: mapAny(pick('v'), grads),
+  };
+}
