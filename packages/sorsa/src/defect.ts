@@ -6,7 +6,7 @@
  * When the gradient is itself differentiated, the backward pass runs composed (a kernel has no VJP).
  * @module
  */
-import { Tensor, customVjp, eye, matmul, norm, sub, tidy, vjp } from '@sorsajs/core';
+import { Tensor, customVjp, div, eye, matmul, norm, sub, tidy, vjp } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 
 /**
@@ -105,4 +105,182 @@ function backward({ M, E, n }: Residuals, g: Tensor, side: 'cols' | 'rows'): Ten
  */
 export function orthoDefect(M: Tensor, side: 'cols' | 'rows'): Tensor {
   return side === 'cols' ? defectCols(M) : defectRows(M);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole regularizer in a few launches: the Gram matrices minus I of up to 3 adapters (6
+// factors) in one kernel, the mean of their norms in one kernel per 7 such results, and backward
+// one kernel per factor (which recomputes its ‖E‖ from E's r² values). The same operations in the
+// same order as orthoDefect's kernels, reduce's norm and the composed mean.
+
+/** Adapters (U and Vt, each one launch's factor) whose Gram matrices one kernel computes. */
+const ADAPTERS_PER_GRAM = 3;
+/** Arrays a kernel reads at most (with its output, WebGPU's default 8 storage buffers). */
+const MAX_ARRAYS = 7;
+
+/** reduce's norm (kernels/reduce.ts) of `len` values of `arr` from `off`, into `n${id}`. */
+function normCode(arr: string, off: string, len: string, id: string): string {
+  return `let m${id} = 0;
+for (let a${id} = 0; a${id} < ${len}; a${id}++) { const u${id} = Math.abs(${arr}[${off} + a${id}]); if (u${id} > m${id} || !(u${id} === u${id})) { m${id} = u${id}; } }
+let n${id} = m${id};
+if (!(m${id} === 0 || m${id} === pinf)) {
+  let s${id} = 0;
+  for (let b${id} = 0; b${id} < ${len}; b${id}++) { const t${id} = ${arr}[${off} + b${id}] / m${id}; s${id} += t${id} * t${id}; }
+  n${id} = m${id} * Math.sqrt(s${id});
+}`;
+}
+
+/**
+ * `GRAM_MINUS_I` of k factors of one rank r at once: cell c is (i, j) of factor c / r², factor f read
+ * as rows of an `[K_f, r]` view through its strides. Output `[k, r, r]`. Scalars: r, rr (= r²), then
+ * K, sk, si of each factor.
+ */
+function gramsKernel(k: number): internal.KernelSource {
+  const fs = Array.from({ length: k }, (_, f) => f);
+  const loops = fs.map((f) => `${f === 0 ? '' : 'else '}if (f === ${f}) { for (let k${f} = 0; k${f} < K${f}; k${f}++) { acc += M${f}[k${f} * sk${f} + i * si${f}] * M${f}[k${f} * sk${f} + j * si${f}]; } }`);
+  return {
+    key: `sorsa:grams:${k}`,
+    arrays: fs.map((f) => `M${f}`),
+    scalars: ['r', 'rr', ...fs.flatMap((f) => [`K${f}`, `sk${f}`, `si${f}`])],
+    body: `const c = this.thread.x;
+${internal.divmod('f', 'e', 'c', 'rr')}
+${internal.divmod('i', 'j', 'e', 'r')}
+let acc = 0;
+${loops.join('\n')}
+return acc - (i === j ? 1 : 0);`,
+  };
+}
+
+/**
+ * The regularizer's sum over the Gram results `E0..`, each of `A_q` adapters (2 A_q factors of r_q²
+ * values, U then Vt): per adapter `‖E_U‖ + ‖E_Vt‖`, added in order, after `P[0]` (the sum so far)
+ * with `prev`; divided by `cnt` (2L) with `last`. One cell. Scalars: A_q and rr_q (r_q²) of each,
+ * then `cnt`, `pinf`.
+ */
+function meanKernel(q: number, prev: boolean, last: boolean): internal.KernelSource {
+  const es = Array.from({ length: q }, (_, e) => e);
+  const sums = es.map(
+    (e) => `for (let q${e} = 0; q${e} < A${e}; q${e}++) {
+  const oU${e} = 2 * q${e} * rr${e};
+  ${normCode(`E${e}`, `oU${e}`, `rr${e}`, `U${e}`).replace(/\n/g, '\n  ')}
+  const oV${e} = oU${e} + rr${e};
+  ${normCode(`E${e}`, `oV${e}`, `rr${e}`, `V${e}`).replace(/\n/g, '\n  ')}
+  const both${e} = nU${e} + nV${e};
+  acc += both${e};
+}`,
+  );
+  return {
+    key: `sorsa:reg-mean:${q}:${prev ? 'p' : '-'}:${last ? 'last' : '-'}`,
+    arrays: [...(prev ? ['P'] : []), ...es.map((e) => `E${e}`)],
+    scalars: [...es.flatMap((e) => [`A${e}`, `rr${e}`]), 'cnt', 'pinf'],
+    floats: ['cnt', 'pinf'],
+    body: `let acc = ${prev ? 'P[0]' : '0'};
+${sums.join('\n')}
+return ${last ? 'acc / cnt' : 'acc'};`,
+  };
+}
+
+/**
+ * `DEFECT_GRAD` for the regularizer: the factor's cotangent `(2 (g / cnt) / ‖E‖) M E` with E the
+ * factor's r² values of a Gram result from offset `eo`, and ‖E‖ recomputed there (as reduce's norm).
+ * Scalars: r, w, sk, si, vt, eo, rr, then cnt, pinf.
+ */
+const REG_GRAD: internal.KernelSource = {
+  key: 'sorsa:reg-grad',
+  arrays: ['M', 'E', 'g'],
+  scalars: ['r', 'w', 'sk', 'si', 'vt', 'eo', 'rr', 'cnt', 'pinf'],
+  floats: ['cnt', 'pinf'],
+  body: `const c = this.thread.x;
+${internal.divmod('q', 'p', 'c', 'w')}
+const k = vt === 1 ? p : q;
+const i = vt === 1 ? q : p;
+${normCode('E', 'eo', 'rr', 'E')}
+const gj = g[0] / cnt;
+const coef = nE === 0 ? 0 : (2 * gj) / nE;
+let acc = 0;
+for (let j = 0; j < r; j++) { acc += M[k * sk + j * si] * E[eo + j * r + i]; }
+return coef * acc;`,
+};
+
+/** Where each factor's Gram values are: which result, and the offset in it. */
+interface RegResiduals {
+  fs: Tensor[];
+  Es: Tensor[];
+  at: { e: number; off: number }[];
+}
+
+/** Runs of consecutive adapters of one rank, at most ADAPTERS_PER_GRAM long. */
+function groups(pairs: readonly [Tensor, Tensor][]): number[][] {
+  const out: number[][] = [];
+  pairs.forEach(([U], a) => {
+    const last = out[out.length - 1];
+    if (last && last.length < ADAPTERS_PER_GRAM && pairs[last[0]][0].shape[1] === U.shape[1]) last.push(a);
+    else out.push([a]);
+  });
+  return out;
+}
+
+function regForward(fs: Tensor[]): [Tensor, RegResiduals] {
+  const pairs = Array.from({ length: fs.length / 2 }, (_, a) => [fs[2 * a], fs[2 * a + 1]] as [Tensor, Tensor]);
+  return internal.untracked(() => {
+    const Es: Tensor[] = [];
+    const at: { e: number; off: number }[] = [];
+    const meta: { A: number; rr: number }[] = [];
+    for (const g of groups(pairs)) {
+      const r = pairs[g[0]][0].shape[1];
+      const ms = g.flatMap((a) => pairs[a]);
+      const scalars = [r, r * r, ...ms.flatMap((M, f) => {
+        const { K, sk, si } = layout(M, f % 2 === 0 ? 'cols' : 'rows');
+        return [K, sk, si];
+      })];
+      ms.forEach((_, f) => at.push({ e: Es.length, off: f * r * r }));
+      Es.push(internal.launch('orthoRegularizer', gramsKernel(ms.length), [ms.length, r, r], 'float32', ms, scalars));
+      meta.push({ A: g.length, rr: r * r });
+    }
+    const cnt = fs.length;
+    let acc: Tensor | null = null;
+    for (let e = 0; e < Es.length; ) {
+      const q = Math.min(Es.length - e, acc ? MAX_ARRAYS - 1 : MAX_ARRAYS);
+      const last = e + q === Es.length;
+      const src = meanKernel(q, acc !== null, last);
+      const ins = [...(acc ? [acc] : []), ...Es.slice(e, e + q)];
+      acc = internal.launch('orthoRegularizer', src, [], 'float32', ins, [...meta.slice(e, e + q).flatMap((m) => [m.A, m.rr]), cnt, Infinity]);
+      e += q;
+    }
+    return [acc as Tensor, { fs, Es, at }];
+  });
+}
+
+function regBackward({ fs, Es, at }: RegResiduals, g: Tensor): Tensor[] {
+  const cnt = fs.length;
+  if (internal.recording([g, ...fs])) {
+    // A differentiated backward pass: each factor's composed pullback, of the mean's g / 2L.
+    const gj = div(g, cnt);
+    return fs.map((M, f) => vjp((m: Tensor) => defectComposed(m, f % 2 === 0 ? 'cols' : 'rows'), M)[1](gj)[0]);
+  }
+  return fs.map((M, f) => {
+    const { r, sk, si, w } = layout(M, f % 2 === 0 ? 'cols' : 'rows');
+    const { e, off } = at[f];
+    return internal.launch('orthoRegularizer', REG_GRAD, M.shape, 'float32', [M, Es[e], g], [r, w, sk, si, f % 2 === 1 ? 1 : 0, off, r * r, cnt, Infinity]);
+  });
+}
+
+const regOp = customVjp(
+  (...fs: Tensor[]) => regForward(fs),
+  (res: RegResiduals, g: Tensor) => regBackward(res, g),
+);
+
+/**
+ * The SORSA regularizer of the factors `[U1, Vt1, U2, Vt2, ...]` (each U `[m, r]`, its Vt `[r, n]`,
+ * r > 0): the mean of `‖UᵀU − I‖_F` and `‖Vt Vtᵀ − I‖_F`, the adapters' sums added in order, as
+ * `orthoRegularizer` composes it from `orthoDefect`; differentiable, in ⌈L/3⌉ + ⌈⌈L/3⌉/7⌉ launches
+ * forward and 2L backward where orthoDefect and the composition took 6L and about 3L.
+ *
+ * @example
+ * ```ts
+ * regularizerOfFactors([adapter.U, adapter.Vt]);
+ * ```
+ */
+export function regularizerOfFactors(fs: Tensor[]): Tensor {
+  return regOp(...fs);
 }

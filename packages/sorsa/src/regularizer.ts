@@ -3,7 +3,7 @@
  * @module
  */
 import { Tensor, add, div, tidy, zeros } from '@sorsajs/core';
-import { orthoDefect } from './defect.js';
+import { orthoDefect, regularizerOfFactors } from './defect.js';
 import { factors } from './checks.js';
 import { findIn, isSorsaAdapter, type SorsaAdapter } from './types.js';
 
@@ -28,6 +28,8 @@ export function orthoRegularizer(tree: unknown): Tensor {
   const found = findAdapters(tree);
   for (const { path, adapter } of found) factors('orthoRegularizer', adapter, path ? `adapter "${path}"` : 'adapter');
   if (found.length === 0) return zeros([]);
+  // A few launches for all adapters (defect.ts); a rank-0 adapter's defect is composed (no cells to launch over).
+  if (found.every(({ adapter }) => adapter.U.shape[1] > 0)) return regularizerOfFactors(found.flatMap(({ adapter }) => [adapter.U, adapter.Vt]));
   return tidy(() => {
     let total: Tensor | null = null;
     for (const { adapter: { U, Vt } } of found) {

@@ -2,8 +2,9 @@
  * The SORSA training step in the official order, as a pure function.
  * @module
  */
-import { Tensor, add, isfinite, mul, sub, optim, tidy, tree, valueAndGrad, where } from '@sorsajs/core';
+import { Tensor, add as addOp, isfinite, mul, sub, optim, tidy, tree, valueAndGrad } from '@sorsajs/core';
 import { findAdapters, orthoRegularizer } from './regularizer.js';
+import { regularizerOfFactors } from './defect.js';
 
 /**
  * Options of `makeTrainStep`.
@@ -101,7 +102,8 @@ export interface TrainStep<T, F, B, S> {
  * 2. when `maxGradNorm` is set, the gradients are clipped as PyTorch's `clip_grad_norm_`:
  *    `g · min(1, maxGradNorm / (‖g‖ + 1e-6))`;
  * 3. the gradient of `(gamma / peakLr) · orthoRegularizer(trainable)` is added (not clipped);
- * 4. `optimizer.update`, then `optim.applyUpdates`;
+ * 4. `optimizer.update`, then `optim.applyUpdates`, as one `optim.applyStep` (which reads steps 2
+ *    and 3 inside adam's and adamw's fused kernels);
  * 5. with `skipNonFinite`, a step whose loss or gradients (task or regularizer) hold a NaN or an
  *    infinity keeps the input values (see `TrainStepOptions.skipNonFinite`).
  *
@@ -139,6 +141,7 @@ export function makeTrainStep<T, F, B, S>(opts: TrainStepOptions<T, F, B, S>): T
   const regWeight = gamma > 0 ? gamma / (peakLr as number) : 0;
   const taskGrad = valueAndGrad((t: T, f: F, b: B) => opts.loss(t, f, b));
   const regGrad = valueAndGrad((t: T) => orthoRegularizer(t));
+  const regGradFactors = valueAndGrad((fs: Tensor[]) => regularizerOfFactors(fs));
 
   return {
     init: (trainable) => opts.optimizer.init(trainable),
@@ -146,36 +149,44 @@ export function makeTrainStep<T, F, B, S>(opts: TrainStepOptions<T, F, B, S>): T
       tidy(() => {
         const [loss, g] = taskGrad(trainable, frozen, batch);
         const gradNorm = optim.globalNorm(g);
-        let grads: unknown = g;
-        if (maxGradNorm !== undefined) {
-          const coef = optim.clipCoefficient(gradNorm, maxGradNorm);
-          grads = tree.map((x) => (x instanceof Tensor ? mul(x, coef) : x), grads);
-        }
+        const coef = maxGradNorm !== undefined ? optim.clipCoefficient(gradNorm, maxGradNorm) : undefined;
         let regularizer: Tensor;
+        let rg: unknown = null;
         // 1 while everything that enters the update is finite (the global norm of a tree is finite
         // exactly when every leaf is, short of float32 overflow of the sum of squares).
-        let finite = skipNonFinite ? mul(isfinite(loss), isfinite(gradNorm)) : null;
-        if (regWeight > 0 && findAdapters(trainable).length > 0) {
-          const [value, rg] = regGrad(trainable);
-          regularizer = value;
+        let finite = skipNonFinite ? mul(isfinite(loss), isfinite(gradNorm)) : undefined;
+        const found = regWeight > 0 ? findAdapters(trainable) : [];
+        if (found.length > 0) {
+          // Differentiated in the adapters' U and Vt only: S and the other leaves get no (zero)
+          // gradient to make, and none to add (null leaves of rg).
+          const fs = found.flatMap(({ adapter }) => [adapter.U, adapter.Vt]);
+          if (new Set(fs).size === fs.length && fs.every((f) => f.size > 0)) {
+            const [value, dfs] = regGradFactors(fs);
+            const byFactor = new Map(fs.map((f, k) => [f, dfs[k]]));
+            regularizer = value;
+            rg = tree.map((x) => (x instanceof Tensor ? (byFactor.get(x) ?? null) : null), trainable);
+          } else {
+            [regularizer, rg] = regGrad(trainable);
+          }
           if (finite) finite = mul(finite, isfinite(optim.globalNorm(rg)));
-          grads = tree.map((x, r) => (x instanceof Tensor && r instanceof Tensor ? add(x, mul(r, regWeight)) : x), grads, rg);
         } else {
           regularizer = orthoRegularizer(trainable);
         }
-        const [updates, next] = opts.optimizer.update(grads, optState, trainable);
-        const updated = optim.applyUpdates(trainable, updates);
+        // The clip scale, the regularizer's gradient and the skip gate go into the optimizer's step
+        // (adamw's fused kernels read them: three kernels per leaf, where composing them took ten).
+        const add = rg === null ? undefined : { grads: rg, weight: regWeight };
+        let grads: unknown = g;
+        let options: optim.StepOptions = { gradScale: coef, add, applyIf: finite };
+        if (opts.returnGrads) {
+          // The combined gradients are a result here: computed once, then stepped with as they are.
+          if (coef) grads = tree.map((x) => (x instanceof Tensor ? mul(x, coef) : x), grads);
+          if (add) grads = tree.map((x, r) => (x instanceof Tensor && r instanceof Tensor ? addOp(x, mul(r, regWeight)) : x), grads, rg);
+          options = { applyIf: finite };
+        }
+        const [updated, next] = optim.applyStep(opts.optimizer, grads, optState, trainable, options);
         const extra = opts.returnGrads ? { grads: grads as T } : {};
-        if (!finite) return { trainable: updated, optState: next, metrics: { loss, regularizer, gradNorm }, ...extra };
-        // where, not arithmetic: NaN * 0 is NaN, a selection is not.
-        const keep = (n: tree.Leaf, o: tree.Leaf): tree.Leaf => (n instanceof Tensor && o instanceof Tensor ? where(finite, n, o) : n);
-        return {
-          trainable: tree.map((n, o) => keep(n, o), updated, trainable) as T,
-          // The states share a structure; host leaves (the update count) come from `next`.
-          optState: tree.map((n, o) => keep(n, o), next, optState) as S,
-          metrics: { loss, regularizer, gradNorm, skipped: sub(1, finite) },
-          ...extra,
-        };
+        const metrics: StepMetrics = finite ? { loss, regularizer, gradNorm, skipped: sub(1, finite) } : { loss, regularizer, gradNorm };
+        return { trainable: updated, optState: next, metrics, ...extra };
       }),
   };
 }

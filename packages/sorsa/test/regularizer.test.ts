@@ -7,7 +7,7 @@ import * as c from '@sorsajs/core';
 import { orthoRegularizer, type SorsaAdapter } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
 import { arb, checkGrads, count, randomData, type CheckGradsReport, type Nd } from '@sorsajs/testing';
-import { EPS32, rand, regRef } from './ref.js';
+import { EPS32, closeTo, rand, regRef } from './ref.js';
 
 const adapterOf = (U: Float32Array, S: Float32Array, Vt: Float32Array, m: number, r: number, n: number): SorsaAdapter => ({
   U: c.tensor(U, [m, r]),
@@ -144,6 +144,46 @@ forEachBackend('sorsa orthoRegularizer', () => {
       }),
       { numRuns: 25 },
     );
+  });
+
+  it('many adapters (runs of ranks, several Gram launches and a chained mean): value and gradient against float64', async () => {
+    // 25 adapters: Gram kernels take runs of up to 3 adapters of one rank, the mean up to 7 of their results.
+    const ranks = [2, 2, 2, 2, 3, 3, 1, 2, 2, 2, 2, 2, 2, 2, 4, 4, 4, 4, 2, 2, 2, 2, 2, 2, 3];
+    const data = ranks.map((r, a) => {
+      const [m, n] = [3 + (a % 4), 2 + ((a * 3) % 5)];
+      return { m, r, n, U: rand(m * r, 500 + a), Vt: rand(r * n, 600 + a) };
+    });
+    const t = data.map((d, a) => adapterOf(d.U, rand(d.r, 700 + a), d.Vt, d.m, d.r, d.n));
+    const [v, g] = c.valueAndGrad((x: SorsaAdapter[]) => orthoRegularizer(x))(t);
+    const want = regRef(data);
+    expect(Math.abs((await v.data())[0] - want)).toBeLessThanOrEqual(16 * 8 * EPS32 * (1 + want));
+    const L = data.length;
+    for (const [a, d] of data.entries()) {
+      // d/dU of ‖UᵀU - I‖ / 2L is U E / (L ‖E‖); d/dVt of ‖Vt Vtᵀ - I‖ / 2L is E Vt / (L ‖E‖).
+      for (const side of ['U', 'Vt'] as const) {
+        const M = side === 'U' ? d.U : d.Vt;
+        const [rows, cols] = side === 'U' ? [d.m, d.r] : [d.r, d.n];
+        const at = (k: number, i: number): number => (side === 'U' ? M[k * d.r + i] : M[i * d.n + k]);
+        const K = side === 'U' ? d.m : d.n;
+        const E = new Float64Array(d.r * d.r);
+        for (let i = 0; i < d.r; i++) for (let j = 0; j < d.r; j++) {
+          let acc = 0;
+          for (let k = 0; k < K; k++) acc += at(k, i) * at(k, j);
+          E[i * d.r + j] = acc - (i === j ? 1 : 0);
+        }
+        const nrm = Math.sqrt(E.reduce((x, y) => x + y * y, 0));
+        const ref = new Float64Array(rows * cols);
+        for (let k = 0; k < K; k++) for (let i = 0; i < d.r; i++) {
+          let acc = 0;
+          for (let j = 0; j < d.r; j++) acc += at(k, j) * E[j * d.r + i];
+          ref[side === 'U' ? k * d.r + i : i * d.n + k] = acc / (L * nrm);
+        }
+        const got = await (g[a] as SorsaAdapter)[side].data();
+        const scale = Math.max(...ref.map(Math.abs));
+        expect(closeTo(got, ref, () => 64 * (K + d.r) * EPS32 * (scale + 1e-3), `adapter ${a} ${side}`)).toEqual([]);
+      }
+    }
+    c.tree.dispose([t, v, g]);
   });
 
   it('rejects malformed adapters, naming the path', () => {
