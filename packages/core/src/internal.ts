@@ -20,6 +20,7 @@ export { launch, launchDims } from './ops/operand.js';
 export { recording, untracked } from './autodiff/tape.js';
 export { divmod } from './kernels/index-math.js';
 export { bakeScalars } from './kernels/bake.js';
+export { matmulInJob, rowMajor, type JobMatmulDims } from './ops/matmul-job.js';
 
 /**
  * Runs a pipeline over tensor inputs (each seen by the plan as a gpu.js Input of `inputDims[i]`) and

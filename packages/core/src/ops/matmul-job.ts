@@ -1,0 +1,61 @@
+/**
+ * matmul inside a core job (`internal.launchJob`), for iterations that read values back between
+ * products (linalg's randomized SVD): the same kernels as the `matmul` op, run through the job's
+ * context on payloads instead of queued on tensors.
+ * @module
+ */
+import type { JobContext } from '../backend/engine.js';
+import type { Payload } from '../backend/types.js';
+import { engine } from '../backend/registry.js';
+import { MATMUL, UNPACK_R4, matmulR4For, unpackRowsFor } from '../kernels/matmul.js';
+
+/**
+ * The sizes and strides of one product C = A @ B in a job: C is row-major `[M, N]`, A(i, k) is read
+ * at `i * sa0 + k * sa1` and B(k, j) at `k * sb0 + j * sb1` (so a transposed operand is a choice of
+ * strides, with no copy).
+ */
+export interface JobMatmulDims {
+  M: number;
+  N: number;
+  K: number;
+  sa0: number;
+  sa1: number;
+  sb0: number;
+  sb1: number;
+}
+
+/**
+ * Strides of a row-major `[rows, cols]` operand read as is (`t` false) or transposed (`t` true), as
+ * `[s0, s1]` for JobMatmulDims.
+ *
+ * @example
+ * ```ts
+ * const [sa0, sa1] = rowMajor(4, false); // [4, 1]
+ * ```
+ */
+export function rowMajor(cols: number, t: boolean): [number, number] {
+  return t ? [1, cols] : [cols, 1];
+}
+
+/**
+ * C = A @ B through `ctx` on the current backend, the kernels the `matmul` op would run (wasm: the
+ * 4x4-tiled SIMD kernel and its row-major unpack; elsewhere one thread a cell). The caller frees the
+ * result with `ctx.free` when done.
+ *
+ * @example
+ * ```ts
+ * // inside internal.launchJob('op', [a, b], [[m * n]], async (ctx, [pa, pb]) => ...)
+ * const c = await matmulInJob(ctx, pa, pb, { M: m, N: n, K: k, sa0: k, sa1: 1, sb0: n, sb1: 1 });
+ * ```
+ */
+export async function matmulInJob(ctx: JobContext, a: Payload, b: Payload, d: JobMatmulDims): Promise<Payload> {
+  const { M, N, K } = d;
+  const scalars = [M, N, K, d.sa0, d.sa1, d.sb0, d.sb1, 0, 0];
+  if (engine().name !== 'wasm') return ctx.run(MATMUL, M * N, [a, b], scalars);
+  const Np = Math.ceil(N / 4) * 4;
+  const Mq = Math.ceil(M / 4);
+  const blocks = await ctx.run(matmulR4For(scalars), [Np, Mq, 1], [a, b], []);
+  const out = N % 4 === 0 ? await ctx.run(unpackRowsFor(Mq, Np), [N / 4, M, 1], [blocks], []) : await ctx.run(UNPACK_R4, [N, M, 1], [blocks], [Mq, Np]);
+  ctx.free(blocks);
+  return out;
+}
