@@ -17,6 +17,6 @@ export { svd, svdvals, lowRank, orthonormalityError, reconstructionError } from 
 export type { SvdOptions } from './svd.js';
 export { jacobiSvd, jacobiStats } from './jacobi.js';
 export type { JacobiOptions, JacobiStats } from './types.js';
-export { randomizedSvd } from './randomized.js';
-export type { RandomizedOptions } from './randomized.js';
+export { randomizedSvd, randomizedStats } from './randomized.js';
+export type { RandomizedOptions, RandomizedStats, RandomizedCheck } from './randomized.js';
 export type { SVD } from './types.js';

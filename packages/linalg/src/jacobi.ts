@@ -38,11 +38,11 @@
 import type { JacobiOptions, JacobiStats, SVD } from './types.js';
 
 export type { JacobiOptions, JacobiStats } from './types.js';
-import { backend, matmul, type Tensor } from '@sorsajs/core';
+import { backend, type Tensor } from '@sorsajs/core';
 import { checkMatrix } from './checks.js';
 import * as internal from '@sorsajs/core/internal';
 import * as K from './jacobi-kernels.js';
-import { planFor } from './jacobi-plan.js';
+import { planFor, type Plan } from './jacobi-plan.js';
 import { Sweeps } from './jacobi-sweeps.js';
 import { differentiableSvd } from './grad.js';
 
@@ -104,35 +104,61 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
 /** The kernels of jacobiSvd, for an input already checked; no gradient of their own. */
 function jacobiFactors(a: Tensor, opts: JacobiOptions): SvdResult {
   const [m0, n0] = a.shape;
+  const k = Math.min(m0, n0);
+  const plan = jacobiPlan(m0, n0, opts);
+  const [U, S, Vt] = internal.launchJob('jacobiSvd', [a], [[m0, k], [k], [k, n0]], async (ctx, [ap]) => {
+    const f = await jacobiInJob(ctx, ap, m0, n0, plan, jacobiStats);
+    return [f.U, f.S, f.Vt];
+  });
+  return { U, S, Vt };
+}
+
+/** Payloads of a thin SVD made inside a job: U `[m, k]`, S `[k]`, Vt `[k, n]`, row-major. */
+export interface JobSvd {
+  U: internal.Payload;
+  S: internal.Payload;
+  Vt: internal.Payload;
+}
+
+/** The plan of a Jacobi SVD of an m0 x n0 matrix (checks the options; throws at once on bad ones). */
+export function jacobiPlan(m0: number, n0: number, opts: JacobiOptions): Plan {
+  return planFor(Math.max(m0, n0), Math.min(m0, n0), opts, backend() === 'wasm', `[${m0},${n0}]`);
+}
+
+/**
+ * The whole Jacobi SVD of the m0 x n0 payload `ap` (planned by `jacobiPlan`) through a job's context (for jacobiSvd's own job,
+ * and for iterations that need a small SVD between other kernels, as randomizedSvd's Rayleigh-Ritz
+ * step). Records the iteration into `stats`. The caller frees the results.
+ */
+export async function jacobiInJob(ctx: internal.JobContext, ap: internal.Payload, m0: number, n0: number, plan: Plan, stats: JacobiStats): Promise<JobSvd> {
   const wide = m0 < n0;
   const m = wide ? n0 : m0;
   const n = wide ? m0 : n0;
   const k = n;
   const sa0 = wide ? 1 : n0;
   const sa1 = wide ? n0 : 1;
-  const plan = planFor(m, n, opts, backend() === 'wasm', `[${m0},${n0}]`);
   const { b, Np, mp, Q, QA } = plan;
-  const [X, mx] = internal.launchJob('jacobiSvd', [a], [[plan.Mp * Np], [1]], async (ctx, [ap]) => {
-    const cm = await ctx.run(K.COLMAX, [n], [ap], [m, sa0, sa1]);
-    const mxp = await ctx.run(K.MAX1, [1], [cm], [n]);
-    ctx.free(cm);
-    const scale = (await ctx.read(mxp))[0];
-    if (!(scale >= 0) || !Number.isFinite(scale)) throw new Error(`jacobiSvd: input has a non-finite value (NaN or Infinity) in shape [${m0},${n0}]`);
-    const sweeps = new Sweeps(ctx, plan, await ctx.run(K.PACK, [plan.Mp * Np], [ap, mxp], [m, n, sa0, sa1, mp, b, Q]));
-    await sweeps.run(jacobiStats);
-    return [sweeps.x, mxp];
-  });
-  const nrm = internal.launch('jacobiSvd', K.NORMS, [Np], 'float32', [X], [b, Q, QA, n]);
-  const rank = internal.launch('jacobiSvd', K.RANK, [Np], 'float32', [nrm], [Np]);
-  const perm = internal.launch('jacobiSvd', K.PERM, [k], 'float32', [rank], [Np]);
-  const S = internal.launch('jacobiSvd', K.SVALS, [k], 'float32', [nrm, perm, mx], [NULL_NORM]);
+  const cm = await ctx.run(K.COLMAX, [n], [ap], [m, sa0, sa1]);
+  const mx = await ctx.run(K.MAX1, [1], [cm], [n]);
+  ctx.free(cm);
+  const scale = (await ctx.read(mx))[0];
+  if (!(scale >= 0) || !Number.isFinite(scale)) throw new Error(`jacobiSvd: input has a non-finite value (NaN or Infinity) in shape [${m0},${n0}]`);
+  const sweeps = new Sweeps(ctx, plan, await ctx.run(K.PACK, [plan.Mp * Np], [ap, mx], [m, n, sa0, sa1, mp, b, Q]));
+  await sweeps.run(stats);
+  const X = sweeps.x;
+  const nrm = await ctx.run(K.NORMS, [Np], [X], [b, Q, QA, n]);
+  const rank = await ctx.run(K.RANK, [Np], [nrm], [Np]);
+  const perm = await ctx.run(K.PERM, [k], [rank], [Np]);
+  const S = await ctx.run(K.SVALS, [k], [nrm, perm, mx], [NULL_NORM]);
   // U of the work matrix: [m, k]; for a wide input it is A's V, wanted as Vt = its transpose.
-  const Uw = internal.launch('jacobiSvd', K.UVECS, wide ? [k, m] : [m, k], 'float32', [X, nrm, perm], [m, k, b, Q, wide ? 1 : 0]);
-  const V = internal.launch('jacobiSvd', K.VVECS, [n, k], 'float32', [X, perm], [k, b, Q, mp]);
-  const G = matmul(V, V, { transposeA: true });
-  const W = internal.launch('jacobiSvd', K.NSW, [k, k], 'float32', [G], [k]);
+  const Uw = await ctx.run(K.UVECS, [m * k], [X, nrm, perm], [m, k, b, Q, wide ? 1 : 0]);
+  const V = await ctx.run(K.VVECS, [n * k], [X, perm], [k, b, Q, mp]);
+  const G = await internal.matmulInJob(ctx, V, V, { M: k, N: k, K: n, sa0: 1, sa1: k, sb0: k, sb1: 1 });
+  const W = await ctx.run(K.NSW, [k * k], [G], [k]);
   // Newton-Schulz: V (1.5 I - 0.5 VᵀV); W is symmetric, so Vᵀ's polished form is W Vᵀ.
-  const Vp = wide ? matmul(V, W) : matmul(W, V, { transposeB: true });
-  for (const t of [X, mx, nrm, rank, perm, V, G, W]) t.dispose();
+  const Vp = wide
+    ? await internal.matmulInJob(ctx, V, W, { M: n, N: k, K: k, sa0: k, sa1: 1, sb0: k, sb1: 1 })
+    : await internal.matmulInJob(ctx, W, V, { M: k, N: n, K: k, sa0: k, sa1: 1, sb0: 1, sb1: k });
+  for (const t of [X, mx, nrm, rank, perm, V, G, W]) ctx.free(t);
   return wide ? { U: Vp, S, Vt: Uw } : { U: Uw, S, Vt: Vp };
 }

@@ -1,34 +1,145 @@
 /**
- * Randomized SVD (Halko, Martinsson and Tropp 2011) on core's kernels.
+ * Randomized SVD (Halko, Martinsson and Tropp 2011) on core's kernels: subspace iteration with
+ * Rayleigh-Ritz, run until a residual-based stopping rule says the leading triplets are accurate.
  * @module
  */
-import { matmul, random, slice, tidy, transpose, type Tensor } from '@sorsajs/core';
+import { abs, div, max, maximum, random, tidy, transpose, type Tensor } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 import { checkFinite, checkMatrix } from './checks.js';
-import { jacobiSvd } from './jacobi.js';
-import { qr } from './qr.js';
-import type { SVD } from './types.js';
+import { jacobiInJob, jacobiPlan } from './jacobi.js';
+import { orthonormalInJob } from './qr-job.js';
+import type { JacobiStats, SVD } from './types.js';
+
+type Payload = internal.Payload;
+type Ctx = internal.JobContext;
 
 /** Options of `randomizedSvd`. */
 export interface RandomizedOptions {
   /** Number of singular triplets to return. */
   rank: number;
-  /** Extra sample columns beyond `rank` (default 10). */
+  /**
+   * Extra basis columns beyond `rank`: the iteration converges at the rate σ_(rank+oversample+1) /
+   * σ_rank, so more columns mean fewer, dearer iterations. Default max(10, rank) (10 with `powerIters`).
+   */
   oversample?: number;
-  /** Power iterations (default 4 when rank < 0.1 min(m, n), else 2). */
+  /**
+   * A fixed number of power iterations and no stopping rule (torch.svd_lowrank's `niter`): fast, but
+   * only as accurate as the spectrum's decay allows (9-11% off on a Gaussian matrix with 2-4). When
+   * absent, the iteration runs until `tol` is met.
+   */
   powerIters?: number;
+  /**
+   * The accuracy asked for (default 1e-3): the estimated relative error of each of the top `rank`
+   * singular values, and, when σ_rank stands at least 1% above σ_(rank+1) (so the subspace is
+   * well defined), the estimated angle between the returned and the exact top-`rank` subspaces. See
+   * `randomizedStats` for what the estimates are.
+   */
+  tol?: number;
+  /** Most iterations before giving up on `tol` (default 64); `randomizedStats.converged` says which. */
+  maxIters?: number;
   /** Key of the Gaussian test matrix (default `random.key(0)`, so results are reproducible). */
   key?: random.Key;
 }
 
+/** One convergence check of `randomizedSvd` (see `randomizedStats`). */
+export interface RandomizedCheck {
+  /** Iterations (multiplies by Aᵀ then A) done at the check. */
+  iteration: number;
+  /** Estimated largest relative error of the top-`rank` singular values. */
+  sigma: number;
+  /** Estimated angle of the top-`rank` subspaces; Infinity-free: 0 when not asked (not separated). */
+  angle: number;
+  /** Whether σ_rank was separated from σ_(rank+1) by at least 1% (then `angle` counts). */
+  separated: boolean;
+}
+
+/** The shape of `randomizedStats`. */
+export interface RandomizedStats {
+  /** Iterations run. */
+  iterations: number;
+  /** Whether the stopping rule was met (false: `maxIters` ran out, or the estimates stopped improving). */
+  converged: boolean;
+  /** Whether the iteration ended because the estimates stopped improving (float32's floor) before `tol`. */
+  stalled: boolean;
+  /** Every check, in order. */
+  checks: RandomizedCheck[];
+}
+
 /**
- * Rank-`rank` truncated SVD by randomized range finding: a Gaussian test matrix from `key`, `Y = A Ω`,
- * power iterations `(A Aᵀ)^q`, and a Jacobi SVD of the small projection `B = Qᵀ A` (through the
- * QR of Bᵀ, so the Jacobi runs on an l x l triangle). In float32 the
- * basis is re-orthonormalized (QR) after every multiply by A or Aᵀ: without that, rounding swamps
- * the small directions (error 15-600x larger with 1-4 power iterations, measured). Not available on
- * webgl (its Gaussian sketch needs `random.normal`). Not
- * differentiable: under a gradient it throws, pointing to `svd(a, { method: 'jacobi', rank })`.
+ * How the most recent converging `randomizedSvd` went (updated when its job runs). The estimates at
+ * a check, from the Ritz triplets (σ̃_i, u_i, v_i) of the current basis, where Aᵀu_i = σ̃_i v_i
+ * holds by construction and r_i = ‖A v_i − σ̃_i u_i‖ is computed:
+ * - sigma = max_(i<=rank) r_i² / (σ̃_i (σ̃_i − σ̃_l)), the quadratic (Kato-Temple) bound on the relative
+ *   error of σ̃_i, with the gap taken to the basis's last Ritz value σ̃_l;
+ * - angle = sqrt(Σ_(i<=rank) r_i²) / (σ̃_rank − σ̃_(rank+1)), Wedin's bound on the subspace angle.
+ * The iteration stops when sigma <= tol and (not separated or angle <= tol); or, not converged, when
+ * a check improves on the previous one by less than 10% (float32 rounding reached), or at `maxIters`.
+ *
+ * @example
+ * ```ts
+ * const { S } = randomizedSvd(W, { rank: 16 });
+ * await S.data();
+ * console.log(randomizedStats.iterations, randomizedStats.converged);
+ * ```
+ */
+export const randomizedStats: RandomizedStats = { iterations: 0, converged: false, stalled: false, checks: [] };
+
+/** A subspace with σ_rank at least this much (relative) above σ_(rank+1) must also meet tol in angle. */
+const SEPARATED = 0.01;
+/** A check that improves the worse estimate by less than this factor ends the iteration (stalled). */
+const STALL = 0.9;
+/** Most iterations between two checks: a check costs a small SVD, a wrong guess as many iterations. */
+const MAX_STRIDE = 8;
+/** Most spread between the basis's columns (σ̃_1 / σ̃_l)^(2p) between orthonormalizations (see powerFor). */
+const RANGE = 1e4;
+/** Most multiplies by A Aᵀ between two orthonormalizations. */
+const MAXP = 4;
+
+/** ‖A v_i − σ̃_i u_i‖ per column i from YV = A V and QU = U (both [m, l]) and S [l]. Scalars: m, l. */
+const RESIDUALS: internal.KernelSource = {
+  key: 'rsvd:residuals',
+  arrays: ['YV', 'QU', 'S'],
+  scalars: ['m', 'l'],
+  body: `const i = this.thread.x;
+let s0 = S[0];
+if (s0 == 0) { s0 = 1; }
+let acc = 0;
+for (let r = 0; r < m; r++) { const d = (YV[r * l + i] - QU[r * l + i] * S[i]) / s0; acc += d * d; }
+return Math.sqrt(acc) * s0;`,
+};
+
+/** x · s. Scalars: s (float). */
+const SCALE: internal.KernelSource = { key: 'rsvd:scale', arrays: ['x'], scalars: ['s'], floats: ['s'], body: 'return x[this.thread.x] * s;' };
+
+/**
+ * How many multiplies by A Aᵀ may run between two orthonormalizations, from the Ritz values S [l]:
+ * as many as keep the basis's columns within a factor RANGE of each other, (σ̃_1 / σ̃_l)^(2p) <= RANGE,
+ * so that float32 keeps the weakest direction to about RANGE·eps; at most MAXP. And 1 / σ̃_1², the
+ * scale that keeps the unnormalized basis near 1 (no overflow on matrices of large norm).
+ */
+function powerFor(S: Float32Array, l: number): { power: number; scale: number } {
+  const top = S[0];
+  const low = S[l - 1];
+  if (!(top > 0)) return { power: 1, scale: 1 };
+  const spread = low > 0 ? Math.log(top / low) : Infinity;
+  const power = spread === 0 ? MAXP : Math.max(1, Math.min(MAXP, Math.floor(Math.log(RANGE) / (2 * spread))));
+  return { power, scale: 1 / (top * top) };
+}
+
+/** The first n values of a payload, times the scale s[0]. */
+const HEAD: internal.KernelSource = { key: 'rsvd:head', arrays: ['x', 's'], scalars: [], body: 'return x[this.thread.x] * s[0];' };
+
+/**
+ * Rank-`rank` truncated SVD by randomized subspace iteration: a Gaussian test matrix from `key`,
+ * then iterations Z = orth(Aᵀ Q), Q = orth(A Z) on a basis of rank + oversample columns, each
+ * multiply followed by a Householder orthonormalization (in float32, rounding otherwise swamps the
+ * small directions: error 15-600x larger with 1-4 power iterations, measured). Every few iterations
+ * a Rayleigh-Ritz step (a small Jacobi SVD of Qᵀ A Z) gives the Ritz triplets and their residuals,
+ * read back to decide whether to stop (see `randomizedStats` for the rule and its estimates; the
+ * next check is placed where the measured rate predicts `tol`). With `powerIters`, a fixed number
+ * of iterations and no checks. Everything runs in core's kernels inside one job, so the call returns
+ * at once. Not available on webgl (its Gaussian sketch needs `random.normal`). Not differentiable:
+ * under a gradient it throws, pointing to `svd(a, { method: 'jacobi', rank })`.
  *
  * @example
  * ```ts
@@ -51,29 +162,179 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
   const p = Math.min(m, n);
   const k = opts.rank;
   if (!Number.isInteger(k) || k < 1 || k > p) throw new Error(`randomizedSvd: rank must be an integer in [1, ${p}] for shape [${m},${n}], got ${k}`);
-  const oversample = opts.oversample ?? 10;
+  const q = opts.powerIters;
+  if (q !== undefined && (!Number.isInteger(q) || q < 0)) throw new Error(`randomizedSvd: powerIters must be a non-negative integer, got ${q}`);
+  const oversample = opts.oversample ?? (q === undefined ? Math.max(10, k) : 10);
   if (!Number.isInteger(oversample) || oversample < 0) throw new Error(`randomizedSvd: oversample must be a non-negative integer, got ${oversample}`);
-  const q = opts.powerIters ?? (k < 0.1 * p ? 4 : 2);
-  if (!Number.isInteger(q) || q < 0) throw new Error(`randomizedSvd: powerIters must be a non-negative integer, got ${q}`);
+  const tol = opts.tol ?? 1e-3;
+  if (!(tol > 0 && tol < 1)) throw new Error(`randomizedSvd: tol must be in (0, 1), got ${opts.tol}`);
+  const maxIters = opts.maxIters ?? 64;
+  if (!Number.isInteger(maxIters) || maxIters < 1) throw new Error(`randomizedSvd: maxIters must be a positive integer, got ${opts.maxIters}`);
   const l = Math.min(k + oversample, p);
+  const plan = jacobiPlan(l, l, {});
   return tidy(() => {
     const omega = random.normal(opts.key ?? random.key(0), [n, l]);
-    let Q = qr(matmul(a, omega)).Q;
-    for (let i = 0; i < q; i++) {
-      const Z = qr(matmul(a, Q, { transposeA: true })).Q;
-      Q = qr(matmul(a, Z)).Q;
-    }
-    // B = Qᵀ A is l x n and wide: take Bᵀ = Q_b R_b first, so the Jacobi SVD runs on the small
-    // l x l R_b = U_r S V_rᵀ; then B = V_r S (Q_b U_r)ᵀ.
-    const B = matmul(Q, a, { transposeA: true });
-    const { Q: Qb, R: Rb } = qr(transpose(B));
-    const small = jacobiSvd(Rb);
-    const U = matmul(Q, small.Vt, { transposeB: true });
-    const Vt = matmul(small.U, Qb, { transposeA: true, transposeB: true });
-    return {
-      U: slice(U, [0, 0], [m, k]),
-      S: slice(small.S, [0], [k]),
-      Vt: slice(Vt, [0, 0], [k, n]),
-    };
+    // A / max|A|: products by A Aᵀ square the scale, which would underflow (or overflow) float32
+    // on matrices of tiny (or huge) norm; S is scaled back at the end. A zero matrix stays zero.
+    const mx = maximum(max(abs(a)), 2 ** -126);
+    const as = div(a, mx);
+    // Aᵀ as its own row-major copy: the products read B row-major (one vector load on wasm), and a
+    // transposed A operand is read with a stride of its row length.
+    const at = transpose(as);
+    const [U, S, Vt] = internal.launchJob('randomizedSvd', [as, at, omega, mx], [[m, k], [k], [k, n]], async (ctx, [A, At, Om, Mx]) => {
+      const it = new Iteration(ctx, A, At, m, n, l, k);
+      return it.run(Om, Mx, { q, tol, maxIters, plan });
+    });
+    return { U, S, Vt };
   });
 }
+
+/** The state of one randomized SVD inside its job (payloads; every intermediate freed as it goes). */
+class Iteration {
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly A: Payload,
+    private readonly At: Payload,
+    private readonly m: number,
+    private readonly n: number,
+    private readonly l: number,
+    private readonly k: number,
+  ) {}
+
+  /** A @ X for X [n, l]. */
+  private timesA(X: Payload): Promise<Payload> {
+    const { m, n, l } = this;
+    return internal.matmulInJob(this.ctx, this.A, X, { M: m, N: l, K: n, sa0: n, sa1: 1, sb0: l, sb1: 1 });
+  }
+
+  /** Aᵀ @ X for X [m, l]. */
+  private timesAt(X: Payload): Promise<Payload> {
+    const { m, n, l } = this;
+    return internal.matmulInJob(this.ctx, this.At, X, { M: n, N: l, K: m, sa0: m, sa1: 1, sb0: l, sb1: 1 });
+  }
+
+  async run(Om: Payload, Mx: Payload, o: { q: number | undefined; tol: number; maxIters: number; plan: ReturnType<typeof jacobiPlan> }): Promise<Payload[]> {
+    const { ctx, m, n, l } = this;
+    const stats: RandomizedStats = { iterations: 0, converged: false, stalled: false, checks: [] };
+    const fixed = o.q !== undefined;
+    const last = fixed ? o.q! + 1 : o.maxIters;
+    const Y0 = await this.timesA(Om);
+    let Q = await orthonormalInJob(ctx, Y0, m, l);
+    ctx.free(Y0);
+    let nextCheck = fixed ? last : Math.min(2, last);
+    let prev: { iteration: number; worst: number } | undefined;
+    // Multiplies by A Aᵀ between two orthonormalizations, and the scale that keeps the unnormalized
+    // basis near 1 meanwhile (1 / σ̃_1²); set from each check's Ritz values.
+    let power = 1;
+    let scale = 1;
+    let since = 0;
+    for (let t = 1; ; t++) {
+      const checking = t === nextCheck || t === last;
+      const W = await this.timesAt(Q);
+      stats.iterations = t;
+      if (!checking) {
+        const Y1 = await this.timesA(W);
+        ctx.free(W);
+        ctx.free(Q);
+        since++;
+        // The basis before a check must be orthonormal (the Ritz step assumes it).
+        if (since >= power || t + 1 === nextCheck || t + 1 === last) {
+          Q = await orthonormalInJob(ctx, Y1, m, l);
+          ctx.free(Y1);
+          since = 0;
+        } else {
+          Q = await ctx.run(SCALE, [m * l], [Y1], [scale]);
+          ctx.free(Y1);
+        }
+        continue;
+      }
+      const Z = await orthonormalInJob(ctx, W, n, l);
+      ctx.free(W);
+      const Y = await this.timesA(Z);
+      const rr = await this.rayleighRitz(Q, Y, o.plan);
+      let stop = t === last;
+      if (!fixed) {
+        const c = estimate(rr.sv, rr.res, this.k, l, t);
+        stats.checks.push(c);
+        const worst = Math.max(c.sigma, c.separated ? c.angle : 0) / o.tol;
+        if (worst <= 1) {
+          stats.converged = true;
+          stop = true;
+        } else if (prev && worst > STALL * prev.worst) {
+          stats.stalled = true;
+          stop = true;
+        } else {
+          // Place the next check where the rate measured since the previous one reaches tol.
+          let stride = 2;
+          if (prev) {
+            const rate = Math.pow(worst / prev.worst, 1 / (t - prev.iteration));
+            if (rate < 1) stride = Math.ceil(Math.log(1 / worst) / Math.log(rate));
+          }
+          nextCheck = t + Math.max(1, Math.min(MAX_STRIDE, stride));
+          prev = { iteration: t, worst };
+          ({ power, scale } = powerFor(rr.sv, l));
+        }
+      }
+      if (stop) {
+        const out = await this.factors(Q, Z, rr, Mx);
+        for (const x of [Q, Z, Y, rr.Us, rr.S, rr.Vt, rr.QU, rr.YV]) ctx.free(x);
+        if (!fixed) Object.assign(randomizedStats, stats);
+        return out;
+      }
+      for (const x of [rr.Us, rr.S, rr.Vt, rr.QU, rr.YV, Z, Q]) ctx.free(x);
+      Q = await orthonormalInJob(ctx, Y, m, l);
+      ctx.free(Y);
+      since = 0;
+    }
+  }
+
+  /**
+   * The Ritz triplets of the basis pair (Q, Z), Y = A Z: B = Qᵀ A = C Zᵀ with C = Qᵀ A Z = Qᵀ Y (Z
+   * spans Aᵀ Q's columns), so C's SVD Us S Vsᵀ gives u = Q Us, v = Z Vs; and the residuals
+   * r_i = ‖A v_i − σ̃_i u_i‖ = ‖(Y Vs − Q Us S)_i‖, read back with S.
+   */
+  private async rayleighRitz(Q: Payload, Y: Payload, plan: ReturnType<typeof jacobiPlan>) {
+    const { ctx, m, l } = this;
+    const C = await internal.matmulInJob(ctx, Q, Y, { M: l, N: l, K: m, sa0: 1, sa1: l, sb0: l, sb1: 1 });
+    const small = await jacobiInJob(ctx, C, l, l, plan, scratchStats);
+    ctx.free(C);
+    const YV = await internal.matmulInJob(ctx, Y, small.Vt, { M: m, N: l, K: l, sa0: l, sa1: 1, sb0: 1, sb1: l });
+    const QU = await internal.matmulInJob(ctx, Q, small.U, { M: m, N: l, K: l, sa0: l, sa1: 1, sb0: l, sb1: 1 });
+    const r = await ctx.run(RESIDUALS, [l], [YV, QU, small.S], [m, l]);
+    const S = await ctx.read(small.S);
+    const res = await ctx.read(r);
+    ctx.free(r);
+    return { Us: small.U, S: small.S, Vt: small.Vt, sv: S, res, YV, QU };
+  }
+
+  /** [U, S, Vt]: U = Q Us[:, :k], S[:k] scaled back by max|A|, Vt = Vsᵀ[:k] Zᵀ from a Rayleigh-Ritz step. */
+  private async factors(Q: Payload, Z: Payload, rr: { Us: Payload; S: Payload; Vt: Payload }, Mx: Payload): Promise<Payload[]> {
+    const { ctx, m, n, l, k } = this;
+    const U = await internal.matmulInJob(ctx, Q, rr.Us, { M: m, N: k, K: l, sa0: l, sa1: 1, sb0: l, sb1: 1 });
+    const S = await ctx.run(HEAD, [k], [rr.S, Mx], []);
+    const Vt = await internal.matmulInJob(ctx, rr.Vt, Z, { M: k, N: n, K: l, sa0: l, sa1: 1, sb0: 1, sb1: l });
+    return [U, S, Vt];
+  }
+}
+
+/** The stopping rule's estimates at one check (see `randomizedStats`). */
+function estimate(S: Float32Array, res: Float32Array, k: number, l: number, iteration: number): RandomizedCheck {
+  const top = S[0];
+  if (!(top > 0)) return { iteration, sigma: 0, angle: 0, separated: false };
+  let sigma = 0;
+  let sq = 0;
+  const edge = l > k ? S[l - 1] : 0;
+  for (let i = 0; i < k; i++) {
+    const gap = Math.max(S[i] - edge, 2 ** -23 * top);
+    const si = Math.max(S[i], 2 ** -23 * top);
+    sigma = Math.max(sigma, (res[i] * res[i]) / (si * gap));
+    sq += res[i] * res[i];
+  }
+  const next = l > k ? S[k] : 0;
+  const separated = S[k - 1] - next >= SEPARATED * S[k - 1];
+  const angle = separated ? Math.sqrt(sq) / (S[k - 1] - next) : 0;
+  return { iteration, sigma, angle, separated };
+}
+
+/** The small SVDs' iteration record (not the public jacobiStats, which tells of jacobiSvd calls). */
+const scratchStats: JacobiStats = { sweeps: 0, converged: false, history: [] };

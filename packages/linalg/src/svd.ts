@@ -19,14 +19,20 @@ export interface SvdOptions {
   method?: 'jacobi' | 'randomized' | 'auto';
   /** Number of triplets: required for randomized; with jacobi, truncates. */
   rank?: number;
-  /** Randomized: extra samples (default 10). */
+  /** Randomized: extra basis columns (default max(10, rank)). */
   oversample?: number;
-  /** Randomized: power iterations (default 4 when rank < 0.1 min(m, n), else 2). */
+  /** Randomized: a fixed number of power iterations instead of iterating until `tol` is met. */
   powerIters?: number;
   /** Randomized: key of the test matrix. */
   key?: core.random.Key;
-  /** Jacobi: convergence threshold on max |a_i·a_j| / (|a_i||a_j|) (default sqrt(m)·eps). */
+  /**
+   * Jacobi: convergence threshold on max |a_i·a_j| / (|a_i||a_j|) (default sqrt(m)·eps).
+   * Randomized: the accuracy asked of the top singular values and subspace (default 1e-3; see
+   * `randomizedSvd`).
+   */
   tol?: number;
+  /** Randomized: most iterations (default 64). */
+  maxIters?: number;
   /** Jacobi: most sweeps. */
   maxSweeps?: number;
 }
@@ -59,7 +65,7 @@ export function svd(a: Tensor, opts: SvdOptions = {}): SVD {
   const useRandomized = method === 'randomized' || (method === 'auto' && small);
   if (useRandomized) {
     if (opts.rank === undefined) throw new Error('svd: the randomized method needs a rank');
-    return randomizedSvd(a, { rank: opts.rank, oversample: opts.oversample, powerIters: opts.powerIters, key: opts.key });
+    return randomizedSvd(a, { rank: opts.rank, oversample: opts.oversample, powerIters: opts.powerIters, key: opts.key, tol: opts.tol, maxIters: opts.maxIters });
   }
   const full = jacobiSvd(a, { tol: opts.tol, maxSweeps: opts.maxSweeps });
   if (opts.rank === undefined || opts.rank === p) return full;
