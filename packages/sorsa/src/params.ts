@@ -74,9 +74,11 @@ export interface AdaptOptions {
    * themselves are trainable).
    */
   method?: 'sorsa' | 'pissa' | 'lora' | 'adalora' | 'full';
-  /** SVD for SORSA and PiSSA: `'jacobi'` (exact, default) or `'randomized'`. */
+  /** SVD for SORSA and PiSSA: `'auto'` (default), `'jacobi'` (exact) or `'randomized'` (see `SvdInitOptions`). */
   svd?: SvdMethod;
-  /** Randomized SVD: power iterations. */
+  /** Randomized SVD: the accuracy asked for (default 1e-3; see `SvdInitOptions.tol`). */
+  tol?: number;
+  /** Randomized SVD: a fixed number of power iterations instead of iterating until `tol`. */
   powerIters?: number;
   /** Randomized SVD, LoRA and AdaLoRA: the key; each target gets `random.foldIn(key, i)`, i its index in leaf order. Required for LoRA and AdaLoRA. */
   key?: random.Key;
@@ -177,8 +179,8 @@ export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Ada
         try {
           if (method === 'lora') return lora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
           if (method === 'adalora') return adalora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
-          if (method === 'pissa') return pissa.initAdapter(W, { rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
-          return initAdapter(W, { rank, svd: opts.svd, powerIters: opts.powerIters, key, alpha: opts.alpha });
+          if (method === 'pissa') return pissa.initAdapter(W, { rank, svd: opts.svd, tol: opts.tol, powerIters: opts.powerIters, key, alpha: opts.alpha });
+          return initAdapter(W, { rank, svd: opts.svd, tol: opts.tol, powerIters: opts.powerIters, key, alpha: opts.alpha });
         } catch (e) {
           throw new Error(`${fn}: target "${path}": ${(e as Error).message}`, { cause: e });
         }

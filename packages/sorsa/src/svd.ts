@@ -6,15 +6,17 @@ import { type Tensor, type random } from '@sorsajs/core';
 import { svd } from '@sorsajs/linalg';
 
 /**
- * Which SVD initializes SORSA and PiSSA adapters: exact one-sided Jacobi, or randomized (fast, approximate).
+ * Which SVD initializes SORSA and PiSSA adapters: `'auto'` (the default: randomized when the rank is
+ * below a tenth of min(out, in), else exact), exact one-sided Jacobi, or randomized subspace
+ * iteration run until its stopping rule meets `tol` (`@sorsajs/linalg`'s `randomizedSvd`).
  *
  * @example
  * ```ts
  * const method: SvdMethod = 'randomized';
- * initAdapter(W, { rank: 8, svd: method, powerIters: 4 });
+ * initAdapter(W, { rank: 8, svd: method, tol: 1e-4 });
  * ```
  */
-export type SvdMethod = 'jacobi' | 'randomized';
+export type SvdMethod = 'auto' | 'jacobi' | 'randomized';
 
 /**
  * Options shared by the SVD-based initializers (`initAdapter`, `pissa.initAdapter`).
@@ -27,9 +29,17 @@ export type SvdMethod = 'jacobi' | 'randomized';
 export interface SvdInitOptions {
   /** Adapter rank r, in [1, min(out, in)]. */
   rank: number;
-  /** `'jacobi'` (exact thin SVD, the default) or `'randomized'` (peft's fast PiSSA init). */
+  /**
+   * `'auto'` (default: randomized for a rank below a tenth of min(out, in), where it is much faster,
+   * else Jacobi), `'jacobi'` (exact thin SVD) or `'randomized'`.
+   */
   svd?: SvdMethod;
-  /** Randomized only: power iterations (linalg's default when absent). */
+  /**
+   * Randomized: the accuracy asked of the top-r singular values (relative) and, where σ_r stands
+   * apart from σ_(r+1), of their subspace (angle); default 1e-3. See linalg's `randomizedSvd`.
+   */
+  tol?: number;
+  /** Randomized only: a fixed number of power iterations instead of iterating until `tol` is met (PEFT's fast PiSSA init uses 2-4). */
   powerIters?: number;
   /** Randomized only: key of the Gaussian test matrix (linalg's default when absent). */
   key?: random.Key;
@@ -39,13 +49,14 @@ export interface SvdInitOptions {
 
 /** The top-`rank` triplets of W; linalg's errors come back prefixed with `fn`. */
 export function topTriplets(fn: string, W: Tensor, opts: SvdInitOptions): { U: Tensor; S: Tensor; Vt: Tensor } {
-  const method = opts.svd ?? 'jacobi';
-  if (method !== 'jacobi' && method !== 'randomized') throw new Error(`${fn}: svd must be 'jacobi' or 'randomized', got ${String(method)}`);
+  const method = opts.svd ?? 'auto';
+  if (method !== 'auto' && method !== 'jacobi' && method !== 'randomized') throw new Error(`${fn}: svd must be 'auto', 'jacobi' or 'randomized', got ${String(method)}`);
+  if (opts.tol !== undefined && !(opts.tol > 0 && opts.tol < 1)) throw new Error(`${fn}: tol must be in (0, 1), got ${String(opts.tol)}`);
   if (opts.powerIters !== undefined && (!Number.isInteger(opts.powerIters) || opts.powerIters < 0)) {
     throw new Error(`${fn}: powerIters must be a non-negative integer, got ${String(opts.powerIters)}`);
   }
   try {
-    return svd(W, { method, rank: opts.rank, ...(method === 'randomized' ? { powerIters: opts.powerIters, key: opts.key } : {}) });
+    return svd(W, { method, rank: opts.rank, ...(method === 'jacobi' ? {} : { powerIters: opts.powerIters, key: opts.key, tol: opts.tol }) });
   } catch (e) {
     throw new Error(`${fn}: ${(e as Error).message}`, { cause: e });
   }

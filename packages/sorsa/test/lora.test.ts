@@ -79,7 +79,8 @@ forEachBackend('sorsa lora', () => {
     expect(() => initAdapter(W, { rank: 0 })).toThrow(/^initAdapter: rank must be an integer in \[1, 3\].*got 0/);
     expect(() => initAdapter(nan, { rank: 1 })).toThrow(/^initAdapter: W has a non-finite value NaN at \[1, 0\]/);
     expect(() => pissa.initAdapter(nan, { rank: 1 })).toThrow(/^pissa\.initAdapter: W has a non-finite value NaN/);
-    expect(() => initAdapter(W, { rank: 1, svd: 'qr' as never })).toThrow(/^initAdapter: svd must be 'jacobi' or 'randomized', got qr/);
+    expect(() => initAdapter(W, { rank: 1, svd: 'qr' as never })).toThrow(/^initAdapter: svd must be 'auto', 'jacobi' or 'randomized', got qr/);
+    expect(() => initAdapter(W, { rank: 1, tol: 2 })).toThrow(/^initAdapter: tol must be in \(0, 1\), got 2/);
 
     const params = { a: W, b: c.ones([4]), n: nan };
     const before = c.memory().tensors;
