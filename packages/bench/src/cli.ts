@@ -17,6 +17,7 @@ import { mlpSuite } from './suites/mlp.js';
 import { gptSuite } from './suites/gpt.js';
 import { accuracyMarkdown, svdAccuracy, svdSuite } from './suites/svd.js';
 import { rsvdSuite } from './suites/rsvd.js';
+import { svdInitSuite, TORCH_SVD } from './suites/svd-init.js';
 import { markdown, type Row } from './report.js';
 
 const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise<Row[]>> = {
@@ -26,6 +27,7 @@ const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise
   gpt: gptSuite,
   svd: svdSuite,
   rsvd: rsvdSuite,
+  'svd-init': svdInitSuite,
 };
 
 const { values, positionals } = parseArgs({
@@ -52,9 +54,9 @@ if (values.accuracy) {
 for (const name of names) {
   const rows = await SUITES[name](opts);
   console.log(`\n## ${name} (sorsajs on ${chosen}, Node ${process.version})\n`);
-  // Each suite's peer: tfjs-wasm, ml-matrix for the Jacobi SVD; rsvd runs alone (an absolute target). gpt has
+  // Each suite's peer: tfjs-wasm, ml-matrix for the Jacobi SVD, PyTorch's full SVD for svd-init; rsvd runs alone (an absolute target). gpt has
   // three peers, so its ratios are each one's time over sorsajs's (below 1: the peer is faster).
-  const peer = name === 'svd' ? 'ml-matrix' : name === 'rsvd' ? '-' : name === 'gpt' ? `sorsajs (${chosen})` : 'tfjs-wasm';
+  const peer = name === 'svd' ? 'ml-matrix' : name === 'rsvd' ? '-' : name === 'gpt' ? `sorsajs (${chosen})` : name === 'svd-init' ? TORCH_SVD : 'tfjs-wasm';
   console.log(markdown(rows, peer));
   const file = `bench-results/${name}-${chosen}.json`;
   await writeFile(file, JSON.stringify({ suite: name, backend: chosen, node: process.version, date: new Date().toISOString(), rows }, null, 2));

@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { GptProbe, GptStepData } from './gpt-data.js';
+import { torchEnv } from './torch-python.js';
+
+export { findTorchPython } from './torch-python.js';
 
 const run = promisify(execFile);
 
@@ -64,48 +67,6 @@ export interface TorchResult {
 }
 
 /**
- * The environment of the Python child: this one without `OPENBLAS_CORETYPE` and
- * `OPENBLAS_L2_SIZE`, which the machine sets for its own uses and which would pin OpenBLAS's
- * kernels and blocking to values it did not pick for this CPU, and with `OMP_WAIT_POLICY=PASSIVE`
- * unless it is set: torch's OpenMP threads otherwise spin while they wait, and on a 2-core machine
- * shared with another job two spinning threads starve each other (measured here under a load of
- * 5-6: the step 738-756 ms spinning, 102 ms passive, 95-168 ms on one thread).
- */
-function childEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.OPENBLAS_CORETYPE;
-  delete env.OPENBLAS_L2_SIZE;
-  env.OMP_WAIT_POLICY ??= 'PASSIVE';
-  return env;
-}
-
-/**
- * The first Python that imports torch: `$PYTHON`, then `python3` on the PATH, then Debian's
- * `/usr/bin/python3` (where `apt-get install python3-torch` puts it, and which a pyenv or venv
- * `python3` earlier on the PATH hides). Resolves to the interpreter, or to why none would do.
- *
- * @example
- * ```ts
- * const found = await findTorchPython();
- * if ('skipped' in found) console.log(found.skipped);
- * ```
- */
-export async function findTorchPython(): Promise<{ python: string } | { skipped: string }> {
-  const tried: string[] = [];
-  for (const python of [...new Set([process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p))]) {
-    try {
-      await run(python, ['-c', 'import torch'], { env: childEnv(), timeout: 60_000 });
-      return { python };
-    } catch (e) {
-      const err = e as { code?: string; stderr?: string };
-      const why = err.code === 'ENOENT' ? 'not found' : (err.stderr ?? String(e)).trim().split('\n').pop();
-      tried.push(`${python}: ${why}`);
-    }
-  }
-  return { skipped: `no Python here imports torch (${tried.join('; ')}); on Debian: apt-get install -y python3-torch libopenblas0-pthread` };
-}
-
-/**
  * Runs the PyTorch peer on `data` with `python`, sampling as `timing` says. The weights, batch and
  * settings go to a temporary directory as `manifest.json` (names, shapes, byte offsets) and
  * `tensors.bin` (the raw little-endian float32 and int32 arrays), removed afterwards. Rejects
@@ -141,7 +102,7 @@ export async function torchGpt(data: GptStepData, timing: GptTiming, python: str
   try {
     await writeFile(join(dir, 'manifest.json'), JSON.stringify(manifest));
     await writeFile(join(dir, 'tensors.bin'), Buffer.concat(chunks));
-    const { stdout } = await run(python, [SCRIPT, dir], { env: childEnv(), maxBuffer: 1 << 20, timeout: 30 * 60_000 });
+    const { stdout } = await run(python, [SCRIPT, dir], { env: torchEnv(), maxBuffer: 1 << 20, timeout: 30 * 60_000 });
     return JSON.parse(stdout.trim().split('\n').pop() as string) as TorchResult;
   } finally {
     await rm(dir, { recursive: true, force: true });

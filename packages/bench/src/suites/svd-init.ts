@@ -1,0 +1,215 @@
+/**
+ * SORSA's initialization SVD beside PyTorch's (issue #17): `initAdapter(W, { rank: 16 })` with its
+ * default method, on an n x n and a 4n x n weight (default n = 768, GPT-2's width), each with a
+ * slowly decaying spectrum (σ_k ∝ k^-0.6, the shape of trained weights) and as a Gaussian matrix
+ * (a flat top), against `torch.linalg.svd` (LAPACK's full SVD, the yardstick) and
+ * `torch.svd_lowrank` (niter 2) timed in a Python child on the same float32 values. Accuracy is
+ * measured against float64: the construction's exact singular values and vectors for the decaying
+ * family, PyTorch's float64 SVD for the Gaussian one (none without PyTorch, said loudly).
+ * @module
+ */
+import { Bench } from 'tinybench';
+import * as sj from '@sorsajs/core';
+import { randomizedStats } from '@sorsajs/linalg';
+import { initAdapter } from '@sorsajs/sorsa';
+import type { Row } from '../report.js';
+import type { SuiteOptions } from './matmul.js';
+import { findTorchPython } from '../peers/torch-python.js';
+import { torchSvdInit, type SvdCaseData, type TorchSvdResult } from '../peers/svd-torch.js';
+import type { GptTiming } from '../peers/gpt-torch.js';
+
+const RANK = 16;
+/** The yardstick's impl name, the ratio column's reference. */
+export const TORCH_SVD = 'PyTorch linalg.svd (full)';
+
+/** A small LCG and Box-Muller: the same matrices every run. */
+function gaussians(seed: number): () => number {
+  let s = seed >>> 0;
+  const u = (): number => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s + 0.5) / 2 ** 32;
+  };
+  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+}
+
+/** p orthonormal columns of length m (classical Gram-Schmidt, twice), float64, from a Gaussian. */
+function orthonormal(m: number, p: number, seed: number): Float64Array[] {
+  const g = gaussians(seed);
+  const Q: Float64Array[] = [];
+  for (let j = 0; j < p; j++) {
+    const v = Float64Array.from({ length: m }, g);
+    for (let pass = 0; pass < 2; pass++) {
+      const d = Q.map((q) => {
+        let acc = 0;
+        for (let i = 0; i < m; i++) acc += q[i] * v[i];
+        return acc;
+      });
+      Q.forEach((q, t) => {
+        for (let i = 0; i < m; i++) v[i] -= d[t] * q[i];
+      });
+    }
+    let nrm = 0;
+    for (let i = 0; i < m; i++) nrm += v[i] * v[i];
+    nrm = Math.sqrt(nrm);
+    for (let i = 0; i < m; i++) v[i] /= nrm;
+    Q.push(v);
+  }
+  return Q;
+}
+
+/** A matrix of the suite: its float32 values and, for the decaying family, its exact top-rank SVD. */
+interface Case extends SvdCaseData {
+  exact?: { S: number[]; U: Float64Array[] };
+}
+
+function decaying(m: number, n: number, seed: number): Case {
+  const p = Math.min(m, n);
+  const U = orthonormal(m, p, seed);
+  const V = orthonormal(n, p, seed + 1);
+  const s = Array.from({ length: p }, (_, i) => (i + 1) ** -0.6);
+  const acc = new Float64Array(m * n);
+  for (let t = 0; t < p; t++) {
+    const u = U[t];
+    const v = V[t];
+    for (let i = 0; i < m; i++) {
+      const a = s[t] * u[i];
+      const row = i * n;
+      for (let j = 0; j < n; j++) acc[row + j] += a * v[j];
+    }
+  }
+  return { name: `init ${m}x${n} k^-0.6 r${RANK}`, m, n, data: Float32Array.from(acc), exact: { S: s.slice(0, RANK), U: U.slice(0, RANK) } };
+}
+
+function gaussian(m: number, n: number, seed: number): Case {
+  const g = gaussians(seed);
+  return { name: `init ${m}x${n} gaussian r${RANK}`, m, n, data: Float32Array.from({ length: m * n }, g) };
+}
+
+/** The sine of the largest principal angle between span(ref) (k float64 columns) and U (row-major [m, k]). */
+function sinAngle(ref: Float64Array[], U: Float32Array, m: number, k: number): number {
+  // M = refᵀ U (k x k); its smallest singular value is the cosine: from the eigenvalues of MᵀM by
+  // cyclic Jacobi rotations (float64, a k x k matrix).
+  const M = Array.from({ length: k }, (_, i) => Float64Array.from({ length: k }, (_, j) => {
+    let acc = 0;
+    for (let r = 0; r < m; r++) acc += ref[i][r] * U[r * k + j];
+    return acc;
+  }));
+  const G = Array.from({ length: k }, (_, i) => Float64Array.from({ length: k }, (_, j) => M.reduce((acc, row) => acc + row[i] * row[j], 0)));
+  for (let sweep = 0; sweep < 60; sweep++) {
+    let off = 0;
+    for (let p = 0; p < k; p++) for (let q = p + 1; q < k; q++) off += G[p][q] ** 2;
+    if (off < 1e-30) break;
+    for (let p = 0; p < k; p++)
+      for (let q = p + 1; q < k; q++) {
+        if (G[p][q] === 0) continue;
+        const theta = (G[q][q] - G[p][p]) / (2 * G[p][q]);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let r = 0; r < k; r++) {
+          const a = G[r][p];
+          const b = G[r][q];
+          G[r][p] = c * a - s * b;
+          G[r][q] = s * a + c * b;
+        }
+        for (let r = 0; r < k; r++) {
+          const a = G[p][r];
+          const b = G[q][r];
+          G[p][r] = c * a - s * b;
+          G[q][r] = s * a + c * b;
+        }
+      }
+  }
+  const cos2 = Math.min(1, Math.min(...Array.from({ length: k }, (_, i) => G[i][i])));
+  return Math.sqrt(Math.max(0, 1 - cos2));
+}
+
+/**
+ * Times `initAdapter(W, { rank: 16 })` (its default SVD, adapter and residual read back) on each
+ * matrix after one warm-up call, beside PyTorch's full and low-rank SVDs of the same values when a
+ * Python imports torch (a loud SKIPPED line otherwise). Rows carry, in `detail`, each result's
+ * largest relative error of the top-16 singular values (`sigmaErr`), the sine of its top-16
+ * subspace's largest angle to the float64 one (`angle`), the slowest sample (`worstMs`) and, for
+ * sorsajs, the randomized SVD's iterations and whether its stopping rule was met.
+ *
+ * @example
+ * ```ts
+ * await sj.init({ backend: 'wasm' });
+ * console.log(markdown(await svdInitSuite({ sizes: [256] }), TORCH_SVD));
+ * ```
+ */
+export async function svdInitSuite(opts: SuiteOptions = {}): Promise<Row[]> {
+  const cases: Case[] = [];
+  for (const n of opts.sizes ?? [768]) {
+    for (const m of [n, 4 * n]) cases.push(decaying(m, n, 1000 + m), gaussian(m, n, 2000 + m));
+  }
+  const timing: GptTiming = { time: opts.time ?? 3000, iterations: 5, warmupTime: 0, warmupIterations: 1 };
+  const ours = `sorsajs initAdapter (${sj.backend()})`;
+  const rows: Row[] = [];
+
+  // PyTorch first, in its own process, while this one is idle.
+  let torch: TorchSvdResult | undefined;
+  const py = await findTorchPython();
+  if ('skipped' in py) console.log(`\n!!! svd-init: PyTorch SKIPPED (no yardstick, no float64 reference for the Gaussian matrices): ${py.skipped}`);
+  else {
+    torch = await torchSvdInit(cases, RANK, timing, py.python);
+    for (const tc of torch.cases) {
+      for (const [key, impl] of [['svd', TORCH_SVD], ['lowrank', 'PyTorch svd_lowrank (niter 2)']] as const) {
+        const t = tc[key];
+        rows.push({ case: tc.name, impl, medianMs: t.medianMs, samples: t.samples, detail: { sigmaErr: t.sigmaErr, angle: t.angle, torch: torch.torch, blas: torch.blas, threads: torch.threads } });
+      }
+    }
+  }
+
+  const bench = new Bench(timing);
+  const tensors = new Map<string, sj.Tensor>();
+  for (const c of cases) {
+    const W = sj.tensor(c.data, [c.m, c.n]);
+    tensors.set(c.name, W);
+    bench.add(`${c.name} | ${ours}`, async () => {
+      const { adapter, residual } = initAdapter(W, { rank: RANK });
+      await Promise.all([adapter.U.data(), adapter.S.data(), adapter.Vt.data(), residual.data()]);
+      sj.tree.dispose([adapter, residual]);
+    });
+  }
+  await bench.run();
+
+  for (const c of cases) {
+    const task = bench.tasks.find((t) => t.name === `${c.name} | ${ours}`)!;
+    const r = task.result;
+    if (!r || r.state !== 'completed') throw new Error(`bench: task "${task.name}" did not complete (${r?.state})`);
+    // One more call for the accuracy, against float64.
+    const { adapter, residual } = initAdapter(tensors.get(c.name)!, { rank: RANK });
+    const S = await adapter.S.data();
+    const U = (await adapter.U.data()) as Float32Array;
+    const stats = { iterations: randomizedStats.iterations, converged: String(randomizedStats.converged) };
+    sj.tree.dispose([adapter, residual]);
+    const ref = c.exact ?? (torch ? refOf(torch, c) : undefined);
+    const detail: Record<string, number | string> = { worstMs: r.latency.max, ...stats };
+    if (ref) {
+      detail.sigmaErr = Math.max(...ref.S.map((s, i) => Math.abs(S[i] - s) / s));
+      detail.angle = sinAngle(ref.U, U, c.m, RANK);
+    }
+    rows.push({ case: c.name, impl: ours, medianMs: r.latency.p50, samples: r.latency.samplesCount, detail });
+  }
+  tensors.forEach((t) => t.dispose());
+
+  console.log(`\n## svd-init accuracy (top-${RANK} against float64: largest relative σ error, sine of the largest subspace angle)\n`);
+  console.log('| case | impl | σ error | angle | worst ms | iterations |\n| --- | --- | --- | --- | --- | --- |');
+  for (const row of rows) {
+    const d = row.detail ?? {};
+    const f = (x: unknown) => (typeof x === 'number' ? x.toExponential(1) : '-');
+    console.log(`| ${row.case} | ${row.impl} | ${f(d.sigmaErr)} | ${f(d.angle)} | ${typeof d.worstMs === 'number' ? d.worstMs.toFixed(0) : '-'} | ${d.iterations ?? '-'}${d.converged === 'false' ? ' (not converged)' : ''} |`);
+  }
+  // Each case's rows together, sorsajs first.
+  const order = (r: Row) => cases.findIndex((c) => c.name === r.case) * 3 + (r.impl === ours ? 0 : r.impl === TORCH_SVD ? 1 : 2);
+  return rows.sort((a, b) => order(a) - order(b));
+}
+
+/** The float64 reference PyTorch computed for a case, as columns. */
+function refOf(torch: TorchSvdResult, c: Case): { S: number[]; U: Float64Array[] } | undefined {
+  const tc = torch.cases.find((t) => t.name === c.name);
+  if (!tc) return undefined;
+  const U = Array.from({ length: RANK }, (_, t) => Float64Array.from({ length: c.m }, (_, i) => tc.reference.U[i * RANK + t]));
+  return { S: tc.reference.S, U };
+}
