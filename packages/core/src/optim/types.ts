@@ -38,7 +38,12 @@ export interface StepOptions {
    * where both have a tensor: `g * gradScale + add.grads * add.weight` (a regularizer's gradient,
    * not clipped).
    */
-  add?: { grads: unknown; weight: number };
+  add?: {
+    /** The tree to add, mirroring the params (null leaves add nothing). */
+    grads: unknown;
+    /** Its weight. */
+    weight: number;
+  };
   /**
    * A scalar tensor: where it is 0 the step keeps the params and the optimizer's tensors (optax's
    * `apply_if_finite`, decided on the device); where it is not, the step applies. Host-side state
