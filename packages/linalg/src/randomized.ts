@@ -90,10 +90,16 @@ const SEPARATED = 0.01;
 const STALL = 0.9;
 /** Most iterations between two checks: a check costs a small SVD, a wrong guess as many iterations. */
 const MAX_STRIDE = 8;
-/** Most spread between the basis's columns (σ̃_1 / σ̃_l)^(2p) between orthonormalizations (see powerFor). */
-const RANGE = 1e4;
-/** Most multiplies by A Aᵀ between two orthonormalizations. */
-const MAXP = 4;
+/**
+ * Most spread the filter may put between the basis's columns before an orthonormalization: the
+ * weakest block direction (σ̃_l) ends up 1/RANGE of the strongest, kept by float32 to about
+ * RANGE·eps = 6e-3 relative, which only the oversampled directions come near (see Filter). Measured
+ * at 768 x 768 (k^-0.6, rank 16): 1e4 gives the filter degree 1, 1e5 and 1e6 degree 2, with the same
+ * iterations and accuracy and half the orthonormalizations.
+ */
+const RANGE = 1e5;
+/** Most multiplies by A Aᵀ in one filter, between two orthonormalizations. */
+const MAX_DEGREE = 12;
 
 /** ‖A v_i − σ̃_i u_i‖ per column i from YV = A V and QU = U (both [m, l]) and S [l]. Scalars: m, l. */
 const RESIDUALS: internal.KernelSource = {
@@ -108,38 +114,75 @@ for (let r = 0; r < m; r++) { const d = (YV[r * l + i] - QU[r * l + i] * S[i]) /
 return Math.sqrt(acc) * s0;`,
 };
 
-/** x · s. Scalars: s (float). */
-const SCALE: internal.KernelSource = { key: 'rsvd:scale', arrays: ['x'], scalars: ['s'], floats: ['s'], body: 'return x[this.thread.x] * s;' };
+/** One step of the filter's recurrence: alpha·HY − ac·Y − beta·P. Scalars: alpha, ac, beta (floats). */
+const CHEB: internal.KernelSource = {
+  key: 'rsvd:cheb',
+  arrays: ['HY', 'Y', 'P'],
+  scalars: ['alpha', 'ac', 'beta'],
+  floats: ['alpha', 'ac', 'beta'],
+  body: 'const i = this.thread.x;\nreturn alpha * HY[i] - ac * Y[i] - beta * P[i];',
+};
 
 /**
- * How many multiplies by A Aᵀ may run between two orthonormalizations, from the Ritz values S [l]:
- * as many as keep the basis's columns within a factor RANGE of each other, (σ̃_1 / σ̃_l)^(2p) <= RANGE,
- * so that float32 keeps the weakest direction to about RANGE·eps; at most MAXP. And 1 / σ̃_1², the
- * scale that keeps the unnormalized basis near 1 (no overflow on matrices of large norm).
+ * The Chebyshev filter between two checks (Zhou and Saad's Chebyshev-filtered subspace iteration,
+ * mirrored to keep the largest values): p_d(H) X with H = A Aᵀ and p_d(x) = T_d(L(x)) / T_d(L(x0)),
+ * where L maps [0, cut] onto [-1, 1]. With cut = σ̃_l² (the block's smallest Ritz value) and x0 =
+ * σ̃_1², directions below the block are kept within 1 / T_d(L(x0)) while σ_i outside grows as
+ * T_d(L(σ_i²)): per multiply, σ_rank gains on σ_(l+1) by about L + sqrt(L² - 1) at L = L(σ_rank²),
+ * where plain powers of H gain (σ_rank / σ_(l+1))². On a flat top (a Gaussian matrix, whose
+ * σ_rank and σ_(l+1) differ by a few %) that is several times fewer multiplies. The degree is the
+ * largest with T_d(L(x0)) <= RANGE (the block's weakest direction 1/RANGE of its strongest).
+ * `coefficients(i)` gives the recurrence Y_(i+1) = alpha (H Y_i − c Y_i) − beta Y_(i−1), normalized so
+ * that p_d(x0) = 1 (the basis stays near 1: no overflow).
  */
-function powerFor(S: Float32Array, l: number): { power: number; scale: number } {
-  const top = S[0];
-  const low = S[l - 1];
-  if (!(top > 0)) return { power: 1, scale: 1 };
-  const spread = low > 0 ? Math.log(top / low) : Infinity;
-  const power = spread === 0 ? MAXP : Math.max(1, Math.min(MAXP, Math.floor(Math.log(RANGE) / (2 * spread))));
-  return { power, scale: 1 / (top * top) };
+class Filter {
+  readonly degree: number;
+  private readonly c: number;
+  private readonly e: number;
+  private readonly rho: number[];
+
+  constructor(S: Float32Array, l: number) {
+    const cut = S[l - 1] * S[l - 1];
+    const x0 = S[0] * S[0];
+    this.c = cut / 2;
+    this.e = cut / 2;
+    const L0 = cut > 0 && x0 > cut * (1 + 1e-6) ? (x0 - this.c) / this.e : Infinity;
+    // T_i(L0) by its recurrence; with no usable interval (cut 0, or a flat block) plain powers.
+    this.rho = [1, L0];
+    while (this.rho.length <= MAX_DEGREE && Number.isFinite(L0)) {
+      const n = this.rho.length;
+      const next = 2 * L0 * this.rho[n - 1] - this.rho[n - 2];
+      if (next > RANGE) break;
+      this.rho.push(next);
+    }
+    this.degree = Number.isFinite(L0) ? Math.max(1, this.rho.length - 1) : 0;
+  }
+
+  /** The recurrence's scalars for Y_(i+1) from Y_i and Y_(i−1) (i from 0; Y_(−1) unused at i = 0). */
+  coefficients(i: number): { alpha: number; ac: number; beta: number } {
+    const { c, e, rho } = this;
+    const alpha = i === 0 ? 1 / (e * rho[1]) : (2 * rho[i]) / (rho[i + 1] * e);
+    const beta = i === 0 ? 0 : rho[i - 1] / rho[i + 1];
+    return { alpha, ac: alpha * c, beta };
+  }
 }
 
 /** The first n values of a payload, times the scale s[0]. */
 const HEAD: internal.KernelSource = { key: 'rsvd:head', arrays: ['x', 's'], scalars: [], body: 'return x[this.thread.x] * s[0];' };
 
 /**
- * Rank-`rank` truncated SVD by randomized subspace iteration: a Gaussian test matrix from `key`,
- * then iterations Z = orth(Aᵀ Q), Q = orth(A Z) on a basis of rank + oversample columns, each
- * multiply followed by a Householder orthonormalization (in float32, rounding otherwise swamps the
- * small directions: error 15-600x larger with 1-4 power iterations, measured). Every few iterations
- * a Rayleigh-Ritz step (a small Jacobi SVD of Qᵀ A Z) gives the Ritz triplets and their residuals,
- * read back to decide whether to stop (see `randomizedStats` for the rule and its estimates; the
- * next check is placed where the measured rate predicts `tol`). With `powerIters`, a fixed number
- * of iterations and no checks. Everything runs in core's kernels inside one job, so the call returns
- * at once. Not available on webgl (its Gaussian sketch needs `random.normal`). Not differentiable:
- * under a gradient it throws, pointing to `svd(a, { method: 'jacobi', rank })`.
+ * Rank-`rank` truncated SVD by randomized subspace iteration: a Gaussian test matrix from `key`
+ * spans a basis of rank + oversample columns, which multiplies by A Aᵀ refine. Every few multiplies
+ * a check: Z = orth(Aᵀ Q), then a Rayleigh-Ritz step (a small Jacobi SVD of Qᵀ A Z) gives the Ritz
+ * triplets and their residuals, read back to decide whether to stop (see `randomizedStats` for the
+ * rule and its estimates; the next check is placed where the measured rate predicts `tol`). Between
+ * checks the multiplies run as a Chebyshev filter built from the last check's Ritz values (see
+ * Filter: on a flat spectrum half the multiplies of plain powers, measured), and the basis is
+ * orthonormalized by Householder QR once the filter's degree is spent (in float32 rounding would
+ * otherwise swamp the weaker directions). A is scaled by max|A| first. With `powerIters`, a fixed
+ * number of plain iterations and no checks. Everything runs in core's kernels inside one job, so
+ * the call returns at once. Not available on webgl (its Gaussian sketch needs `random.normal`). Not
+ * differentiable: under a gradient it throws, pointing to `svd(a, { method: 'jacobi', rank })`.
  *
  * @example
  * ```ts
@@ -223,31 +266,40 @@ class Iteration {
     ctx.free(Y0);
     let nextCheck = fixed ? last : Math.min(2, last);
     let prev: { iteration: number; worst: number } | undefined;
-    // Multiplies by A Aᵀ between two orthonormalizations, and the scale that keeps the unnormalized
-    // basis near 1 meanwhile (1 / σ̃_1²); set from each check's Ritz values.
-    let power = 1;
-    let scale = 1;
-    let since = 0;
+    // Set from each check's Ritz values (none before the first: a plain multiply).
+    let filter: Filter | undefined;
     for (let t = 1; ; t++) {
       const checking = t === nextCheck || t === last;
-      const W = await this.timesAt(Q);
-      stats.iterations = t;
       if (!checking) {
-        const Y1 = await this.timesA(W);
-        ctx.free(W);
-        ctx.free(Q);
-        since++;
-        // The basis before a check must be orthonormal (the Ritz step assumes it).
-        if (since >= power || t + 1 === nextCheck || t + 1 === last) {
-          Q = await orthonormalInJob(ctx, Y1, m, l);
-          ctx.free(Y1);
-          since = 0;
-        } else {
-          Q = await ctx.run(SCALE, [m * l], [Y1], [scale]);
-          ctx.free(Y1);
+        // Up to the filter's degree of multiplies by A Aᵀ, stopping short of the next check.
+        const d = Math.max(1, Math.min(filter?.degree || 1, nextCheck - t, last - t));
+        let Y = Q;
+        let P = Q;
+        for (let i = 0; i < d; i++) {
+          const W = await this.timesAt(Y);
+          const HY = await this.timesA(W);
+          ctx.free(W);
+          let next = HY;
+          if (filter?.degree) {
+            const { alpha, ac, beta } = filter.coefficients(i);
+            next = await ctx.run(CHEB, [m * l], [HY, Y, P], [alpha, ac, beta]);
+            ctx.free(HY);
+          }
+          // Y_(i−1) is no longer needed (the loop's input Q is freed after it).
+          if (P !== Q) ctx.free(P);
+          P = Y;
+          Y = next;
         }
+        if (P !== Q) ctx.free(P);
+        ctx.free(Q);
+        // The basis is orthonormal again (and exactly so before a check: the Ritz step assumes it).
+        Q = await orthonormalInJob(ctx, Y, m, l);
+        ctx.free(Y);
+        stats.iterations = t = t + d - 1;
         continue;
       }
+      const W = await this.timesAt(Q);
+      stats.iterations = t;
       const Z = await orthonormalInJob(ctx, W, n, l);
       ctx.free(W);
       const Y = await this.timesA(Z);
@@ -272,7 +324,7 @@ class Iteration {
           }
           nextCheck = t + Math.max(1, Math.min(MAX_STRIDE, stride));
           prev = { iteration: t, worst };
-          ({ power, scale } = powerFor(rr.sv, l));
+          filter = new Filter(rr.sv, l);
         }
       }
       if (stop) {
@@ -284,7 +336,6 @@ class Iteration {
       for (const x of [rr.Us, rr.S, rr.Vt, rr.QU, rr.YV, Z, Q]) ctx.free(x);
       Q = await orthonormalInJob(ctx, Y, m, l);
       ctx.free(Y);
-      since = 0;
     }
   }
 
