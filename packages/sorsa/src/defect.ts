@@ -152,28 +152,43 @@ return acc - (i === j ? 1 : 0);`,
 }
 
 /**
- * The regularizer's sum over the Gram results `E0..`, each of `A_q` adapters (2 A_q factors of r_q²
- * values, U then Vt): per adapter `‖E_U‖ + ‖E_Vt‖`, added in order, after `P[0]` (the sum so far)
- * with `prev`; divided by `cnt` (2L) with `last`. One cell. Scalars: A_q and rr_q (r_q²) of each,
- * then `cnt`, `pinf`.
+ * The norms of the factors' Gram results: arrays `E0..` each of `F_q` factors of `rr_q` values; cell
+ * c is the norm of factor c counted across the arrays in order (reduce's norm, the same operations).
+ * Output `[Σ F_q]`. Scalars: `end_q` (the cumulative factor count after array q) and `rr_q` of each,
+ * then `pinf`.
+ */
+function factorNormsKernel(q: number): internal.KernelSource {
+  const es = Array.from({ length: q }, (_, e) => e);
+  const branch = (e: number): string => `${e === 0 ? '' : 'else '}if (c < end${e}) {
+  const o${e} = (c - ${e === 0 ? '0' : `end${e - 1}`}) * rr${e};
+  ${normCode(`E${e}`, `o${e}`, `rr${e}`, `${e}`).replace(/\n/g, '\n  ')}
+  nrm = n${e};
+}`;
+  return {
+    key: `sorsa:factor-norms:${q}`,
+    arrays: es.map((e) => `E${e}`),
+    scalars: [...es.flatMap((e) => [`end${e}`, `rr${e}`]), 'pinf'],
+    floats: ['pinf'],
+    body: `const c = this.thread.x;
+let nrm = 0;
+${es.map(branch).join('\n')}
+return nrm;`,
+  };
+}
+
+/**
+ * The regularizer from the factors' norms: arrays `N0..` of `2 A_q` norms each (U then Vt of each
+ * adapter): per adapter `‖E_U‖ + ‖E_Vt‖`, added in order, after `P[0]` (the sum so far) with
+ * `prev`; divided by `cnt` (2L) with `last`. One cell. Scalars: A_q of each, then `cnt`.
  */
 function meanKernel(q: number, prev: boolean, last: boolean): internal.KernelSource {
   const es = Array.from({ length: q }, (_, e) => e);
-  const sums = es.map(
-    (e) => `for (let q${e} = 0; q${e} < A${e}; q${e}++) {
-  const oU${e} = 2 * q${e} * rr${e};
-  ${normCode(`E${e}`, `oU${e}`, `rr${e}`, `U${e}`).replace(/\n/g, '\n  ')}
-  const oV${e} = oU${e} + rr${e};
-  ${normCode(`E${e}`, `oV${e}`, `rr${e}`, `V${e}`).replace(/\n/g, '\n  ')}
-  const both${e} = nU${e} + nV${e};
-  acc += both${e};
-}`,
-  );
+  const sums = es.map((e) => `for (let a${e} = 0; a${e} < A${e}; a${e}++) { const both${e} = N${e}[2 * a${e}] + N${e}[2 * a${e} + 1]; acc += both${e}; }`);
   return {
     key: `sorsa:reg-mean:${q}:${prev ? 'p' : '-'}:${last ? 'last' : '-'}`,
-    arrays: [...(prev ? ['P'] : []), ...es.map((e) => `E${e}`)],
-    scalars: [...es.flatMap((e) => [`A${e}`, `rr${e}`]), 'cnt', 'pinf'],
-    floats: ['cnt', 'pinf'],
+    arrays: [...(prev ? ['P'] : []), ...es.map((e) => `N${e}`)],
+    scalars: [...es.map((e) => `A${e}`), 'cnt'],
+    floats: ['cnt'],
     body: `let acc = ${prev ? 'P[0]' : '0'};
 ${sums.join('\n')}
 return ${last ? 'acc / cnt' : 'acc'};`,
@@ -182,21 +197,21 @@ return ${last ? 'acc / cnt' : 'acc'};`,
 
 /**
  * `DEFECT_GRAD` for the regularizer: the factor's cotangent `(2 (g / cnt) / ‖E‖) M E` with E the
- * factor's r² values of a Gram result from offset `eo`, and ‖E‖ recomputed there (as reduce's norm).
- * Scalars: r, w, sk, si, vt, eo, rr, then cnt, pinf.
+ * factor's r² values of a Gram result from offset `eo` and ‖E‖ at `nrm[ni]`. Scalars: r, w, sk,
+ * si, vt, eo, ni, then cnt.
  */
 const REG_GRAD: internal.KernelSource = {
   key: 'sorsa:reg-grad',
-  arrays: ['M', 'E', 'g'],
-  scalars: ['r', 'w', 'sk', 'si', 'vt', 'eo', 'rr', 'cnt', 'pinf'],
-  floats: ['cnt', 'pinf'],
+  arrays: ['M', 'E', 'nrm', 'g'],
+  scalars: ['r', 'w', 'sk', 'si', 'vt', 'eo', 'ni', 'cnt'],
+  floats: ['cnt'],
   body: `const c = this.thread.x;
 ${internal.divmod('q', 'p', 'c', 'w')}
 const k = vt === 1 ? p : q;
 const i = vt === 1 ? q : p;
-${normCode('E', 'eo', 'rr', 'E')}
+const nv = nrm[ni];
 const gj = g[0] / cnt;
-const coef = nE === 0 ? 0 : (2 * gj) / nE;
+const coef = nv === 0 ? 0 : (2 * gj) / nv;
 let acc = 0;
 for (let j = 0; j < r; j++) { acc += M[k * sk + j * si] * E[eo + j * r + i]; }
 return coef * acc;`,
@@ -206,7 +221,9 @@ return coef * acc;`,
 interface RegResiduals {
   fs: Tensor[];
   Es: Tensor[];
-  at: { e: number; off: number }[];
+  norms: Tensor[];
+  /** Factor f's Gram values: result e from offset off; its norm: norms[n] at ni. */
+  at: { e: number; off: number; n: number; ni: number }[];
 }
 
 /** Runs of consecutive adapters of one rank, at most ADAPTERS_PER_GRAM long. */
@@ -224,8 +241,8 @@ function regForward(fs: Tensor[]): [Tensor, RegResiduals] {
   const pairs = Array.from({ length: fs.length / 2 }, (_, a) => [fs[2 * a], fs[2 * a + 1]] as [Tensor, Tensor]);
   return internal.untracked(() => {
     const Es: Tensor[] = [];
-    const at: { e: number; off: number }[] = [];
-    const meta: { A: number; rr: number }[] = [];
+    const at: { e: number; off: number; n: number; ni: number }[] = [];
+    const meta: { F: number; rr: number }[] = [];
     for (const g of groups(pairs)) {
       const r = pairs[g[0]][0].shape[1];
       const ms = g.flatMap((a) => pairs[a]);
@@ -233,25 +250,37 @@ function regForward(fs: Tensor[]): [Tensor, RegResiduals] {
         const { K, sk, si } = layout(M, f % 2 === 0 ? 'cols' : 'rows');
         return [K, sk, si];
       })];
-      ms.forEach((_, f) => at.push({ e: Es.length, off: f * r * r }));
+      ms.forEach((_, f) => at.push({ e: Es.length, off: f * r * r, n: 0, ni: 0 }));
       Es.push(internal.launch('orthoRegularizer', gramsKernel(ms.length), [ms.length, r, r], 'float32', ms, scalars));
-      meta.push({ A: g.length, rr: r * r });
+      meta.push({ F: ms.length, rr: r * r });
+    }
+    // The factors' norms, up to 7 Gram results a launch.
+    const norms: Tensor[] = [];
+    const counts: number[] = [];
+    let f0 = 0;
+    for (let e = 0; e < Es.length; e += MAX_ARRAYS) {
+      const group = meta.slice(e, e + MAX_ARRAYS);
+      let end = 0;
+      const scalars = group.flatMap((m) => [(end += m.F), m.rr]);
+      for (let f = 0; f < end; f++) Object.assign(at[f0 + f], { n: norms.length, ni: f });
+      f0 += end;
+      norms.push(internal.launch('orthoRegularizer', factorNormsKernel(group.length), [end], 'float32', Es.slice(e, e + MAX_ARRAYS), [...scalars, Infinity]));
+      counts.push(end / 2);
     }
     const cnt = fs.length;
     let acc: Tensor | null = null;
-    for (let e = 0; e < Es.length; ) {
-      const q = Math.min(Es.length - e, acc ? MAX_ARRAYS - 1 : MAX_ARRAYS);
-      const last = e + q === Es.length;
-      const src = meanKernel(q, acc !== null, last);
-      const ins = [...(acc ? [acc] : []), ...Es.slice(e, e + q)];
-      acc = internal.launch('orthoRegularizer', src, [], 'float32', ins, [...meta.slice(e, e + q).flatMap((m) => [m.A, m.rr]), cnt, Infinity]);
-      e += q;
+    for (let n = 0; n < norms.length; ) {
+      const q = Math.min(norms.length - n, acc ? MAX_ARRAYS - 1 : MAX_ARRAYS);
+      const last = n + q === norms.length;
+      const ins = [...(acc ? [acc] : []), ...norms.slice(n, n + q)];
+      acc = internal.launch('orthoRegularizer', meanKernel(q, acc !== null, last), [], 'float32', ins, [...counts.slice(n, n + q), cnt]);
+      n += q;
     }
-    return [acc as Tensor, { fs, Es, at }];
+    return [acc as Tensor, { fs, Es, norms, at }];
   });
 }
 
-function regBackward({ fs, Es, at }: RegResiduals, g: Tensor): Tensor[] {
+function regBackward({ fs, Es, norms, at }: RegResiduals, g: Tensor): Tensor[] {
   const cnt = fs.length;
   if (internal.recording([g, ...fs])) {
     // A differentiated backward pass: each factor's composed pullback, of the mean's g / 2L.
@@ -260,8 +289,8 @@ function regBackward({ fs, Es, at }: RegResiduals, g: Tensor): Tensor[] {
   }
   return fs.map((M, f) => {
     const { r, sk, si, w } = layout(M, f % 2 === 0 ? 'cols' : 'rows');
-    const { e, off } = at[f];
-    return internal.launch('orthoRegularizer', REG_GRAD, M.shape, 'float32', [M, Es[e], g], [r, w, sk, si, f % 2 === 1 ? 1 : 0, off, r * r, cnt, Infinity]);
+    const { e, off, n, ni } = at[f];
+    return internal.launch('orthoRegularizer', REG_GRAD, M.shape, 'float32', [M, Es[e], norms[n], g], [r, w, sk, si, f % 2 === 1 ? 1 : 0, off, ni, cnt]);
   });
 }
 
