@@ -216,7 +216,11 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
   const l = Math.min(k + oversample, p);
   const plan = jacobiPlan(l, l, {});
   return tidy(() => {
-    const omega = random.normal(opts.key ?? random.key(0), [n, l]);
+    // The basis lives on the shorter side (a tall A is iterated as Aᵀ, the factors swapped back):
+    // the orthonormalizations between checks, Householder QRs of its columns, are then of the
+    // smaller matrix (measured at 3072 x 768: 6 ms a QR of 768 x 32 against 25 ms of 3072 x 32).
+    const swap = m > n;
+    const omega = random.normal(opts.key ?? random.key(0), [swap ? m : n, l]);
     // A / max|A|: products by A Aᵀ square the scale, which would underflow (or overflow) float32
     // on matrices of tiny (or huge) norm; S is scaled back at the end. A zero matrix stays zero.
     const mx = maximum(max(abs(a)), 2 ** -126);
@@ -225,7 +229,7 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
     // transposed A operand is read with a stride of its row length.
     const at = transpose(as);
     const [U, S, Vt] = internal.launchJob('randomizedSvd', [as, at, omega, mx], [[m, k], [k], [k, n]], async (ctx, [A, At, Om, Mx]) => {
-      const it = new Iteration(ctx, A, At, m, n, l, k);
+      const it = swap ? new Iteration(ctx, At, A, n, m, l, k, true) : new Iteration(ctx, A, At, m, n, l, k, false);
       return it.run(Om, Mx, { q, tol, maxIters, plan });
     });
     return { U, S, Vt };
@@ -242,6 +246,8 @@ class Iteration {
     private readonly n: number,
     private readonly l: number,
     private readonly k: number,
+    /** Whether A here is the caller's Aᵀ (so the factors come out swapped and transposed). */
+    private readonly swapped: boolean,
   ) {}
 
   /** A @ X for X [n, l]. */
@@ -358,11 +364,17 @@ class Iteration {
     return { Us: small.U, S: small.S, Vt: small.Vt, sv: S, res, YV, QU };
   }
 
-  /** [U, S, Vt]: U = Q Us[:, :k], S[:k] scaled back by max|A|, Vt = Vsᵀ[:k] Zᵀ from a Rayleigh-Ritz step. */
+  /** The caller's [U, S, Vt]: U = Q Us[:, :k], S[:k] scaled back by max|A|, Vt = Vsᵀ[:k] Zᵀ from a Rayleigh-Ritz step (swapped back for a transposed A). */
   private async factors(Q: Payload, Z: Payload, rr: { Us: Payload; S: Payload; Vt: Payload }, Mx: Payload): Promise<Payload[]> {
     const { ctx, m, n, l, k } = this;
-    const U = await internal.matmulInJob(ctx, Q, rr.Us, { M: m, N: k, K: l, sa0: l, sa1: 1, sb0: l, sb1: 1 });
     const S = await ctx.run(HEAD, [k], [rr.S, Mx], []);
+    if (this.swapped) {
+      // This A is the caller's Aᵀ = (Q Us) S (Z Vs)ᵀ: the caller's U is Z Vs[:, :k], its Vt (Q Us[:, :k])ᵀ.
+      const U = await internal.matmulInJob(ctx, Z, rr.Vt, { M: n, N: k, K: l, sa0: l, sa1: 1, sb0: 1, sb1: l });
+      const Vt = await internal.matmulInJob(ctx, rr.Us, Q, { M: k, N: m, K: l, sa0: 1, sa1: l, sb0: 1, sb1: l });
+      return [U, S, Vt];
+    }
+    const U = await internal.matmulInJob(ctx, Q, rr.Us, { M: m, N: k, K: l, sa0: l, sa1: 1, sb0: l, sb1: 1 });
     const Vt = await internal.matmulInJob(ctx, rr.Vt, Z, { M: k, N: n, K: l, sa0: l, sa1: 1, sb0: 1, sb1: l });
     return [U, S, Vt];
   }

@@ -23,6 +23,8 @@ interface Case {
 
 /** σ_i = (i + 1)^-0.6: the slow decay of trained weights; σ_8 / σ_9 = 1.073, a separated gap at rank 8. */
 const decay: Case = { name: 'k^-0.6', m: 160, n: 96, s: Array.from({ length: 96 }, (_, i) => (i + 1) ** -0.6), seed: 11 };
+/** The same spectrum on a wide matrix (the iteration's basis then lives on the rows, not swapped). */
+const decayWide: Case = { ...decay, name: 'k^-0.6 wide', m: 96, n: 160, seed: 13 };
 /** Linearly spaced from 2 to 1: neighbours 0.5% apart, no separated gap (only σ is asked for). */
 const flat: Case = { name: 'flat', m: 160, n: 96, s: Array.from({ length: 96 }, (_, i) => 2 - i / 95), seed: 12 };
 
@@ -82,19 +84,19 @@ forEachBackend('randomizedSvd until converged', (name) => {
 
   it('a slowly decaying spectrum: stops when σ and the separated subspace meet tol, and they do', async () => {
     const k = 8;
-    for (const tol of [1e-3, 1e-4]) {
-      const r = await run(decay, k, { tol });
+    for (const [cs, tol] of [[decay, 1e-3], [decay, 1e-4], [decayWide, 1e-3]] as const) {
+      const r = await run(cs, k, { tol });
       const last = r.stats.checks.at(-1)!;
-      expect(r.stats.converged, `tol ${tol}: ${JSON.stringify(r.stats)}`).toBe(true);
+      expect(r.stats.converged, `${cs.name} tol ${tol}: ${JSON.stringify(r.stats)}`).toBe(true);
       expect(r.stats.stalled).toBe(false);
       expect(last.separated).toBe(true);
       expect(last.sigma).toBeLessThanOrEqual(tol);
       expect(last.angle).toBeLessThanOrEqual(tol);
       // Every check before the last one had not met tol (the iteration did not run past it).
       for (const ch of r.stats.checks.slice(0, -1)) expect(Math.max(ch.sigma, ch.angle), `check ${ch.iteration}`).toBeGreaterThan(tol);
-      const gap = decay.s[k - 1] - decay.s[k];
-      expect(r.sigmaErr, `tol ${tol}`).toBeLessThanOrEqual(tol + r.fl / decay.s[k - 1]);
-      expect(r.angle, `tol ${tol}`).toBeLessThanOrEqual(tol + r.fl / gap);
+      const gap = cs.s[k - 1] - cs.s[k];
+      expect(r.sigmaErr, `${cs.name} tol ${tol}`).toBeLessThanOrEqual(tol + r.fl / cs.s[k - 1]);
+      expect(r.angle, `${cs.name} tol ${tol}`).toBeLessThanOrEqual(tol + r.fl / gap);
     }
   });
 
@@ -132,17 +134,19 @@ forEachBackend('randomizedSvd until converged', (name) => {
     expect(r.angle).toBeLessThanOrEqual(r.fl / (decay.s[k - 1] - decay.s[k]));
   });
 
-  it('U and Vt come out orthonormal, and U S Vt is the float64 rank-k truncation to the floor', async () => {
+  it('U and Vt come out orthonormal, tall and wide', async () => {
     const k = 8;
-    const r = await run(decay, k, {});
-    const { m, n } = decay;
-    for (const [X, rows, byCols] of [[r.U, m, true], [r.Vt, n, false]] as const) {
-      for (let p = 0; p < k; p++)
-        for (let q = 0; q < k; q++) {
-          let acc = 0;
-          for (let t = 0; t < rows; t++) acc += byCols ? X[t * k + p] * X[t * k + q] : X[p * rows + t] * X[q * rows + t];
-          expect(Math.abs(acc - (p === q ? 1 : 0)), `${byCols ? 'U' : 'Vt'} (${p}, ${q})`).toBeLessThanOrEqual(16 * Math.sqrt(rows) * EPS32);
-        }
+    for (const cs of [decay, decayWide]) {
+      const r = await run(cs, k, {});
+      const { m, n } = cs;
+      for (const [X, rows, byCols] of [[r.U, m, true], [r.Vt, n, false]] as const) {
+        for (let p = 0; p < k; p++)
+          for (let q = 0; q < k; q++) {
+            let acc = 0;
+            for (let t = 0; t < rows; t++) acc += byCols ? X[t * k + p] * X[t * k + q] : X[p * rows + t] * X[q * rows + t];
+            expect(Math.abs(acc - (p === q ? 1 : 0)), `${cs.name} ${byCols ? 'U' : 'Vt'} (${p}, ${q})`).toBeLessThanOrEqual(16 * Math.sqrt(rows) * EPS32);
+          }
+      }
     }
   });
 
