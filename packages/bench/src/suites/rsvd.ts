@@ -11,8 +11,8 @@ import { rowsOf, type Row } from '../report.js';
 import type { SuiteOptions } from './matmul.js';
 
 /**
- * Times `randomizedSvd(a, { rank: 16 })` (oversample 10, 4 power iterations, each multiply
- * re-orthonormalized by QR) on n x n Gaussian matrices, default n = 1024, after one warm-up call
+ * Times `randomizedSvd(a, { rank: 16 })` (its default: iterated until the top 16 singular values are
+ * accurate to 1e-3) on n x n Gaussian matrices, default n = 1024, after one warm-up call
  * (which compiles the kernels). Rates are n^2 k / time (Mn^2k/s), a size-normalized speed.
  *
  * @example
