@@ -1,8 +1,10 @@
 /**
  * The published entry points as a user's program loads them: `@sorsajs/core`, its
- * `@sorsajs/core/internal` subpath and `@sorsajs/linalg`, resolved through node_modules to the built
- * packages (dist: `npm test` builds first) by `import` and by `require` in a child process. `require`
- * of an ES module needs Node 20.19 or newer; older versions skip that test, saying so.
+ * `@sorsajs/core/internal` subpath, `@sorsajs/linalg`, `@sorsajs/models`, `@sorsajs/sorsa` and
+ * `@sorsajs/testing`, resolved through node_modules to the built packages (dist: `npm test` builds
+ * first) by `import` and by `require` in a child process. `require` of an ES module needs Node 20.19
+ * or newer; older versions skip that test, saying so. `@sorsajs/testing/backends` awaits at load
+ * (it probes the backends), so only `import` can load it.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +32,15 @@ describe('package entry points', () => {
        console.log(JSON.stringify([Array.from(await y.data()), 'internal' in c, typeof i.launch, typeof qr]));`,
     ]);
     expect(JSON.parse(out)).toEqual([[2, 3], false, 'function', 'function']);
+  });
+
+  it.skipIf(!requiresEsm)(`require() loads every package's root and the testing kit's vitest subpath${requiresEsm ? '' : ` (skipped: ${why})`}`, () => {
+    const out = node([
+      '-e',
+      `const names = ['@sorsajs/linalg', '@sorsajs/models', '@sorsajs/sorsa', '@sorsajs/testing', '@sorsajs/testing/vitest'];
+       console.log(JSON.stringify([typeof require('@sorsajs/sorsa').adaptParams, typeof require('@sorsajs/models').loadPretrained, typeof require('@sorsajs/testing').assertAllClose, names.every((n) => typeof require(n) === 'object')]));`,
+    ]);
+    expect(JSON.parse(out)).toEqual(['function', 'function', 'function', true]);
   });
 
   it.skipIf(!requiresEsm)(`require() loads them too${requiresEsm ? '' : ` (skipped: ${why})`}`, () => {
