@@ -1,6 +1,7 @@
 import gpujs from 'gpu.js';
 import { Engine } from './engine.js';
 import { describeAdapter, ensureWebGPU } from './node-webgpu.js';
+import { describeAdapterQuietly } from './adapter-probe.js';
 import type { BackendName, BackendRequest } from './types.js';
 import { Storage } from './storage.js';
 import { IN_NODE } from '../util/env.js';
@@ -109,8 +110,11 @@ function probeOnce(name: BackendName): Promise<string | null> {
  * Selects the backend every later op runs on and resolves to its name.
  *
  * `'auto'` (the default) picks a hardware WebGPU adapter when there is one, else `wasm`. A software
- * WebGPU adapter (Mesa lavapipe) is only used when asked for by name. Asking for a backend that
- * cannot run here rejects with the reason.
+ * WebGPU adapter (Mesa lavapipe) is only used when asked for by name. Under Node, `'auto'` looks at
+ * the adapter from a child process, so that a program that ends on wasm never loads Dawn here and
+ * prints nothing (Dawn writes warnings to stderr on lavapipe); `'webgpu'`, `availableBackends` and
+ * `backendReasons` load it in this process. Asking for a backend that cannot run here rejects with
+ * the reason.
  *
  * @example
  * ```ts
@@ -122,7 +126,7 @@ function probeOnce(name: BackendName): Promise<string | null> {
 export async function init(opts: { backend?: BackendRequest } = {}): Promise<BackendName> {
   const want = opts.backend ?? 'auto';
   if (want === 'auto') {
-    const adapter = await describeAdapter();
+    const adapter = await describeAdapterQuietly();
     if (typeof adapter !== 'string' && !adapter.software && (await probeOnce('webgpu')) === null) {
       return use('webgpu');
     }
