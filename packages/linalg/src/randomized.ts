@@ -86,8 +86,21 @@ export const randomizedStats: RandomizedStats = { iterations: 0, converged: fals
 
 /** A subspace with σ_rank at least this much (relative) above σ_(rank+1) must also meet tol in angle. */
 const SEPARATED = 0.01;
-/** A check that improves the worse estimate by less than this factor ends the iteration (stalled). */
+/**
+ * A check whose worse estimate is not below STALL times that of the latest check at least
+ * STALL_SPAN multiplies earlier ends the iteration (stalled: float32's floor). Over a span, not from
+ * the previous check: one plain multiply gains only (σ_(l+1) / σ_rank)² on a flat spectrum, which
+ * with the estimates' own noise can look like no gain (measured: a Gaussian 3072 x 768 'stalled'
+ * between two checks one multiply apart, 2.5x above tol).
+ */
 const STALL = 0.9;
+const STALL_SPAN = 3;
+
+/** The stall rule (see STALL) for a check at iteration t with worse estimate `worst`. */
+function stalled(seen: readonly { iteration: number; worst: number }[], t: number, worst: number): boolean {
+  for (let i = seen.length - 1; i >= 0; i--) if (t - seen[i].iteration >= STALL_SPAN) return worst > STALL * seen[i].worst;
+  return false;
+}
 /** Most iterations between two checks: a check costs a small SVD, a wrong guess as many iterations. */
 const MAX_STRIDE = 8;
 /**
@@ -141,7 +154,10 @@ class Filter {
   private readonly e: number;
   private readonly rho: number[];
 
-  constructor(S: Float32Array, l: number) {
+  private readonly sk2: number;
+
+  constructor(S: Float32Array, l: number, k: number) {
+    this.sk2 = S[k - 1] * S[k - 1];
     const cut = S[l - 1] * S[l - 1];
     const x0 = S[0] * S[0];
     this.c = cut / 2;
@@ -156,6 +172,17 @@ class Filter {
       this.rho.push(next);
     }
     this.degree = Number.isFinite(L0) ? Math.max(1, this.rho.length - 1) : 0;
+  }
+
+  /**
+   * The factor by which the angle of the top-rank Ritz subspace should shrink per multiply: 1 / (L +
+   * sqrt(L² − 1)) at L = L(σ̃_k²), Chebyshev's growth there against at most 1 below the cut; 1 when
+   * there is no filter.
+   */
+  predictedRate(): number {
+    if (!this.degree) return 1;
+    const L = (this.sk2 - this.c) / this.e;
+    return L > 1 ? 1 / (L + Math.sqrt(L * L - 1)) : 1;
   }
 
   /** The recurrence's scalars for Y_(i+1) from Y_i and Y_(i−1) (i from 0; Y_(−1) unused at i = 0). */
@@ -272,6 +299,8 @@ class Iteration {
     ctx.free(Y0);
     let nextCheck = fixed ? last : Math.min(2, last);
     let prev: { iteration: number; worst: number } | undefined;
+    // Every check's worse estimate (over tol), for the stall rule.
+    const seen: { iteration: number; worst: number }[] = [];
     // Set from each check's Ritz values (none before the first: a plain multiply).
     let filter: Filter | undefined;
     for (let t = 1; ; t++) {
@@ -318,19 +347,20 @@ class Iteration {
         if (worst <= 1) {
           stats.converged = true;
           stop = true;
-        } else if (prev && worst > STALL * prev.worst) {
+        } else if (stalled(seen, t, worst)) {
           stats.stalled = true;
           stop = true;
         } else {
-          // Place the next check where the rate measured since the previous one reaches tol.
-          let stride = 2;
-          if (prev) {
-            const rate = Math.pow(worst / prev.worst, 1 / (t - prev.iteration));
-            if (rate < 1) stride = Math.ceil(Math.log(1 / worst) / Math.log(rate));
-          }
+          // Place the next check where the rate measured since the previous one reaches tol; after
+          // the first, where half the filter's predicted gain per multiply would (a check costs a
+          // few multiplies: a guess that falls short costs one more, MAX_STRIDE bounds one too long).
+          filter = new Filter(rr.sv, l, this.k);
+          let rate = prev ? Math.pow(worst / prev.worst, 1 / (t - prev.iteration)) : Math.sqrt(filter.predictedRate());
+          if (!(rate < 1)) rate = 0.5;
+          const stride = Math.ceil(Math.log(1 / worst) / Math.log(rate));
           nextCheck = t + Math.max(1, Math.min(MAX_STRIDE, stride));
           prev = { iteration: t, worst };
-          filter = new Filter(rr.sv, l);
+          seen.push(prev);
         }
       }
       if (stop) {
