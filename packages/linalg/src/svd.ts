@@ -14,7 +14,8 @@ import type { SVD } from './types.js';
 export interface SvdOptions {
   /**
    * `'jacobi'` (exact thin SVD, differentiable), `'randomized'` (rank-`rank` approximation; refused
-   * under a gradient) or `'auto'` (default: randomized for a small rank, but jacobi under a gradient).
+   * under a gradient) or `'auto'` (default: randomized for a rank below a tenth of min(m, n) >= 256,
+   * but jacobi under a gradient).
    */
   method?: 'jacobi' | 'randomized' | 'auto';
   /** Number of triplets: required for randomized; with jacobi, truncates. */
@@ -37,9 +38,13 @@ export interface SvdOptions {
   maxSweeps?: number;
 }
 
+/** The smallest min(m, n) for which svd's `'auto'` takes the randomized method. */
+const AUTO_MIN = 256;
+
 /**
- * Thin SVD `A = U diag(S) Vt`. `'auto'` uses the randomized method when a `rank` below a tenth of
- * min(m, n) is asked for, and one-sided Jacobi otherwise. The Jacobi path is differentiable (VJP in
+ * Thin SVD `A = U diag(S) Vt`. `'auto'` uses the randomized method (iterated until accurate to
+ * `tol`) when a `rank` below a tenth of min(m, n) is asked for and min(m, n) is at least 256, and
+ * one-sided Jacobi otherwise. The Jacobi path is differentiable (VJP in
  * grad.ts: exact for distinct singular values; degenerate ones drop their coupling terms), also with
  * a `rank` (the leading triplets of the full SVD, so the gradient of the truncated SVD is exact).
  * The randomized path is not: under a gradient, `'auto'` takes the Jacobi path and `'randomized'`
@@ -60,8 +65,10 @@ export function svd(a: Tensor, opts: SvdOptions = {}): SVD {
   if (opts.rank !== undefined && (!Number.isInteger(opts.rank) || opts.rank < 1 || opts.rank > p)) {
     throw new Error(`svd: rank must be an integer in [1, ${p}] for shape [${m},${n}], got ${opts.rank}`);
   }
-  // A gradient needs the full SVD (randomizedSvd refuses one), so 'auto' then takes Jacobi.
-  const small = opts.rank !== undefined && opts.rank < 0.1 * p && !internal.recording([a]);
+  // A gradient needs the full SVD (randomizedSvd refuses one), so 'auto' then takes Jacobi. Below
+  // AUTO_MIN the Jacobi SVD costs no more (measured on wasm, rank 8: ~0.8 s either way at 128²) and
+  // is exact.
+  const small = opts.rank !== undefined && opts.rank < 0.1 * p && p >= AUTO_MIN && !internal.recording([a]);
   const useRandomized = method === 'randomized' || (method === 'auto' && small);
   if (useRandomized) {
     if (opts.rank === undefined) throw new Error('svd: the randomized method needs a rank');

@@ -9,7 +9,7 @@
 import { expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as c from '@sorsajs/core';
-import { randomizedStats, randomizedSvd } from '@sorsajs/linalg';
+import { jacobiStats, randomizedStats, randomizedSvd, svd } from '@sorsajs/linalg';
 import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, orthonormalColumns, svdReference, withSpectrum } from '@sorsajs/testing';
 
@@ -147,6 +147,22 @@ forEachBackend('randomizedSvd until converged', (name) => {
             expect(Math.abs(acc - (p === q ? 1 : 0)), `${cs.name} ${byCols ? 'U' : 'Vt'} (${p}, ${q})`).toBeLessThanOrEqual(16 * Math.sqrt(rows) * EPS32);
           }
       }
+    }
+  });
+
+  it("svd's 'auto': randomized for a rank below a tenth of min(m, n) >= 256, Jacobi below 256", async () => {
+    for (const [m, n, k, want] of [[300, 256, 8, 'randomized'], [120, 96, 4, 'jacobi']] as const) {
+      const cs: Case = { name: 'auto', m, n, s: Array.from({ length: n }, (_, i) => (i + 1) ** -0.6), seed: 21 };
+      const a = c.tensor(Float32Array.from(withSpectrum(m, n, cs.s, cs.seed)), [m, n]);
+      Object.assign(randomizedStats, { iterations: 0, checks: [] });
+      jacobiStats.sweeps = 0;
+      const r = svd(a, { rank: k });
+      const S = await r.S.data();
+      expect(randomizedStats.iterations > 0 ? 'randomized' : 'jacobi', `${m}x${n} rank ${k}`).toBe(want);
+      // jacobiStats tells of jacobiSvd's own calls (the randomized SVD's small SVDs keep their own).
+      expect(jacobiStats.sweeps > 0 ? 'jacobi' : 'randomized', `${m}x${n} rank ${k}`).toBe(want);
+      for (let i = 0; i < k; i++) expect(Math.abs(S[i] - cs.s[i]) / cs.s[i]).toBeLessThanOrEqual(1e-3 + floor(cs, 3) / cs.s[i]);
+      c.tree.dispose([a, r]);
     }
   });
 

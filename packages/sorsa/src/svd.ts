@@ -2,12 +2,14 @@
  * The principal part of a weight, from `@sorsajs/linalg`'s SVD.
  * @module
  */
-import { type Tensor, type random } from '@sorsajs/core';
+import { tidy, type Tensor, type random } from '@sorsajs/core';
 import { svd } from '@sorsajs/linalg';
+import { checkFiniteHost, checkRank, checkWeight, scaleOf } from './checks.js';
+import type { Init } from './types.js';
 
 /**
  * Which SVD initializes SORSA and PiSSA adapters: `'auto'` (the default: randomized when the rank is
- * below a tenth of min(out, in), else exact), exact one-sided Jacobi, or randomized subspace
+ * below a tenth of min(out, in) and that is at least 256, else exact), exact one-sided Jacobi, or randomized subspace
  * iteration run until its stopping rule meets `tol` (`@sorsajs/linalg`'s `randomizedSvd`).
  *
  * @example
@@ -30,8 +32,8 @@ export interface SvdInitOptions {
   /** Adapter rank r, in [1, min(out, in)]. */
   rank: number;
   /**
-   * `'auto'` (default: randomized for a rank below a tenth of min(out, in), where it is much faster,
-   * else Jacobi), `'jacobi'` (exact thin SVD) or `'randomized'`.
+   * `'auto'` (default: randomized for a rank below a tenth of min(out, in) when that is at least
+   * 256, where it is much faster, else Jacobi), `'jacobi'` (exact thin SVD) or `'randomized'`.
    */
   svd?: SvdMethod;
   /**
@@ -47,8 +49,30 @@ export interface SvdInitOptions {
   alpha?: number;
 }
 
+/** The top-`rank` triplets of a weight, `U [out, r]`, `S [r]`, `Vt [r, in]`. */
+export interface Triplets {
+  U: Tensor;
+  S: Tensor;
+  Vt: Tensor;
+}
+
+/**
+ * What SORSA's and PiSSA's initializers share: it checks W (a float32 matrix, finite where its values
+ * are on the host), the rank, alpha and the SVD options, then, in one scope, hands the top-`rank`
+ * triplets, the rank and the scale (`alpha / rank`, or 1) to `split`, which makes the adapter and the
+ * residual; the triplets and every intermediate `split` does not return are freed. Errors are
+ * prefixed with `fn`.
+ */
+export function svdInit<A>(fn: string, W: Tensor, opts: SvdInitOptions, split: (t: Triplets, rank: number, scale: number) => Init<A>): Init<A> {
+  checkWeight(fn, W);
+  const rank = checkRank(fn, opts?.rank, W.shape);
+  const scale = scaleOf(fn, opts.alpha, rank);
+  checkFiniteHost(fn, W);
+  return tidy(() => split(topTriplets(fn, W, opts), rank, scale));
+}
+
 /** The top-`rank` triplets of W; linalg's errors come back prefixed with `fn`. */
-export function topTriplets(fn: string, W: Tensor, opts: SvdInitOptions): { U: Tensor; S: Tensor; Vt: Tensor } {
+export function topTriplets(fn: string, W: Tensor, opts: SvdInitOptions): Triplets {
   const method = opts.svd ?? 'auto';
   if (method !== 'auto' && method !== 'jacobi' && method !== 'randomized') throw new Error(`${fn}: svd must be 'auto', 'jacobi' or 'randomized', got ${String(method)}`);
   if (opts.tol !== undefined && !(opts.tol > 0 && opts.tol < 1)) throw new Error(`${fn}: tol must be in (0, 1), got ${String(opts.tol)}`);

@@ -485,7 +485,7 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
     .option('--alpha <x>', 'LoRA/AdaLoRA lora_alpha (default: the rank, a scale of 1)', num(0, { exclusive: true }))
     .option('--seed <n>', 'seed of initialization and data order', int(0, 2 ** 32 - 1), 0)
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'webgpu', 'webgl', 'wasm', 'cpu']).default('auto'))
-    .addOption(new Option('--svd <name>', 'SVD of SORSA/PiSSA initialization (auto: randomized, iterated until accurate to 1e-3, for a rank below a tenth of the weight\'s smaller side; else exact Jacobi)').choices(['auto', 'jacobi', 'randomized']).default('auto'))
+    .addOption(new Option('--svd <name>', 'SVD of SORSA/PiSSA initialization (auto: randomized, iterated until accurate to 1e-3, for a rank below a tenth of the weight\'s smaller side when that is at least 256; else exact Jacobi)').choices(['auto', 'jacobi', 'randomized']).default('auto'))
     .option('--eval-every <n>', 'held-out loss every n steps (0: only at the end)', int(0), 0)
     .option('--save-every <n>', 'checkpoint every n steps (and at the end)', int(1), 100)
     .option('--eval-split <x>', 'fraction of --data held out for evaluation (default: 0.1 when there are at least 10 sequences)', num(0, { max: 0.9 }))
