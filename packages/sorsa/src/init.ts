@@ -2,10 +2,9 @@
  * SORSA initialization: the top-r SVD triplets become the adapter, the rest the frozen residual.
  * @module
  */
-import { sub, tidy, type Tensor } from '@sorsajs/core';
-import { checkFiniteHost, checkRank, checkWeight, scaleOf } from './checks.js';
+import { sub, type Tensor } from '@sorsajs/core';
 import { principal } from './forward.js';
-import { topTriplets, type SvdInitOptions } from './svd.js';
+import { svdInit, type SvdInitOptions } from './svd.js';
 import type { Init, SorsaAdapter } from './types.js';
 
 export type { SvdMethod, SvdInitOptions } from './svd.js';
@@ -28,13 +27,7 @@ export type { SvdMethod, SvdInitOptions } from './svd.js';
  * ```
  */
 export function initAdapter(W: Tensor, opts: SvdInitOptions): Init<SorsaAdapter> {
-  const fn = 'initAdapter';
-  checkWeight(fn, W);
-  const rank = checkRank(fn, opts?.rank, W.shape);
-  const scale = scaleOf(fn, opts.alpha, rank);
-  checkFiniteHost(fn, W);
-  return tidy(() => {
-    const { U, S, Vt } = topTriplets(fn, W, opts);
+  return svdInit('initAdapter', W, opts, ({ U, S, Vt }, _rank, scale) => {
     const residual = sub(W, principal(U, S, Vt, scale));
     const adapter: SorsaAdapter = opts.alpha === undefined ? { U, S, Vt } : { U, S, Vt, scale };
     return { adapter, residual };

@@ -7,7 +7,7 @@ import { Tensor, random, reshape, sync, tidy, tree } from '@sorsajs/core';
 import { checkResidual, checkWeight, describe, factors } from './checks.js';
 import { merge } from './forward.js';
 import { initAdapter } from './init.js';
-import type { SvdMethod } from './svd.js';
+import type { SvdInitOptions } from './svd.js';
 import * as adalora from './adalora.js';
 import * as lora from './lora.js';
 import * as pissa from './pissa.js';
@@ -56,14 +56,16 @@ export function mergeParams<F>(trainable: Trainable, frozen: F): F {
 }
 
 /**
- * Options of `adaptParams`.
+ * Options of `adaptParams`: which weights, which adapter, and the initializers' own options. The SVD
+ * options (`svd`, `tol`, `powerIters`) are those of `SvdInitOptions`, passed to every SORSA and PiSSA target;
+ * `rank`, `key` and `alpha` go to every method's initializer, as said below.
  *
  * @example
  * ```ts
  * await adaptParams(params, { rank: 8, targets: ['wq', 'wv'], svd: 'randomized', powerIters: 4, key: random.key(0) });
  * ```
  */
-export interface AdaptOptions {
+export interface AdaptOptions extends Omit<SvdInitOptions, 'rank' | 'key' | 'alpha'> {
   /** Adapter rank r (the same for every target); not used by `'full'`. */
   rank?: number;
   /** Dotted paths of the weights to adapt, or a predicate over each tensor leaf. */
@@ -74,12 +76,6 @@ export interface AdaptOptions {
    * themselves are trainable).
    */
   method?: 'sorsa' | 'pissa' | 'lora' | 'adalora' | 'full';
-  /** SVD for SORSA and PiSSA: `'auto'` (default), `'jacobi'` (exact) or `'randomized'` (see `SvdInitOptions`). */
-  svd?: SvdMethod;
-  /** Randomized SVD: the accuracy asked for (default 1e-3; see `SvdInitOptions.tol`). */
-  tol?: number;
-  /** Randomized SVD: a fixed number of power iterations instead of iterating until `tol`. */
-  powerIters?: number;
   /** Randomized SVD, LoRA and AdaLoRA: the key; each target gets `random.foldIn(key, i)`, i its index in leaf order. Required for LoRA and AdaLoRA. */
   key?: random.Key;
   /** Scale `alpha / r`; without it the scale is 1 (SORSA, PiSSA) or must be given (LoRA: default alpha = r). */
@@ -179,8 +175,8 @@ export async function adaptParams<P>(params: P, opts: AdaptOptions): Promise<Ada
         try {
           if (method === 'lora') return lora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
           if (method === 'adalora') return adalora.initAdapter(W, { rank, alpha: opts.alpha, key: key as random.Key });
-          if (method === 'pissa') return pissa.initAdapter(W, { rank, svd: opts.svd, tol: opts.tol, powerIters: opts.powerIters, key, alpha: opts.alpha });
-          return initAdapter(W, { rank, svd: opts.svd, tol: opts.tol, powerIters: opts.powerIters, key, alpha: opts.alpha });
+          const svdOpts: SvdInitOptions = { rank, svd: opts.svd, tol: opts.tol, powerIters: opts.powerIters, key, alpha: opts.alpha };
+          return (method === 'pissa' ? pissa.initAdapter : initAdapter)(W, svdOpts);
         } catch (e) {
           throw new Error(`${fn}: target "${path}": ${(e as Error).message}`, { cause: e });
         }

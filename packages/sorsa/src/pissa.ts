@@ -10,10 +10,9 @@
  * ```
  * @module
  */
-import { div, mul, reshape, sqrt, sub, tidy, type Tensor } from '@sorsajs/core';
-import { checkFiniteHost, checkRank, checkWeight, scaleOf } from './checks.js';
+import { div, mul, reshape, sqrt, sub, type Tensor } from '@sorsajs/core';
 import { principal } from './forward.js';
-import { topTriplets, type SvdInitOptions } from './svd.js';
+import { svdInit, type SvdInitOptions } from './svd.js';
 import type { Init, LoraAdapter } from './types.js';
 
 export { merge, linear } from './forward.js';
@@ -31,13 +30,7 @@ export { merge, linear } from './forward.js';
  * ```
  */
 export function initAdapter(W: Tensor, opts: SvdInitOptions): Init<LoraAdapter> {
-  const fn = 'pissa.initAdapter';
-  checkWeight(fn, W);
-  const rank = checkRank(fn, opts?.rank, W.shape);
-  const scale = scaleOf(fn, opts.alpha, rank);
-  checkFiniteHost(fn, W);
-  return tidy(() => {
-    const { U, S, Vt } = topTriplets(fn, W, opts);
+  return svdInit('pissa.initAdapter', W, opts, ({ U, S, Vt }, rank, scale) => {
     const root = sqrt(scale === 1 ? S : div(S, scale));
     const A = mul(Vt, reshape(root, [rank, 1]));
     const B = mul(U, root);

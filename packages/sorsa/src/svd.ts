@@ -5,7 +5,7 @@
 import { tidy, type Tensor, type random } from '@sorsajs/core';
 import { svd } from '@sorsajs/linalg';
 import { checkFiniteHost, checkRank, checkWeight, scaleOf } from './checks.js';
-import type { Init } from './types.js';
+import type { Adapter, Init } from './types.js';
 
 /**
  * Which SVD initializes SORSA and PiSSA adapters: `'auto'` (the default: randomized when the rank is
@@ -63,7 +63,7 @@ export interface Triplets {
  * residual; the triplets and every intermediate `split` does not return are freed. Errors are
  * prefixed with `fn`.
  */
-export function svdInit<A>(fn: string, W: Tensor, opts: SvdInitOptions, split: (t: Triplets, rank: number, scale: number) => Init<A>): Init<A> {
+export function svdInit<A extends Adapter>(fn: string, W: Tensor, opts: SvdInitOptions, split: (t: Triplets, rank: number, scale: number) => Init<A>): Init<A> {
   checkWeight(fn, W);
   const rank = checkRank(fn, opts?.rank, W.shape);
   const scale = scaleOf(fn, opts.alpha, rank);
