@@ -14,7 +14,7 @@ import { regularizerOfFactors } from './defect.js';
  * makeTrainStep({ loss, optimizer: optim.adamw({ lr: 3e-5, weightDecay: 0 }), gamma: 4e-4, peakLr: 3e-5, maxGradNorm: 1 });
  * ```
  */
-export interface TrainStepOptions<T, F, B, S> {
+export interface TrainStepOptions<T, F, B, S = unknown> {
   /** The task loss: a scalar tensor from the trainable tree, the frozen tree and a batch. */
   loss: (trainable: T, frozen: F, batch: B) => Tensor;
   /** An optax-style optimizer (e.g. `optim.adamw({ lr: optim.warmupCosineDecay(...), weightDecay: 0 })`). */
@@ -88,7 +88,7 @@ export interface StepResult<T, S> {
  * const { init, step }: TrainStep<Trainable, Frozen, Batch, unknown> = makeTrainStep(opts);
  * ```
  */
-export interface TrainStep<T, F, B, S> {
+export interface TrainStep<T, F, B, S = unknown> {
   /** The optimizer state for `trainable`. */
   init(trainable: T): S;
   /** One optimizer step; see `makeTrainStep`. */
@@ -107,13 +107,20 @@ export interface TrainStep<T, F, B, S> {
  * 5. with `skipNonFinite`, a step whose loss or gradients (task or regularizer) hold a NaN or an
  *    infinity keeps the input values (see `TrainStepOptions.skipNonFinite`).
  *
+ * The loss's parameter types cannot be inferred from the trees the step is later called with (they
+ * are not arguments of `makeTrainStep`): give the first three type parameters, the trainable tree,
+ * the frozen tree and the batch, and the loss's parameters need no annotation,
+ * `makeTrainStep<Trainable, typeof frozen, [Tensor, Tensor]>({ loss: (t, f, [x, y]) => ... })` (the
+ * optimizer state's type `S` then defaults to `unknown`); or annotate the loss's parameters, and
+ * every type parameter, `S` included, is inferred.
+ *
  * The step is pure: it neither mutates nor disposes its inputs, and disposes every intermediate it
  * makes. The caller disposes what the step's outputs replace (old trainable, old optState, metrics)
  * to keep `memory()` flat. Every value stays on the device: nothing is read back.
  *
  * @example
  * ```ts
- * const { init, step } = makeTrainStep({
+ * const { init, step } = makeTrainStep<Trainable, typeof frozen, [Tensor, Tensor]>({
  *   loss: (t, f, [x, y]) => nn.mse(model(mergeParams(t, f), x), y),
  *   optimizer: optim.adamw({ lr: 3e-5, weightDecay: 0 }),
  *   gamma: 4e-4, peakLr: 3e-5, maxGradNorm: 1,
@@ -124,7 +131,7 @@ export interface TrainStep<T, F, B, S> {
  * ({ trainable, optState: state } = out);
  * ```
  */
-export function makeTrainStep<T, F, B, S>(opts: TrainStepOptions<T, F, B, S>): TrainStep<T, F, B, S> {
+export function makeTrainStep<T, F, B, S = unknown>(opts: TrainStepOptions<T, F, B, S>): TrainStep<T, F, B, S> {
   const fn = 'makeTrainStep';
   if (typeof opts?.loss !== 'function') throw new Error(`${fn}: loss must be a function (trainable, frozen, batch) => scalar tensor, got ${typeof opts?.loss}`);
   if (!opts.optimizer || typeof opts.optimizer.init !== 'function' || typeof opts.optimizer.update !== 'function') {
