@@ -569,14 +569,14 @@ forEachBackend('nn', (name) => {
       expect(() => nn.glorotUniform(random.key(0), [10])).toThrow(/glorotUniform: needs a shape of rank >= 2 \(\[out, in, \.\.\.\]\), got \[10\]/);
     });
 
-    it('normal: mean 0 and the given std (0.02 by default)', async () => {
+    it('normalInit: mean 0 and the given std (0.02 by default); nn.normal is its deprecated alias', async () => {
       if (name === 'webgl') {
-        expect(() => nn.normal(random.key(0), [2, 2])).toThrow(/normal: not available on webgl/);
+        expect(() => nn.normalInit(random.key(0), [2, 2])).toThrow(/normal: not available on webgl/);
         return;
       }
       const n = 40_000;
       for (const std of [undefined, 1.5]) {
-        const w = nn.normal(random.key(3), [200, 200], std);
+        const w = nn.normalInit(random.key(3), [200, 200], std);
         const got = await w.data();
         w.dispose();
         const sd = std ?? 0.02;
@@ -586,7 +586,8 @@ forEachBackend('nn', (name) => {
         // The sample variance of a normal has standard error sd² sqrt(2 / n).
         expect(Math.abs(v - sd * sd)).toBeLessThanOrEqual(5 * sd * sd * Math.sqrt(2 / n));
       }
-      expect(() => nn.normal(random.key(0), [2, 2], -1)).toThrow(/normal: std must be non-negative, got -1/);
+      expect(() => nn.normalInit(random.key(0), [2, 2], -1)).toThrow(/normalInit: std must be non-negative, got -1/);
+      expect(nn.normal).toBe(nn.normalInit);
     });
   });
 
@@ -740,8 +741,8 @@ forEachBackend('nn', (name) => {
       ['attention', () => nn.attention(t.x, t.x, t.x, { causal: true })],
       ['dropout', () => nn.dropout(random.key(1), t.x, 0.5)],
       ['glorotUniform', () => nn.glorotUniform(random.key(2), [3, 4])],
-      // webgl refuses normal (its test above checks the refusal).
-      ...(name === 'webgl' ? [] : [['normal', () => nn.normal(random.key(3), [3, 4])] as [string, () => Tensor]]),
+      // webgl refuses normalInit (its test above checks the refusal).
+      ...(name === 'webgl' ? [] : [['normalInit', () => nn.normalInit(random.key(3), [3, 4])] as [string, () => Tensor]]),
     ];
 
     it('inside tidy each function leaves only its result, and memory returns to the baseline', async () => {

@@ -133,7 +133,7 @@ export function createModel(config: ModelConfig | Record<string, unknown>, key: 
   const params = tidy(() =>
     buildTree(
       paramSpecs(c).map((s, i): [string, Tensor] => {
-        const t = s.init.kind === 'normal' ? nn.normal(random.foldIn(key, i), s.shape, s.init.std) : s.init.kind === 'ones' ? ones(s.shape) : zeros(s.shape);
+        const t = s.init.kind === 'normal' ? nn.normalInit(random.foldIn(key, i), s.shape, s.init.std) : s.init.kind === 'ones' ? ones(s.shape) : zeros(s.shape);
         return [s.key, t];
       }),
     ),

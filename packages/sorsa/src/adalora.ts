@@ -7,7 +7,7 @@
  * ```ts
  * import { adalora } from '@sorsajs/sorsa';
  * const { adapter, residual } = adalora.initAdapter(W, { rank: 12, key: random.key(0) });
- * const y = adalora.linear(adapter, residual, x);
+ * const y = adalora.adaptedLinear(adapter, residual, x);
  * const alloc = adalora.allocator({ targetR: 8, tinit: 100, tfinal: 200, totalSteps: 1000 });
  * ```
  * @module
@@ -16,7 +16,7 @@ import { Tensor, abs, add, concat, div, eye, full, less, matmul, mean, mul, norm
 import { checkFiniteHost, checkRank, checkWeight, describe, factors } from './checks.js';
 import { findIn, isAdaloraAdapter, isNode, type AdaloraAdapter, type Init } from './types.js';
 
-export { merge, linear } from './forward.js';
+export { merge, adaptedLinear, linear } from './forward.js';
 
 /** PEFT's defaults (`AdaLoraConfig`). */
 export const DEFAULTS = {

@@ -21,11 +21,11 @@ export interface MergeOptions {
 }
 
 /**
- * Options of `linear`.
+ * Options of `adaptedLinear`.
  *
  * @example
  * ```ts
- * linear(adapter, residual, x, { bias: b, scale: 0.5 });
+ * adaptedLinear(adapter, residual, x, { bias: b, scale: 0.5 });
  * ```
  */
 export interface LinearOptions extends MergeOptions {
@@ -86,23 +86,24 @@ export function preferMerged(tokens: number, out: number, inp: number, rank: num
  * The adapted linear layer `x W_rᵀ + scale · ((x Vtᵀ) * S) Uᵀ (+ bias)` (SORSA; `x W_rᵀ + scale ·
  * (x Aᵀ) Bᵀ` for LoRA-form adapters), with x `[..., in]` and the output `[..., out]`. It
  * materializes `U diag(S) Vt` into the weight only when that is cheaper (see `preferMerged`), and
- * is differentiable either way.
+ * is differentiable either way. (Core's `nn.linear(x, W, b)` is the plain layer of an unadapted
+ * weight.)
  *
  * @example
  * ```ts
- * const y = linear(adapter, residual, x, { bias: b });   // x [batch, seq, in] -> [batch, seq, out]
+ * const y = adaptedLinear(adapter, residual, x, { bias: b });   // x [batch, seq, in] -> [batch, seq, out]
  * ```
  */
-export function linear(adapter: Adapter, residual: Tensor, x: Tensor, opts: LinearOptions = {}): Tensor {
-  const f = factors('linear', adapter);
-  checkResidual('linear', residual, f.out, f.inp);
-  if (!(x instanceof Tensor)) throw new Error(`linear: x must be a Tensor, got ${x === null ? 'null' : typeof x}`);
-  if (x.rank < 1 || x.shape[x.rank - 1] !== f.inp) throw new Error(`linear: x must be [..., ${f.inp}] for an adapter [${f.out},${f.inp}], got ${fmt(x.shape)}`);
+export function adaptedLinear(adapter: Adapter, residual: Tensor, x: Tensor, opts: LinearOptions = {}): Tensor {
+  const f = factors('adaptedLinear', adapter);
+  checkResidual('adaptedLinear', residual, f.out, f.inp);
+  if (!(x instanceof Tensor)) throw new Error(`adaptedLinear: x must be a Tensor, got ${x === null ? 'null' : typeof x}`);
+  if (x.rank < 1 || x.shape[x.rank - 1] !== f.inp) throw new Error(`adaptedLinear: x must be [..., ${f.inp}] for an adapter [${f.out},${f.inp}], got ${fmt(x.shape)}`);
   const bias = opts.bias ?? null;
   if (bias !== null && (!(bias instanceof Tensor) || bias.rank !== 1 || bias.shape[0] !== f.out)) {
-    throw new Error(`linear: bias must be a Tensor [${f.out}], got ${bias instanceof Tensor ? fmt(bias.shape) : typeof bias}`);
+    throw new Error(`adaptedLinear: bias must be a Tensor [${f.out}], got ${bias instanceof Tensor ? fmt(bias.shape) : typeof bias}`);
   }
-  const scale = resolveScale('linear', adapter, opts.scale);
+  const scale = resolveScale('adaptedLinear', adapter, opts.scale);
   const tokens = x.size / f.inp;
   return tidy(() => {
     if (preferMerged(tokens, f.out, f.inp, f.rank)) return nn.linear(x, add(residual, principal(f.left, f.mid, f.right, scale)), bias);
@@ -116,3 +117,10 @@ export function linear(adapter: Adapter, residual: Tensor, x: Tensor, opts: Line
     return add(nn.linear(x, residual, bias), matmul(h, f.left, { transposeB: true }));
   });
 }
+
+/**
+ * The old name of `adaptedLinear`, which read like core's `nn.linear(x, W, b)` (a plain layer, other
+ * arguments).
+ * @deprecated Use `adaptedLinear`; `linear` will be removed.
+ */
+export const linear = adaptedLinear;

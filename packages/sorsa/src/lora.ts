@@ -5,7 +5,7 @@
  * ```ts
  * import { lora } from '@sorsajs/sorsa';
  * const { adapter, residual } = lora.initAdapter(W, { rank: 8, alpha: 16, key: random.key(0) });
- * const y = lora.linear(adapter, residual, x);
+ * const y = lora.adaptedLinear(adapter, residual, x);
  * ```
  * @module
  */
@@ -13,7 +13,7 @@ import { random, reshape, tidy, zeros, type Tensor } from '@sorsajs/core';
 import { checkFiniteHost, checkRank, checkWeight, scaleOf } from './checks.js';
 import type { Init, LoraAdapter } from './types.js';
 
-export { merge, linear } from './forward.js';
+export { merge, adaptedLinear, linear } from './forward.js';
 
 /**
  * Options of `lora.initAdapter`.

@@ -6,7 +6,7 @@
  * ```ts
  * import { pissa } from '@sorsajs/sorsa';
  * const { adapter, residual } = pissa.initAdapter(W, { rank: 8, svd: 'randomized', powerIters: 4 });
- * const y = pissa.linear(adapter, residual, x);
+ * const y = pissa.adaptedLinear(adapter, residual, x);
  * ```
  * @module
  */
@@ -15,7 +15,7 @@ import { principal } from './forward.js';
 import { svdInit, type SvdInitOptions } from './svd.js';
 import type { Init, LoraAdapter } from './types.js';
 
-export { merge, linear } from './forward.js';
+export { merge, adaptedLinear, linear } from './forward.js';
 
 /**
  * A PiSSA adapter for `W [out, in]`, as peft's `init_lora_weights="pissa"` (`"pissa_niter_K"` with

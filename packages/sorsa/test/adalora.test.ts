@@ -186,7 +186,7 @@ forEachBackend('adalora', (name) => {
     for (const tokens of [2, 8]) {
       const x = rand(tokens * IN, 20 + tokens);
       const y = mm(x, tr(want, OUT, IN), tokens, IN, OUT);
-      const got = await adalora.linear(adapter, Wt, c.tensor(x, [tokens, IN])).data();
+      const got = await adalora.adaptedLinear(adapter, Wt, c.tensor(x, [tokens, IN])).data();
       expect(closeTo(got, y, () => 64 * R * EPS32 * 16, `linear, ${tokens} tokens`)).toEqual([]);
     }
     // mergeParams takes AdaLoRA adapters like any other.

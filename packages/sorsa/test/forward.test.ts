@@ -1,9 +1,9 @@
 /**
- * merge, linear and mergeParams against float64 references, with hand-built adapters (no SVD).
+ * merge, adaptedLinear and mergeParams against float64 references, with hand-built adapters (no SVD).
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { linear, merge, mergeParams, preferMerged, type SorsaAdapter, type LoraAdapter } from '@sorsajs/sorsa';
+import { adaptedLinear, linear, lora, pissa, adalora, merge, mergeParams, preferMerged, type SorsaAdapter, type LoraAdapter } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, closeTo, mm, mmAbs, rand, scaleCols, tr } from './ref.js';
 
@@ -48,7 +48,7 @@ forEachBackend('sorsa forward', () => {
     c.tree.dispose([a, Wr, W]);
   });
 
-  it('linear equals x Wᵀ + b of the merged weight, on the factored and on the merged path', async () => {
+  it('adaptedLinear equals x Wᵀ + b of the merged weight, on the factored and on the merged path', async () => {
     // One token: factored; 2 x 3 tokens: merged (see preferMerged's flop counts).
     expect(preferMerged(1, OUT, IN, R)).toBe(false);
     expect(preferMerged(6, OUT, IN, R)).toBe(true);
@@ -60,7 +60,7 @@ forEachBackend('sorsa forward', () => {
         const a = kind === 'sorsa' ? sorsaAdapter(0.5) : { A: c.tensor(Vd, [R, IN]), B: c.tensor(Float32Array.from(scaleCols(Ud, Sd, OUT, R)), [OUT, R]), scale: 0.5 };
         const Wr = c.tensor(Wrd, [OUT, IN]);
         const b = c.tensor(bd, [OUT]);
-        const y = linear(a, Wr, x, { bias: b });
+        const y = adaptedLinear(a, Wr, x, { bias: b });
         expect(y.shape).toEqual([...xShape.slice(0, -1), OUT]);
         const ref = mergedRef(0.5);
         const want = mm(xd, tr(ref.W, OUT, IN), tokens, IN, OUT).map((v, i) => v + bd[i % OUT]);
@@ -71,12 +71,12 @@ forEachBackend('sorsa forward', () => {
     }
   });
 
-  it('linear and merge leave no intermediates and do not consume their inputs', async () => {
+  it('adaptedLinear and merge leave no intermediates and do not consume their inputs', async () => {
     const a = sorsaAdapter();
     const Wr = c.tensor(Wrd, [OUT, IN]);
     const x = c.tensor(rand(IN, 9), [1, IN]);
     const before = c.memory().tensors;
-    const y = linear(a, Wr, x);
+    const y = adaptedLinear(a, Wr, x);
     const W = merge(a, Wr);
     expect(c.memory().tensors).toBe(before + 2);
     c.tree.dispose([y, W]);
@@ -127,8 +127,10 @@ forEachBackend('sorsa forward', () => {
     expect(() => merge(a, wrong)).toThrow(/merge: residual must be \[5,4\].*got \[4,5\]/);
     expect(() => merge({ U: a.U } as never, Wr)).toThrow(/merge: adapter must be a SORSA adapter/);
     expect(() => merge({ ...a, S: c.zeros([2]) }, Wr)).toThrow(/merge: adapter.S must be \[3\]/);
-    expect(() => linear(a, Wr, c.zeros([2, 5]))).toThrow(/linear: x must be \[\.\.\., 4\].*got \[2,5\]/);
-    expect(() => linear(a, Wr, c.zeros([2, 4]), { bias: c.zeros([4]) })).toThrow(/linear: bias must be a Tensor \[5\]/);
+    // linear is adaptedLinear's deprecated old name, in every namespace.
+    expect([linear, lora.linear, pissa.linear, adalora.linear]).toEqual([adaptedLinear, adaptedLinear, adaptedLinear, adaptedLinear]);
+    expect(() => adaptedLinear(a, Wr, c.zeros([2, 5]))).toThrow(/adaptedLinear: x must be \[\.\.\., 4\].*got \[2,5\]/);
+    expect(() => adaptedLinear(a, Wr, c.zeros([2, 4]), { bias: c.zeros([4]) })).toThrow(/adaptedLinear: bias must be a Tensor \[5\]/);
     expect(() => mergeParams({ 'blocks.1.wq': a }, { blocks: [{ wq: Wr }] })).toThrow(/mergeParams: trainable path "blocks.1.wq" is not a leaf of frozen/);
     expect(() => mergeParams({ w: a }, { w: wrong })).toThrow(/mergeParams: frozen "w" must be \[5,4\]/);
     c.tree.dispose([a, Wr, wrong]);

@@ -5,7 +5,7 @@
 import { expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as c from '@sorsajs/core';
-import { adaptParams, initAdapter, linear, merge, mergeParams, orthoRegularizer, pissa, toLoRA, type SorsaAdapter, type LoraAdapter } from '@sorsajs/sorsa';
+import { adaptParams, initAdapter, adaptedLinear, merge, mergeParams, orthoRegularizer, pissa, toLoRA, type SorsaAdapter, type LoraAdapter } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
 import { withSpectrum } from '@sorsajs/testing';
 import { EPS32, closeTo, mm, mmAbs, rand, scaleCols, singularValues, tr } from './ref.js';
@@ -43,7 +43,7 @@ forEachBackend('sorsa initAdapter', (name) => {
       for (const tokens of [1, 40]) {
         const xd = rand(tokens * n, tokens);
         const x = c.tensor(xd, [tokens, n]);
-        const y = linear(adapter, residual, x);
+        const y = adaptedLinear(adapter, residual, x);
         const want = mm(xd, tr(Wd, m, n), tokens, n, m);
         const mag = mm(Array.from(xd, Math.abs), tr(scale, m, n), tokens, n, m);
         expect(closeTo(await read(y), want, (i) => 8 * (n + r + 4) * EPS32 * mag[i], `y (${tokens} tokens)`)).toEqual([]);
@@ -134,7 +134,7 @@ forEachBackend('sorsa initAdapter', (name) => {
         const p = pissa.initAdapter(W, { rank: r });
         const xd = rand(2 * n, seed + 1);
         const x = c.tensor(xd, [2, n]);
-        const [ws, wp, ys, yp] = [merge(s.adapter, s.residual), pissa.merge(p.adapter, p.residual), linear(s.adapter, s.residual, x), pissa.linear(p.adapter, p.residual, x)];
+        const [ws, wp, ys, yp] = [merge(s.adapter, s.residual), pissa.merge(p.adapter, p.residual), adaptedLinear(s.adapter, s.residual, x), pissa.adaptedLinear(p.adapter, p.residual, x)];
         const scale = await mergeScale(Wd, s.adapter, m, r, n);
         const [gs, gp] = [await read(ws), await read(wp)];
         expect(closeTo(gs, Wd, (i) => 4 * EPS32 * scale[i], 'SORSA merge')).toEqual([]);

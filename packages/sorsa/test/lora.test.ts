@@ -30,7 +30,7 @@ forEachBackend('sorsa lora', () => {
     expect(await read(lora.merge(adapter, residual))).toEqual(Array.from(Wd));
     const xd = rand(3 * inp, 2);
     const x = c.tensor(xd, [3, inp]);
-    const y = lora.linear(adapter, residual, x);
+    const y = lora.adaptedLinear(adapter, residual, x);
     const want = mm(xd, tr(Wd, out, inp), 3, inp, out);
     expect(closeTo(await read(y), want, () => 4 * (inp + r + 2) * EPS32 * inp, 'y')).toEqual([]);
     // Default alpha = r: scale 1.

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { linear, makeTrainStep, mergeParams, type SorsaAdapter, type Trainable } from '@sorsajs/sorsa';
+import { adaptedLinear, makeTrainStep, mergeParams, type SorsaAdapter, type Trainable } from '@sorsajs/sorsa';
 import { forEachBackend } from '@sorsajs/testing/backends';
 import { adamwReference } from '@sorsajs/testing';
 import { EPS32, closeTo, frob, gramMinusI, mm, rand, scaleCols, tr } from './ref.js';
@@ -105,7 +105,7 @@ forEachBackend('sorsa makeTrainStep', () => {
     const p = mergeParams(t, f);
     return c.nn.mse(c.nn.linear(x, p.w, p.b), y);
   };
-  const viaLinear = (t: Trainable, f: Frozen, [x, y]: Batch): c.Tensor => c.nn.mse(linear(t.w as SorsaAdapter, f.w, x, { bias: f.b }), y);
+  const viaLinear = (t: Trainable, f: Frozen, [x, y]: Batch): c.Tensor => c.nn.mse(adaptedLinear(t.w as SorsaAdapter, f.w, x, { bias: f.b }), y);
 
   const configs: [string, Opts, typeof viaMerge][] = [
     ['clipped, regularized, weight decay', { lr: 1e-2, weightDecay: 0.01, gamma: 4e-4, peakLr: 1e-2, maxGradNorm: 0.1 }, viaMerge],

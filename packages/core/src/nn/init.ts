@@ -54,16 +54,24 @@ export function glorotUniform(key: Key, shape: readonly number[]): Tensor {
 }
 
 /**
- * Normal initialization with standard deviation `std` (default 0.02, as GPT-2) and mean 0.
+ * Normal initialization with standard deviation `std` (default 0.02, as GPT-2) and mean 0: an
+ * initializer, as `glorotUniform`. (`random.normal(key, shape, { mean, std })` is the sampler it
+ * draws from.)
  *
  * @example
  * ```ts
- * const E = normal(random.key(1), [vocab, dim], 0.02);
+ * const E = normalInit(random.key(1), [vocab, dim], 0.02);
  * ```
  */
-export function normal(key: Key, shape: readonly number[], std = 0.02): Tensor {
-  checkShape(shape, 'normal');
-  if (!(std >= 0)) throw new Error(`normal: std must be non-negative, got ${std}`);
+export function normalInit(key: Key, shape: readonly number[], std = 0.02): Tensor {
+  checkShape(shape, 'normalInit');
+  if (!(std >= 0)) throw new Error(`normalInit: std must be non-negative, got ${std}`);
   return randomNormal(key, shape, { std });
 }
 
+/**
+ * The old name of `normalInit`, which read like the sampler `random.normal` (other arguments: an
+ * options object where this takes `std`).
+ * @deprecated Use `normalInit`; `normal` will be removed.
+ */
+export const normal = normalInit;
