@@ -78,6 +78,136 @@ return 0;`,
 };
 
 /**
+ * The kernels of `take`'s gradient, a segment sum (a scatter-add computed gather-style: kernels
+ * cannot scatter). `grad[o, v, n] = Σ g[o, t, n]` over the tokens t whose index is row v, summed in
+ * ascending t. Tokens are handled in blocks of at most 4096 (ops/indexing.ts): each block's indices
+ * are sorted stably by a rank kernel (O(n²)), the ranks inverted into a permutation (O(n²)), each
+ * row's run in the sorted indices found by binary search, and each cell sums its run, continuing
+ * the previous blocks' sum. Sizes are in scalars; flat indices are divided through `divmod`.
+ */
+
+/**
+ * The row each of K indices gathers along an axis of D rows, as TAKE reads it (`[-D, 0)` counts
+ * from the end), or -1 for an index outside `[-D, D)` (NaN included): such a slice gets no
+ * gradient. Scalars: D.
+ */
+export const SEGMENT_KEYS: KernelSource = {
+  key: 'segment:keys',
+  arrays: ['idx'],
+  scalars: ['D'],
+  body: `const v = idx[this.thread.x];
+const inRange = v >= -D && v < D;
+const vIn = inRange ? v : 0.5;
+const j0 = vIn < 0 ? -((-vIn) | 0) : vIn | 0;
+const j = j0 < 0 ? j0 + D : j0;
+if (inRange && j >= 0 && j < D) { return j; }
+return -1;`,
+};
+
+/**
+ * Rank of key `base + t` among the n keys from `base` in their stable sort: the count of keys
+ * below it, plus the equal keys before it. Scalars: base, n.
+ */
+export const SEGMENT_RANK: KernelSource = {
+  key: 'segment:rank',
+  arrays: ['keys'],
+  scalars: ['base', 'n'],
+  threaded: true,
+  body: `const t = this.thread.x;
+const a = keys[base + t];
+let r = 0;
+for (let s = 0; s < n; s++) {
+  const c = keys[base + s];
+  if (c < a) { r = r + 1; }
+  if (c === a && s < t) { r = r + 1; }
+}
+return r;`,
+};
+
+/** Inverts n ranks: output p is the t whose rank is p. Scalars: n. */
+export const SEGMENT_INVERT: KernelSource = {
+  key: 'segment:invert',
+  arrays: ['rank'],
+  scalars: ['n'],
+  threaded: true,
+  body: `const p = this.thread.x;
+let out = 0;
+for (let t = 0; t < n; t++) {
+  if (rank[t] === p) { out = t; }
+}
+return out;`,
+};
+
+/**
+ * For each row v in `[0, D]` (D + 1 cells), the count of the block's keys below v: row v's run
+ * in the sorted keys is `[starts[v], starts[v + 1])`. A binary search by halving steps from
+ * `top` (the largest power of two <= n, a float scalar: the steps stay exact floats, no division),
+ * over `steps` = log2(top) + 1 iterations. Scalars: base, n, steps, top.
+ */
+export const SEGMENT_STARTS: KernelSource = {
+  key: 'segment:starts',
+  arrays: ['keys', 'perm'],
+  scalars: ['base', 'n', 'steps', 'top'],
+  floats: ['top'],
+  threaded: true,
+  body: `const v = this.thread.x;
+let lo = 0;
+let step = top;
+for (let s = 0; s < steps; s++) {
+  const at = lo + step;
+  if (at <= n) {
+    const key = keys[base + perm[at - 1]];
+    if (key < v) { lo = at; }
+  }
+  step = step * 0.5;
+}
+return lo;`,
+};
+
+function segmentSumKernel(add: boolean, grid: boolean): KernelSource {
+  // The grid hands each cell its (n, v, o) as (x, y, z): no index is divided. The four SIMD lanes of
+  // a wasm quad are consecutive n of one row, so they share one run.
+  const cell = grid
+    ? `const n = this.thread.x;
+const v = this.thread.y;
+const o = this.thread.z;
+const i = (o * D + v) * inner + n;`
+    : `const i = this.thread.x;
+${divmod('o', 'r', 'i', 'D * inner')}
+${divmod('v', 'n', 'r', 'inner')}`;
+  return {
+    key: `segment:sum${add ? '-add' : ''}${grid ? '-grid' : ''}`,
+    arrays: add ? ['g', 'perm', 'starts', 'prev'] : ['g', 'perm', 'starts'],
+    scalars: ['D', 'K', 'inner', 'base'],
+    threaded: true,
+    ...(grid ? { flat: true } : {}),
+    body: `${cell}
+const s0 = starts[v] | 0;
+const len = (starts[v + 1] | 0) - s0;
+let acc = ${add ? 'prev[i]' : '0'};
+for (let q = 0; q < len; q++) {
+  const t = perm[s0 + q] | 0;
+  acc += g[(o * K + base + t) * inner + n];
+}
+return acc;`,
+  };
+}
+
+/**
+ * The segment sum of one block over `[outer, D, inner]` (g is `[outer, K, inner]`; the block is
+ * tokens `[base, base + n)`, perm and starts from the kernels above): each cell adds its row's
+ * run in ascending token order. The `_ADD` forms start from `prev` (the earlier blocks' sum); the
+ * `_GRID` forms (wasm, a `flat` result) run over dims `[inner, D, outer]`. Scalars: D, K, inner, base.
+ */
+export const SEGMENT_SUM: KernelSource = segmentSumKernel(false, false);
+/** SEGMENT_SUM continuing from `prev[i]`. */
+export const SEGMENT_SUM_ADD: KernelSource = segmentSumKernel(true, false);
+/** SEGMENT_SUM over the grid `[inner, D, outer]` (wasm). */
+export const SEGMENT_SUM_GRID: KernelSource = segmentSumKernel(false, true);
+/** SEGMENT_SUM_ADD over the grid `[inner, D, outer]` (wasm). */
+export const SEGMENT_SUM_ADD_GRID: KernelSource = segmentSumKernel(true, true);
+
+/**
  * Constant padding, one rank at a time: the output coordinate minus `lo{j}` must fall in `[0, n{j})`.
  * Flat (scalars per axis: os{j}, lo{j}, n{j}, is{j}, with os the output strides), or with `grid`
  * (wasm, rank >= 2; a `flat` result) over `[last axis, second-last axis, the rest]`: the driver
