@@ -73,7 +73,8 @@ export interface RandomizedStats {
  *   error of σ̃_i, with the gap taken to the basis's last Ritz value σ̃_l;
  * - angle = sqrt(Σ_(i<=rank) r_i²) / (σ̃_rank − σ̃_(rank+1)), Wedin's bound on the subspace angle.
  * The iteration stops when sigma <= tol and (not separated or angle <= tol); or, not converged, when
- * a check improves on the previous one by less than 10% (float32 rounding reached), or at `maxIters`.
+ * a check improves by less than 10% on the latest check at least 3 multiplies earlier (float32
+ * rounding reached), or at `maxIters`.
  *
  * @example
  * ```ts
@@ -101,6 +102,7 @@ function stalled(seen: readonly { iteration: number; worst: number }[], t: numbe
   for (let i = seen.length - 1; i >= 0; i--) if (t - seen[i].iteration >= STALL_SPAN) return worst > STALL * seen[i].worst;
   return false;
 }
+
 /** Most iterations between two checks: a check costs a small SVD, a wrong guess as many iterations. */
 const MAX_STRIDE = 8;
 /**
