@@ -9,6 +9,7 @@
 import type { JobContext, PipelineSource } from './backend/engine.js';
 import type { Payload } from './backend/types.js';
 import { engine } from './backend/registry.js';
+import { webgpuTransfers } from './backend/node-webgpu.js';
 import { Tensor, storageOf } from './tensor/tensor.js';
 
 export type { JobContext, KernelSource, PipelineSource } from './backend/engine.js';
@@ -131,4 +132,27 @@ export function poolStats(): { bytes: number; reused: number } {
  */
 export function launches(): number {
   return engine().launches;
+}
+
+/**
+ * Host <-> device transfers so far, for tests and benchmarks that check a loop keeps its values on
+ * the device. On webgpu they are counted on the device and its queue, below gpu.js, for the whole
+ * process (every WebGPU device gpu.js asked for): `reads` (device -> host readbacks: `data()`,
+ * pipeline and job results, any buffer mapped for reading) and `uploads` (host -> device: a host
+ * array passed to a kernel, a constant, any data written into a storage buffer), with their bytes;
+ * `params` and `paramBytes` count the kernels' uniform parameter blocks (dims and scalar arguments,
+ * written once per launch, as a launch's own arguments). `counted` is false on the other backends,
+ * whose counts stay 0: cpu and wasm compute in host memory, and webgl's textures are not counted.
+ *
+ * @example
+ * ```ts
+ * const before = transfers();
+ * step();
+ * await sync();
+ * const after = transfers();
+ * console.log(after.reads - before.reads, after.uploads - before.uploads); // per step
+ * ```
+ */
+export function transfers(): { counted: boolean; reads: number; readBytes: number; uploads: number; uploadBytes: number; params: number; paramBytes: number } {
+  return { counted: engine().name === 'webgpu', ...webgpuTransfers };
 }

@@ -26,6 +26,19 @@ const DRAIN_AT = 4096;
  */
 const QUEUE_LIMIT = 1 << 16;
 
+/**
+ * On webgpu, host arrays of at most this many elements (the constants ops make from numbers, fill
+ * values, small index tables) are uploaded once per distinct value and kept on the device (see
+ * `Engine.onDevice`): the `CONSTANTS_KEPT` most recently used.
+ */
+const CONSTANT_MAX = 4;
+const CONSTANTS_KEPT = 4096;
+
+/** A small host array's bits, as `Engine.onDevice`'s key (NaN and -0 kept apart from others). */
+function constantKey(v: Float32Array): string {
+  return Array.from(new Uint32Array(v.buffer, v.byteOffset, v.length)).join(',');
+}
+
 /** On webgpu the pump yields to the event loop after this many calls (see `Engine.pump`). */
 const YIELD_EVERY = 1024;
 
@@ -75,6 +88,9 @@ export class Engine implements PayloadOwner {
   private pumping = false;
   private idle: (() => void)[] = [];
 
+  /** On webgpu, device copies of small host arrays by their bits (see `onDevice`). */
+  private readonly constants = new Map<string, Payload>();
+
   /** Recycled host arrays for wasm kernel results (see pool.ts). */
   readonly pool = new ArrayPool();
 
@@ -120,12 +136,78 @@ export class Engine implements PayloadOwner {
       inputs,
       [outSize],
       (values, threads) => {
+        if (this.name === 'webgpu' && values.some((v) => v instanceof Float32Array && v.length > 0)) {
+          const on = this.onDevice(inputs, values);
+          if (!(on instanceof Promise)) return (k.call(src, dims, on, scalars, '') as Promise<Payload>).then((v) => [v]);
+          return on.then(async (bound) => [await k.call(src, dims, bound, scalars, '')]);
+        }
         const r = k.call(src, dims, values, scalars, k.sizes(dims, values, inputs), threads);
         return r instanceof Promise ? r.then((v) => [v]) : [r];
       },
       this.name === 'wasm' || this.name === 'cpu',
     );
     return out;
+  }
+
+  /**
+   * webgpu: the payloads a kernel binds for `values`, each host array replaced by a device copy, so
+   * that host data crosses to the device once and not at every kernel that reads it (gpu.js writes a
+   * host-array argument into the device at every call). A storage's copy is its `mirror`, freed with
+   * it; small arrays (constants, made anew by every op that meets a number) share one copy per value
+   * (the `CONSTANTS_KEPT` most recently used are kept). Runs inside the queue, in order, so a copy is
+   * made once.
+   */
+  private onDevice(inputs: readonly Storage[], values: readonly Payload[]): Payload[] | Promise<Payload[]> {
+    const out: Payload[] = [];
+    let missing: number[] | undefined;
+    for (const [i, v] of values.entries()) {
+      const s = inputs[i];
+      if (!(v instanceof Float32Array) || v.length === 0) out.push(v);
+      else if (s.mirror) out.push(s.mirror);
+      else {
+        const c = v.length <= CONSTANT_MAX ? this.constant(constantKey(v)) : undefined;
+        if (!c) (missing ??= []).push(i);
+        out.push(c ?? v);
+      }
+    }
+    if (!missing) return out;
+    return (async () => {
+      for (const i of missing) {
+        const s = inputs[i];
+        // Asked again: an earlier input of this call may have been this very storage or value.
+        const v = values[i] as Float32Array;
+        const key = v.length <= CONSTANT_MAX ? constantKey(v) : undefined;
+        const had = s.mirror ?? (key !== undefined ? this.constant(key) : undefined);
+        if (had) {
+          out[i] = had;
+          continue;
+        }
+        const c = await this.kernels.upload(v);
+        if (key === undefined) s.mirror = c;
+        else {
+          // The least recently used goes (a stream of values, a schedule's, must not fill it for good).
+          // Freeing it is safe: kernels bind their inputs when called, and every call that bound it was.
+          if (this.constants.size >= CONSTANTS_KEPT) {
+            const [oldest, h] = this.constants.entries().next().value as [string, Payload];
+            this.constants.delete(oldest);
+            this.free(h);
+          }
+          this.constants.set(key, c);
+        }
+        out[i] = c;
+      }
+      return out;
+    })();
+  }
+
+  /** The device copy of a small host array by its key, marked as the most recently used. */
+  private constant(key: string): Payload | undefined {
+    const c = this.constants.get(key);
+    if (c) {
+      this.constants.delete(key);
+      this.constants.set(key, c);
+    }
+    return c;
   }
 
   /**
@@ -328,6 +410,8 @@ export class Engine implements PayloadOwner {
 
   /** Destroys the backend's kernels and the gpu.js instance. */
   destroy(): void {
+    for (const c of this.constants.values()) this.free(c);
+    this.constants.clear();
     this.kernels.destroy();
   }
 }

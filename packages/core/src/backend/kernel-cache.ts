@@ -33,6 +33,9 @@ const WASM_MODULE_CACHE = 256;
 /** Kernels with at least this many output cells run on worker threads on wasm (measured: below it, the ~170 us worker dispatch costs more than it saves). */
 const THREAD_MIN_CELLS = 4096;
 
+/** Copies a host array into a device buffer of its own (`KernelCache.upload`). */
+const UPLOAD = { key: 'upload', arrays: ['a'], scalars: [], body: 'return a[this.thread.x];' } as const;
+
 /**
  * One kernel's source: a body over `this.thread.x` (a flat output index) with array parameters
  * first and scalar parameters after. `key` must identify the source uniquely; kernels are built
@@ -157,6 +160,20 @@ export class KernelCache {
       return r instanceof Promise ? r.then((v) => check(k, v)).catch(fail) : check(k, r);
     } catch (e) {
       return fail(e);
+    }
+  }
+
+  /**
+   * webgpu: a device copy of a host array, made by a copy kernel (gpu.js has no other way to make a
+   * buffer handle). Not counted as a launch: it is the upload gpu.js otherwise makes inside every
+   * kernel call that gets a host array, and `launches()` counts computing kernels.
+   */
+  upload(v: Float32Array): Promise<Payload> {
+    const calls = this.calls;
+    try {
+      return Promise.resolve(this.call(UPLOAD, [v.length], [v], [], ''));
+    } finally {
+      this.calls = calls;
     }
   }
 

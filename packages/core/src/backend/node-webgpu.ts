@@ -78,11 +78,88 @@ function liftStorageBufferLimit(gpu: GPULike): void {
       })) as { limits?: Record<string, number> } | null;
       const granted = device?.limits?.maxStorageBufferBindingSize;
       if (typeof granted === 'number' && granted > 0) webgpuStorageBindingBytes = granted;
+      if (device) countTransfers(device as unknown as DeviceLike);
       return device;
     };
     return adapter;
   };
   gpu.__sorsaWrapped = true;
+}
+
+/**
+ * Host <-> device transfers on every WebGPU device gpu.js has asked for, since the process started:
+ * `reads` (device -> host: a buffer mapped for reading, which is how gpu.js reads any result back)
+ * and `uploads` (host -> device: `queue.writeBuffer` into a storage buffer, a buffer created mapped
+ * with data, a buffer mapped for writing), with their bytes. `params` counts the writes of kernels'
+ * uniform parameter blocks (output dims, argument dims, scalar arguments: one small write per kernel
+ * launch, the launch's own arguments, not tensor data). Counted on the device and its queue, below
+ * gpu.js, so that no path is missed.
+ */
+export const webgpuTransfers = { reads: 0, readBytes: 0, uploads: 0, uploadBytes: 0, params: 0, paramBytes: 0 };
+
+/** WebGPU's buffer usage and map-mode flags (the spec's values; Node has no GPUBufferUsage global before Dawn loads). */
+const USAGE_MAP_READ = 0x1;
+const USAGE_MAP_WRITE = 0x2;
+const USAGE_UNIFORM = 0x40;
+const MAP_READ = 0x1;
+const MAP_WRITE = 0x2;
+
+interface BufferLike {
+  size: number;
+  usage: number;
+  mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
+}
+interface DeviceLike {
+  queue: { writeBuffer(buffer: BufferLike, offset: number, data: ArrayBufferView | ArrayBuffer, dataOffset?: number, size?: number): void; __sorsaCounted?: boolean };
+  createBuffer(desc: { size: number; usage: number; mappedAtCreation?: boolean }): BufferLike;
+  __sorsaCounted?: boolean;
+}
+
+/** Wraps a device's `createBuffer`, its queue's `writeBuffer` and its buffers' `mapAsync` to count transfers (see `webgpuTransfers`). */
+function countTransfers(device: DeviceLike): void {
+  if (device.__sorsaCounted) return;
+  device.__sorsaCounted = true;
+  const t = webgpuTransfers;
+  const create = device.createBuffer.bind(device);
+  device.createBuffer = (desc) => {
+    const buffer = create(desc);
+    if (desc.mappedAtCreation && !(desc.usage & USAGE_MAP_READ)) {
+      t.uploads++;
+      t.uploadBytes += desc.size;
+    }
+    // Only buffers made for mapping can be mapped (WebGPU validates it): leave the others alone.
+    if (!(desc.usage & (USAGE_MAP_READ | USAGE_MAP_WRITE))) return buffer;
+    const mapAsync = buffer.mapAsync.bind(buffer);
+    buffer.mapAsync = (mode, offset = 0, size?: number) => {
+      const bytes = size ?? buffer.size - offset;
+      if (mode & MAP_READ) {
+        t.reads++;
+        t.readBytes += bytes;
+      } else if (mode & MAP_WRITE) {
+        t.uploads++;
+        t.uploadBytes += bytes;
+      }
+      return size === undefined ? mapAsync(mode, offset) : mapAsync(mode, offset, size);
+    };
+    return buffer;
+  };
+  const queue = device.queue;
+  if (queue.__sorsaCounted) return;
+  queue.__sorsaCounted = true;
+  const write = queue.writeBuffer.bind(queue);
+  queue.writeBuffer = (buffer, offset, data, dataOffset, size) => {
+    const unit = ArrayBuffer.isView(data) ? ((data as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1) : 1;
+    const bytes = size !== undefined ? size * unit : data.byteLength - (dataOffset ?? 0) * unit;
+    if (buffer.usage & USAGE_UNIFORM) {
+      t.params++;
+      t.paramBytes += bytes;
+    } else {
+      t.uploads++;
+      t.uploadBytes += bytes;
+    }
+    if (size !== undefined) return write(buffer, offset, data, dataOffset, size);
+    return dataOffset !== undefined ? write(buffer, offset, data, dataOffset) : write(buffer, offset, data);
+  };
 }
 
 /** What the adapter says of itself, and whether it is a software rasterizer (Mesa lavapipe, SwiftShader). */

@@ -12,6 +12,13 @@ export const liveStorage = { buffers: 0, bytes: 0 };
 export class Storage {
   /** The computed payload, once ready. */
   value: Payload | undefined;
+  /**
+   * On webgpu, the device copy of a host-resident `value` (data from `tensor()`, a job's host
+   * result): uploaded by the first kernel that reads it, then bound by every later one instead of
+   * uploading it again (see `Engine.run`), and freed with the storage. `value` stays the host array,
+   * so reading the storage back costs no readback.
+   */
+  mirror: Payload | undefined;
   /** Set when the kernel computing this storage failed; ops that read it fail with the same error. */
   error: Error | undefined;
   /** Whether a queued task is still to deliver the payload (`settle`) or its error (`fail`). */
@@ -96,6 +103,10 @@ export class Storage {
     if (this.value !== undefined) {
       this.engine.free(this.value);
       this.value = undefined;
+    }
+    if (this.mirror !== undefined) {
+      this.engine.free(this.mirror);
+      this.mirror = undefined;
     }
     // A value still being computed is freed by `settle` when it arrives.
   }
