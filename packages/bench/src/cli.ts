@@ -21,6 +21,7 @@ import { gptSuite } from './suites/gpt.js';
 import { accuracyMarkdown, svdAccuracy, svdSuite } from './suites/svd.js';
 import { rsvdSuite } from './suites/rsvd.js';
 import { svdInitSuite, TORCH_SVD } from './suites/svd-init.js';
+import { modelsSuite } from './suites/models.js';
 import { markdown, type Row } from './report.js';
 
 const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise<Row[]>> = {
@@ -31,6 +32,7 @@ const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise
   svd: svdSuite,
   rsvd: rsvdSuite,
   'svd-init': svdInitSuite,
+  models: modelsSuite,
 };
 
 const HELP = `Usage: npm run bench -- [suite...] [options]
@@ -129,7 +131,8 @@ for (const [i, name] of names.entries()) {
   console.log(`\n## ${name} (sorsajs on ${chosen}, Node ${process.version})\n`);
   // Each suite's peer: tfjs-wasm, ml-matrix for the Jacobi SVD, PyTorch's full SVD for svd-init; rsvd runs alone (an absolute target). gpt has
   // three peers, so its ratios are each one's time over sorsajs's (below 1: the peer is faster).
-  const peer = name === 'svd' ? 'ml-matrix' : name === 'rsvd' ? '-' : name === 'gpt' ? `sorsajs (${chosen})` : name === 'svd-init' ? TORCH_SVD : 'tfjs-wasm';
+  // models: GPT-2 small beside a plain PyTorch GPT-2, the ratio each one's time over sorsajs's, as for gpt.
+  const peer = name === 'svd' ? 'ml-matrix' : name === 'rsvd' ? '-' : name === 'gpt' || name === 'models' ? `sorsajs (${chosen})` : name === 'svd-init' ? TORCH_SVD : 'tfjs-wasm';
   console.log(markdown(rows, peer));
   const file = `bench-results/${name}-${chosen}.json`;
   await writeFile(file, JSON.stringify({ suite: name, backend: chosen, node: process.version, date: new Date().toISOString(), rows }, null, 2));

@@ -18,6 +18,7 @@ export { svdSuite, svdAccuracy, accuracyMarkdown } from './suites/svd.js';
 export type { AccuracyRow } from './suites/svd.js';
 export { rsvdSuite } from './suites/rsvd.js';
 export { svdInitSuite, TORCH_SVD } from './suites/svd-init.js';
+export { modelsSuite, GPT2_SMALL } from './suites/models.js';
 export { rowsOf, markdown } from './report.js';
 export type { Row } from './report.js';
 export { tfjsWasm } from './peers/tfjs.js';
