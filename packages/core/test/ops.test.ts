@@ -378,6 +378,10 @@ forEachBackend('linear algebra', () => {
     // From 16 rows of A, wasm copies a transposed B row-major first; here with broadcast batches and N not a multiple of 4.
     [[2, 1, 24, 9], [3, 7, 9], { transposeB: true }],
     [[17, 6], [2, 5, 6], { transposeB: true }],
+    // x @ Wᵀ with W much bigger than x and the result: wasm computes (W @ xᵀ)ᵀ; M = 1 (decoding), M not a multiple of 4, N not a multiple of 4.
+    [[16, 64], [600, 64], { transposeB: true }],
+    [[1, 24], [90, 24], { transposeB: true }],
+    [[3, 40], [203, 40], { transposeB: true }],
   ];
   for (const [sa, sb, opts] of cases) {
     it(`matmul ${JSON.stringify(sa)} @ ${JSON.stringify(sb)} ${opts ? JSON.stringify(opts) : ''}`, async () => {

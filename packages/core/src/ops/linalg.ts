@@ -86,6 +86,11 @@ function matmulVjp(g: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions, needs: 
 
 /** From this many rows of A, the wasm matmul copies a transposed B to row-major first (see matmulForward). */
 const TRANSPOSE_B_FROM_M = 16;
+/**
+ * x @ Wᵀ (2-D, wasm) runs as (W @ xᵀ)ᵀ when copying W (N·K values) would cost more than SWAP_FROM
+ * times copying x and the result (M·(K + N)) (see matmulForward).
+ */
+const SWAP_FROM = 2;
 
 function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
   const av = a.rank === 1;
@@ -131,7 +136,17 @@ function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
   const outShape = [...batch, ...(av ? [] : [M]), ...(bv ? [] : [N])];
   const scalars = [M, N, Ka, sa0, sa1, sb0, sb1, pa.stride, pb.stride];
   let out: Tensor;
-  if (engine().name === 'wasm' && tb && M >= TRANSPOSE_B_FROM_M) {
+  if (engine().name === 'wasm' && tb && !ta && !av && ra === 2 && rb === 2 && N * Ka > SWAP_FROM * M * (Ka + N)) {
+    // x @ Wᵀ with W far bigger than x and the result (a language model's head: [T, 768] @
+    // [50257, 768]ᵀ): copying W transposed (below) would move 154 MB a call; computing (W @ xᵀ)ᵀ
+    // copies only x and the result, and reads W row-major, once. Measured [128, 768] @ [50257,
+    // 768]ᵀ on wasm: 3.1-4.1 s -> see performance.md.
+    const xt = transpose(a);
+    const ct = matmulForward(b, xt, {});
+    out = transpose(ct);
+    xt.dispose();
+    ct.dispose();
+  } else if (engine().name === 'wasm' && tb && M >= TRANSPOSE_B_FROM_M) {
     // B read transposed (x @ Wᵀ in every linear layer, q @ kᵀ) costs the wasm kernel a 4-lane
     // gather per k, whereas a row-major B is one v128 load (kernels/matmul.ts): one pass copying B
     // transposed is cheaper than M / 4 passes gathering it.
