@@ -24,8 +24,15 @@ import { findTorchPython } from '../peers/torch-python.js';
 import type { GptTiming } from '../peers/gpt-torch.js';
 import { torchGpt2, type TorchGpt2Result } from '../peers/gpt2-torch.js';
 
-/** GPT-2 small's config.json (transformers' `gpt2`). */
-export const GPT2_SMALL = { model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12 } as const;
+/**
+ * GPT-2 small's config.json fields (transformers' `gpt2`), as `createModel` takes them.
+ *
+ * @example
+ * ```ts
+ * const model = createModel(GPT2_SMALL, random.key(0)); // 124M parameters
+ * ```
+ */
+export const GPT2_SMALL: Readonly<Record<string, string | number>> = { model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12 };
 
 /** The prompt's length and the decode steps timed after it. */
 const PROMPT = 128;
