@@ -22,16 +22,14 @@ Usage: python3 gpt2_forward.py DIR
 import json
 import math
 import os
-import statistics
 import struct
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
 sys.dont_write_bytecode = True  # no __pycache__ beside the checked-in scripts
-from gpt_step import blas  # noqa: E402  (the gpt suite's peer, beside this file)
+from torch_peer import blas, sample  # noqa: E402  (beside this file)
 
 
 def read_safetensors(path):
@@ -129,22 +127,8 @@ def main() -> None:
 
         t = man["timing"]
 
-        def sample(fn):
-            start = time.perf_counter()
-            n = 0
-            while (time.perf_counter() - start) * 1e3 < t["warmupTime"] or n < t["warmupIterations"]:
-                fn()
-                n += 1
-            times = []
-            start = time.perf_counter()
-            while (time.perf_counter() - start) * 1e3 < t["time"] or len(times) < t["iterations"]:
-                t0 = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - t0) * 1e3)
-            return {"medianMs": statistics.median(times), "samples": len(times)}
-
-        forward_t = sample(lambda: forward(ids, None))
-        decode_t = sample(decode)
+        forward_t = sample(lambda: forward(ids, None), t)
+        decode_t = sample(decode, t)
     print(json.dumps({
         "torch": torch.__version__,
         "blas": blas(),

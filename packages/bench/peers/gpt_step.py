@@ -20,28 +20,13 @@ Usage: python3 gpt_step.py DIR
 import json
 import math
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-
-def blas() -> str:
-    """Which BLAS the process loaded (Debian's torch links libblas.so.3, an alternative that is the
-    slow reference BLAS unless an OpenBLAS package provides it)."""
-    try:
-        with open("/proc/self/maps") as fh:
-            libs = {line.split()[-1] for line in fh if "blas" in line}
-    except OSError:
-        return "unknown"
-    names = {os.path.realpath(x) for x in libs}
-    if any("openblas" in x for x in names):
-        return "OpenBLAS"
-    if any("mkl" in x for x in names):
-        return "MKL"
-    return "reference BLAS" if names else "unknown"
+sys.dont_write_bytecode = True  # no __pycache__ beside the checked-in scripts
+from torch_peer import blas, sample  # noqa: E402  (beside this file)
 
 
 def main() -> None:
@@ -123,22 +108,8 @@ def main() -> None:
 
     t = man["timing"]
 
-    def sample(fn):
-        start = time.perf_counter()
-        n = 0
-        while (time.perf_counter() - start) * 1e3 < t["warmupTime"] or n < t["warmupIterations"]:
-            fn()
-            n += 1
-        times = []
-        start = time.perf_counter()
-        while (time.perf_counter() - start) * 1e3 < t["time"] or len(times) < t["iterations"]:
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
-        return {"medianMs": statistics.median(times), "samples": len(times)}
-
-    step_t = sample(step)
-    forward_t = sample(forward)
+    step_t = sample(step, t)
+    forward_t = sample(forward, t)
     print(json.dumps({
         "torch": torch.__version__,
         "blas": blas(),

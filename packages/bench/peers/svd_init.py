@@ -20,42 +20,12 @@ Usage: python3 svd_init.py DIR
 """
 import json
 import os
-import statistics
 import sys
-import time
 
 import torch
 
-
-def blas() -> str:
-    """Which BLAS the process loaded (see gpt_step.py)."""
-    try:
-        with open("/proc/self/maps") as fh:
-            libs = {line.split()[-1] for line in fh if "blas" in line}
-    except OSError:
-        return "unknown"
-    names = {os.path.realpath(x) for x in libs}
-    if any("openblas" in x for x in names):
-        return "OpenBLAS"
-    if any("mkl" in x for x in names):
-        return "MKL"
-    return "reference BLAS" if names else "unknown"
-
-
-def sample(fn, timing):
-    """tinybench's way: warm-up calls, then calls until both the time and the count are reached."""
-    start = time.perf_counter()
-    n = 0
-    while n < timing["warmupIterations"] or (time.perf_counter() - start) * 1000 < timing["warmupTime"]:
-        fn()
-        n += 1
-    times = []
-    start = time.perf_counter()
-    while len(times) < timing["iterations"] or (time.perf_counter() - start) * 1000 < timing["time"]:
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return {"medianMs": statistics.median(times), "samples": len(times)}
+sys.dont_write_bytecode = True  # no __pycache__ beside the checked-in scripts
+from torch_peer import blas, sample  # noqa: E402  (beside this file)
 
 
 def accuracy(S, U, ref_S, ref_U, k):
