@@ -300,8 +300,7 @@ class Iteration {
     let Q = await orthonormalInJob(ctx, Y0, m, l);
     ctx.free(Y0);
     let nextCheck = fixed ? last : Math.min(2, last);
-    let prev: { iteration: number; worst: number } | undefined;
-    // Every check's worse estimate (over tol), for the stall rule.
+    // Every check's worse estimate (over tol), for the next check's place and the stall rule.
     const seen: { iteration: number; worst: number }[] = [];
     // Set from each check's Ritz values (none before the first: a plain multiply).
     let filter: Filter | undefined;
@@ -357,12 +356,12 @@ class Iteration {
           // the first, where half the filter's predicted gain per multiply would (a check costs a
           // few multiplies: a guess that falls short costs one more, MAX_STRIDE bounds one too long).
           filter = new Filter(rr.sv, l, this.k);
+          const prev = seen.at(-1);
           let rate = prev ? Math.pow(worst / prev.worst, 1 / (t - prev.iteration)) : Math.sqrt(filter.predictedRate());
           if (!(rate < 1)) rate = 0.5;
           const stride = Math.ceil(Math.log(1 / worst) / Math.log(rate));
           nextCheck = t + Math.max(1, Math.min(MAX_STRIDE, stride));
-          prev = { iteration: t, worst };
-          seen.push(prev);
+          seen.push({ iteration: t, worst });
         }
       }
       if (stop) {
