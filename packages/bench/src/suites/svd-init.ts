@@ -12,6 +12,7 @@ import { Bench } from 'tinybench';
 import * as sj from '@sorsajs/core';
 import { randomizedStats } from '@sorsajs/linalg';
 import { initAdapter } from '@sorsajs/sorsa';
+import { gaussian, orthonormalColumns, rng, svdReference, withSpectrum } from '@sorsajs/testing';
 import type { Row } from '../report.js';
 import type { SuiteOptions } from './matmul.js';
 import { findTorchPython } from '../peers/torch-python.js';
@@ -22,106 +23,34 @@ const RANK = 16;
 /** The yardstick's impl name, the ratio column's reference. */
 export const TORCH_SVD = 'PyTorch linalg.svd (full)';
 
-/** A small LCG and Box-Muller: the same matrices every run. */
-function gaussians(seed: number): () => number {
-  let s = seed >>> 0;
-  const u = (): number => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 2 ** 32;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-}
-
-/** p orthonormal columns of length m (classical Gram-Schmidt, twice), float64, from a Gaussian. */
-function orthonormal(m: number, p: number, seed: number): Float64Array[] {
-  const g = gaussians(seed);
-  const Q: Float64Array[] = [];
-  for (let j = 0; j < p; j++) {
-    const v = Float64Array.from({ length: m }, g);
-    for (let pass = 0; pass < 2; pass++) {
-      const d = Q.map((q) => {
-        let acc = 0;
-        for (let i = 0; i < m; i++) acc += q[i] * v[i];
-        return acc;
-      });
-      Q.forEach((q, t) => {
-        for (let i = 0; i < m; i++) v[i] -= d[t] * q[i];
-      });
-    }
-    let nrm = 0;
-    for (let i = 0; i < m; i++) nrm += v[i] * v[i];
-    nrm = Math.sqrt(nrm);
-    for (let i = 0; i < m; i++) v[i] /= nrm;
-    Q.push(v);
-  }
-  return Q;
-}
-
 /** A matrix of the suite: its float32 values and, for the decaying family, its exact top-rank SVD. */
 interface Case extends SvdCaseData {
   exact?: { S: number[]; U: Float64Array[] };
 }
 
 function decaying(m: number, n: number, seed: number): Case {
-  const p = Math.min(m, n);
-  const U = orthonormal(m, p, seed);
-  const V = orthonormal(n, p, seed + 1);
-  const s = Array.from({ length: p }, (_, i) => (i + 1) ** -0.6);
-  const acc = new Float64Array(m * n);
-  for (let t = 0; t < p; t++) {
-    const u = U[t];
-    const v = V[t];
-    for (let i = 0; i < m; i++) {
-      const a = s[t] * u[i];
-      const row = i * n;
-      for (let j = 0; j < n; j++) acc[row + j] += a * v[j];
-    }
-  }
-  return { name: `init ${m}x${n} k^-0.6 r${RANK}`, m, n, data: Float32Array.from(acc), exact: { S: s.slice(0, RANK), U: U.slice(0, RANK) } };
+  const s = Array.from({ length: Math.min(m, n) }, (_, i) => (i + 1) ** -0.6);
+  // withSpectrum's U is orthonormalColumns(m, s.length, seed), whose first columns do not depend on how many follow.
+  return { name: `init ${m}x${n} k^-0.6 r${RANK}`, m, n, data: Float32Array.from(withSpectrum(m, n, s, seed)), exact: { S: s.slice(0, RANK), U: orthonormalColumns(m, RANK, seed) } };
 }
 
-function gaussian(m: number, n: number, seed: number): Case {
-  const g = gaussians(seed);
-  return { name: `init ${m}x${n} gaussian r${RANK}`, m, n, data: Float32Array.from({ length: m * n }, g) };
+function gaussianMatrix(m: number, n: number, seed: number): Case {
+  const r = rng(seed);
+  return { name: `init ${m}x${n} gaussian r${RANK}`, m, n, data: Float32Array.from({ length: m * n }, () => gaussian(r)) };
 }
 
 /** The sine of the largest principal angle between span(ref) (k float64 columns) and U (row-major [m, k]). */
 function sinAngle(ref: Float64Array[], U: Float32Array, m: number, k: number): number {
-  // M = refᵀ U (k x k); its smallest singular value is the cosine: from the eigenvalues of MᵀM by
-  // cyclic Jacobi rotations (float64, a k x k matrix).
-  const M = Array.from({ length: k }, (_, i) => Float64Array.from({ length: k }, (_, j) => {
-    let acc = 0;
-    for (let r = 0; r < m; r++) acc += ref[i][r] * U[r * k + j];
-    return acc;
-  }));
-  const G = Array.from({ length: k }, (_, i) => Float64Array.from({ length: k }, (_, j) => M.reduce((acc, row) => acc + row[i] * row[j], 0)));
-  for (let sweep = 0; sweep < 60; sweep++) {
-    let off = 0;
-    for (let p = 0; p < k; p++) for (let q = p + 1; q < k; q++) off += G[p][q] ** 2;
-    if (off < 1e-30) break;
-    for (let p = 0; p < k; p++)
-      for (let q = p + 1; q < k; q++) {
-        if (G[p][q] === 0) continue;
-        const theta = (G[q][q] - G[p][p]) / (2 * G[p][q]);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let r = 0; r < k; r++) {
-          const a = G[r][p];
-          const b = G[r][q];
-          G[r][p] = c * a - s * b;
-          G[r][q] = s * a + c * b;
-        }
-        for (let r = 0; r < k; r++) {
-          const a = G[p][r];
-          const b = G[q][r];
-          G[p][r] = c * a - s * b;
-          G[q][r] = s * a + c * b;
-        }
-      }
-  }
-  const cos2 = Math.min(1, Math.min(...Array.from({ length: k }, (_, i) => G[i][i])));
-  return Math.sqrt(Math.max(0, 1 - cos2));
+  // M = refᵀ U (k x k); its smallest singular value is the cosine of the largest angle.
+  const M = new Float64Array(k * k);
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j < k; j++) {
+      let acc = 0;
+      for (let r = 0; r < m; r++) acc += ref[i][r] * U[r * k + j];
+      M[i * k + j] = acc;
+    }
+  const cos = Math.min(1, svdReference(M, k, k).S[k - 1]);
+  return Math.sqrt(Math.max(0, 1 - cos * cos));
 }
 
 /**
@@ -141,7 +70,7 @@ function sinAngle(ref: Float64Array[], U: Float32Array, m: number, k: number): n
 export async function svdInitSuite(opts: SuiteOptions = {}): Promise<Row[]> {
   const cases: Case[] = [];
   for (const n of opts.sizes ?? [768]) {
-    for (const m of [n, 4 * n]) cases.push(decaying(m, n, 1000 + m), gaussian(m, n, 2000 + m));
+    for (const m of [n, 4 * n]) cases.push(decaying(m, n, 1000 + m), gaussianMatrix(m, n, 2000 + m));
   }
   const timing: GptTiming = { time: opts.time ?? 3000, iterations: 5, warmupTime: 0, warmupIterations: 1 };
   const ours = `sorsajs initAdapter (${sj.backend()})`;
