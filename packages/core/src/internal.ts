@@ -1,8 +1,9 @@
 /**
- * `@sorsajs/core/internal`: kernel-level access for the sibling packages (`@sorsajs/linalg`, the
- * argument checks of `@sorsajs/sorsa`): launching custom kernels, gpu.js pipelines and jobs over
- * tensors. A subpath of its own, so that the package root exports only the public API; not part of
- * that API, and free to change with any release.
+ * `@sorsajs/core/internal`: kernel-level access for the sibling packages (`@sorsajs/linalg`,
+ * `@sorsajs/sorsa`): launching custom kernels, gpu.js pipelines and jobs over tensors, and the
+ * argument checks every package shares (`tensor/checks.ts`). A subpath of its own, so that the
+ * package root exports only the public API; not part of that API, and free to change with any
+ * release.
  * @internal
  * @module
  */
@@ -22,6 +23,21 @@ export { recording, untracked } from './autodiff/tape.js';
 export { divmod } from './kernels/index-math.js';
 export { bakeScalars } from './kernels/bake.js';
 export { matmulInJob, rowMajor, type JobMatmulDims } from './ops/matmul-job.js';
+export {
+  checkFiniteNumber,
+  checkFiniteValues,
+  checkInteger,
+  checkMatrix,
+  checkPositiveNumber,
+  checkTensor,
+  describe,
+  firstNonFinite,
+  hostValues,
+  mustBe,
+  type IntegerRange,
+  type MatrixCheck,
+} from './tensor/checks.js';
+export { fmt as fmtShape } from './util/shape-math.js';
 
 /**
  * Runs a pipeline over tensor inputs (each seen by the plan as a gpu.js Input of `inputDims[i]`) and
@@ -66,34 +82,6 @@ export function launchJob(
 /** How the latest pipeline ran on the current backend (gpu.js `executorKind`). */
 export function lastPipelineExecutor(): string {
   return engine().lastPipelineExecutor;
-}
-
-/**
- * The first NaN or infinite value of a host-resident tensor (made by \`tensor()\`, or a wasm/cpu
- * result) and its multi-index; null when all are finite or the values are on a device (they are
- * not read back to check). For argument checks of sibling packages.
- */
-export function firstNonFinite(t: Tensor): { value: number; index: number[] } | null {
-  const host = hostValues(t);
-  if (!host) return null;
-  for (let i = 0; i < host.length; i++) {
-    if (!Number.isFinite(host[i])) {
-      const index: number[] = [];
-      let rest = i;
-      for (let d = t.shape.length - 1; d >= 0; d--) {
-        index.unshift(rest % t.shape[d]);
-        rest = Math.floor(rest / t.shape[d]);
-      }
-      return { value: host[i], index };
-    }
-  }
-  return null;
-}
-
-/** A tensor's values when they are on the host now (so they can be checked without a readback). */
-export function hostValues(t: Tensor): Float32Array | undefined {
-  const v = storageOf(t).value;
-  return v instanceof Float32Array ? v : undefined;
 }
 
 /**

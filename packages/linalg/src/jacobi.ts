@@ -39,7 +39,6 @@ import type { JacobiOptions, JacobiStats, SVD } from './types.js';
 
 export type { JacobiOptions, JacobiStats } from './types.js';
 import { backend, type Tensor } from '@sorsajs/core';
-import { checkMatrix } from './checks.js';
 import * as internal from '@sorsajs/core/internal';
 import * as K from './jacobi-kernels.js';
 import { planFor, type Plan } from './jacobi-plan.js';
@@ -68,7 +67,7 @@ const NULL_NORM = 2 ** -34;
 export const jacobiStats: JacobiStats = { sweeps: 0, converged: false, history: [] };
 
 function checkInput(a: Tensor): void {
-  checkMatrix('jacobiSvd', a);
+  internal.checkMatrix('jacobiSvd', a);
   const [m, n] = a.shape;
   if (m === 0 || n === 0) throw new Error(`jacobiSvd: expects a non-empty matrix, got shape [${m},${n}]`);
   // Values on the host (uploaded data, wasm and cpu results) are checked here, with the index of the

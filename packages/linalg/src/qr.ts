@@ -4,7 +4,6 @@
  */
 import type { Tensor } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
-import { checkFinite, checkMatrix } from './checks.js';
 import { differentiableQr } from './grad.js';
 import { householderInJob } from './qr-job.js';
 import type { QR } from './types.js';
@@ -23,8 +22,8 @@ import type { QR } from './types.js';
  * ```
  */
 export function qr(a: Tensor): QR {
-  checkMatrix('qr', a);
-  checkFinite('qr', a);
+  internal.checkMatrix('qr', a);
+  internal.checkFiniteValues('qr', a);
   return differentiable(a);
 }
 

@@ -5,7 +5,6 @@
  */
 import { abs, div, max, maximum, random, tidy, transpose, type Tensor } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
-import { checkFinite, checkMatrix } from './checks.js';
 import { jacobiInJob, jacobiPlan } from './jacobi.js';
 import { orthonormalInJob } from './qr-job.js';
 import type { JacobiStats, SVD } from './types.js';
@@ -220,7 +219,7 @@ const HEAD: internal.KernelSource = { key: 'rsvd:head', arrays: ['x', 's'], scal
  * ```
  */
 export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
-  checkMatrix('randomizedSvd', a);
+  internal.checkMatrix('randomizedSvd', a);
   // Its factors depend on the random sketch: the exact gradient of the top-k SVD needs the other
   // singular values too (the truncated formula is only right for matrices of rank <= k), so the
   // full SVD's VJP is the honest way, and svd({ method: 'jacobi', rank }) gives it.
@@ -229,19 +228,19 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
       `randomizedSvd: no gradient: the input of shape [${a.shape.join(',')}] is being differentiated, but the randomized SVD records no VJP; use svd(a, { method: 'jacobi', rank: ${opts?.rank} }) (exact, differentiable)`,
     );
   }
-  checkFinite('randomizedSvd', a);
+  internal.checkFiniteValues('randomizedSvd', a);
   const [m, n] = a.shape;
   const p = Math.min(m, n);
   const k = opts.rank;
-  if (!Number.isInteger(k) || k < 1 || k > p) throw new Error(`randomizedSvd: rank must be an integer in [1, ${p}] for shape [${m},${n}], got ${k}`);
+  internal.checkInteger('randomizedSvd', 'rank', k, { min: 1, max: p, note: `for shape [${m},${n}]` });
   const q = opts.powerIters;
-  if (q !== undefined && (!Number.isInteger(q) || q < 0)) throw new Error(`randomizedSvd: powerIters must be a non-negative integer, got ${q}`);
+  if (q !== undefined) internal.checkInteger('randomizedSvd', 'powerIters', q);
   const oversample = opts.oversample ?? (q === undefined ? Math.max(10, k) : 10);
-  if (!Number.isInteger(oversample) || oversample < 0) throw new Error(`randomizedSvd: oversample must be a non-negative integer, got ${oversample}`);
+  internal.checkInteger('randomizedSvd', 'oversample', oversample);
   const tol = opts.tol ?? 1e-3;
   if (!(tol > 0 && tol < 1)) throw new Error(`randomizedSvd: tol must be in (0, 1), got ${opts.tol}`);
   const maxIters = opts.maxIters ?? 64;
-  if (!Number.isInteger(maxIters) || maxIters < 1) throw new Error(`randomizedSvd: maxIters must be a positive integer, got ${opts.maxIters}`);
+  internal.checkInteger('randomizedSvd', 'maxIters', maxIters, { min: 1 });
   const l = Math.min(k + oversample, p);
   const plan = jacobiPlan(l, l, {});
   return tidy(() => {

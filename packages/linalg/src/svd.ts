@@ -5,7 +5,6 @@
 import { abs, div, eye, matmul, max, maximum, mul, norm, slice, sub, tidy, type Tensor } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 import type * as core from '@sorsajs/core';
-import { checkMatrix } from './checks.js';
 import { jacobiSvd } from './jacobi.js';
 import { randomizedSvd } from './randomized.js';
 import type { SVD } from './types.js';
@@ -57,14 +56,12 @@ const AUTO_MIN = 256;
  * ```
  */
 export function svd(a: Tensor, opts: SvdOptions = {}): SVD {
-  checkMatrix('svd', a);
+  internal.checkMatrix('svd', a);
   const [m, n] = a.shape;
   const p = Math.min(m, n);
   const method = opts.method ?? 'auto';
   if (!['jacobi', 'randomized', 'auto'].includes(method)) throw new Error(`svd: unknown method "${method}" (jacobi, randomized or auto)`);
-  if (opts.rank !== undefined && (!Number.isInteger(opts.rank) || opts.rank < 1 || opts.rank > p)) {
-    throw new Error(`svd: rank must be an integer in [1, ${p}] for shape [${m},${n}], got ${opts.rank}`);
-  }
+  if (opts.rank !== undefined) internal.checkInteger('svd', 'rank', opts.rank, { min: 1, max: p, note: `for shape [${m},${n}]` });
   // A gradient needs the full SVD (randomizedSvd refuses one), so 'auto' then takes Jacobi. Below
   // AUTO_MIN the Jacobi SVD costs no more (measured on wasm, rank 8: ~0.8 s either way at 128²) and
   // is exact.
@@ -129,7 +126,7 @@ export function lowRank(a: Tensor, k: number, opts: SvdOptions = {}): Tensor {
  * ```
  */
 export function orthonormalityError(Q: Tensor): Tensor {
-  checkMatrix('orthonormalityError', Q);
+  internal.checkMatrix('orthonormalityError', Q);
   return tidy(() => max(abs(sub(matmul(Q, Q, { transposeA: true }), eye(Q.shape[1])))));
 }
 
@@ -142,7 +139,7 @@ export function orthonormalityError(Q: Tensor): Tensor {
  * ```
  */
 export function reconstructionError(a: Tensor, f: SVD): Tensor {
-  checkMatrix('reconstructionError', a);
+  internal.checkMatrix('reconstructionError', a);
   return tidy(() => {
     const r = norm(sub(a, matmul(mul(f.U, f.S), f.Vt)));
     // max(‖A‖, tiny) keeps 0 / 0 out of the zero matrix's relative error.

@@ -13,8 +13,9 @@
  * @module
  */
 import { Tensor, abs, add, concat, div, eye, full, less, matmul, mean, mul, norm, random, reshape, slice, sub, sum, tidy, tree, where, zeros } from '@sorsajs/core';
-import { checkFiniteHost, checkRank, checkWeight, describe, factors } from './checks.js';
-import { findIn, isAdaloraAdapter, isNode, type AdaloraAdapter, type Init } from './types.js';
+import { checkFiniteNumber, checkFiniteValues, describe } from '@sorsajs/core/internal';
+import { checkRank, checkWeight, factors } from './checks.js';
+import { findIn, isAdaloraAdapter, type AdaloraAdapter, type Init } from './types.js';
 
 export { merge, adaptedLinear, linear } from './forward.js';
 
@@ -69,9 +70,9 @@ export function initAdapter(W: Tensor, opts: AdaloraInitOptions): Init<AdaloraAd
   checkWeight(fn, W);
   const rank = checkRank(fn, opts?.rank, W.shape);
   const alpha = opts.alpha ?? 0;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha)) throw new Error(`${fn}: alpha must be a finite number, got ${String(alpha)}`);
+  checkFiniteNumber(fn, 'alpha', alpha);
   if (!(opts.key instanceof random.Key)) throw new Error(`${fn}: key must be a random.Key, got ${describe(opts.key)}`);
-  checkFiniteHost(fn, W);
+  checkFiniteValues(fn, W, 'W');
   const [out, inp] = W.shape;
   const scale = scaleFor(rank, alpha);
   return tidy(() => ({
@@ -291,7 +292,7 @@ const handles = <T>(t: T): T => tree.map((x) => (x instanceof Tensor ? reshape(x
 
 /** The AdaLoRA adapters of a trainable record, in key order, checked. */
 function adaptersOf(fn: string, trainable: unknown): [string, AdaloraAdapter][] {
-  if (!isNode(trainable) || Array.isArray(trainable)) throw new Error(`${fn}: trainable must be a record of adapters keyed by path, got ${describe(trainable)}`);
+  if (!tree.isNode(trainable) || Array.isArray(trainable)) throw new Error(`${fn}: trainable must be a record of adapters keyed by path, got ${describe(trainable)}`);
   const out: [string, AdaloraAdapter][] = [];
   for (const [p, a] of Object.entries(trainable)) {
     if (!isAdaloraAdapter(a)) continue;
@@ -304,8 +305,8 @@ function adaptersOf(fn: string, trainable: unknown): [string, AdaloraAdapter][] 
 
 /** `x`'s tensors of an adapter path, or an Error naming what is missing. */
 function scoresAt(fn: string, t: unknown, what: string, p: string): Scores {
-  const s = isNode(t) && !Array.isArray(t) && Object.hasOwn(t, p) ? (t as Record<string, unknown>)[p] : undefined;
-  if (!isNode(s) || Array.isArray(s) || !(s.A instanceof Tensor) || !(s.E instanceof Tensor) || !(s.B instanceof Tensor)) {
+  const s = tree.isNode(t) && !Array.isArray(t) && Object.hasOwn(t, p) ? (t as Record<string, unknown>)[p] : undefined;
+  if (!tree.isNode(s) || Array.isArray(s) || !(s.A instanceof Tensor) || !(s.E instanceof Tensor) || !(s.B instanceof Tensor)) {
     throw new Error(`${fn}: ${what} has no { A, E, B } tensors at "${p}", got ${describe(s)}`);
   }
   return s as unknown as Scores;

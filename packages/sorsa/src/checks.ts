@@ -1,54 +1,35 @@
 /**
- * Argument checks shared by the package; each error names the function and the offending value.
+ * The adapter checks of the package (weights, ranks, scales, an adapter's factors), built on core's
+ * shared argument checks (`@sorsajs/core/internal`, `tensor/checks.ts`); each error names the
+ * function and the offending value.
  * @module
  */
 import { Tensor } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
+import { describe, fmtShape as fmt } from '@sorsajs/core/internal';
 import { isAdaloraAdapter, isLoraAdapter, isSorsaAdapter, type Adapter } from './types.js';
 
-/** `[a,b]` for error messages. */
-export const fmt = (shape: readonly number[]): string => `[${shape.join(',')}]`;
-
-/** Checks that `w` is a live float32 matrix; `what` names it (a path, or "W"). */
+/** Checks that `w` is a live float32 matrix, a weight `[out, in]`; `what` names it (a path, or "W"). */
 export function checkWeight(fn: string, w: unknown, what = 'W'): Tensor {
-  if (!(w instanceof Tensor)) throw new Error(`${fn}: ${what} must be a Tensor, got ${w === null ? 'null' : typeof w}`);
-  w.use(fn);
-  if (w.dtype !== 'float32') throw new Error(`${fn}: ${what} must be float32, got ${w.dtype}`);
-  if (w.rank !== 2) throw new Error(`${fn}: ${what} must be a 2-D weight [out, in], got shape ${fmt(w.shape)}`);
-  return w;
+  return internal.checkMatrix(fn, w, { what, form: 'a 2-D weight [out, in]' });
 }
 
 /** Checks that `rank` is an integer in [1, min(out, in)] for a weight of `shape`. */
 export function checkRank(fn: string, rank: unknown, shape: readonly number[], what = 'W'): number {
-  const p = Math.min(shape[0], shape[1]);
-  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 1 || rank > p) {
-    throw new Error(`${fn}: rank must be an integer in [1, ${p}] (min(out, in) of ${what} ${fmt(shape)}), got ${String(rank)}`);
-  }
-  return rank;
+  const max = Math.min(shape[0], shape[1]);
+  return internal.checkInteger(fn, 'rank', rank, { min: 1, max, note: `(min(out, in) of ${what} ${fmt(shape)})` });
 }
 
 /** Checks a finite, positive `alpha` and returns the scale `alpha / rank` (1 without alpha). */
 export function scaleOf(fn: string, alpha: unknown, rank: number): number {
   if (alpha === undefined) return 1;
-  if (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0) throw new Error(`${fn}: alpha must be a positive finite number, got ${String(alpha)}`);
-  return alpha / rank;
-}
-
-/**
- * Rejects NaN and Infinity where a weight's values are already on the host (tensors made by
- * `tensor()` or loaded from a file), naming the first bad entry. Values still on the device are not
- * read back (the API is synchronous); non-finite input then gives non-finite factors.
- */
-export function checkFiniteHost(fn: string, w: Tensor, what = 'W'): void {
-  const bad = internal.firstNonFinite(w);
-  if (bad) throw new Error(`${fn}: ${what} has a non-finite value ${bad.value} at [${bad.index.join(', ')}]`);
+  return internal.checkPositiveNumber(fn, 'alpha', alpha) / rank;
 }
 
 /** The resolved scale of an adapter: `opts.scale`, else the adapter's own, else 1. */
 export function resolveScale(fn: string, adapter: Adapter, scale: number | undefined): number {
   const s = scale ?? adapter.scale ?? 1;
-  if (typeof s !== 'number' || !Number.isFinite(s)) throw new Error(`${fn}: scale must be a finite number, got ${String(s)}`);
-  return s;
+  return internal.checkFiniteNumber(fn, 'scale', s);
 }
 
 /**
@@ -88,13 +69,4 @@ export function checkResidual(fn: string, residual: unknown, out: number, inp: n
     throw new Error(`${fn}: ${what} must be [${out},${inp}] to match the adapter, got ${fmt(residual.shape)}`);
   }
   return residual;
-}
-
-/** A short description of any value for an error message. */
-export function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (x instanceof Tensor) return `a Tensor of shape ${fmt(x.shape)}`;
-  if (Array.isArray(x)) return 'an array';
-  if (typeof x === 'object') return `an object with keys {${Object.keys(x).join(', ')}}`;
-  return typeof x;
 }

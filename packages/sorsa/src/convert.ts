@@ -3,7 +3,8 @@
  * @module
  */
 import { concat, mul, neg, tidy } from '@sorsajs/core';
-import { factors, fmt, resolveScale } from './checks.js';
+import { fmtShape as fmt } from '@sorsajs/core/internal';
+import { factors, resolveScale } from './checks.js';
 import { isAdaloraAdapter, isSorsaAdapter, type Adapter, type LoraAdapter } from './types.js';
 
 /**

@@ -4,7 +4,8 @@
  * @module
  */
 import { Tensor, add, matmul, mul, nn, tidy } from '@sorsajs/core';
-import { checkResidual, factors, fmt, resolveScale } from './checks.js';
+import { fmtShape as fmt } from '@sorsajs/core/internal';
+import { checkResidual, factors, resolveScale } from './checks.js';
 import type { Adapter } from './types.js';
 
 /**

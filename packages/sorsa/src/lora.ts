@@ -10,7 +10,8 @@
  * @module
  */
 import { random, reshape, tidy, zeros, type Tensor } from '@sorsajs/core';
-import { checkFiniteHost, checkRank, checkWeight, scaleOf } from './checks.js';
+import { checkFiniteValues } from '@sorsajs/core/internal';
+import { checkRank, checkWeight, scaleOf } from './checks.js';
 import type { Init, LoraAdapter } from './types.js';
 
 export { merge, adaptedLinear, linear } from './forward.js';
@@ -50,7 +51,7 @@ export function initAdapter(W: Tensor, opts: LoraInitOptions): Init<LoraAdapter>
   const rank = checkRank(fn, opts?.rank, W.shape);
   const scale = scaleOf(fn, opts.alpha ?? rank, rank);
   if (!(opts.key instanceof random.Key)) throw new Error(`lora.initAdapter: key must be a random.Key, got ${opts.key === null ? 'null' : typeof opts.key}`);
-  checkFiniteHost(fn, W);
+  checkFiniteValues(fn, W, 'W');
   const [out, inp] = W.shape;
   const bound = 1 / Math.sqrt(inp);
   return tidy(() => ({

@@ -4,7 +4,8 @@
  * @module
  */
 import { Tensor, random, reshape, sync, tidy, tree } from '@sorsajs/core';
-import { checkResidual, checkWeight, describe, factors } from './checks.js';
+import { describe } from '@sorsajs/core/internal';
+import { checkResidual, checkWeight, factors } from './checks.js';
 import { merge } from './forward.js';
 import { initAdapter } from './init.js';
 import type { SvdInitOptions } from './svd.js';

@@ -5,7 +5,8 @@
  * @module
  */
 import { Tensor, loadSafetensors, reshape, saveSafetensors, take, tensor, tidy, tree } from '@sorsajs/core';
-import { describe, factors, fmt } from './checks.js';
+import { describe, fmtShape as fmt } from '@sorsajs/core/internal';
+import { factors } from './checks.js';
 import { toLoRA } from './convert.js';
 import { checkKey, put } from './interop.js';
 import { isAdaloraAdapter, isLoraAdapter, isSorsaAdapter, type AdaloraAdapter, type Adapter, type LoraAdapter, type Trainable } from './types.js';

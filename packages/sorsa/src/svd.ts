@@ -3,8 +3,9 @@
  * @module
  */
 import { tidy, type Tensor, type random } from '@sorsajs/core';
+import { checkFiniteValues, checkInteger } from '@sorsajs/core/internal';
 import { svd } from '@sorsajs/linalg';
-import { checkFiniteHost, checkRank, checkWeight, scaleOf } from './checks.js';
+import { checkRank, checkWeight, scaleOf } from './checks.js';
 import type { Adapter, Init } from './types.js';
 
 /**
@@ -67,7 +68,7 @@ export function svdInit<A extends Adapter>(fn: string, W: Tensor, opts: SvdInitO
   checkWeight(fn, W);
   const rank = checkRank(fn, opts?.rank, W.shape);
   const scale = scaleOf(fn, opts.alpha, rank);
-  checkFiniteHost(fn, W);
+  checkFiniteValues(fn, W, 'W');
   return tidy(() => split(topTriplets(fn, W, opts), rank, scale));
 }
 
@@ -76,9 +77,7 @@ export function topTriplets(fn: string, W: Tensor, opts: SvdInitOptions): Triple
   const method = opts.svd ?? 'auto';
   if (method !== 'auto' && method !== 'jacobi' && method !== 'randomized') throw new Error(`${fn}: svd must be 'auto', 'jacobi' or 'randomized', got ${String(method)}`);
   if (opts.tol !== undefined && !(opts.tol > 0 && opts.tol < 1)) throw new Error(`${fn}: tol must be in (0, 1), got ${String(opts.tol)}`);
-  if (opts.powerIters !== undefined && (!Number.isInteger(opts.powerIters) || opts.powerIters < 0)) {
-    throw new Error(`${fn}: powerIters must be a non-negative integer, got ${String(opts.powerIters)}`);
-  }
+  if (opts.powerIters !== undefined) checkInteger(fn, 'powerIters', opts.powerIters);
   try {
     return svd(W, { method, rank: opts.rank, ...(method === 'jacobi' ? {} : { powerIters: opts.powerIters, key: opts.key, tol: opts.tol }) });
   } catch (e) {

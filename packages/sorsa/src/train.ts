@@ -3,6 +3,7 @@
  * @module
  */
 import { Tensor, add as addOp, isfinite, mul, sub, optim, tidy, tree, valueAndGrad } from '@sorsajs/core';
+import { checkPositiveNumber, mustBe } from '@sorsajs/core/internal';
 import { findAdapters, orthoRegularizer } from './regularizer.js';
 import { regularizerOfFactors } from './defect.js';
 
@@ -140,11 +141,9 @@ export function makeTrainStep<T, F, B, S = unknown>(opts: TrainStepOptions<T, F,
   const { gamma, peakLr, maxGradNorm } = opts;
   const skipNonFinite = opts.skipNonFinite ?? false;
   if (typeof skipNonFinite !== 'boolean') throw new Error(`${fn}: skipNonFinite must be a boolean, got ${String(skipNonFinite)}`);
-  if (typeof gamma !== 'number' || !Number.isFinite(gamma) || gamma < 0) throw new Error(`${fn}: gamma must be a finite number >= 0, got ${String(gamma)}`);
-  if (gamma > 0 && (typeof peakLr !== 'number' || !Number.isFinite(peakLr) || peakLr <= 0)) {
-    throw new Error(`${fn}: peakLr must be a positive finite number when gamma > 0, got ${String(peakLr)}`);
-  }
-  if (maxGradNorm !== undefined && !(maxGradNorm > 0 && Number.isFinite(maxGradNorm))) throw new Error(`${fn}: maxGradNorm must be a positive finite number, got ${String(maxGradNorm)}`);
+  if (typeof gamma !== 'number' || !Number.isFinite(gamma) || gamma < 0) throw mustBe(fn, 'gamma', 'a finite number >= 0', String(gamma));
+  if (gamma > 0) checkPositiveNumber(fn, 'peakLr', peakLr, 'when gamma > 0');
+  if (maxGradNorm !== undefined) checkPositiveNumber(fn, 'maxGradNorm', maxGradNorm);
   const regWeight = gamma > 0 ? gamma / (peakLr as number) : 0;
   const taskGrad = valueAndGrad((t: T, f: F, b: B) => opts.loss(t, f, b));
   const regGrad = valueAndGrad((t: T) => orthoRegularizer(t));

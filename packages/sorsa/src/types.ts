@@ -112,9 +112,6 @@ export interface Init<A extends Adapter> {
   residual: Tensor;
 }
 
-/** A plain object or array (a tree node): core's `tree.isNode`, the one definition trees use. */
-export const isNode: (x: unknown) => x is Record<string, unknown> | unknown[] = tree.isNode;
-
 /**
  * Whether `x` is a SORSA adapter: a plain object whose `U`, `S` and `Vt` are tensors.
  *
@@ -125,7 +122,7 @@ export const isNode: (x: unknown) => x is Record<string, unknown> | unknown[] = 
  * ```
  */
 export function isSorsaAdapter(x: unknown): x is SorsaAdapter {
-  if (!isNode(x) || Array.isArray(x)) return false;
+  if (!tree.isNode(x) || Array.isArray(x)) return false;
   return x.U instanceof Tensor && x.S instanceof Tensor && x.Vt instanceof Tensor;
 }
 
@@ -139,7 +136,7 @@ export function isSorsaAdapter(x: unknown): x is SorsaAdapter {
  * ```
  */
 export function isAdaloraAdapter(x: unknown): x is AdaloraAdapter {
-  if (!isNode(x) || Array.isArray(x)) return false;
+  if (!tree.isNode(x) || Array.isArray(x)) return false;
   return x.A instanceof Tensor && x.E instanceof Tensor && x.B instanceof Tensor;
 }
 
@@ -153,7 +150,7 @@ export function isAdaloraAdapter(x: unknown): x is AdaloraAdapter {
  * ```
  */
 export function isLoraAdapter(x: unknown): x is LoraAdapter {
-  if (!isNode(x) || Array.isArray(x)) return false;
+  if (!tree.isNode(x) || Array.isArray(x)) return false;
   return x.A instanceof Tensor && x.B instanceof Tensor && !(x.E instanceof Tensor);
 }
 
@@ -171,7 +168,7 @@ export function findIn<A>(t: unknown, match: (x: unknown) => x is A): { path: st
   const walk = (x: unknown, path: string): void => {
     if (match(x)) out.push({ path, adapter: x });
     else if (Array.isArray(x)) x.forEach((v, i) => walk(v, path ? `${path}.${i}` : String(i)));
-    else if (isNode(x)) for (const [k, v] of Object.entries(x)) walk(v, path ? `${path}.${k}` : k);
+    else if (tree.isNode(x)) for (const [k, v] of Object.entries(x)) walk(v, path ? `${path}.${k}` : k);
   };
   walk(t, '');
   return out;

@@ -15,7 +15,7 @@ import { reshape } from '../ops/shape.js';
 import { take } from '../ops/indexing.js';
 import { matmul } from '../ops/linalg.js';
 import { arange } from '../ops/create.js';
-import { checkTensor } from '../ops/operand.js';
+import { checkTensor } from '../tensor/checks.js';
 import { fmt, normalizeAxis } from '../util/shape-math.js';
 export { gelu, silu, relu, sigmoid, tanh } from '../ops/elementwise.js';
 

@@ -4,7 +4,7 @@
  */
 import { Tensor } from '../tensor/tensor.js';
 import { div, mul } from '../ops/elementwise.js';
-import { checkTensor } from '../ops/operand.js';
+import { checkTensor } from '../tensor/checks.js';
 import { bernoulli, normal as randomNormal, uniform, type Key } from '../random/index.js';
 import { checkShape, fmt } from '../util/shape-math.js';
 import { runScoped } from '../tensor/scope.js';

@@ -14,7 +14,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { add, mapOp, mul, rsqrt, square, sub } from '../ops/elementwise.js';
 import { mean } from '../ops/reduce.js';
-import { checkTensor } from '../ops/operand.js';
+import { checkTensor } from '../tensor/checks.js';
 import { op, recording } from '../autodiff/tape.js';
 import type { LineReduce } from '../kernels/line-reduce.js';
 import { composedVjp, lineReduce, scoped, withTemps } from './fused.js';

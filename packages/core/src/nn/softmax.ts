@@ -13,7 +13,7 @@ import { max } from '../ops/reduce.js';
 import { sum } from '../ops/broadcast.js';
 import { stopGradient } from '../autodiff/transforms.js';
 import { op, recording } from '../autodiff/tape.js';
-import { checkTensor } from '../ops/operand.js';
+import { checkTensor } from '../tensor/checks.js';
 import { normalizeAxis } from '../util/shape-math.js';
 import type { LineReduce } from '../kernels/line-reduce.js';
 import { composedVjp, lineReduce, scoped, withTemps } from './fused.js';

@@ -9,7 +9,8 @@ import { NEEDS_INF, hasContiguous, reduceContiguousKernel, reduceKernel } from '
 import { lineReduceKernel, LINE_BLOCK, type LineReduce } from '../kernels/line-reduce.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides, checkShape, fmt, normalizeAxes, sizeOf } from '../util/shape-math.js';
-import { checkTensor, launch, shapeOp, stridedCopy } from './operand.js';
+import { launch, shapeOp, stridedCopy } from './operand.js';
+import { checkTensor } from '../tensor/checks.js';
 import { reshape, transpose } from './shape.js';
 import { op, untracked } from '../autodiff/tape.js';
 

@@ -5,7 +5,8 @@
 import { EYE, RAMP } from '../kernels/layout.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { checkShape } from '../util/shape-math.js';
-import { checkTensor, launch } from './operand.js';
+import { launch } from './operand.js';
+import { checkFiniteNumber, checkInteger, checkTensor } from '../tensor/checks.js';
 import { tensor } from '../tensor/from-data.js';
 
 function ramp(op: string, shape: readonly number[], start: number, step: number, dtype: DType): Tensor {
@@ -63,7 +64,7 @@ export const onesLike = (x: Tensor): Tensor => (checkTensor('onesLike', x), fill
 export function arange(start: number, stop?: number, step = 1, dtype?: DType): Tensor {
   if (stop === undefined) [start, stop] = [0, start];
   for (const [k, v] of Object.entries({ start, stop, step })) {
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`arange: ${k} must be a finite number, got ${v}`);
+    checkFiniteNumber('arange', k, v);
   }
   if (step === 0) throw new Error('arange: step must not be 0');
   const dt = dtype ?? ([start, stop, step].every(Number.isInteger) ? 'int32' : 'float32');
@@ -81,7 +82,7 @@ export function arange(start: number, stop?: number, step = 1, dtype?: DType): T
  * ```
  */
 export function linspace(start: number, stop: number, num: number): Tensor {
-  if (!Number.isInteger(num) || num < 0) throw new Error(`linspace: num must be a non-negative integer, got ${num}`);
+  checkInteger('linspace', 'num', num);
   const step = num > 1 ? (stop - start) / (num - 1) : 0;
   return ramp('linspace', [num], start, step, 'float32');
 }

@@ -6,7 +6,8 @@ import { engine } from '../backend/registry.js';
 import { mapKernel } from '../kernels/map.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
 import { broadcastShapes, broadcastStrides } from '../util/shape-math.js';
-import { checkTensor, launch, operands, type Operand } from './operand.js';
+import { launch, operands, type Operand } from './operand.js';
+import { checkTensor } from '../tensor/checks.js';
 import { op, recording, untracked } from '../autodiff/tape.js';
 import { sumTo } from './broadcast.js';
 

@@ -8,7 +8,8 @@ import { ONE_HOT, SEGMENT_INVERT, SEGMENT_KEYS, SEGMENT_RANK, SEGMENT_STARTS, SE
 import { engine } from '../backend/registry.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { normalizeAxis, sizeOf } from '../util/shape-math.js';
-import { checkTensor, constant, launch } from './operand.js';
+import { constant, launch } from './operand.js';
+import { checkInteger, checkTensor } from '../tensor/checks.js';
 import { full } from './create.js';
 import { op, untracked } from '../autodiff/tape.js';
 
@@ -139,7 +140,7 @@ function segmentSum(g: Tensor, indices: Tensor, xShape: readonly number[], D: nu
 export function oneHot(indices: Tensor, depth: number): Tensor {
   checkTensor('oneHot', indices, 'indices');
   if (indices.dtype !== 'int32') throw new Error(`oneHot: indices must be int32, got ${indices.dtype}`);
-  if (!Number.isInteger(depth) || depth < 1) throw new Error(`oneHot: depth must be a positive integer, got ${depth}`);
+  checkInteger('oneHot', 'depth', depth, { min: 1 });
   return launch('oneHot', ONE_HOT, [...indices.shape, depth], 'float32', [indices], [depth]);
 }
 

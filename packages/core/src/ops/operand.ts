@@ -3,18 +3,12 @@ import { engine } from '../backend/registry.js';
 import { checkElements } from '../backend/limits.js';
 import { Storage } from '../backend/storage.js';
 import { Tensor, type DType } from '../tensor/tensor.js';
+import { checkTensor } from '../tensor/checks.js';
 import { checkLaunch, op as recordOp, untracked } from '../autodiff/tape.js';
 import { mapKernel } from '../kernels/map.js';
 
 /** A tensor, or a JS number that takes the dtype of the tensor it meets. */
 export type Operand = Tensor | number;
-
-/** Checks that `x` is a live tensor; `op` and `arg` name the caller in the error. */
-export function checkTensor(op: string, x: unknown, arg = 'x'): Tensor {
-  if (!(x instanceof Tensor)) throw new Error(`${op}: argument ${arg} must be a Tensor, got ${x === null ? 'null' : typeof x}`);
-  x.use(op);
-  return x;
-}
 
 /** A host constant as a rank-0 tensor. */
 export function constant(value: number, dtype: DType): Tensor {

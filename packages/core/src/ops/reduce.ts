@@ -4,7 +4,8 @@
  * @module
  */
 import type { DType, Tensor } from '../tensor/tensor.js';
-import { checkTensor, requireFloat } from './operand.js';
+import { requireFloat } from './operand.js';
+import { checkTensor } from '../tensor/checks.js';
 import { reshape } from './shape.js';
 import { reduction, sum, type Axis, type ReductionVjp } from './broadcast.js';
 import { div, equal, exp, mul, sub, where } from './elementwise.js';

@@ -6,7 +6,8 @@ import { CONCAT2, CONCAT2_ROWS, padKernel } from '../kernels/layout.js';
 import { engine } from '../backend/registry.js';
 import { Tensor } from '../tensor/tensor.js';
 import { checkShape, fmt, normalizeAxis, sizeOf, stridesOf } from '../util/shape-math.js';
-import { checkTensor, constant, launch, shapeOp, stridedCopy } from './operand.js';
+import { constant, launch, shapeOp, stridedCopy } from './operand.js';
+import { checkTensor } from '../tensor/checks.js';
 import { disposeIntermediate, op, untracked } from '../autodiff/tape.js';
 
 /**

@@ -14,6 +14,7 @@ import { reshape } from '../ops/shape.js';
 import type { AdamState } from './transforms.js';
 import { asTensor, fused, moment, pure, zerosFor } from './fused.js';
 import { valueAt, type GradientTransformation, type ScalarOrSchedule } from './types.js';
+import { checkFiniteNumber } from '../tensor/checks.js';
 
 /** Options of `scaleByAdam`; defaults as optax's and PyTorch's. */
 export interface ScaleByAdamOptions {
@@ -87,7 +88,7 @@ export interface AddDecayedWeightsOptions {
  */
 export function addDecayedWeights(o: AddDecayedWeightsOptions): GradientTransformation<null> {
   const wd = o?.weightDecay;
-  if (typeof wd !== 'number' || !Number.isFinite(wd)) throw new Error(`addDecayedWeights: weightDecay must be a finite number, got ${String(wd)}`);
+  checkFiniteNumber('addDecayedWeights', 'weightDecay', wd);
   return {
     init: () => null,
     update: (updates, _state, params) =>

@@ -3,10 +3,7 @@
  * @module
  */
 import type { Schedule } from './types.js';
-
-function check(name: string, v: number, what: string): void {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${name}: ${what} must be a finite number, got ${v}`);
-}
+import { checkFiniteNumber, checkInteger } from '../tensor/checks.js';
 
 /**
  * The same value at every step.
@@ -17,7 +14,7 @@ function check(name: string, v: number, what: string): void {
  * ```
  */
 export function constant(value: number): Schedule {
-  check('constant', value, 'value');
+  checkFiniteNumber('constant', 'value', value);
   return () => value;
 }
 
@@ -32,8 +29,8 @@ export function constant(value: number): Schedule {
  */
 export function linearWarmup(o: { init?: number; peak: number; warmupSteps: number }): Schedule {
   const init = o.init ?? 0;
-  check('linearWarmup', o.peak, 'peak');
-  if (!Number.isInteger(o.warmupSteps) || o.warmupSteps < 0) throw new Error(`linearWarmup: warmupSteps must be a non-negative integer, got ${o.warmupSteps}`);
+  checkFiniteNumber('linearWarmup', 'peak', o.peak);
+  checkInteger('linearWarmup', 'warmupSteps', o.warmupSteps);
   return (step) => (step >= o.warmupSteps ? o.peak : init + ((o.peak - init) * step) / o.warmupSteps);
 }
 
@@ -48,8 +45,8 @@ export function linearWarmup(o: { init?: number; peak: number; warmupSteps: numb
  */
 export function cosineDecay(o: { init: number; decaySteps: number; end?: number }): Schedule {
   const end = o.end ?? 0;
-  check('cosineDecay', o.init, 'init');
-  if (!Number.isInteger(o.decaySteps) || o.decaySteps < 1) throw new Error(`cosineDecay: decaySteps must be a positive integer, got ${o.decaySteps}`);
+  checkFiniteNumber('cosineDecay', 'init', o.init);
+  checkInteger('cosineDecay', 'decaySteps', o.decaySteps, { min: 1 });
   return (step) => {
     const t = Math.min(Math.max(step, 0), o.decaySteps) / o.decaySteps;
     return end + (o.init - end) * 0.5 * (1 + Math.cos(Math.PI * t));

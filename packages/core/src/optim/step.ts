@@ -10,6 +10,7 @@ import { add, mul, where } from '../ops/elementwise.js';
 import { pure } from './fused.js';
 import { applyUpdates } from './transforms.js';
 import type { GradientTransformation, StepOptions } from './types.js';
+import { checkFiniteNumber } from '../tensor/checks.js';
 
 function checkScalar(what: string, x: unknown): void {
   if (!(x instanceof Tensor) || x.size !== 1) throw new Error(`applyStep: ${what} must be a one-element tensor, got ${x instanceof Tensor ? `shape [${x.shape.join(',')}]` : typeof x}`);
@@ -36,7 +37,7 @@ export function applyStep<T, S>(opt: GradientTransformation<S>, grads: unknown, 
   if (params === undefined) throw new Error('applyStep: params are needed (the step applies to them)');
   const { gradScale, add: extra, applyIf } = options;
   if (gradScale !== undefined && !(typeof gradScale === 'number' && Number.isFinite(gradScale))) checkScalar('gradScale (or a finite number)', gradScale);
-  if (extra !== undefined && !(typeof extra?.weight === 'number' && Number.isFinite(extra.weight))) throw new Error(`applyStep: add.weight must be a finite number, got ${String(extra?.weight)}`);
+  if (extra !== undefined) checkFiniteNumber('applyStep', 'add.weight', extra?.weight);
   if (applyIf !== undefined) checkScalar('applyIf', applyIf);
   return pure(() => {
     const fused = opt.fusedStep?.(grads, state, params, options);

@@ -5,7 +5,7 @@
  */
 import { less } from '../ops/elementwise.js';
 import { backend } from '../backend/registry.js';
-import { checkTensor } from '../ops/operand.js';
+import { checkFiniteNumber, checkTensor } from '../tensor/checks.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, checkShape, fmt, sizeOf } from '../util/shape-math.js';
 import { checkElements } from '../backend/limits.js';
@@ -17,11 +17,6 @@ function checkSampleShape(op: string, shape: readonly number[]): void {
   // Counters are element indices: the kernels split them into 16-bit halves of an integer local,
   // exact up to 2^31 - 1 where kernels index in int32; the backend's element limit applies.
   checkElements(op, sizeOf(shape), `shape ${fmt(shape)}`);
-}
-
-function checkFinite(op: string, what: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${op}: ${what} must be a finite number, got ${String(v)}`);
-  return v;
 }
 
 /**
@@ -71,8 +66,8 @@ function below(v: number): number {
 export function uniform(k: Key, shape: readonly number[] = [], opts: UniformOptions = {}): Tensor {
   const w = words('uniform', k);
   checkSampleShape('uniform', shape);
-  const lo = Math.fround(checkFinite('uniform', 'min', opts.min ?? 0));
-  const hi = Math.fround(checkFinite('uniform', 'max', opts.max ?? 1));
+  const lo = Math.fround(checkFiniteNumber('uniform', 'min', opts.min ?? 0));
+  const hi = Math.fround(checkFiniteNumber('uniform', 'max', opts.max ?? 1));
   if (!(lo < hi) || !Number.isFinite(Math.fround(hi - lo))) {
     throw new Error(`uniform: needs min < max with a finite float32 width, got min ${opts.min ?? 0} and max ${opts.max ?? 1}`);
   }
@@ -109,8 +104,8 @@ export interface NormalOptions {
 export function normal(k: Key, shape: readonly number[] = [], opts: NormalOptions = {}): Tensor {
   const w = words('normal', k);
   checkSampleShape('normal', shape);
-  const mean = Math.fround(checkFinite('normal', 'mean', opts.mean ?? 0));
-  const std = Math.fround(checkFinite('normal', 'std', opts.std ?? 1));
+  const mean = Math.fround(checkFiniteNumber('normal', 'mean', opts.mean ?? 0));
+  const std = Math.fround(checkFiniteNumber('normal', 'std', opts.std ?? 1));
   if (backend() === 'webgl') {
     throw new Error(
       "normal: not available on webgl: its fixed-point inverse CDF needs exact 32-bit integer arithmetic, which gpu.js's GL kernels emulate in floating point (wrong values were measured); use webgpu, wasm or cpu",
