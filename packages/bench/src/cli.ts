@@ -7,8 +7,8 @@
  * Runs the named suites (default: all) on one backend, prints a markdown table per suite with
  * each case's time relative to the peer, and writes the rows as JSON under bench-results/.
  * `--accuracy` measures the Jacobi SVD's accuracy and sweeps instead of its time (svdAccuracy).
- * A line on stderr says when each suite starts and how long it took; a command-line mistake prints
- * what was wrong and exits 2, without a stack trace.
+ * Lines on stderr say when each suite and each of its cases starts, and how long a suite took; a
+ * command-line mistake prints what was wrong and exits 2, without a stack trace.
  * @module
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -23,6 +23,7 @@ import { rsvdSuite } from './suites/rsvd.js';
 import { svdInitSuite, TORCH_SVD } from './suites/svd-init.js';
 import { modelsSuite } from './suites/models.js';
 import { markdown, type Row } from './report.js';
+import { progress, setProgress } from './progress.js';
 
 const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise<Row[]>> = {
   matmul: matmulSuite,
@@ -38,7 +39,8 @@ const SUITES: Record<string, (o: { time?: number; sizes?: number[] }) => Promise
 const HELP = `Usage: npm run bench -- [suite...] [options]
 
 Times sorsajs against its peers and prints a markdown table per suite; the rows are also written
-as JSON to bench-results/<suite>-<backend>.json. Progress goes to stderr, one line per suite.
+as JSON to bench-results/<suite>-<backend>.json. Progress goes to stderr: a line as each suite
+and each of its cases starts.
 
 Suites (default: all, in this order):
   ${Object.keys(SUITES).join(', ')}
@@ -106,10 +108,9 @@ const opts = {
 };
 await mkdir('bench-results', { recursive: true });
 
-/** One progress line on stderr, so that stdout keeps only the tables. */
-function progress(line: string): void {
-  process.stderr.write(`bench: ${line}\n`);
-}
+// Progress lines on stderr, so that stdout keeps only the tables: one as each suite starts and ends,
+// and, from the suites (runBench), one as each case starts.
+setProgress((line) => process.stderr.write(`bench: ${line}\n`));
 function seconds(t0: number): string {
   return `${((performance.now() - t0) / 1000).toFixed(1)} s`;
 }

@@ -20,5 +20,6 @@ export { rsvdSuite } from './suites/rsvd.js';
 export { svdInitSuite, TORCH_SVD } from './suites/svd-init.js';
 export { modelsSuite, GPT2_SMALL } from './suites/models.js';
 export { rowsOf, markdown } from './report.js';
+export { progress, runBench, setProgress } from './progress.js';
 export type { Row } from './report.js';
 export { tfjsWasm } from './peers/tfjs.js';

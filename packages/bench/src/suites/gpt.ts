@@ -18,6 +18,7 @@ import * as internal from '@sorsajs/core/internal';
 import { createModel, type ParamTree } from '@sorsajs/models';
 import { adaptParams, makeTrainStep, mergeParams, type SorsaAdapter, type Trainable } from '@sorsajs/sorsa';
 import { rowsOf, type Row } from '../report.js';
+import { runBench } from '../progress.js';
 import { GPT_HYPER, type GptPeer, type GptProbe, type GptStepData, type GptStepShapes, type HostAdapter, type HostArray } from '../peers/gpt-data.js';
 import { tfjsGpt } from '../peers/gpt-tfjs.js';
 import { jaxGpt } from '../peers/gpt-jax.js';
@@ -201,7 +202,7 @@ export async function gptSuite(opts: SuiteOptions = {}): Promise<Row[]> {
     bench.add(`${STEP_CASE} | ${peer.impl}`, peer.step);
     bench.add(`${FORWARD_CASE} | ${peer.impl}`, peer.forward);
   }
-  await bench.run();
+  await runBench(bench);
   peers.forEach((p) => p.dispose());
   sj.tree.dispose([t, state, trainable, frozen, merged, model.params, x, y]);
 

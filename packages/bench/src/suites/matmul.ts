@@ -6,6 +6,7 @@ import { Bench } from 'tinybench';
 import * as sj from '@sorsajs/core';
 import { tfjsWasm } from '../peers/tfjs.js';
 import { rowsOf, type Row } from '../report.js';
+import { runBench } from '../progress.js';
 
 /** Options shared by suites. */
 export interface SuiteOptions {
@@ -65,7 +66,7 @@ export async function matmulSuite(opts: SuiteOptions = {}): Promise<Row[]> {
       c.dispose();
     });
   }
-  await bench.run();
+  await runBench(bench);
   cleanup.forEach((f) => f());
   return rowsOf(bench, (name) => {
     const n = Number(name.split(' ')[1]);
@@ -157,7 +158,7 @@ export async function elementwiseSuite(opts: SuiteOptions = {}): Promise<Row[]> 
       c.dispose();
     });
   }
-  await bench.run();
+  await runBench(bench);
   cleanup.forEach((f) => f());
   return rowsOf(bench, (name) => ({ unit: 'GB/s', work: bytes[name] / 1e9 }));
 }

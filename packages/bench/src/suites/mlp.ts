@@ -7,6 +7,7 @@ import { Bench } from 'tinybench';
 import * as sj from '@sorsajs/core';
 import { tfjsWasm } from '../peers/tfjs.js';
 import { rowsOf, type Row } from '../report.js';
+import { runBench } from '../progress.js';
 import type { SuiteOptions } from './matmul.js';
 
 function uniform(n: number, seed: number, scale: number): Float32Array {
@@ -81,7 +82,7 @@ export async function mlpSuite(opts: SuiteOptions = {}): Promise<Row[]> {
   const bench = new Bench({ time: opts.time ?? 3000, warmupTime: 500 });
   bench.add(`adam step 784-256-10 b128 | ${ours}`, step);
   bench.add(`adam step 784-256-10 b128 | tfjs-wasm`, tstep);
-  await bench.run();
+  await runBench(bench);
   sj.tree.dispose([params, state, X, Y]);
   return rowsOf(bench);
 }

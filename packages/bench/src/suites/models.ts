@@ -19,6 +19,7 @@ import { Bench } from 'tinybench';
 import * as sj from '@sorsajs/core';
 import { createModel, forwardWithCache, nextToken, savePretrained, type KvCache } from '@sorsajs/models';
 import type { Row } from '../report.js';
+import { runBench } from '../progress.js';
 import type { SuiteOptions } from './matmul.js';
 import { findTorchPython } from '../peers/torch-python.js';
 import type { GptTiming } from '../peers/gpt-torch.js';
@@ -148,7 +149,7 @@ export async function modelsSuite(opts: SuiteOptions = {}): Promise<Row[]> {
   bench.add(`${DECODE_CASE} | ${ours}`, async () => {
     await decode();
   });
-  await bench.run();
+  await runBench(bench);
   for (const task of bench.tasks) {
     const r = task.result;
     if (!r || r.state !== 'completed') throw new Error(`bench: task "${task.name}" did not complete (${r?.state})`);

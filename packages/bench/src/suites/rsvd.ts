@@ -8,6 +8,7 @@ import { Bench } from 'tinybench';
 import * as sj from '@sorsajs/core';
 import { randomizedSvd } from '@sorsajs/linalg';
 import { rowsOf, type Row } from '../report.js';
+import { runBench } from '../progress.js';
 import type { SuiteOptions } from './matmul.js';
 
 /**
@@ -37,7 +38,7 @@ export async function rsvdSuite(opts: SuiteOptions = {}): Promise<Row[]> {
       Vt.dispose();
     });
   }
-  await bench.run();
+  await runBench(bench);
   cleanup.forEach((f) => f());
   return rowsOf(bench, (name) => {
     const n = Number(name.split(' ')[1]);

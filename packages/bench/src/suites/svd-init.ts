@@ -14,6 +14,7 @@ import { randomizedStats } from '@sorsajs/linalg';
 import { initAdapter } from '@sorsajs/sorsa';
 import { gaussian, orthonormalColumns, rng, svdReference, withSpectrum } from '@sorsajs/testing';
 import type { Row } from '../report.js';
+import { progress, runBench } from '../progress.js';
 import type { SuiteOptions } from './matmul.js';
 import { findTorchPython } from '../peers/torch-python.js';
 import { torchSvdInit, type SvdCaseData, type TorchSvdResult } from '../peers/svd-torch.js';
@@ -81,6 +82,7 @@ export async function svdInitSuite(opts: SuiteOptions = {}): Promise<Row[]> {
   const py = await findTorchPython();
   if ('skipped' in py) console.log(`\n!!! svd-init: PyTorch SKIPPED (no yardstick, no float64 reference for the Gaussian matrices): ${py.skipped}`);
   else {
+    progress(`  PyTorch peer (a Python child): ${cases.length} matrices ...`);
     torch = await torchSvdInit(cases, RANK, timing, py.python);
     for (const tc of torch.cases) {
       for (const [key, impl] of [['svd', TORCH_SVD], ['lowrank', 'PyTorch svd_lowrank (niter 2)']] as const) {
@@ -101,7 +103,7 @@ export async function svdInitSuite(opts: SuiteOptions = {}): Promise<Row[]> {
       sj.tree.dispose([adapter, residual]);
     });
   }
-  await bench.run();
+  await runBench(bench);
 
   for (const c of cases) {
     const task = bench.tasks.find((t) => t.name === `${c.name} | ${ours}`)!;

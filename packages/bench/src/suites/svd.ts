@@ -7,6 +7,7 @@ import { SVD, Matrix, QrDecomposition } from 'ml-matrix';
 import * as sj from '@sorsajs/core';
 import { jacobiStats, jacobiSvd } from '@sorsajs/linalg';
 import { rowsOf, type Row } from '../report.js';
+import { runBench } from '../progress.js';
 import type { SuiteOptions } from './matmul.js';
 
 function gaussianMatrix(n: number, seed: number, cols = n): Float32Array {
@@ -58,7 +59,7 @@ export async function svdSuite(opts: SuiteOptions = {}): Promise<Row[]> {
       if (svd.diagonal.length !== n) throw new Error('ml-matrix SVD returned the wrong size');
     });
   }
-  await bench.run();
+  await runBench(bench);
   cleanup.forEach((f) => f());
   return rowsOf(bench, (name) => {
     const n = Number(name.split(' ')[1]);
