@@ -1,5 +1,8 @@
 /**
  * WebGPU under Node: the `webgpu` npm package (Dawn) provides `navigator.gpu`. Browsers bring their own.
+ * Dawn's two "maxDynamic...BuffersPerPipelineLayout artificially reduced" warnings are printed by its
+ * native code inside `requestAdapter()`, before the device limits asked for here matter, and no
+ * `create()` option or toggle silences them (docs/guides/backends.md says more).
  * @module
  */
 import { IN_NODE } from '../util/env.js';
