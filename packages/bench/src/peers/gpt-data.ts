@@ -21,6 +21,8 @@ export interface GptStepShapes {
   readonly batch: number;
   /** SORSA rank on every linear layer of the blocks. */
   readonly rank: number;
+  /** `n_positions`, the learned position table's rows (default: `seq`). */
+  readonly positions?: number;
 }
 
 /**

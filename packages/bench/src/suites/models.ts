@@ -1,8 +1,11 @@
 /**
  * GPT-2 small (124M: vocab 50257, width 768, 12 layers, 12 heads, 1024 positions) in
  * `@sorsajs/models` beside a plain PyTorch GPT-2 (issue #11): the forward pass over one prompt of
- * 128 tokens (logits read back), and the greedy decode rate with the key/value cache (32
- * one-position passes after that prompt, each one's next token read back, as `generate` does).
+ * 128 tokens (logits read back), the greedy decode rate with the key/value cache (32
+ * one-position passes after that prompt, each one's next token read back, as `generate` does), and
+ * one SORSA fine-tuning step on one sequence of 128 tokens (rank-8 adapters on every linear layer
+ * of the blocks, AdamW, clipping and the regularizer: the gpt suite's step at GPT-2 small's shapes,
+ * its PyTorch peer `peers/gpt_step.py` checked the same way, step-0 loss and gradient norm first).
  *
  * The weights are createModel's (seed 0), saved with savePretrained to a temporary checkpoint
  * directory; the PyTorch peer (`peers/gpt2_forward.py`, no transformers) reads that directory
@@ -22,7 +25,9 @@ import type { Row } from '../report.js';
 import { runBench } from '../progress.js';
 import type { SuiteOptions } from './matmul.js';
 import { findTorchPython } from '../peers/torch-python.js';
-import type { GptTiming } from '../peers/gpt-torch.js';
+import { torchGpt, type GptTiming } from '../peers/gpt-torch.js';
+import type { GptStepShapes } from '../peers/gpt-data.js';
+import { judge, prepareGptStep, PROBE_COLUMNS, PROBE_HEADER } from './gpt-step.js';
 import { torchGpt2, type TorchGpt2Result } from '../peers/gpt2-torch.js';
 
 /**
@@ -41,8 +46,12 @@ const STEPS = 32;
 /** How far the peer's logits may be from ours (absolute; they are O(1)): float32 sums in another order. */
 const LOGIT_TOL = 1e-3;
 
+/** The training step's shapes: GPT-2 small, one sequence of `PROMPT` tokens, rank 8. */
+const STEP_SHAPES: GptStepShapes = { vocab: 50257, width: 768, heads: 12, layers: 12, positions: 1024, seq: PROMPT, batch: 1, rank: 8 };
+
 const FORWARD_CASE = `gpt2-124M forward 1x${PROMPT}`;
 const DECODE_CASE = `gpt2-124M greedy decode ${STEPS} tokens after ${PROMPT}`;
+const STEP_CASE = `gpt2-124M SORSA step 1x${PROMPT} r${STEP_SHAPES.rank}`;
 
 /** The indices of the k largest values of `row`, largest first. */
 function topK(row: Float32Array, k: number): number[] {
@@ -162,12 +171,53 @@ export async function modelsSuite(opts: SuiteOptions = {}): Promise<Row[]> {
     rows.push(row);
   }
   sj.tree.dispose([prefill.logits, cache0, x, model.params]);
+  rows.push(...(await stepRows(opts, py, ours, loud)));
 
   console.log(`\n## models logits check (1 x ${PROMPT} tokens; max |logit difference| over all ${PROMPT} x ${V}, to ${LOGIT_TOL}; top-5 ids of the first and last token must be equal)\n`);
   console.log('| impl | max abs diff | top-5, token 0 | top-5, last token | greedy tokens agreeing | check |\n| --- | --- | --- | --- | --- | --- |');
   console.log(checks.join('\n'));
   for (const line of loud) console.log(`\n${line}`);
   // Each case's rows together, sorsajs first.
-  const order = (r: Row) => (r.case === FORWARD_CASE ? 0 : 2) + (r.impl === ours ? 0 : 1);
+  const order = (r: Row) => (r.case === FORWARD_CASE ? 0 : r.case === DECODE_CASE ? 2 : 4) + (r.impl === ours ? 0 : 1);
   return rows.sort((a, b) => order(a) - order(b));
+}
+
+/**
+ * The training step's rows: sorsajs's SORSA step at STEP_SHAPES, and PyTorch's (`peers/gpt_step.py`
+ * on the same exported weights and batch) when `py` found one and its step-0 loss and gradient norm
+ * match ours. Prints the step-0 check table; adds a loud line to `loud` when the peer is left out.
+ */
+async function stepRows(opts: SuiteOptions, py: Awaited<ReturnType<typeof findTorchPython>>, ours: string, loud: string[]): Promise<Row[]> {
+  const run = await prepareGptStep(STEP_SHAPES);
+  const rows: Row[] = [];
+  try {
+    // A step takes seconds here: a few samples, after the three steps prepareGptStep ran.
+    const timing: GptTiming = { time: opts.time ?? 5000, iterations: 3, warmupTime: 0, warmupIterations: 0 };
+    const checks = [judge(ours, run.probe, run.probe).line];
+    if (!('skipped' in py)) {
+      try {
+        const r = await torchGpt(run.data, timing, py.python);
+        const impl = `PyTorch ${r.torch} (CPU, ${r.blas}, ${r.threads} threads)`;
+        const j = judge(impl, r.probe, run.probe);
+        checks.push(j.line);
+        if (j.ok) rows.push({ case: STEP_CASE, impl, medianMs: r.step.medianMs, samples: r.step.samples, detail: j.detail });
+        else loud.push(`!!! models: ${impl} FAILED the step-0 check against ${ours}: its step row is left out`);
+      } catch (e) {
+        loud.push(`!!! models: PyTorch's step FAILED (${py.python} ${(e as Error).message.split('\n')[0]}): its step row is left out`);
+      }
+    }
+    const bench = new Bench(timing);
+    bench.add(STEP_CASE, run.step);
+    await runBench(bench);
+    const r = bench.tasks[0].result;
+    if (!r || r.state !== 'completed') throw new Error(`bench: task "${STEP_CASE}" did not complete (${r?.state})`);
+    rows.push({ case: STEP_CASE, impl: ours, medianMs: r.latency.p50, samples: r.latency.samplesCount, detail: { ...judge(ours, run.probe, run.probe).detail, launchesPerStep: run.launchesPerStep } });
+    console.log(`\n## models ${PROBE_HEADER}\n`);
+    console.log(PROBE_COLUMNS);
+    console.log(checks.join('\n'));
+    console.log(`\n${ours}: ${run.launchesPerStep} kernel launches per step`);
+  } finally {
+    run.dispose();
+  }
+  return rows;
 }
