@@ -3,4 +3,4 @@
  * @module
  */
 export { grad, valueAndGrad, vjp, stopGradient, customVjp, tidy } from './transforms.js';
-export type { Argnums, GradOptions, GradsOf, VjpFn } from './transforms.js';
+export type { Argnums, GradOptions, GradsOf, GradTree, VjpFn } from './transforms.js';

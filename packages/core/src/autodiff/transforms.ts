@@ -5,7 +5,7 @@
  */
 import { Tensor } from '../tensor/tensor.js';
 import { collect, runScoped, tensorsIn } from '../tensor/scope.js';
-import { map, type MapTree } from '../tree/tree.js';
+import { map } from '../tree/tree.js';
 import { add } from '../ops/elementwise.js';
 import { onesLike, zerosLike } from '../ops/create.js';
 import { alias, backward, op, recording, untracked, withTape, type Tape } from './tape.js';
@@ -22,12 +22,32 @@ export interface GradOptions<N extends Argnums = Argnums> {
   hasAux?: boolean;
 }
 
+/**
+ * The gradient of a tree `T`: the same structure, a tensor for each tensor leaf, and null for each
+ * number, null or undefined leaf (not differentiated).
+ *
+ * @example
+ * ```ts
+ * type P = { w: Tensor; layers: { eps: number }[] };
+ * const g: GradTree<P> = grad((p: P) => sum(p.w))(params); // { w: Tensor; layers: { eps: null }[] }
+ * ```
+ */
+export type GradTree<T> = T extends Tensor
+  ? Tensor
+  : T extends number | null | undefined
+    ? null
+    : T extends readonly unknown[]
+      ? { [K in keyof T]: GradTree<T[K]> }
+      : T extends object
+        ? { [K in keyof T]: GradTree<T[K]> }
+        : T;
+
 /** Gradients for `argnums` N of arguments A: one tree for a number, a tuple of trees for a list. */
 export type GradsOf<A extends readonly unknown[], N> = N extends number
-  ? MapTree<A[N], Tensor>
+  ? GradTree<A[N]>
   : N extends readonly number[]
-    ? { [K in keyof N]: MapTree<A[N[K] & number], Tensor> }
-    : MapTree<A[0], Tensor>;
+    ? { [K in keyof N]: GradTree<A[N[K] & number]> }
+    : GradTree<A[0]>;
 
 function argnumList(fnName: string, argnums: Argnums, count: number): number[] {
   const list = typeof argnums === 'number' ? [argnums] : [...argnums];
@@ -174,7 +194,7 @@ export function grad<A extends unknown[], const N extends Argnums = 0>(f: (...ar
 /** What `vjp` returns beside the output: cotangents from an output cotangent, and a dispose. */
 export interface VjpFn<A extends unknown[]> {
   /** The cotangents of the primals (each mirroring its tree) for an output cotangent. */
-  (cotangent: Tensor): MapTree<A[number], Tensor>[];
+  (cotangent: Tensor): GradTree<A[number]>[];
   /** Frees the tensors kept for the backward pass. */
   dispose(): void;
 }
