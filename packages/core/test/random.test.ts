@@ -8,6 +8,7 @@ import { backendReasons, init, memory, reshape, slice, tensor, type BackendName,
 import * as random from '../src/random/index.js';
 import { threefryBlocks } from '../src/random/launch.js';
 import { NORMAL_DEGREE, NORMAL_ROW, NORMAL_SPLIT_BITS, NORMAL_TABLE } from '../src/kernels/normal-table.js';
+import { rng } from '@sorsajs/testing';
 import { forEachBackend } from './backends.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -265,15 +266,14 @@ describe('random on the host: Threefry, keys and the normal table', () => {
       expect(Math.sign(got)).toBe(Math.sign(want));
       worst = Math.max(worst, Math.abs(got - want) / Math.abs(want));
     };
-    let state = 12345;
-    const next = (): number => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0);
+    const next = rng(12345); // uniform on [0, 1)
     const parts = 2 ** NORMAL_SPLIT_BITS;
     for (let e = 0; e < 32; e++) {
       for (let j = 0; j < parts; j++) {
         // Odd P across part j of binade e, with both ends; v = (P - 1) / 2, both signs.
         const lo = 2 ** e + (j * 2 ** e) / parts;
         const hi = 2 ** e + ((j + 1) * 2 ** e) / parts;
-        const ps = [lo, hi - 1, ...Array.from({ length: 300 }, () => lo + (next() / 2 ** 32) * (hi - lo))].map((p) => Math.floor(p) | 1);
+        const ps = [lo, hi - 1, ...Array.from({ length: 300 }, () => lo + next() * (hi - lo))].map((p) => Math.floor(p) | 1);
         for (const P of ps) {
           if (P < lo || P >= hi) continue;
           const v = (P - 1) / 2;

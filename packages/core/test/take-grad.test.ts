@@ -10,21 +10,14 @@
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import type { Tensor } from '@sorsajs/core';
+import { randomData } from '@sorsajs/testing';
 import { forEachBackend } from './backends.js';
 
 const EPS32 = 2 ** -24;
 const i32 = (v: ArrayLike<number>, shape?: number[]): Tensor => c.tensor(Array.from(v), shape, 'int32');
 
-/** Deterministic values in about [-3, 3], not from the library. */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 6 - 3;
-  }
-  return out;
-}
+/** Deterministic values in [-3, 3) (the testing kit's seeded generator), not from the library. */
+const values = (n: number, seed: number): Float32Array => randomData(n, seed, -3, 3);
 
 /**
  * float64 reference of take's cotangent over x `[outer, D, inner]` with K indices: each index in
