@@ -1,6 +1,7 @@
 /**
  * `@sorsajs/bench`: tinybench suites that time sorsajs against peers in the same process.
- * Run them with `npm run bench` (see cli.ts for the options).
+ * Run them with `npm run bench` (see cli.ts for the options). Guides:
+ * [benchmarks](../../../docs/guides/benchmarks.md), [performance](../../../docs/guides/performance.md).
  *
  * @example
  * ```ts

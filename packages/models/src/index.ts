@@ -1,6 +1,7 @@
 /**
  * `@sorsajs/models`: GPT-2 and Llama-family language models from Hugging Face checkpoints, as pure
- * functions over parameter trees whose paths are the checkpoint's key names.
+ * functions over parameter trees whose paths are the checkpoint's key names. Guide:
+ * [models](../../../docs/guides/models.md).
  *
  * @example
  * ```ts

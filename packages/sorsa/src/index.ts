@@ -9,11 +9,14 @@
  *   adapted weights; `mergeParams(trainable, frozen)` rebuilds plain params inside the loss.
  * - Training: `orthoRegularizer` and `makeTrainStep` (the official order of one step).
  *
+ * Guides: [SORSA and the other methods](../../../docs/guides/sorsa.md), [the command line](../../../docs/guides/cli.md).
+ *
  * @example
  * ```ts
- * import { adaptParams, mergeParams, makeTrainStep } from '@sorsajs/sorsa';
+ * import { adaptParams, mergeParams, makeTrainStep, type Trainable } from '@sorsajs/sorsa';
  * const { trainable, frozen } = await adaptParams(params, { rank: 8, targets: ['w1', 'w2'] });
- * const { init, step } = makeTrainStep({
+ * // The trees' types as type parameters: the loss is written before the step sees the trees.
+ * const { init, step } = makeTrainStep<Trainable, typeof frozen, [Tensor, Tensor]>({
  *   loss: (t, f, [x, y]) => nn.mse(model(mergeParams(t, f), x), y),
  *   optimizer: optim.adamw({ lr: 3e-5, weightDecay: 0 }),
  *   gamma: 4e-4, peakLr: 3e-5, maxGradNorm: 1,

@@ -3,7 +3,8 @@
  * toward small shapes (matrices with known singular values, orthonormal bases, SORSA adapters,
  * parameter trees, PRNG keys), assertions with float32-derived tolerances, float64 references (a
  * matmul, an SVD, AdamW, a GPT-2/Llama forward pass), gradient checks against float64 central
- * differences, and vitest matchers (`@sorsajs/testing/vitest`).
+ * differences, and vitest matchers (`@sorsajs/testing/vitest`). Guide:
+ * [testing](../../../docs/guides/testing.md).
  *
  * @example
  * ```ts
