@@ -3,6 +3,7 @@
  * @module
  */
 import { Bench } from 'tinybench';
+import { randomData } from '@sorsajs/testing';
 import * as sj from '@sorsajs/core';
 import { tfjsWasm } from '../peers/tfjs.js';
 import { rowsOf, type Row } from '../report.js';
@@ -16,16 +17,8 @@ export interface SuiteOptions {
   sizes?: number[];
 }
 
-function randomFloats(n: number, seed: number): Float32Array {
-  // A small LCG: the same inputs every run, so runs compare.
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 32 - 0.5;
-  }
-  return out;
-}
+/** Values in [-0.5, 0.5) from the testing kit's seeded generator: the same inputs every run, so runs compare. */
+const randomFloats = (n: number, seed: number): Float32Array => randomData(n, seed, -0.5, 0.5);
 
 /**
  * Square matmul at each size, with the result read back (as a training step would): sorsajs on the

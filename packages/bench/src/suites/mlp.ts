@@ -4,21 +4,15 @@
  * @module
  */
 import { Bench } from 'tinybench';
+import { randomData } from '@sorsajs/testing';
 import * as sj from '@sorsajs/core';
 import { tfjsWasm } from '../peers/tfjs.js';
 import { rowsOf, type Row } from '../report.js';
 import { runBench } from '../progress.js';
 import type { SuiteOptions } from './matmul.js';
 
-function uniform(n: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32 - 0.5) * 2 * scale;
-  }
-  return out;
-}
+/** Values in [-scale, scale) from the testing kit's seeded generator: the same inputs every run. */
+const uniform = (n: number, seed: number, scale: number): Float32Array => randomData(n, seed, -scale, scale);
 
 /**
  * Times one training step, from parameters to updated parameters (the step waits for the last

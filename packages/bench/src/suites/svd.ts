@@ -3,6 +3,7 @@
  * @module
  */
 import { Bench } from 'tinybench';
+import { gaussian, rng } from '@sorsajs/testing';
 import { SVD, Matrix, QrDecomposition } from 'ml-matrix';
 import * as sj from '@sorsajs/core';
 import { jacobiStats, jacobiSvd } from '@sorsajs/linalg';
@@ -10,16 +11,10 @@ import { rowsOf, type Row } from '../report.js';
 import { runBench } from '../progress.js';
 import type { SuiteOptions } from './matmul.js';
 
+/** An n x cols Gaussian matrix from the testing kit's seeded generator: the same inputs every run, so runs compare. */
 function gaussianMatrix(n: number, seed: number, cols = n): Float32Array {
-  // LCG + Box-Muller: the same inputs every run, so runs compare.
-  let s = seed >>> 0;
-  const u = (): number => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s + 0.5) / 2 ** 32;
-  };
-  const out = new Float32Array(n * cols);
-  for (let i = 0; i < out.length; i++) out[i] = Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-  return out;
+  const r = rng(seed);
+  return Float32Array.from({ length: n * cols }, () => gaussian(r));
 }
 
 /**
