@@ -30,12 +30,16 @@ const GENERATORS: Record<string, (f: (...a: never[]) => unknown) => unknown[]> =
     ]).src,
     (f as typeof mapK.mapKernel)('t', 'v0', [5, 7], [[1, 5]], [3]).src,
   ],
-  matmulR4For: (f) => [(f as typeof matmulK.matmulR4For)([8, 12, 16, 16, 1, 12, 1, 128, 192])],
-  unpackRowsFor: (f) => [(f as typeof matmulK.unpackRowsFor)(2, 8)],
+  // Batched (the batch divided by divmod), transposed B (packed), N not a multiple of 4 (the cell unpack).
+  wasmMatmulPlan: (f) => {
+    const plan = (f as typeof matmulK.wasmMatmulPlan)({ M: 8, N: 12, K: 16, sa0: 16, sa1: 1, sb0: 1, sb1: 16, bsa: 128, bsb: 192, nb: 3 });
+    const odd = (f as typeof matmulK.wasmMatmulPlan)({ M: 5, N: 7, K: 3, sa0: 3, sa1: 1, sb0: 7, sb1: 1, bsa: 15, bsb: 0, nb: 2 });
+    return [plan.pack, plan.main, plan.unpack, odd.main, odd.unpack].map((step) => step?.src);
+  },
   reduceKernel: (f) => REDUCTIONS.map((op) => (f as typeof reduceK.reduceKernel)(op)),
   reduceContiguousKernel: (f) => REDUCTIONS.filter(reduceK.hasContiguous).map((op) => (f as typeof reduceK.reduceContiguousKernel)(op)),
   padKernel: (f) => [1, 2, 3, 4].map((r) => (f as typeof shapeK.padKernel)(r)),
-  bakeScalars: (f) => [(f as typeof bakeK.bakeScalars)(matmulK.MATMUL_R4, { K: 20 })],
+  bakeScalars: (f) => [(f as typeof bakeK.bakeScalars)(matmulK.MATMUL, { K: 20 })],
   divmod: (f) => [{ key: 'divmod', body: (f as typeof indexK.divmod)('q', 'r', 'this.thread.x', 'n') }],
   normsKernel: (f) => [1, 7].flatMap((k) => [false, true].map((joint) => (f as typeof optimK.normsKernel)(k, joint))),
   adamMomentKernel: (f) => (['mu', 'nu'] as const).map((w) => (f as typeof optimK.adamMomentKernel)(w, ['tensor', 'number'], true)),

@@ -1,7 +1,7 @@
 /**
  * Deterministic memory: `memory()` counts live tensors, storage buffers and bytes; a
  * reshape view shares its input's storage; disposing a handle never breaks a pending computation.
- * On wasm, a matmul whose 4x4-tiled kernel has 4096 cells or more ([M/4] x N: [128, k] @ [k, 128])
+ * On wasm, a matmul whose tiled kernel has 1024 cells or more (4 x 16 tiles: [128, k] @ [k, 128])
  * runs on worker threads and returns before its result exists, so the "pending" cases below really
  * are pending there (each checks it). On webgpu every kernel is
  * asynchronous and results are device buffers that `dispose` frees, so counts are read after `sync()`.
@@ -154,7 +154,7 @@ forEachBackend('memory', (name) => {
   });
 
   it('inputs disposed right after an op was issued still give a correct result', async () => {
-    // [128,70] @ [70,128]: 4096 tiled cells, queued on worker threads on wasm, so the inputs are
+    // [128,70] @ [70,128]: 1024 cells of 4 x 16 tiles, queued on worker threads on wasm, so the inputs are
     // disposed while the kernel has not run yet.
     const [a, ar] = rand([128, 70], 21);
     const [b, br] = rand([70, 128], 22);
@@ -302,7 +302,7 @@ forEachBackend('memory', (name) => {
   });
 
   // A loop that never awaits: queued work finishes only in the event loop, which such a loop never
-  // reaches. On wasm the first matmul below ([128, 8] @ [8, 128]: 4096 cells of 4 rows each) is
+  // reaches. On wasm the first matmul below ([128, 8] @ [8, 128]: 1024 cells of 4 x 16 tiles) is
   // queued for worker threads; before the engine bounded its queue, every later op queued behind it
   // and memory().buffers grew with every step. On webgpu every kernel call completes in the event
   // loop, so no loop can progress without an await: the next test checks that it is refused instead.

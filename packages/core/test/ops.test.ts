@@ -372,10 +372,10 @@ forEachBackend('linear algebra', () => {
     [[6], [6, 2]],
     [[3, 6], [6]],
     [[64, 70], [70, 66]],
-    // Large enough (>= 4096 cells of 4 rows) that wasm runs it on worker threads.
+    // Large enough (>= 1024 cells of 4 x 16 tiles) that wasm runs it on worker threads.
     [[2, 130, 20], [20, 129]],
     [[150, 33], [140, 33], { transposeB: true }],
-    // From 16 rows of A, wasm copies a transposed B row-major first; here with broadcast batches and N not a multiple of 4.
+    // wasm packs a transposed B into column panels from its strides; here with broadcast batches and N not a multiple of 4.
     [[2, 1, 24, 9], [3, 7, 9], { transposeB: true }],
     [[17, 6], [2, 5, 6], { transposeB: true }],
     // x @ Wᵀ with W much bigger than x and the result: wasm computes (W @ xᵀ)ᵀ; M = 1 (decoding), M not a multiple of 4, N not a multiple of 4.

@@ -7,7 +7,7 @@ import type { KernelSource } from '../backend/engine.js';
  *
  * @example
  * ```ts
- * const k = bakeScalars(MATMUL_R4, { M: 512, N: 512, K: 512 });
+ * const k = bakeScalars(MATMUL, { M: 512, N: 512, K: 512 });
  * ```
  */
 export function bakeScalars(src: KernelSource, values: Readonly<Record<string, number>>): KernelSource {

@@ -1,6 +1,5 @@
 import type { KernelSource } from '../backend/engine.js';
 import { divmod } from './index-math.js';
-import { bakeScalars } from './bake.js';
 
 /**
  * Batched matrix products C[z] = A[z] @ B[z]. Operands are read through strides, so transposed and
@@ -26,133 +25,219 @@ for (let k = 0; k < K; k++) { acc += a[ao + k * sa1] * b[bo + k * sb0]; }
 return acc;`,
 };
 
-/** k-loop unroll of the wasm kernel: 8 measured best at 512 (4 is within noise). */
-const UNROLL = 8;
+/**
+ * The sizes and strides of a batched product on wasm: C[z] = A[z] @ B[z] for z < nb, C[z] row-major
+ * `[M, N]`, A(z, i, k) at `z * bsa + i * sa0 + k * sa1` and B(z, k, j) at `z * bsb + k * sb0 + j * sb1`
+ * (a batch stride 0 broadcasts the operand).
+ */
+export interface WasmMatmulDims {
+  M: number;
+  N: number;
+  K: number;
+  sa0: number;
+  sa1: number;
+  sb0: number;
+  sb1: number;
+  bsa: number;
+  bsb: number;
+  nb: number;
+}
+
+/** One kernel launch of a wasm matmul plan: its source and gpu.js output dims `[x, y, z]`. */
+export interface WasmMatmulStep {
+  src: KernelSource;
+  dims: [number, number, number];
+}
 
 /**
- * The wasm kernel: each thread computes a 4x4 block's column, 4 rows of C at column `thread.x`
- * (returned as `Array(4)`), over gpu.js output `[Np, Mq, batch]` with Np = N rounded up to 4 and
- * Mq = ceil(M / 4). Why this shape (measured, gpu.js webasm): webasm runs 4 consecutive `thread.x`
- * cells as one f32x4 SIMD quad; a read indexed by `thread.x` becomes a 4-lane gather (index vector,
- * clamp, 4 lane extracts, 4 scalar loads, 3 lane inserts), any other read one scalar load shared by
- * the lanes. So B is gathered once per k and the four A values are plain loads: a 4x4 tile costs 5
- * loads per k, against 2 per single-cell product. A tile can hold no more rows: `Array(4)` is the
- * widest value a cell can return, and quads cannot share loads.
- *
- * The pointers `p0..p3`, `pb` are locals initialized from integer expressions, so they are i32
- * (`patches/gpu.js+2.24.1.patch`; upstream gpu.js made every such local float32, and this kernel
- * then converted each pointer with `| 0` at every read, which is kept: a no-op on an i32, and the
- * same code stays correct on a gpu.js without the patch below 2^24). The rest of each index is
- * integer literals or `this.thread.*` (i32). A's row pointers are clamped to M - 1 since scalar
- * reads are not bounds-checked.
- *
- * Measured at 512 (kernel alone, same process, median of per-round ratios): the B gather is ~40% of
- * the kernel (dropping it: 0.61x time), and every other way to build a lane-varying B vector is
- * slower: output `[4, N/4, M/4]` so the column block is uniform, then 4 scalar B loads combined by
- * one-hot lane masks (1.21x), by a select chain on the lane (1.26x), or an `Array(4)` local indexed
- * by `thread.x` (1.28x). Also no gain: `thread.x` instead of `thread.x * 1` (V8 folds it), summing
- * the 8 products as a tree, indexing from the loop counter instead of pointers (1.10-1.15x).
- *
- * The result buffer is cell-major, 4 values per cell: `d[((z * Mq + q) * Np + j) * 4 + r]` holds
- * C[z, 4q + r, j]; `unpackRowsFor` (or UNPACK_R4) turns it into row-major C. Scalars: M, N, K, sa0,
- * sa1, sb0, sb1, bsa, bsb.
+ * The kernels of one wasm matmul (see `wasmMatmulPlan`): an optional packing of B, the tiled
+ * product, and the unpack of its tiles into row-major C (`flat`: a grid kernel with one value per
+ * cell; otherwise `Array(4)` cells, whose flat buffer is row-major C).
  */
-export const MATMUL_R4: KernelSource = {
-  key: `matmul:r4u${UNROLL}`,
-  arrays: ['a', 'b'],
-  scalars: ['M', 'N', 'K', 'sa0', 'sa1', 'sb0', 'sb1', 'bsa', 'bsb'],
-  threaded: true,
-  components: 4,
-  body: r4Body(UNROLL),
-};
+export interface WasmMatmulPlan {
+  pack: WasmMatmulStep | null;
+  main: WasmMatmulStep;
+  unpack: WasmMatmulStep & { flat: boolean };
+}
 
-function r4Body(u: number): string {
+/** Rows of C per SIMD quad of the wasm kernel (see wasmMatmulPlan). */
+const TILE_ROWS = 4;
+/** Columns of C per SIMD quad: 4 lanes x 4 column groups. */
+const TILE_COLS = 16;
+/** k-loop unroll of the wasm kernel: 2 measured as good as 4 at 512 and 1024, 1 10-20% slower. */
+const UNROLL = 2;
+/**
+ * B is packed into column panels from this many elements (K * N) on, and whenever it is read
+ * transposed: measured at 512 (K * N = 2^18) the packed product with its packing pass is ~as fast as
+ * the strided read, at 1024 twice as fast (see wasmMatmulPlan).
+ */
+const PACK_FROM = 1 << 18;
+
+/**
+ * The wasm matmul: each SIMD quad (4 cells at consecutive `thread.x`, one per lane) computes a 4 x 16
+ * tile of C, each lane 4 rows x 4 columns (columns 4g + lane), returned as `Array(16)`, so a quad
+ * holds 16 f32x4 accumulators (gpu.js patch: wide `Array(n)` returns on webasm). Per k it loads 4
+ * A values (lane-uniform: one scalar load each, splat once for its 4 uses) and 4 vectors of 16
+ * consecutive B values (one v128.load each: the read is lane-uniform + `thread.x`), for 16 vector
+ * multiply-adds, where the former 4 x 4 tile (one `Array(4)` per cell) made 5 loads for 4. The grid is `[4, Nb, Mb * nb]` (Nb = ceil(N /
+ * 16), Mb = ceil(M / 4)): x is the lane, y the column panel, z the row block and the batch, so cells
+ * run panel by panel along a row block, whose 4 rows of A stay in L1.
+ *
+ * B is packed first (`packB`) when it is large or read transposed: into panels `[nbB, Nb, K, 16]`,
+ * zero-padded past N, so that a quad reads its panel's 64 bytes per k sequentially. Read in place,
+ * each k is a new row of B (N * 4 bytes apart), a cache line and often a page per k once B
+ * outgrows L2. Measured single-threaded, kernel alone (min over interleaved rounds; the old 4 x 4
+ * `Array(4)` kernel with its k-loop unrolled 8 for reference): 512: 4 x 4 24.6 ms, 4 x 16 in place
+ * 13.8-14.6 ms, packed 13.3-13.5 ms; 1024: 4 x 4 396-418 ms, 4 x 16 in place 154-188 ms, packed
+ * 104-106 ms (~20 GFLOP/s). Other tiles were slower by their medians: 4 x 12 ~1x at 512 but 1.2x
+ * at 1024, 3 x 16, 4 x 8 and 6 x 8 1.05-1.3x, 8 x 8 1.3x (V8 keeps 16 xmm registers, so the 4 x 16
+ * tile already spills some accumulators; the fewer loads still win). Blocking the columns into
+ * L2-sized super-panels without packing gained nothing at 1024 (the stride per k stays).
+ *
+ * Every value is written into the sources as literals (webasm compiles a module per shape anyway,
+ * and V8 folds the constant index arithmetic); the sources are cached by their dims. Indices are
+ * i32 throughout (locals initialized from integer expressions, `thread.*`, shifts): the only
+ * division is the batch's, once per quad, through divmod. Rows past M read row M - 1 (scalar reads
+ * are not bounds-checked) and columns past N compute values the unpack drops.
+ *
+ * @example
+ * ```ts
+ * const plan = wasmMatmulPlan({ M: 64, N: 48, K: 32, sa0: 32, sa1: 1, sb0: 48, sb1: 1, bsa: 0, bsb: 0, nb: 1 });
+ * plan.main.dims; // [4, 3, 16]
+ * ```
+ */
+export function wasmMatmulPlan(d: WasmMatmulDims): WasmMatmulPlan {
+  const key = [d.M, d.N, d.K, d.sa0, d.sa1, d.sb0, d.sb1, d.bsa, d.bsb, d.nb].join(',');
+  let plan = plans.get(key);
+  if (!plan) {
+    if (plans.size >= PLANS_MAX) plans.clear();
+    plan = makePlan(d);
+    plans.set(key, plan);
+  }
+  return plan;
+}
+
+/** Plans by their dims (see wasmMatmulPlan); cleared when it reaches PLANS_MAX. */
+const plans = new Map<string, WasmMatmulPlan>();
+const PLANS_MAX = 1024;
+
+function makePlan(d: WasmMatmulDims): WasmMatmulPlan {
+  const { M, N, K, nb } = d;
+  const Nb = Math.ceil(N / TILE_COLS);
+  const Mb = Math.ceil(M / TILE_ROWS);
+  const packed = d.sb1 !== 1 || (K * N >= PACK_FROM && Mb > 1);
+  // Packed B's own batch: one panel set when B is broadcast over the batch.
+  const nbB = d.bsb === 0 ? 1 : nb;
+  const pack: WasmMatmulStep | null = packed ? { src: packB(d, Nb, nbB), dims: [TILE_COLS, K, Nb * nbB] } : null;
+  const main: WasmMatmulStep = { src: tileKernel(d, Nb, Mb, packed, nbB), dims: [4, Nb, Mb * nb] };
+  const unpack =
+    N % 4 === 0
+      ? { src: unpackRows(Mb, Nb), dims: [N / 4, M, nb] as [number, number, number], flat: false }
+      : { src: unpackCells(Mb, Nb), dims: [N, M, nb] as [number, number, number], flat: true };
+  return { pack, main, unpack };
+}
+
+/**
+ * `q = floor(z / den)`, `r = z - q * den` as kernel lines; with one batch only `r = z` (q is 0, and
+ * a local from the literal 0 would be a float: callers leave q's terms out instead).
+ */
+function batchOf(q: string, r: string, z: string, den: number, batches: number): string {
+  return batches > 1 ? divmod(q, r, z, String(den)) : `const ${r} = ${z};`;
+}
+
+/**
+ * B into column panels: `Bp[((zb * Nb + cb) * K + k) * 16 + c] = B(zb, k, 16 cb + c)`, 0 past N.
+ * Over the grid `[16, K, Nb * nbB]` its flat result is that layout. A row-major B is read as
+ * lane-uniform + `thread.x` (one v128 load per quad), a transposed one gathered.
+ */
+function packB(d: WasmMatmulDims, Nb: number, nbB: number): KernelSource {
+  const { N, sb0, sb1, bsb } = d;
   const lines = [
-    'const i0 = this.thread.y * 4;',
-    'const aBase = this.thread.z * bsa;',
-    'let p0 = aBase + i0 * sa0;',
-    'let p1 = aBase + (i0 + 1 < M ? i0 + 1 : M - 1) * sa0;',
-    'let p2 = aBase + (i0 + 2 < M ? i0 + 2 : M - 1) * sa0;',
-    'let p3 = aBase + (i0 + 3 < M ? i0 + 3 : M - 1) * sa0;',
-    'let pb = this.thread.z * bsb;',
-    'let s0 = 0.0;',
-    'let s1 = 0.0;',
-    'let s2 = 0.0;',
-    'let s3 = 0.0;',
-    divmod('KU', 'KR', 'K', String(u)),
-    'for (let kk = 0; kk < KU; kk++) {',
+    batchOf('zb', 'cb', 'this.thread.z', Nb, nbB),
+    `const c0 = cb * ${TILE_COLS};`,
+    `const base = ${nbB > 1 ? `zb * ${bsb} + ` : ''}this.thread.y * ${sb0} + c0 * ${sb1};`,
   ];
-  for (let t = 0; t < u; t++) lines.push(`  const v${t} = b[(pb | 0)${t ? ` + sb0 * ${t}` : ''} + this.thread.x * sb1];`);
-  for (let r = 0; r < 4; r++) {
-    const terms = Array.from({ length: u }, (_, t) => `a[(p${r} | 0)${t ? ` + sa1 * ${t}` : ''}] * v${t}`);
-    lines.push(`  s${r} += ${terms.join(' + ')};`);
+  const read = `b[base + this.thread.x * ${sb1}]`;
+  lines.push(N % TILE_COLS === 0 ? `return ${read};` : `return c0 + this.thread.x < ${N} ? ${read} : 0;`);
+  return { key: `matmul:pack16:${N},${d.K},${sb0},${sb1},${bsb},${nbB}`, arrays: ['b'], scalars: [], flat: true, body: lines.join('\n') };
+}
+
+function tileKernel(d: WasmMatmulDims, Nb: number, Mb: number, packed: boolean, nbB: number): KernelSource {
+  const { M, K, sa0, sa1, sb0, bsa, nb } = d;
+  const G = TILE_COLS / 4;
+  // B's row step and the start of this quad's panel.
+  const rowStep = packed ? TILE_COLS : sb0;
+  const zbB = nb > 1 && nbB > 1;
+  const panel = packed ? `(${zbB ? `zb * ${Nb} + ` : ''}this.thread.y) * ${K * TILE_COLS}` : `${nb > 1 ? `zb * ${d.bsb} + ` : ''}this.thread.y * ${TILE_COLS}`;
+  const lines = [batchOf('zb', 'rb', 'this.thread.z', Mb, nb), `const i0 = rb * ${TILE_ROWS};`];
+  for (let r = 0; r < TILE_ROWS; r++) {
+    const row = r === 0 ? 'i0' : `(i0 + ${r} < ${M} ? i0 + ${r} : ${M - 1})`;
+    lines.push(`let p${r} = ${nb > 1 ? `zb * ${bsa} + ` : ''}${row} * ${sa0};`);
   }
-  for (let r = 0; r < 4; r++) lines.push(`  p${r} += sa1 * ${u};`);
-  lines.push(`  pb += sb0 * ${u};`, '}');
-  lines.push(
-    `for (let k = KU * ${u}; k < K; k++) {`,
-    '  const bv = b[(pb | 0) + this.thread.x * sb1];',
-    ...[0, 1, 2, 3].map((r) => `  s${r} += a[(p${r} | 0)] * bv;`),
-    ...[0, 1, 2, 3].map((r) => `  p${r} += sa1;`),
-    '  pb += sb0;',
-    '}',
-    'return [s0, s1, s2, s3];',
-  );
-  return lines.join('\n');
-}
-
-/**
- * MATMUL_R4 with its sizes and strides written into the source as literals. webasm compiles one
- * module per shape anyway, so this costs no extra compiles, and the constant index arithmetic is
- * folded by V8 (measured ~8-10% faster at 512). Values in MATMUL_R4's scalar order.
- */
-export function matmulR4For(values: readonly number[]): KernelSource {
-  // Baking runs a regular expression per scalar over the body: cached by the values, as a training
-  // step calls the same few shapes again and again (~0.2 ms a call, ~6 ms of a small GPT step).
-  const key = values.join(',');
-  let src = baked.get(key);
-  if (!src) {
-    if (baked.size >= BAKED_MAX) baked.clear();
-    src = bakeScalars(MATMUL_R4, Object.fromEntries(MATMUL_R4.scalars.map((name, k) => [name, values[k]])));
-    baked.set(key, src);
+  lines.push(`let pb = ${panel};`);
+  for (let r = 0; r < TILE_ROWS; r++) for (let g = 0; g < G; g++) lines.push(`let s${r}${g} = 0.0;`);
+  const step = (t: number): void => {
+    for (let g = 0; g < G; g++) {
+      const off = t * rowStep + 4 * g;
+      lines.push(`  const v${t}${g} = b[pb${off ? ` + ${off}` : ''} + this.thread.x];`);
+    }
+    for (let r = 0; r < TILE_ROWS; r++) {
+      lines.push(`  const a${t}${r} = a[p${r}${t ? ` + ${t * sa1}` : ''}];`);
+      for (let g = 0; g < G; g++) lines.push(`  s${r}${g} += a${t}${r} * v${t}${g};`);
+    }
+  };
+  const advance = (u: number): void => {
+    for (let r = 0; r < TILE_ROWS; r++) lines.push(`  p${r} += ${u * sa1};`);
+    lines.push(`  pb += ${u * rowStep};`);
+  };
+  const KU = Math.floor(K / UNROLL);
+  if (KU > 0) {
+    lines.push(`for (let kk = 0; kk < ${KU}; kk++) {`);
+    for (let t = 0; t < UNROLL; t++) step(t);
+    advance(UNROLL);
+    lines.push('}');
   }
-  return src;
-}
-
-/** Baked matmul sources by their scalar values (see matmulR4For); cleared when it reaches BAKED_MAX. */
-const baked = new Map<string, KernelSource>();
-const BAKED_MAX = 1024;
-
-/**
- * Row-major `[batch, M, N]` from MATMUL_R4's cell-major buffer, for N a multiple of 4 (then Np = N).
- * Run over gpu.js output `[N / 4, M, batch]`, each cell returns `Array(4)`: the 4 consecutive columns
- * 4x..4x+3 of row y, so its flat cell-major result already is row-major C, and every index is i32
- * (`thread.y >> 2`, `thread.y & 3`, `thread.x << 4`) with no division. Sizes are literals. Not
- * threaded: it is a copy, and the worker dispatch (~170 us) costs more than it saves. Measured
- * against UNPACK_R4 (threaded, flat index with three divmods), same process: 256: 0.96 -> 0.34 ms,
- * 512: 2.6 -> 1.2 ms, 1024: 7.6 -> 5.0 ms.
- */
-export function unpackRowsFor(Mq: number, Np: number): KernelSource {
-  const base = `((this.thread.z * ${Mq} + (this.thread.y >> 2)) * ${Np}) * 4 + (this.thread.y & 3)`;
-  const reads = [0, 1, 2, 3].map((r) => `d[${base} + ${4 * r} + (this.thread.x << 4)]`);
-  return { key: `matmul:unpack4rows:${Mq},${Np}`, arrays: ['d'], scalars: [], components: 4, body: `return [${reads.join(', ')}];` };
+  if (K % UNROLL) {
+    lines.push(`for (let kk = 0; kk < ${K % UNROLL}; kk++) {`);
+    step(0);
+    advance(1);
+    lines.push('}');
+  }
+  const comps: string[] = [];
+  for (let r = 0; r < TILE_ROWS; r++) for (let g = 0; g < G; g++) comps.push(`s${r}${g}`);
+  lines.push(`return [${comps.join(', ')}];`);
+  const key = `matmul:t4x16u${UNROLL}${packed ? 'p' : ''}:${[M, d.N, K, sa0, sa1, sb0, d.sb1, bsa, d.bsb, nb].join(',')}`;
+  // Worker threads from 1024 cells: the work at which the former 4 x 4 kernel went to them (4096
+  // cells of 4 outputs), where the ~170 us dispatch starts to pay.
+  return { key, arrays: ['a', 'b'], scalars: [], threaded: true, threadFrom: 1024, components: 16, body: lines.join('\n') };
 }
 
 /**
- * Row-major `[batch, M, N]` from MATMUL_R4's cell-major buffer, for any N (unpackRowsFor needs N a
- * multiple of 4). Launched on the grid `[N, M, batch]` (flat result), so the wasm driver gives each
- * cell its column, row and batch and the kernel divides nothing: with a flat index and three
- * divmods it was ~9.6 ms for attention's [16, 4, 85, 85] scores, a quarter of their matmul.
- * Scalars: Mq, Np.
+ * The tile kernel's buffer holds C(z, i, j) at `((((z * Mb + (i >> 2)) * Nb + (j >> 4)) * 4 + (j &
+ * 3)) * 16 + (i & 3) * 4 + ((j >> 2) & 3)`: cell, then row in the tile, then column group.
  */
-export const UNPACK_R4: KernelSource = {
-  key: 'matmul:unpack4grid',
-  arrays: ['d'],
-  scalars: ['Mq', 'Np'],
-  // A gather of M·N cells: worker threads pay off from 4096 cells (2.1 -> 1.5 ms at 512x512).
-  threaded: true,
-  flat: true,
-  body: `const col = this.thread.x;
-const row = this.thread.y;
-return d[((this.thread.z * Mq + (row >> 2)) * Np + col) * 4 + (row & 3)];`,
-};
+function tileIndex(Mb: number, Nb: number, z: string, i: string, j: string): string {
+  return `((((${z} * ${Mb} + (${i} >> 2)) * ${Nb} + (${j} >> 4)) * 4 + (${j} & 3)) * 16 + (${i} & 3) * 4 + ((${j} >> 2) & 3))`;
+}
+
+/**
+ * Row-major C from the tile buffer for N a multiple of 4: over the grid `[N / 4, M, nb]` each cell
+ * returns the 4 columns 4x..4x+3 of row y as `Array(4)` (16 apart in the tile buffer), so its flat
+ * result is row-major C. Not threaded: a copy, for which the worker dispatch (~170 us) costs more
+ * than it saves.
+ */
+function unpackRows(Mb: number, Nb: number): KernelSource {
+  const base = tileIndex(Mb, Nb, 'this.thread.z', 'this.thread.y', '(this.thread.x << 2)');
+  const reads = [0, 1, 2, 3].map((l) => `d[base${l ? ` + ${16 * l}` : ''}]`);
+  return { key: `matmul:unpack16rows:${Mb},${Nb}`, arrays: ['d'], scalars: [], components: 4, body: `const base = ${base};\nreturn [${reads.join(', ')}];` };
+}
+
+/**
+ * Row-major C from the tile buffer for any N: one value per cell over the grid `[N, M, nb]` (a flat
+ * result). Threaded: a gather of M * N cells, where worker threads paid off from 4096 cells (the
+ * former unpack: 2.1 -> 1.5 ms at 512 x 512).
+ */
+function unpackCells(Mb: number, Nb: number): KernelSource {
+  const at = tileIndex(Mb, Nb, 'this.thread.z', 'this.thread.y', 'this.thread.x');
+  return { key: `matmul:unpack16cells:${Mb},${Nb}`, arrays: ['d'], scalars: [], threaded: true, flat: true, body: `return d[${at}];` };
+}

@@ -2,13 +2,14 @@
  * Linear algebra ops: matmul, outer, diag, trace.
  * @module
  */
-import { MATMUL, UNPACK_R4, matmulR4For, unpackRowsFor } from '../kernels/matmul.js';
+import { MATMUL } from '../kernels/matmul.js';
+import { wasmMatmul } from './matmul-wasm.js';
 import { engine } from '../backend/registry.js';
 import { DIAG_MATRIX } from '../kernels/layout.js';
 import { Tensor } from '../tensor/tensor.js';
 import { broadcastShapes, fmt, sizeOf } from '../util/shape-math.js';
 import { mul } from './elementwise.js';
-import { launch, launchDims, requireFloat } from './operand.js';
+import { launch, requireFloat } from './operand.js';
 import { checkTensor } from '../tensor/checks.js';
 import { disposeIntermediate, op } from '../autodiff/tape.js';
 import { broadcastTo, sum, sumTo } from './broadcast.js';
@@ -85,8 +86,6 @@ function matmulVjp(g: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions, needs: 
   return [ga, gb];
 }
 
-/** From this many rows of A, the wasm matmul copies a transposed B to row-major first (see matmulForward). */
-const TRANSPOSE_B_FROM_M = 16;
 /**
  * x @ Wᵀ (2-D, wasm) runs as (W @ xᵀ)ᵀ when copying W (N·K values) would cost more than SWAP_FROM
  * times copying x and the result (M·(K + N)) (see matmulForward).
@@ -147,28 +146,12 @@ function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
     out = transpose(ct);
     xt.dispose();
     ct.dispose();
-  } else if (engine().name === 'wasm' && tb && M >= TRANSPOSE_B_FROM_M) {
-    // B read transposed (x @ Wᵀ in every linear layer, q @ kᵀ) costs the wasm kernel a 4-lane
-    // gather per k, whereas a row-major B is one v128 load (kernels/matmul.ts): one pass copying B
-    // transposed is cheaper than M / 4 passes gathering it.
-    const perm = [...bs.keys()];
-    [perm[rb - 2], perm[rb - 1]] = [perm[rb - 1], perm[rb - 2]];
-    const bt = transpose(b, perm);
-    out = matmulForward(a, bt, { ...opts, transposeB: false });
-    bt.dispose();
   } else if (engine().name === 'wasm') {
-    // 4x4-tiled SIMD kernel, then a cheap kernel to lay its blocks out row-major (kernels/matmul.ts).
-    const Np = Math.ceil(N / 4) * 4;
-    const Mq = Math.ceil(M / 4);
-    const nb = sizeOf(batch);
-    const blocks = launchDims('matmul', matmulR4For(scalars), [Np, Mq, nb], [pa.t, pb.t], []);
-    if (N % 4 === 0) {
-      // 4 columns per cell: the unpack's own cell-major output is row-major C (kernels/matmul.ts).
-      out = new Tensor(engine().run(unpackRowsFor(Mq, Np), [N / 4, M, nb], [blocks.use('matmul')], []), outShape, 'float32');
-    } else {
-      out = launch('matmul', UNPACK_R4, outShape, 'float32', [blocks], [Mq, Np], [N, M, nb]);
-    }
-    blocks.dispose();
+    // 4 x 16-tiled SIMD kernel, B packed into column panels first when large or transposed (a
+    // transposed B is packed straight from its strides, no copy), then a cheap kernel to lay the
+    // tiles out row-major (kernels/matmul.ts).
+    const dims = { M, N, K: Ka, sa0, sa1, sb0, sb1, bsa: pa.stride, bsb: pb.stride, nb: sizeOf(batch) };
+    out = wasmMatmul(pa.t, pb.t, dims, outShape);
   } else {
     out = launch('matmul', MATMUL, outShape, 'float32', [pa.t, pb.t], scalars);
   }

@@ -7,7 +7,7 @@
 import type { JobContext } from '../backend/engine.js';
 import type { Payload } from '../backend/types.js';
 import { engine } from '../backend/registry.js';
-import { MATMUL, UNPACK_R4, matmulR4For, unpackRowsFor } from '../kernels/matmul.js';
+import { MATMUL, wasmMatmulPlan } from '../kernels/matmul.js';
 
 /**
  * The sizes and strides of one product C = A @ B in a job: C is row-major `[M, N]`, A(i, k) is read
@@ -38,9 +38,9 @@ export function rowMajor(cols: number, t: boolean): [number, number] {
 }
 
 /**
- * C = A @ B through `ctx` on the current backend, the kernels the `matmul` op would run (wasm: the
- * 4x4-tiled SIMD kernel and its row-major unpack; elsewhere one thread a cell). The caller frees the
- * result with `ctx.free` when done.
+ * C = A @ B through `ctx` on the current backend, the kernels the `matmul` op would run (wasm: B's
+ * packing when large or transposed, the 4 x 16-tiled SIMD kernel and its row-major unpack; elsewhere
+ * one thread a cell). The caller frees the result with `ctx.free` when done.
  *
  * @example
  * ```ts
@@ -52,10 +52,11 @@ export async function matmulInJob(ctx: JobContext, a: Payload, b: Payload, d: Jo
   const { M, N, K } = d;
   const scalars = [M, N, K, d.sa0, d.sa1, d.sb0, d.sb1, 0, 0];
   if (engine().name !== 'wasm') return ctx.run(MATMUL, M * N, [a, b], scalars);
-  const Np = Math.ceil(N / 4) * 4;
-  const Mq = Math.ceil(M / 4);
-  const blocks = await ctx.run(matmulR4For(scalars), [Np, Mq, 1], [a, b], []);
-  const out = N % 4 === 0 ? await ctx.run(unpackRowsFor(Mq, Np), [N / 4, M, 1], [blocks], []) : await ctx.run(UNPACK_R4, [N, M, 1], [blocks], [Mq, Np]);
-  ctx.free(blocks);
+  const plan = wasmMatmulPlan({ ...d, bsa: 0, bsb: 0, nb: 1 });
+  const bp = plan.pack ? await ctx.run(plan.pack.src, plan.pack.dims, [b], []) : b;
+  const tiles = await ctx.run(plan.main.src, plan.main.dims, [a, bp], []);
+  if (bp !== b) ctx.free(bp);
+  const out = await ctx.run(plan.unpack.src, plan.unpack.dims, [tiles], []);
+  ctx.free(tiles);
   return out;
 }

@@ -1,0 +1,100 @@
+/**
+ * matmul's wasm paths (kernels/matmul.ts: 4 x 16 tiles per SIMD quad, B packed into column panels
+ * when large or transposed, the unpack of the tiles) against float64 loops, on every backend: tiles
+ * cut off at M and N (neither a multiple of 4 or 16), K = 1 and K odd (the unrolled loop's rest),
+ * batched and batch-broadcast operands, transposed operands read through strides, tall and wide
+ * products, and sizes that pack B and run on worker threads. The job form (`matmulInJob`) runs the
+ * same plan.
+ */
+import { expect, it } from 'vitest';
+import * as c from '@sorsajs/core';
+import type { Tensor } from '@sorsajs/core';
+import { launchJob, matmulInJob, rowMajor } from '@sorsajs/core/internal';
+import { forEachBackend } from './backends.js';
+import { EPS32, absMatmulRef, compare, count, matmulRef, nd, randomData, transposeRef, type Nd } from './reference.js';
+
+/** A float32 tensor of random values and its float64 twin. */
+function rand(shape: number[], seed: number): [Tensor, Nd] {
+  const data = randomData(count(shape), seed, -1, 1);
+  return [c.tensor(data, shape), nd(shape, data)];
+}
+
+/** The last two axes of a 2-D or 3-D reference swapped. */
+function swapLast(x: Nd): Nd {
+  return transposeRef(x, x.shape.length === 2 ? [1, 0] : [0, 2, 1]);
+}
+
+/** Matrix `p` of a 3-D reference (or the matrix itself when 2-D). */
+function pick(x: Nd, p: number): Nd {
+  if (x.shape.length === 2) return x;
+  const [r, cc] = x.shape.slice(1);
+  return nd([r, cc], x.data.slice(p * r * cc, (p + 1) * r * cc));
+}
+
+forEachBackend('matmul tiles', () => {
+  // [a shape, b shape, options]: batched operands are 3-D (one may be 2-D: broadcast over the batch).
+  const cases: [number[], number[], c.MatmulOptions?][] = [
+    // One partial tile: M < 4, N < 16, K = 1 and K odd.
+    [[3, 1], [1, 5]],
+    [[1, 7], [7, 13]],
+    [[2, 3], [3, 1]],
+    // Several tiles with partial edges (M % 4 = 1, N % 16 = 1, N % 4 = 1: the cell unpack).
+    [[21, 9], [9, 33]],
+    // N a multiple of 4 but not of 16 (the row unpack over a partial panel).
+    [[9, 11], [11, 20]],
+    // Tall and wide.
+    [[301, 5], [5, 6]],
+    [[2, 6], [6, 333]],
+    // Batched, both full; A broadcast; B broadcast (one packed panel set shared by the batch).
+    [[3, 7, 10], [3, 10, 18]],
+    [[6, 10], [2, 10, 9]],
+    [[2, 13, 40], [40, 24]],
+    // Transposed operands: B packed straight from its strides, A read with a column stride.
+    [[9, 5], [19, 5], { transposeB: true }],
+    [[5, 9], [5, 19], { transposeA: true }],
+    [[2, 6, 7], [2, 22, 6], { transposeA: true, transposeB: true }],
+    // K * N >= 2^18: B packed from a row-major read; N % 16 = 14 (a zero-padded panel), M % 4 = 2.
+    [[18, 520], [520, 510]],
+    // Batched with packing (a panel set per batch) and worker threads (4096 cells and more).
+    [[2, 66, 300], [2, 300, 900]],
+  ];
+  for (const [sa, sb, opts] of cases) {
+    it(`matmul ${JSON.stringify(sa)} @ ${JSON.stringify(sb)} ${opts ? JSON.stringify(opts) : ''}`, async () => {
+      const [a, ar] = rand(sa, sa.reduce((x, y) => x * 7 + y, 3));
+      const [b, br] = rand(sb, sb.reduce((x, y) => x * 11 + y, 5));
+      const batch = Math.max(sa.length === 3 ? sa[0] : 1, sb.length === 3 ? sb[0] : 1);
+      const out: number[] = [];
+      const tol: number[] = [];
+      let shape: number[] = [];
+      for (let p = 0; p < batch; p++) {
+        const am = opts?.transposeA ? swapLast(pick(ar, p)) : pick(ar, p);
+        const bm = opts?.transposeB ? swapLast(pick(br, p)) : pick(br, p);
+        const k = am.shape[1];
+        out.push(...matmulRef(am, bm).data);
+        tol.push(...absMatmulRef(am, bm).data.map((v) => (k + 2) * EPS32 * v));
+        shape = [am.shape[0], bm.shape[1]];
+      }
+      if (sa.length === 3 || sb.length === 3) shape = [batch, ...shape];
+      const got = c.matmul(a, b, opts);
+      const msg = compare(got.shape, await got.data(), nd(shape, out), (i) => tol[i]);
+      expect(msg, msg ?? '').toBeNull();
+      c.tree.dispose([a, b, got]);
+    });
+  }
+
+  it('matmulInJob runs the same plan (transposed and packed B, partial tiles)', async () => {
+    const [m, k, n] = [10, 600, 450];
+    const [a, ar] = rand([m, k], 91);
+    const [b, br] = rand([n, k], 92);
+    const [c1] = launchJob('matmul-job-test', [a, b], [[m * n]], async (ctx, [pa, pb]) => {
+      const [sa0, sa1] = rowMajor(k, false);
+      const [sb0, sb1] = rowMajor(k, true);
+      return [await matmulInJob(ctx, pa, pb, { M: m, N: n, K: k, sa0, sa1, sb0, sb1 })];
+    });
+    const bt = swapLast(br);
+    const tol = absMatmulRef(ar, bt).data.map((v) => (k + 2) * EPS32 * v);
+    const msg = compare([m * n], await c1.data(), nd([m * n], matmulRef(ar, bt).data), (i) => tol[i]);
+    expect(msg, msg ?? '').toBeNull();
+    c.tree.dispose([a, b, c1]);
+  });
+});
