@@ -3,7 +3,8 @@
  *
  * Design, in order of what runs. The files: this one (the public function and the finishing kernels'
  * launches), jacobi-plan.ts (sizes and planning tables), jacobi-sweeps.ts (the iteration),
- * jacobi-kernels.ts (outer kernels), jacobi-inner.ts (inner kernels).
+ * jacobi-kernels.ts (outer kernels), jacobi-inner.ts (inner kernels), jacobi-qr.ts (the QR
+ * preconditioning, from min(m, n) = 128 on: everything below then runs on the k x k Rᵀ).
  * - Wide inputs are read transposed (B = Aᵀ), so the work matrix is m x n with m >= n.
  * - The scale max|A| (two small kernels), then the work matrix X = [A / max|A| ; I] (A's columns over
  *   V's), its columns in blocks of b, n padded to whole pairs of blocks with zero columns.
@@ -44,6 +45,7 @@ import * as K from './jacobi-kernels.js';
 import { planFor, type Plan } from './jacobi-plan.js';
 import { Sweeps } from './jacobi-sweeps.js';
 import { differentiableSvd } from './grad.js';
+import { jacobiQrInJob } from './jacobi-qr.js';
 
 /** The factors of a thin SVD (the package's `SVD` type). */
 type SvdResult = SVD;
@@ -64,7 +66,7 @@ const NULL_NORM = 2 ** -34;
  * console.log(jacobiStats.sweeps, jacobiStats.converged, jacobiStats.history);
  * ```
  */
-export const jacobiStats: JacobiStats = { sweeps: 0, converged: false, history: [] };
+export const jacobiStats: JacobiStats = { sweeps: 0, converged: false, history: [], preconditioned: false };
 
 function checkInput(a: Tensor): void {
   internal.checkMatrix('jacobiSvd', a);
@@ -84,13 +86,16 @@ function checkInput(a: Tensor): void {
  * convergence measure) to know when to stop. A NaN or Infinity in an input whose values are on the
  * host throws at once; in a device-resident input it is found by the first kernel, and the results
  * reject with the same kind of Error (seen at `data()` or by a later op). Differentiable (the VJP of
- * `svd`, grad.ts: exact for distinct singular values).
+ * `svd`, grad.ts: exact for distinct singular values). From min(m, n) = 128 on (`precondition`) the
+ * sweeps run on Rᵀ of a blocked Householder QR of A with its columns sorted by norm (jacobi-qr.ts):
+ * fewer sweeps, each over the shorter side only, with the same accuracy.
  *
  * @example
  * ```ts
  * const a = tensor([[3, 0], [4, 5]]);
  * const { U, S, Vt } = jacobiSvd(a);
  * await S.data(); // Float32Array [6.7082, 2.2361]
+ * const viaQr = jacobiSvd(a, { precondition: 'qr' }); // the same factors through a QR
  * ```
  */
 export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
@@ -104,12 +109,29 @@ export function jacobiSvd(a: Tensor, opts: JacobiOptions = {}): SvdResult {
 function jacobiFactors(a: Tensor, opts: JacobiOptions): SvdResult {
   const [m0, n0] = a.shape;
   const k = Math.min(m0, n0);
-  const plan = jacobiPlan(m0, n0, opts);
+  const qr = preconditioned(m0, n0, opts);
+  // The sweeps run on the k x k Rᵀ when preconditioned (jacobi-qr.ts).
+  const plan = qr ? jacobiPlan(k, k, opts) : jacobiPlan(m0, n0, opts);
   const [U, S, Vt] = internal.launchJob('jacobiSvd', [a], [[m0, k], [k], [k, n0]], async (ctx, [ap]) => {
-    const f = await jacobiInJob(ctx, ap, m0, n0, plan, jacobiStats);
+    jacobiStats.preconditioned = qr;
+    const f = qr ? await jacobiQrInJob(ctx, ap, m0, n0, plan, jacobiStats, jacobiInJob) : await jacobiInJob(ctx, ap, m0, n0, plan, jacobiStats);
     return [f.U, f.S, f.Vt];
   });
   return { U, S, Vt };
+}
+
+/** The shorter side from which 'auto' preconditions by QR (see `preconditioned`). */
+const QR_FROM = 128;
+
+/** Whether jacobiSvd preconditions an m0 x n0 input by QR (the option, or 'auto''s rule). */
+function preconditioned(m0: number, n0: number, opts: JacobiOptions): boolean {
+  const p = opts.precondition ?? 'auto';
+  if (p !== 'qr' && p !== 'none' && p !== 'auto') throw new Error(`jacobiSvd: precondition must be 'qr', 'none' or 'auto', got ${String(p)}`);
+  if (p !== 'auto') return p === 'qr';
+  // Measured on wasm (Gaussian, same process, alternating): 256² 0.90-1.06 s with QR against
+  // 1.18-2.0 s without (8 sweeps instead of 10), 128² even (0.17-0.22 s against 0.17-0.46 s), and at
+  // 768² and 3072 x 768 10 sweeps of an n x n Rᵀ instead of 13 and 10 of the longer matrix.
+  return Math.min(m0, n0) >= QR_FROM;
 }
 
 /** Payloads of a thin SVD made inside a job: U `[m, k]`, S `[k]`, Vt `[k, n]`, row-major. */

@@ -29,6 +29,12 @@ export interface JacobiOptions {
   maxSweeps?: number;
   /** Columns per block (a multiple of 4). Default: 16; 8 for 33-64 columns; about half the columns up to 32. */
   blockSize?: number;
+  /**
+   * `'qr'`: sort the columns by norm, reduce by a blocked Householder QR and run the sweeps on Rᵀ
+   * (fewer sweeps, each over min(m, n) columns and rows whatever the longer side); `'none'`: sweeps
+   * on A itself; `'auto'` (default): `'qr'` where it was measured faster (see jacobiSvd).
+   */
+  precondition?: 'qr' | 'none' | 'auto';
 }
 
 /** The shape of `jacobiStats`. */
@@ -39,4 +45,6 @@ export interface JacobiStats {
   converged: boolean;
   /** The convergence measure of every pass, in order (check-only passes included). */
   history: number[];
+  /** Whether the sweeps ran on the Rᵀ of a QR of the input (`precondition`), not on the input itself. */
+  preconditioned?: boolean;
 }

@@ -169,6 +169,9 @@ forEachBackend('decomposition gradients', (backend) => {
   it('jacobiSvd is differentiable (tall and wide): the gradient matches float64 central differences', async () => {
     await checkSvdGrad((x) => jacobiSvd(x), 6, 4, 4, 31);
     await checkSvdGrad((x) => jacobiSvd(x), 3, 5, 3, 36);
+    // The same through the QR-preconditioned path (the default from min(m, n) = 128 on).
+    await checkSvdGrad((x) => jacobiSvd(x, { precondition: 'qr' }), 6, 4, 4, 31);
+    await checkSvdGrad((x) => jacobiSvd(x, { precondition: 'qr' }), 3, 5, 3, 36);
   });
 
   it("svd({ method: 'jacobi', rank }) gives the exact gradient of the truncated SVD", async () => {

@@ -153,6 +153,33 @@ forEachBackend('jacobiSvd', (backend) => {
     });
   }
 
+  // The QR-preconditioned path (jacobi-qr.ts), which 'auto' takes from min(m, n) = 128 on: every
+  // family, at sizes that make one to three panels of its blocked QR.
+  for (const [label, make] of families) {
+    it(`accepts ${label} through a QR (precondition 'qr')`, async () => {
+      const A = make();
+      const r = await ratios(A, { precondition: 'qr' });
+      expect(jacobiStats.preconditioned).toBe(true);
+      expectAccepted(r, label);
+      if (label.startsWith('graded')) expect(r.relErr, label).toBeLessThanOrEqual(1e-3);
+      if (label.startsWith('zero')) expect(r.svals).toBe(0);
+    });
+  }
+
+  it("takes the QR path by default from min(m, n) = 128 on, with fewer sweeps, and not below", async () => {
+    const A = mat(136, 128, gaussian(136 * 128, 13));
+    const ref = referenceSvals(A);
+    expectAccepted(await ratios(A, {}, ref), 'random 136x128, auto');
+    expect(jacobiStats.preconditioned).toBe(true);
+    const withQr = jacobiStats.sweeps;
+    expectAccepted(await ratios(A, { precondition: 'none' }, ref), 'random 136x128, none');
+    expect(jacobiStats.preconditioned).toBe(false);
+    expect(withQr).toBeLessThan(jacobiStats.sweeps);
+    const B = mat(127, 127, gaussian(127 * 127, 14));
+    expectAccepted(await ratios(B), 'random 127x127, auto');
+    expect(jacobiStats.preconditioned).toBe(false);
+  });
+
   it('accepts any block size: pair counts padded to the inner kernels\' SIMD quads or not', async () => {
     // 40 columns: b = 4 gives 5 block pairs (padded to 8), b = 12 gives 2 (unpadded: gpu.js runs
     // those cells one by one on wasm), b = 20 one pair (lanes along the rows on wasm).
@@ -167,6 +194,17 @@ forEachBackend('jacobiSvd', (backend) => {
         const A = mat(m, n, f.data);
         const r = await ratios(A, { blockSize });
         expectAccepted(r, `${f.name}${blockSize ? `, blockSize ${blockSize}` : ''}`);
+        if (f.name.startsWith('zero')) expect(r.svals, f.name).toBe(0);
+      }
+    });
+  }
+
+  // The same through a QR: one panel (n <= 32) or two to five, tall, square and wide.
+  for (const { m, n } of [{ m: 10, n: 3 }, { m: 2, n: 5 }, { m: 33, n: 33 }, { m: 100, n: 80 }, { m: 70, n: 130 }]) {
+    it(`accepts zero and nearly-zero ${m}x${n} matrices through a QR: U and V full orthonormal sets`, async () => {
+      for (const f of nearlyZero(m, n, m * 1000 + n + 7, backend === 'webgl')) {
+        const r = await ratios(mat(m, n, f.data), { precondition: 'qr' });
+        expectAccepted(r, `${f.name}, precondition 'qr'`);
         if (f.name.startsWith('zero')) expect(r.svals, f.name).toBe(0);
       }
     });
@@ -237,6 +275,7 @@ forEachBackend('jacobiSvd', (backend) => {
     expect(() => jacobiSvd(a, { maxSweeps: -1 })).toThrow(/maxSweeps/);
     expect(() => jacobiSvd(a, { tol: 0 })).toThrow(/tol/);
     expect(() => jacobiSvd(a, { blockSize: 6 })).toThrow(/blockSize must be a positive multiple of 4, got 6/);
+    expect(() => jacobiSvd(a, { precondition: 'lu' as 'qr' })).toThrow(/precondition must be 'qr', 'none' or 'auto', got lu/);
     v.dispose();
     a.dispose();
   });
@@ -246,9 +285,12 @@ forEachBackend('jacobiSvd', (backend) => {
     // buffers and bytes. Every result is awaited, so no disposal waits on queued work.
     const before = c.memory();
     const a = c.tensor(Float32Array.from(gaussian(48 * 48, 11)), [48, 48]);
-    const { U, S, Vt } = jacobiSvd(a);
-    await Promise.all([U.data(), S.data(), Vt.data()]);
-    for (const x of [a, U, S, Vt]) x.dispose();
+    for (const precondition of ['none', 'qr'] as const) {
+      const { U, S, Vt } = jacobiSvd(a, { precondition });
+      await Promise.all([U.data(), S.data(), Vt.data()]);
+      for (const x of [U, S, Vt]) x.dispose();
+    }
+    a.dispose();
     expect(c.memory()).toEqual(before);
   });
 });
