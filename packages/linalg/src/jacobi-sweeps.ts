@@ -31,6 +31,15 @@ function rotates(RP: Float32Array): boolean {
 }
 
 /**
+ * Marks in `live` (one flag per padded pair) the block pairs that I.IPARAMS's result rotates: the
+ * betas are the second half, pair K's at index (w + y) Pp + K (dims [Pp, w, 2]). Planning from values
+ * already on the host, as `rotates`: UPDATE_R4 copies the pairs left at 0.
+ */
+function markLive(RP: Float32Array, live: Float32Array, w: number, Pp: number): void {
+  for (let y = 0; y < w; y++) for (let k = 0; k < Pp; k++) if (RP[(w + y) * Pp + k] !== 0) live[k] = 1;
+}
+
+/**
  * The sweeps of one SVD over the work matrix `x` (X layout, see jacobi-kernels.ts), which the
  * iteration replaces as it goes; `run` leaves the final one in `x`. The kernels are built with the
  * plan's sizes baked in (core's bakeScalars: index math on literals measured ~25% faster for IROT).
@@ -47,6 +56,8 @@ export class Sweeps {
   private readonly move4: Src;
   private readonly pipeFull: internal.PipelineSource;
   private readonly pipeCross: internal.PipelineSource;
+  /** Every pair rotates (the fused single-pair sweep's updates). */
+  private readonly allLive: Float32Array;
   /** Updates run so far (the refill noise's salt). */
   private updates = 0;
 
@@ -70,6 +81,7 @@ export class Sweeps {
     this.update4 = internal.bakeScalars(K.UPDATE_R4, sizes);
     this.update4Lean = internal.bakeScalars(K.UPDATE_R4_LEAN, sizes);
     this.move4 = internal.bakeScalars(K.MOVE_R4, sizes);
+    this.allLive = new Float32Array(Pp).fill(1);
     this.pipeFull = I.innerPipeline(w, w - 1, 'full');
     this.pipeCross = I.innerPipeline(w, b, 'cross');
   }
@@ -117,10 +129,12 @@ export class Sweeps {
    * rotates no pair is skipped: the last sweeps are mostly such steps (measured at n = 256: 179 of
    * 255 in the second-to-last sweep, 254 of 255 in the last).
    */
-  private async innerSweep(st: number, H0: Payload): Promise<[Payload, boolean]> {
-    const { w, b, tol, sched } = this.plan;
+  private async innerSweep(st: number, H0: Payload): Promise<[Payload, boolean, Float32Array]> {
+    const { w, b, tol, sched, Pp } = this.plan;
     let H = H0;
     let rotated = false;
+    // Which block pairs rotate (all of them where the parameters are not on the host).
+    const live = new Float32Array(Pp);
     const PT = st === 0 ? sched.full : sched.cross;
     const steps = st === 0 ? w - 1 : b;
     for (let it = 0; it < steps; it++) {
@@ -129,13 +143,15 @@ export class Sweeps {
         this.ctx.free(RP);
         continue;
       }
+      if (RP instanceof Float32Array) markLive(RP, live, w, Pp);
+      else live.fill(1);
       const H2 = await this.inner(this.irot, 2 * w, [H, RP, PT], [it]);
       this.ctx.free(RP);
       this.ctx.free(H);
       H = H2;
       rotated = true;
     }
-    return [H, rotated];
+    return [H, rotated, live];
   }
 
   /** A single block pair's sweep (wasm): each inner sweep one fused pipeline (I.innerPipeline). */
@@ -153,7 +169,7 @@ export class Sweeps {
       );
       this.ctx.free(Graw);
       conv = conv2;
-      await this.update(st, H, true);
+      await this.update(st, H, true, this.allLive);
     }
     return this.readMax(conv);
   }
@@ -186,7 +202,7 @@ export class Sweeps {
    * H is the inner's last (G_K's diagonal holds the new squared norms, for the zero-column refill).
    * With no rotation in the step (J the identity) the blocks only move (K.MOVE).
    */
-  private async update(st: number, H: Payload, rotated: boolean): Promise<void> {
+  private async update(st: number, H: Payload, rotated: boolean, live: Float32Array): Promise<void> {
     const { b, Q, nb, n, m, Mp, Np, P, Pp, w, amp, tiled, TB, ids } = this.plan;
     const { ctx, x } = this;
     let x2: Payload;
@@ -197,7 +213,7 @@ export class Sweeps {
       // The refill code costs every cell of the update even when no column needs it (a lane-varying
       // branch); G's diagonal is on the host here, so launch it only when needed.
       const src = this.refillNeeded(H as Float32Array, st) ? this.update4 : this.update4Lean;
-      x2 = await ctx.run(src, [b, Q, nb], [x, H, J, TB, ids], [st, Pp, ZERO_SQ, amp, salt]);
+      x2 = await ctx.run(src, [b, Q, nb], [x, H, J, TB, ids, live], [st, Pp, ZERO_SQ, amp, salt]);
       ctx.free(J);
     } else if (rotated) {
       x2 = await ctx.run(K.UPDATE, [Mp * Np], [x, H, TB, ids], [b, Q, nb, n, m, st, Pp, ZERO_SQ, amp, salt]);
