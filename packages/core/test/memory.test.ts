@@ -1,7 +1,7 @@
 /**
  * Deterministic memory: `memory()` counts live tensors, storage buffers and bytes; a
  * reshape view shares its input's storage; disposing a handle never breaks a pending computation.
- * On wasm, a matmul whose tiled kernel has 1024 cells or more (4 x 16 tiles: [128, k] @ [k, 128])
+ * On wasm, a matmul whose tiled kernel has 4096 cells or more (4 x 16 tiles: [256, k] @ [k, 256])
  * runs on worker threads and returns before its result exists, so the "pending" cases below really
  * are pending there (each checks it). On webgpu every kernel is
  * asynchronous and results are device buffers that `dispose` frees, so counts are read after `sync()`.
@@ -62,7 +62,7 @@ forEachBackend('memory', (name) => {
       const keep = <T extends Tensor>(t: T): T => (made.push(t), t);
       // Every 25th iteration uses a matmul big enough to be queued on worker threads on wasm.
       const big = iter % 25 === 0;
-      const [m, k, n] = big ? [128, 70, 128] : [3 + (iter % 5), 4 + (iter % 3), 5];
+      const [m, k, n] = big ? [256, 70, 256] : [3 + (iter % 5), 4 + (iter % 3), 5];
       const a = keep(upload(randomData(m * k, iter), [m, k]));
       const b = keep(upload(randomData(k * n, iter + 1000), [k, n]));
       const ab = keep(c.matmul(a, b));
@@ -154,10 +154,10 @@ forEachBackend('memory', (name) => {
   });
 
   it('inputs disposed right after an op was issued still give a correct result', async () => {
-    // [128,70] @ [70,128]: 1024 cells of 4 x 16 tiles, queued on worker threads on wasm, so the inputs are
+    // [256,70] @ [70,256]: 4096 cells of 4 x 16 tiles, queued on worker threads on wasm, so the inputs are
     // disposed while the kernel has not run yet.
-    const [a, ar] = rand([128, 70], 21);
-    const [b, br] = rand([70, 128], 22);
+    const [a, ar] = rand([256, 70], 21);
+    const [b, br] = rand([70, 256], 22);
     await c.sync();
     const before = c.memory();
     const y = c.matmul(a, b);
@@ -172,13 +172,13 @@ forEachBackend('memory', (name) => {
     const zd = await z.data();
     const msg = compare(z.shape, zd, nd(want.shape, want.data.map((v) => v + 1)), (i) => tol(i) + EPS32 * 2);
     expect(msg, msg ?? '').toBeNull();
-    const rowSums = Array.from({ length: 128 }, (_, i) => Array.from(zd.slice(i * 128, i * 128 + 128)).reduce((p, q) => p + q, 0));
-    await expectClose(s, nd([128], rowSums), (i) => 128 * EPS32 * Math.abs(rowSums[i]) + 128 * 128 * EPS32);
+    const rowSums = Array.from({ length: 256 }, (_, i) => Array.from(zd.slice(i * 256, i * 256 + 256)).reduce((p, q) => p + q, 0));
+    await expectClose(s, nd([256], rowSums), (i) => 256 * EPS32 * Math.abs(rowSums[i]) + 256 * 256 * EPS32);
     z.dispose();
     s.dispose();
     await c.sync();
     // Everything made here is gone, and so are a and b (counted before, released now).
-    expect(delta(c.memory(), before)).toEqual({ tensors: -2, buffers: -2, bytes: -2 * 128 * 70 * 4 });
+    expect(delta(c.memory(), before)).toEqual({ tensors: -2, buffers: -2, bytes: -2 * 256 * 70 * 4 });
   });
 
   it('a chain of ops each disposing its input as soon as the next is issued reads back correctly', async () => {
@@ -209,8 +209,8 @@ forEachBackend('memory', (name) => {
   // dispose() frees it (WebGPUBufferResult.delete()) before the read runs, so the read rejects with
   // "WebGPUBufferResult has been deleted". Host payloads (wasm, cpu) are left to the GC and survive.
   it('a read issued before dispose still resolves to the values', async () => {
-    const [a, ar] = rand([128, 70], 41);
-    const [b, br] = rand([70, 128], 42);
+    const [a, ar] = rand([256, 70], 41);
+    const [b, br] = rand([70, 256], 42);
     const y = c.matmul(a, b);
     if (name === 'wasm') expect(internal.isComputed(y), 'the matmul is still on the worker threads').toBe(false);
     const pending = y.data();
@@ -218,7 +218,7 @@ forEachBackend('memory', (name) => {
     a.dispose();
     b.dispose();
     const got = await pending;
-    const msg = compare([128, 128], got, matmulRef(ar, br), matmulTol(ar, br));
+    const msg = compare([256, 256], got, matmulRef(ar, br), matmulTol(ar, br));
     expect(msg, msg ?? '').toBeNull();
   });
 
@@ -302,14 +302,14 @@ forEachBackend('memory', (name) => {
   });
 
   // A loop that never awaits: queued work finishes only in the event loop, which such a loop never
-  // reaches. On wasm the first matmul below ([128, 8] @ [8, 128]: 1024 cells of 4 x 16 tiles) is
+  // reaches. On wasm the first matmul below ([256, 8] @ [8, 256]: 4096 cells of 4 x 16 tiles) is
   // queued for worker threads; before the engine bounded its queue, every later op queued behind it
   // and memory().buffers grew with every step. On webgpu every kernel call completes in the event
   // loop, so no loop can progress without an await: the next test checks that it is refused instead.
   // On cpu no kernel is asynchronous (only jobs and pipelines queue: the next test, and sorsa's).
   if (name === 'wasm') {
     it('a gradient-descent loop of 1200 steps without an await keeps memory().buffers bounded, with the float64 result', async () => {
-      const [m, k, n, steps] = [128, 8, 128, 1200];
+      const [m, k, n, steps] = [256, 8, 256, 1200];
       const [A, Ar] = rand([m, k], 51);
       const [W0, Wr] = rand([k, n], 52);
       const [Y, Yr] = rand([m, n], 53);

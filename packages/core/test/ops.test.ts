@@ -372,8 +372,8 @@ forEachBackend('linear algebra', () => {
     [[6], [6, 2]],
     [[3, 6], [6]],
     [[64, 70], [70, 66]],
-    // Large enough (>= 1024 cells of 4 x 16 tiles) that wasm runs it on worker threads.
-    [[2, 130, 20], [20, 129]],
+    // Large enough (>= 4096 cells of 4 x 16 tiles) that wasm runs it on worker threads.
+    [[2, 130, 20], [20, 260]],
     [[150, 33], [140, 33], { transposeB: true }],
     // wasm packs a transposed B into column panels from its strides; here with broadcast batches and N not a multiple of 4.
     [[2, 1, 24, 9], [3, 7, 9], { transposeB: true }],

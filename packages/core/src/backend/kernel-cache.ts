@@ -51,11 +51,6 @@ export interface KernelSource {
   /** Heavy kernels (matmul) may run on worker threads on wasm. */
   threaded?: boolean;
   /**
-   * For threaded kernels: the output cells from which they go to worker threads (default 4096).
-   * A kernel doing more per cell goes from fewer (the wasm matmul's 4 x 16 tiles: 1024).
-   */
-  threadFrom?: number;
-  /**
    * n for kernels returning `Array(n)` per cell: their payload is the flat cell-major buffer
    * (n values per cell). Only wasm and cpu take `Array(4)`; gpu.js cannot pass such results on
    * webgpu. 16 (the wasm matmul's tile) is wasm only: the gpu.js patch's wide returns.
@@ -79,7 +74,7 @@ export interface PipelineSource {
   /** Number of pipeline arguments: the input arrays, then the scalars. */
   arity: number;
   /** The kernels the plan calls, by name. Their scalars are typed from the values passed. */
-  kernels: Readonly<Record<string, Omit<KernelSource, 'key' | 'threaded' | 'threadFrom' | 'components' | 'floats'>>>;
+  kernels: Readonly<Record<string, Omit<KernelSource, 'key' | 'threaded' | 'components' | 'floats'>>>;
   /**
    * Records the plan, once, at build time: `call(name, output, args)` stands for one kernel call over
    * gpu.js output dims and returns a handle a later call may take as an array argument. `args` holds
@@ -123,7 +118,7 @@ export class KernelCache {
   /** Whether kernel calls on this backend return Promises (webgpu always; wasm when threaded). */
   isAsync(src: KernelSource, outSize: number): boolean {
     if (this.name === 'webgpu') return true;
-    return this.name === 'wasm' && !!src.threaded && outSize >= (src.threadFrom ?? THREAD_MIN_CELLS);
+    return this.name === 'wasm' && !!src.threaded && outSize >= THREAD_MIN_CELLS;
   }
 
   /** The sizes part of webgl's cache key (see `cacheKey`); other backends key by source alone and skip building it. */

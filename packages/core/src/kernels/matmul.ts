@@ -207,9 +207,9 @@ function tileKernel(d: WasmMatmulDims, Nb: number, Mb: number, packed: boolean, 
   for (let r = 0; r < TILE_ROWS; r++) for (let g = 0; g < G; g++) comps.push(`s${r}${g}`);
   lines.push(`return [${comps.join(', ')}];`);
   const key = `matmul:t4x16u${UNROLL}${packed ? 'p' : ''}:${[M, d.N, K, sa0, sa1, sb0, d.sb1, bsa, d.bsb, nb].join(',')}`;
-  // Worker threads from 1024 cells: the work at which the former 4 x 4 kernel went to them (4096
-  // cells of 4 outputs), where the ~170 us dispatch starts to pay.
-  return { key, arrays: ['a', 'b'], scalars: [], threaded: true, threadFrom: 1024, components: 16, body: lines.join('\n') };
+  // Worker threads from 4096 cells (gpu.js's own threshold), 4 x more work than the 4 x 4 kernel
+  // took there: [256, k] @ [k, 256] instead of [128, k] @ [k, 128].
+  return { key, arrays: ['a', 'b'], scalars: [], threaded: true, components: 16, body: lines.join('\n') };
 }
 
 /**
