@@ -22,7 +22,8 @@ export interface QR {
 export interface JacobiOptions {
   /**
    * Convergence threshold: sweeps stop once no pair of columns has |a_p·a_q| > tol |a_p| |a_q|, and
-   * pairs within it are not rotated. Default sqrt(m) * 2^-23 (m the longer side).
+   * pairs within it are not rotated. Default sqrt(m) * 2^-23 (m the longer side; min(m, n), the rows of
+   * Rᵀ, on the QR path of `precondition`).
    */
   tol?: number;
   /** Most sweeps run when the threshold is not reached first. Default 40. */
