@@ -54,13 +54,26 @@ export function maxElements(name: BackendName): number {
 export function checkElements(op: string, size: number, what: string): void {
   const name = engine().name;
   const max = maxElements(name);
-  if (size > max) {
-    const why =
-      name === 'webgpu' && max === Math.floor(webgpuStorageBindingBytes / 4)
-        ? `the WebGPU device binds at most ${webgpuStorageBindingBytes} bytes per storage buffer (maxStorageBufferBindingSize)`
-        : max < 2 ** 31 - 1
-          ? `gpu.js's ${name} kernels index in float32${name === 'webgl' ? '' : ' without patches/gpu.js+2.24.1.patch'}`
-          : 'kernels index in int32';
-    throw new Error(`${op}: ${what} has ${size} elements, more than the ${max} a tensor may hold on the ${name} backend (${why})`);
+  if (size > max) throw new Error(`${op}: ${what} has ${size} elements, more than the ${max} a tensor may hold on the ${name} backend (${elementsLimitReason(name)})`);
+}
+
+/**
+ * Why `maxElements(name)` is what it is, for error messages: the WebGPU binding limit, gpu.js's
+ * float32 indexing (on wasm and cpu: a gpu.js without this project's patch, as when the packages
+ * are installed without the repository's `postinstall`), or int32 indexing.
+ *
+ * @example
+ * ```ts
+ * elementsLimitReason('webgl'); // "gpu.js's webgl kernels index in float32"
+ * ```
+ */
+export function elementsLimitReason(name: BackendName): string {
+  const max = maxElements(name);
+  if (name === 'webgpu' && max === Math.floor(webgpuStorageBindingBytes / 4)) {
+    return `the WebGPU device binds at most ${webgpuStorageBindingBytes} bytes per storage buffer (maxStorageBufferBindingSize)`;
   }
+  if (max < 2 ** 31 - 1) {
+    return `gpu.js's ${name} kernels index in float32${name === 'webgl' ? '' : ': gpu.js is not patched (patches/gpu.js+2.24.1.patch, applied by the repository\'s npm install)'}`;
+  }
+  return 'kernels index in int32';
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Storage } from '../backend/storage.js';
-import { maxElements } from '../backend/limits.js';
+import { elementsLimitReason, maxElements } from '../backend/limits.js';
 import { engine } from '../backend/registry.js';
 import { tensor } from '../tensor/from-data.js';
 import { Tensor, storageOf, type DType } from '../tensor/tensor.js';
@@ -100,7 +100,7 @@ async function load(op: string, source: SafetensorsSource): Promise<SafetensorsC
   const max = maxElements(engine().name);
   for (const e of entries) {
     const n = (e.end - e.begin) / e.codec.size;
-    if (n > max) throw fail(`tensor ${JSON.stringify(e.name)} (shape ${fmt(e.shape)}) has ${n} elements, more than the ${max} a tensor may hold on the ${engine().name} backend`);
+    if (n > max) throw fail(`tensor ${JSON.stringify(e.name)} (shape ${fmt(e.shape)}) has ${n} elements, more than the ${max} a tensor may hold on the ${engine().name} backend (${elementsLimitReason(engine().name)})`);
   }
   // Decode everything (range checks included) before making any tensor.
   const decoded = entries.map((e) => {
