@@ -37,4 +37,16 @@ describe('stderr of a program that never asks for webgpu', () => {
     expect(JSON.parse(r.stdout)).toEqual(['wasm', [2, 3]]);
     expect(r.stderr).toBe('');
   });
+
+  it('backendReasons(only) probes only the backends named, so asking about wasm and cpu loads no Dawn', () => {
+    const r = run(`import { backendReasons } from '@sorsajs/core';
+      console.log(JSON.stringify(await backendReasons(['wasm', 'cpu'])));`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ webgpu: 'not probed', webgl: 'not probed', wasm: null, cpu: null });
+    expect(r.stderr).toBe('');
+    const bad = run(`import { backendReasons } from '@sorsajs/core';
+      await backendReasons(['wasm', 'webgpu2']);`);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/backendReasons: unknown backend "webgpu2" \(expected one of webgpu, webgl, wasm, cpu\)/);
+  });
 });

@@ -20,7 +20,9 @@
 import { beforeAll, describe } from 'vitest';
 import { backendReasons, init, type BackendName } from '@sorsajs/core';
 
-const reasons = await backendReasons();
+/** The backends `SORSA_BACKENDS` allows (all when unset): only those are probed, so a wasm-only run loads no Dawn. */
+const allowed = process.env.SORSA_BACKENDS?.split(',').map((s) => s.trim());
+const reasons = await backendReasons(['webgpu', 'webgl', 'wasm', 'cpu'].filter((n): n is BackendName => !allowed || allowed.includes(n)));
 const printed = new Set<string>();
 
 /**
@@ -42,8 +44,7 @@ export const BACKENDS: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu
  * ```
  */
 export function skipReason(name: BackendName): string | undefined {
-  const only = process.env.SORSA_BACKENDS?.split(',').map((s) => s.trim());
-  if (only && !only.includes(name)) return `not in SORSA_BACKENDS=${process.env.SORSA_BACKENDS}`;
+  if (allowed && !allowed.includes(name)) return `not in SORSA_BACKENDS=${process.env.SORSA_BACKENDS}`;
   return reasons[name] ?? undefined;
 }
 

@@ -157,15 +157,19 @@ export async function availableBackends(): Promise<BackendName[]> {
 }
 
 /**
- * Why each unavailable backend cannot run here (null for those that can). Test suites print this when they skip.
+ * Why each unavailable backend cannot run here (null for those that can). Test suites print this
+ * when they skip. `only` limits the probing to those backends (the others read 'not probed'), so
+ * that a program that never uses webgpu does not load Dawn to ask.
  *
  * @example
  * ```ts
  * const why = await backendReasons(); // { webgpu: 'no WebGPU adapter: ...', wasm: null, ... }
+ * const cpuOnly = await backendReasons(['wasm', 'cpu']); // webgpu, webgl: 'not probed'
  * ```
  */
-export async function backendReasons(): Promise<Record<BackendName, string | null>> {
-  const reasons = await Promise.all(ALL.map((n) => probeOnce(n)));
+export async function backendReasons(only: readonly BackendName[] = ALL): Promise<Record<BackendName, string | null>> {
+  for (const n of only) if (!ALL.includes(n)) throw new Error(`backendReasons: unknown backend ${JSON.stringify(n)} (expected one of ${ALL.join(', ')})`);
+  const reasons = await Promise.all(ALL.map((n) => (only.includes(n) ? probeOnce(n) : 'not probed')));
   return Object.fromEntries(ALL.map((n, i) => [n, reasons[i]])) as Record<BackendName, string | null>;
 }
 
