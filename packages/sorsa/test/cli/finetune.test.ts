@@ -252,6 +252,27 @@ describe('sorsa finetune: user errors are one line naming the flag or file', () 
     expect(ok.stderr).toMatch(/sequences of 25 tokens/);
   });
 
+  it('a rank above the smallest target\'s smaller side, and a warmup as long as the run, name their flags', async () => {
+    const out = join(work, 'never3');
+    // The tiny GPT-2's targets' smaller side is 32 (the first: attn.c_attn [96, 32]).
+    for (const method of ['sorsa', 'pissa', 'lora']) {
+      expectUsageError(
+        await runCli(base(gpt2, out, ['--method', method, '--rank', '40'])),
+        /^sorsa: error: --rank 40: the adapter rank must be in \[1, 32\], the smaller side of the smallest target, transformer\.h\.0\.attn\.c_attn\.weight \[96, 32\]$/,
+      );
+    }
+    expectUsageError(await runCli(base(gpt2, out, ['--rank', '100'])), /--rank 100: the adapter rank must be in \[1, 32\]/);
+    // AdaLoRA starts at 1.5 x --rank: --rank 24 starts at 36.
+    expectUsageError(await runCli(base(gpt2, out, ['--method', 'adalora', '--rank', '24'])), /--rank 24: AdaLoRA starts at 1\.5 x --rank = 36, which must be at most 32, .*use --rank in \[1, 21\] or set --init-rank/);
+    expectUsageError(await runCli(base(gpt2, out, ['--method', 'adalora', '--rank', '8', '--init-rank', '33'])), /--init-rank 33: AdaLoRA's initial rank must be in \[1, 32\]/);
+    expectUsageError(await runCli(base(gpt2, out, ['--warmup', '4', '--steps', '4'])), /--warmup 4 and --steps 4: the warmup \(4 steps\) must be shorter than the run/);
+    expectUsageError(await runCli(base(gpt2, out, ['--warmup', '0.99', '--steps', '4'])), /--warmup 0\.99 and --steps 4: the warmup \(0\.99 x 4 steps rounds to 4\) must be shorter than the run/);
+    expect(existsSync(out)).toBe(false);
+    // A constant schedule has no decay: a warmup over every step is fine there.
+    const ok = await runCli(base(gpt2, join(work, 'warm-constant'), ['--warmup', '4', '--steps', '4', '--schedule', 'constant', '--method', 'lora']));
+    expect(ok.code, ok.stderr).toBe(0);
+  });
+
   it('an existing run needs --resume, and --resume keeps the run\'s settings', async () => {
     const out = join(work, 'run-lora');
     expectUsageError(await runCli(base(gpt2, out, ['--method', 'lora', '--rank', '4', '--steps', '12'])), /--out .*run-lora: the folder already holds a run \(run\.json\); pass --resume/);

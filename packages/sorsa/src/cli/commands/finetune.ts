@@ -78,9 +78,19 @@ export function countParams(t: Trainable): number {
   return tree.leaves(t).reduce((s: number, l) => s + (l instanceof Tensor ? l.size : 0), 0);
 }
 
-/** The learning-rate schedule: linear warmup from 0 to `lr`, then cosine decay to 0 or constant. */
+/**
+ * The learning-rate schedule: linear warmup from 0 to `lr`, then cosine decay to 0 or constant. A
+ * cosine schedule whose warmup takes every step leaves nothing to decay: a UsageError naming
+ * `--warmup` and `--steps`.
+ */
 export function schedule(a: Pick<FinetuneArgs, 'lr' | 'schedule' | 'warmup' | 'steps'>): optim.Schedule {
   const warmupSteps = warmupStepsOf(a);
+  if (a.schedule === 'cosine' && warmupSteps >= a.steps) {
+    const what = a.warmup < 1 ? `${a.warmup} x ${a.steps} steps rounds to ${warmupSteps}` : `${warmupSteps} steps`;
+    throw new UsageError(
+      `--warmup ${a.warmup} and --steps ${a.steps}: the warmup (${what}) must be shorter than the run, leaving steps for the cosine decay; lower --warmup to at most ${a.steps - 1} steps (or a fraction below ${((a.steps - 0.5) / a.steps).toFixed(3)}), raise --steps, or use --schedule constant`,
+    );
+  }
   if (a.schedule === 'constant') return warmupSteps > 0 ? optim.linearWarmup({ init: 0, peak: a.lr, warmupSteps }) : optim.constant(a.lr);
   return optim.warmupCosineDecay({ init: 0, peak: a.lr, warmupSteps, decaySteps: a.steps, end: 0 });
 }
@@ -107,6 +117,35 @@ export function adaloraPlan(a: Pick<FinetuneArgs, 'rank' | 'steps' | 'initRank' 
   if (initRank < a.rank) throw new UsageError(`--init-rank ${initRank}: AdaLoRA's initial rank must be at least --rank ${a.rank} (its target rank)`);
   if (tinit >= a.steps - tfinal) throw new UsageError(`--tinit ${tinit} and --tfinal ${tfinal}: AdaLoRA needs tinit < steps - tfinal (${a.steps} - ${tfinal}), or the budget phase is empty`);
   return { initRank, tinit, tfinal, deltaT };
+}
+
+/**
+ * Checks that the adapter rank fits every target: a rank above a target's smaller side is a
+ * UsageError naming the flag (`--rank`, or `--init-rank` for AdaLoRA's starting rank), its value,
+ * the allowed range and the smallest target.
+ */
+export function checkRankFits(params: ParamTree, targets: readonly string[], a: Pick<FinetuneArgs, 'method' | 'rank' | 'initRank'>, initRank: number | null): void {
+  if (a.method === 'full' || targets.length === 0) return;
+  const byPath = new Map(tree.leafPaths(params).map((p, i) => [p, tree.leaves(params)[i]]));
+  let smallest: { path: string; shape: readonly number[]; side: number } | null = null;
+  for (const p of targets) {
+    const W = byPath.get(p);
+    if (!(W instanceof Tensor) || W.rank !== 2) continue;
+    const side = Math.min(W.shape[0], W.shape[1]);
+    if (!smallest || side < smallest.side) smallest = { path: p, shape: W.shape, side };
+  }
+  if (!smallest) return;
+  const { path, shape, side } = smallest;
+  const where = `the smaller side of the smallest target, ${path} [${shape.join(', ')}]`;
+  const start = initRank ?? a.rank;
+  if (start <= side) return;
+  if (a.method === 'adalora' && a.initRank !== null) throw new UsageError(`--init-rank ${a.initRank}: AdaLoRA's initial rank must be in [1, ${side}], ${where}`);
+  if (a.method === 'adalora' && start !== a.rank) {
+    let most = 1;
+    while (Math.max(most + 1, Math.round(1.5 * (most + 1))) <= side) most++;
+    throw new UsageError(`--rank ${a.rank}: AdaLoRA starts at 1.5 x --rank = ${start}, which must be at most ${side}, ${where}; use --rank in [1, ${most}] or set --init-rank`);
+  }
+  throw new UsageError(`--rank ${a.rank}: the adapter rank must be in [1, ${side}], ${where}`);
 }
 
 /** The frozen tree of a resumed run: each adapted weight's residual, as initialization made it. */
@@ -196,7 +235,9 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     throw new UsageError(`--resume: ${a.out} holds no run (no run.json) to resume`);
   }
 
-  // Cheap checks first: a missing file should not wait for a backend to start.
+  // Cheap checks first: a missing file or a bad schedule should not wait for a backend to start.
+  schedule(a);
+  if (a.method === 'adalora') adaloraPlan(a);
   if (!existsSync(a.model)) throw new UsageError(`--model ${a.model}: no such directory`);
   for (const [flag, f] of [['--data', a.data], ['--eval-data', a.evalData]] as const) if (f !== null && !existsSync(f)) throw new UsageError(`${flag} ${f}: no such file`);
   const backendName = await initBackend({ backend: a.backend as never }).catch((e: Error) => {
@@ -227,6 +268,7 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
   const targets = a.method === 'full' && a.targets === null ? allWeights(model.params) : selectTargets(model.params, a.targets ?? [...DEFAULT_TARGETS[model.config.family]]);
   const key = random.key(a.seed);
   const plan = a.method === 'adalora' ? adaloraPlan(a) : null;
+  checkRankFits(model.params, targets, a, plan ? plan.initRank : null);
   const svd = a.svd;
 
   let trainable: Trainable;
