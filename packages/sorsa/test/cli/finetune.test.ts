@@ -4,7 +4,7 @@
  * non-terminal log format, and each user error (one line naming the flag or file, status 2).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
@@ -151,6 +151,30 @@ describe('sorsa finetune: interruption and resumption', () => {
     expect(pick(records(parts))).toEqual(pick(records(whole)));
     // The same adapter bytes.
     expect(readFileSync(join(parts, 'adapter', 'adapter_model.safetensors')).equals(readFileSync(join(whole, 'adapter', 'adapter_model.safetensors')))).toBe(true);
+    // The elapsed seconds go on from the checkpoint's instead of restarting from 0, and the final
+    // (smoothed) loss is the uninterrupted run's.
+    const seconds = records(parts).filter((x) => 'loss' in x).map((x) => x.seconds);
+    for (let i = 1; i < seconds.length; i++) expect(seconds[i], `seconds at record ${i}`).toBeGreaterThanOrEqual(seconds[i - 1]);
+    expect(r3.stdout).toBe(r1.stdout.replace(whole, parts));
+    const report = JSON.parse(readFileSync(join(parts, 'report.json'), 'utf8')) as { seconds: number };
+    expect(report.seconds).toBeGreaterThanOrEqual(seconds[seconds.length - 1]);
+
+    // --resume of the completed run changes nothing and says so.
+    const before = ['metrics.jsonl', 'report.json', 'report.html'].map((f) => readFileSync(join(parts, f)));
+    const ckBefore = readdirSync(join(parts, 'checkpoints'));
+    const r4 = await runCli(base(gpt2, parts, [...flags, '--resume']));
+    expect(r4.code, r4.stderr).toBe(0);
+    expect(r4.stdout).toMatch(/the run is already complete \(16 of 16 steps\); nothing to do/);
+    expect(r4.stdout).not.toMatch(/NaN/);
+    ['metrics.jsonl', 'report.json', 'report.html'].forEach((f, i) => expect(readFileSync(join(parts, f)).equals(before[i]), f).toBe(true));
+    expect(readdirSync(join(parts, 'checkpoints'))).toEqual(ckBefore);
+    // Stopped after its last checkpoint but before its report: --resume finishes it, with one final
+    // evaluation record, not two.
+    rmSync(join(parts, 'report.json'));
+    const r5 = await runCli(base(gpt2, parts, [...flags, '--resume']));
+    expect(r5.code, r5.stderr).toBe(0);
+    expect(r5.stdout).toBe(r1.stdout.replace(whole, parts));
+    expect(pick(records(parts))).toEqual(pick(records(whole)));
   });
 
   it('a diverging run stops after --max-bad-steps non-finite steps, exit 3, keeping the last good checkpoint', async () => {
@@ -239,7 +263,6 @@ describe('sorsa finetune: user errors are one line naming the flag or file', () 
     writeFileSync(bad, '{"prompt": "a", "completion": "b"}\n{"prompt": 3}\n');
     expectUsageError(await runCli(['finetune', '--model', gpt2, '--data', bad, '--out', out, '--backend', 'wasm']), /--data .*bad\.jsonl:2: each line must be an object with string fields "prompt" and "completion"/);
     const noTok = await tinyModel('gpt2', 1);
-    const { rmSync } = await import('node:fs');
     rmSync(join(noTok, 'tokenizer.json'));
     expectUsageError(await runCli(base(noTok, out)), /--model .*: the checkpoint has no tokenizer\.json/);
     expectUsageError(await runCli(base(gpt2, out, ['--targets', 'q_proj'])), /--targets: "q_proj" matches no linear module of the model \(its modules: .*attn\.c_attn/);

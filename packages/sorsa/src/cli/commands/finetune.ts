@@ -231,6 +231,11 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     const list = await listCheckpoints(a.out);
     resumeFrom = list.length > 0 ? list[list.length - 1] : null;
     if (!resumeFrom) throw new UsageError(`--resume: ${a.out} has no checkpoint to resume from (checkpoints/ is empty)`);
+    // A run that finished every step and wrote its report has nothing left to do: change nothing.
+    if (resumeFrom.step >= a.steps && existsSync(files.reportJson)) {
+      const report = (await readJson(files.reportJson, '--resume')) as unknown as RunReport;
+      return { status: EXIT.ok, report, alreadyComplete: true };
+    }
   } else if (a.resume) {
     throw new UsageError(`--resume: ${a.out} holds no run (no run.json) to resume`);
   }
@@ -279,6 +284,9 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
   let step = 0;
   let position: DataPosition = { epoch: 0, cursor: 0 };
   let skippedTotal = 0;
+  // Seconds of training before this process (a resumed run carries them over).
+  let priorSeconds = 0;
+  let smoothed = NaN;
 
   const alpha = a.alpha ?? (a.method === 'lora' ? a.rank : a.method === 'adalora' ? plan!.initRank : undefined);
   const lrSchedule = schedule(a);
@@ -309,11 +317,21 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
       initial = (await loadCheckpoint(files.initial)).trees.trainable as Trainable;
     }
     frozen = frozenFrom(model.params, a.method, initial);
-    // The metrics of steps after the checkpoint are redone: drop their records.
+    // The metrics of steps after the checkpoint are redone: drop their records. A run resumed at
+    // its last step redoes the final evaluation, which is written after the last checkpoint.
     const kept = existsSync(files.metrics)
-      ? (await readFile(files.metrics, 'utf8')).split('\n').filter((l) => l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step)
+      ? (await readFile(files.metrics, 'utf8')).split('\n').filter((l) => {
+          if (l.trim() === '') return false;
+          const r = JSON.parse(l) as { step: number; evalLoss?: number };
+          return r.step < step || (r.step === step && (step < a.steps || r.evalLoss === undefined));
+        })
       : [];
     await writeTextAtomic(files.metrics, kept.map((l) => `${l}\n`).join(''));
+    // The elapsed time and the smoothed loss go on from where they were.
+    const records = kept.map((l) => JSON.parse(l) as Record<string, number>);
+    const lastSeconds = records.filter((r) => typeof r.seconds === 'number').pop()?.seconds;
+    priorSeconds = typeof ck.info.seconds === 'number' ? ck.info.seconds : (lastSeconds ?? 0);
+    for (const r of records) if (typeof r.loss === 'number' && r.skipped !== 1) smoothed = Number.isNaN(smoothed) ? r.loss : 0.9 * smoothed + 0.1 * r.loss;
     progress.log(`resuming ${a.out} at step ${step} (${resumeFrom.file})`);
   } else {
     await mkdir(files.checkpoints, { recursive: true });
@@ -344,6 +362,8 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
   );
 
   const batcher = new Batcher(train, a.batch, a.seed, position);
+  const started = Date.now();
+  const elapsedSeconds = (): number => priorSeconds + (Date.now() - started) / 1000;
   const save = async (): Promise<boolean> => {
     // A checkpoint holding a NaN or an infinity would not be a good one to resume from.
     if (!(await allFinite(trainable))) {
@@ -354,7 +374,7 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     if (allocState) trees.allocator = allocState;
     await saveCheckpoint(`${files.checkpoints}/${checkpointName(step)}`, {
       trees,
-      info: { step, key: random.keyData(key), data: batcher.position, skipped: skippedTotal, method: a.method, version, config: a },
+      info: { step, key: random.keyData(key), data: batcher.position, skipped: skippedTotal, seconds: Number(elapsedSeconds().toFixed(3)), method: a.method, version, config: a },
     });
     // Keep the newest few; older ones go only after the new one is safely written.
     const list = await listCheckpoints(a.out);
@@ -362,8 +382,6 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     return true;
   };
 
-  const started = Date.now();
-  let smoothed = NaN;
   let badInARow = 0;
   let lastLog = { time: Date.now(), step };
   const record = async (r: Record<string, unknown>): Promise<void> => appendFile(files.metrics, `${JSON.stringify(r)}\n`);
@@ -401,9 +419,9 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
       const now = Date.now();
       const tokensPerSecond = ((step - lastLog.step) * a.batch * seq) / Math.max(1e-3, (now - lastLog.time) / 1000);
       lastLog = { time: now, step };
-      const elapsed = (now - started) / 1000;
-      await record({ step, loss, lr, gradNorm, regularizer: reg, skipped: skipped ? 1 : 0, tokensPerSecond: Math.round(tokensPerSecond), seconds: Number(elapsed.toFixed(3)) });
-      progress.step({ step, total: a.steps, loss: smoothed, lr, tokensPerSecond, eta: (elapsed / Math.max(1, step - (resumeFrom?.step ?? 0))) * (a.steps - step) });
+      const here = (now - started) / 1000;
+      await record({ step, loss, lr, gradNorm, regularizer: reg, skipped: skipped ? 1 : 0, tokensPerSecond: Math.round(tokensPerSecond), seconds: Number((priorSeconds + here).toFixed(3)) });
+      progress.step({ step, total: a.steps, loss: smoothed, lr, tokensPerSecond, eta: (here / Math.max(1, step - (resumeFrom?.step ?? 0))) * (a.steps - step) });
     }
     if (badInARow >= a.maxBadSteps) {
       progress.stop();
@@ -453,7 +471,7 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     evalHistory: metrics.filter((m) => typeof m.evalLoss === 'number').map((m): [number, number] => [m.step, m.evalLoss]),
     trainableParams,
     skippedSteps: skippedTotal,
-    seconds: (Date.now() - started) / 1000,
+    seconds: elapsedSeconds(),
     backend: backendName,
     args: { ...a },
   };
@@ -471,6 +489,8 @@ export interface FinetuneResult {
   report: RunReport | null;
   /** The smoothed training loss at the end, when it completed. */
   finalLoss?: number;
+  /** True when `--resume` found the run already complete and changed nothing. */
+  alreadyComplete?: boolean;
 }
 
 /** Held-out loss of the current trainable values. */
@@ -594,7 +614,9 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
       try {
         await run(async () => {
           const r = await finetune(args, makeProgress({ plain: o.plain as boolean }), signal);
-          if (r.report) {
+          if (r.alreadyComplete && r.report) {
+            process.stdout.write(`${args.out}: the run is already complete (${r.report.steps} of ${args.steps} steps); nothing to do (its report: ${runFiles(args.out).reportJson})\n`);
+          } else if (r.report) {
             const rep = r.report;
             process.stdout.write(`${rep.method}: ${rep.steps} steps, final loss ${(r.finalLoss ?? NaN).toFixed(4)}${rep.evalLoss !== null ? `, held-out loss ${rep.evalLoss.toFixed(4)}` : ''}; run folder ${args.out}\n`);
           }
