@@ -135,7 +135,9 @@ describe('sorsa finetune: interruption and resumption', () => {
       },
     });
     expect(r2.code, r2.stderr).toBe(130);
-    expect(r2.stderr).toMatch(/interrupted at step \d+; checkpoint written; continue with --resume/);
+    const hint = /interrupted at step \d+; checkpoint written; continue with (sorsa finetune --resume --out (\S+))$/m.exec(r2.stderr);
+    expect(hint, r2.stderr).not.toBeNull();
+    expect(hint![2]).toBe(parts);
     const cks = readdirSync(join(parts, 'checkpoints'));
     expect(cks).toHaveLength(1);
     const stepAt = Number(/step-(\d+)/.exec(cks[0])![1]);
@@ -144,7 +146,8 @@ describe('sorsa finetune: interruption and resumption', () => {
     const ck = await loadCheckpoint(join(parts, 'checkpoints', cks[0]));
     expect(ck.info.step).toBe(stepAt);
     c.tree.dispose(ck.trees);
-    const r3 = await runCli(base(gpt2, parts, [...flags, '--resume']));
+    // The hint works as printed, from any folder: the other options are the run's (run.json).
+    const r3 = await runCli(['finetune', '--resume', '--out', parts], { cwd: '/' });
     expect(r3.code, r3.stderr).toBe(0);
     expect(r3.stderr).toMatch(new RegExp(`resuming .* at step ${stepAt}`));
     const pick = (rs: Record<string, number>[]): unknown[] => rs.map((x) => [x.step, x.loss, x.gradNorm, x.evalLoss]);
@@ -294,6 +297,26 @@ describe('sorsa finetune: user errors are one line naming the flag or file', () 
     // A constant schedule has no decay: a warmup over every step is fine there.
     const ok = await runCli(base(gpt2, join(work, 'warm-constant'), ['--warmup', '4', '--steps', '4', '--schedule', 'constant', '--method', 'lora']));
     expect(ok.code, ok.stderr).toBe(0);
+  });
+
+  it('--resume compares files by the paths they resolve to, from any working folder', async () => {
+    const { basename, dirname, relative } = await import('node:path');
+    const parent = dirname(work);
+    const out = join(work, 'paths');
+    const flags = ['--steps', '2', '--method', 'lora', '--seq', '24', '--backend', 'wasm'];
+    const r1 = await runCli(['finetune', '--model', `${relative(work, gpt2)}/`, '--data', 'train.jsonl', '--out', 'paths', ...flags], { cwd: work });
+    expect(r1.code, r1.stderr).toBe(0);
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { args: { model: string }; paths: Record<string, string | null> };
+    expect(run.args.model).toBe(`${relative(work, gpt2)}/`);
+    expect(run.paths).toEqual({ model: gpt2, data, evalData: null });
+    // The same files spelled otherwise, from another folder: accepted (the run is complete).
+    const r2 = await runCli(['finetune', '--model', `./${relative(parent, gpt2)}`, '--data', join(basename(work), '.', 'train.jsonl'), '--out', join(basename(work), 'paths'), ...flags, '--resume'], { cwd: parent });
+    expect(r2.code, r2.stderr).toBe(0);
+    expect(r2.stdout).toMatch(/already complete/);
+    // Another model is refused, naming --model and the run's absolute path.
+    expectUsageError(await runCli(['finetune', '--model', llama, '--out', out, '--resume']), new RegExp(`--resume: --model "${llama}" differs from the run's "${gpt2}"`));
+    // Without --model and --data and no run to take them from.
+    expectUsageError(await runCli(['finetune', '--resume', '--out', join(work, 'none')]), /--resume: .*none holds no run \(no run\.json\) to take --model from/);
   });
 
   it('an existing run needs --resume, and --resume keeps the run\'s settings', async () => {

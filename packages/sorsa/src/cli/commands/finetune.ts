@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { Tensor, add, init as initBackend, isfinite, mul, nn, optim, random, reshape, sub, sum, sync, tensor, tidy, tree, zeros } from '@sorsajs/core';
 import type { Model, ParamTree, TextTokenizer } from '@sorsajs/models';
 import { Option, type Command } from 'commander';
@@ -72,6 +73,52 @@ const FIXED: readonly (keyof FinetuneArgs)[] = [
   'model', 'data', 'method', 'rank', 'targets', 'steps', 'batch', 'seq', 'lr', 'schedule', 'warmup', 'gamma', 'clip', 'weightDecay',
   'alpha', 'seed', 'svd', 'evalSplit', 'evalData', 'initRank', 'tinit', 'tfinal', 'deltaT',
 ];
+
+/** The command-line flag of an option: `weightDecay` → `weight-decay`. */
+const flagName = (k: string): string => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * The absolute path of a run's file option (`model`, `data`, `evalData`) from its run.json: its
+ * `paths` entry, or (a run.json written before `paths` existed) the option resolved from here.
+ */
+function savedPath(saved: Record<string, unknown>, k: (typeof PATH_ARGS)[number]): string | null {
+  const paths = saved.paths;
+  if (paths !== null && typeof paths === 'object' && Object.hasOwn(paths, k)) {
+    const v = (paths as Record<string, unknown>)[k];
+    if (v === null || typeof v === 'string') return v;
+  }
+  const args = (saved.args ?? {}) as Record<string, unknown>;
+  const v = Object.hasOwn(args, k) ? args[k] : null;
+  return typeof v === 'string' ? resolve(v) : null;
+}
+
+/**
+ * `--resume` without the run's options: each option not given on the command line (`given`) is
+ * taken from `<out>/run.json`, so that `sorsa finetune --resume --out DIR` continues the run as it
+ * was started. A file option is taken as written when it still names the same file from here, else
+ * as its absolute path. Resolves to `a` unchanged when the folder holds no run.json.
+ *
+ * @example
+ * ```ts
+ * const args = await withRunDefaults(parsed, new Set(['out', 'resume']));
+ * ```
+ */
+export async function withRunDefaults(a: Omit<FinetuneArgs, 'model' | 'data'> & { model: string | null; data: string | null }, given: ReadonlySet<string>): Promise<typeof a> {
+  const file = runFiles(a.out).run;
+  if (!existsSync(file)) return a;
+  const saved = await readJson(file, '--resume');
+  const old = saved.args !== null && typeof saved.args === 'object' ? (saved.args as Record<string, unknown>) : {};
+  const out: Record<string, unknown> = { ...a };
+  for (const k of Object.keys(a)) {
+    if (k === 'out' || k === 'resume' || given.has(k) || !Object.hasOwn(old, k)) continue;
+    if ((PATH_ARGS as readonly string[]).includes(k)) {
+      const abs = savedPath(saved, k as (typeof PATH_ARGS)[number]);
+      const v = old[k];
+      out[k] = abs === null ? null : typeof v === 'string' && resolve(v) === abs ? v : abs;
+    } else out[k] = old[k];
+  }
+  return out as typeof a;
+}
 
 /** The trainable parameter count of a trainable tree. */
 export function countParams(t: Trainable): number {
@@ -201,11 +248,15 @@ async function allFinite(t: unknown): Promise<boolean> {
   return (await scalar(tidy(() => leaves.map((l) => sum(sub(1, isfinite(l)))).reduce((x, y) => add(x, y))))) === 0;
 }
 
-/** The run's record of its arguments and versions. */
+/** The options that name files: run.json also stores them as absolute paths (`paths`). */
+const PATH_ARGS = ['model', 'data', 'evalData'] as const;
+
+/** The run's record of its arguments (as given, and its files as absolute paths) and versions. */
 function runRecord(a: FinetuneArgs, backendName: string): Record<string, unknown> {
   return {
     command: 'finetune',
     args: a,
+    paths: Object.fromEntries(PATH_ARGS.map((k) => [k, a[k] === null ? null : resolve(a[k])])),
     versions: { sorsajs: version, node: process.version },
     backend: backendName,
     started: new Date().toISOString(),
@@ -224,8 +275,12 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     const old = (saved.args ?? {}) as Record<string, unknown>;
     if (!a.resume) throw new UsageError(`--out ${a.out}: the folder already holds a run (run.json); pass --resume to continue it, or choose another --out`);
     for (const k of FIXED) {
-      if (JSON.stringify(old[k] ?? null) !== JSON.stringify(a[k] ?? null)) {
-        throw new UsageError(`--resume: --${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${JSON.stringify(a[k])} differs from the run's ${JSON.stringify(old[k])} (${files.run}); a resumed run keeps its settings`);
+      // Files are compared as the paths they resolve to: tiny/, ./tiny and tiny are one folder.
+      const isPath = (PATH_ARGS as readonly string[]).includes(k);
+      const same = isPath ? (a[k] === null ? null : resolve(a[k] as string)) === savedPath(saved, k as (typeof PATH_ARGS)[number]) : JSON.stringify(old[k] ?? null) === JSON.stringify(a[k] ?? null);
+      if (!same) {
+        const was = isPath ? savedPath(saved, k as (typeof PATH_ARGS)[number]) : old[k];
+        throw new UsageError(`--resume: --${flagName(k)} ${JSON.stringify(a[k])} differs from the run's ${JSON.stringify(was)} (${files.run}); a resumed run keeps its settings`);
       }
     }
     const list = await listCheckpoints(a.out);
@@ -438,9 +493,8 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     }
     if (signal.interrupted) {
       progress.stop();
-      const ok = await save();
-      process.stderr.write(`sorsa finetune: interrupted at step ${step}; ${ok ? `checkpoint written; continue with --resume --out ${a.out}` : 'no checkpoint written'}\n`);
-      return { status: EXIT.interrupted, report: null };
+      const saved = await save();
+      return { status: EXIT.interrupted, report: null, interrupted: { step, saved } };
     }
     // No periodic checkpoint inside a streak of skipped steps: if the streak ends the run, the
     // newest checkpoint on disk predates it.
@@ -491,7 +545,12 @@ export interface FinetuneResult {
   finalLoss?: number;
   /** True when `--resume` found the run already complete and changed nothing. */
   alreadyComplete?: boolean;
+  /** After Ctrl-C: the step it stopped at, and whether a checkpoint of it was written. */
+  interrupted?: { step: number; saved: boolean };
 }
+
+/** A path as a shell word: quoted when it holds anything but safe characters. */
+const shellWord = (p: string): string => (/^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, "'\\''")}'`);
 
 /** Held-out loss of the current trainable values. */
 async function evaluate(model: Model, trainable: Trainable, frozen: ParamTree, held: readonly Sequence[], batch: number): Promise<number> {
@@ -529,8 +588,8 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
         'fine-tuning. Writes the run folder: run.json, metrics.jsonl, checkpoints/, adapter/ (PEFT files), report.json.\n' +
         'Data: a .jsonl file of {"prompt", "completion"} records (loss on completion tokens only), or any other file as plain text.',
     )
-    .requiredOption('--model <dir>', 'checkpoint folder (config.json, model.safetensors, tokenizer.json)')
-    .requiredOption('--data <file>', 'training data: .jsonl records or plain text')
+    .option('--model <dir>', "checkpoint folder (config.json, model.safetensors, tokenizer.json); required, except with --resume (the run's)")
+    .option('--data <file>', "training data: .jsonl records or plain text; required, except with --resume (the run's)")
     .option('--out <dir>', 'run folder (default: runs/<method>-<date>-<time>)')
     .addOption(new Option('--method <name>', 'adapter method').choices([...METHODS]).default('sorsa'))
     .option('--rank <n>', 'adapter rank (AdaLoRA: the target rank)', int(1), 8)
@@ -559,17 +618,16 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
     .option('--tinit <n>', "AdaLoRA's warmup steps before pruning (default: 10% of --steps)", int(0))
     .option('--tfinal <n>', "AdaLoRA's final steps with the rank pattern fixed (default: 20% of --steps)", int(0))
     .option('--delta-t <n>', "AdaLoRA's steps between two maskings (default: --steps / 50)", int(1))
-    .option('--resume', 'continue the run in --out from its newest checkpoint', false)
+    .option('--resume', "continue the run in --out from its newest checkpoint; options not given are the run's (run.json)", false)
     .option('--plain', 'log lines instead of a progress bar, even on a terminal', false)
-    .addHelpText('after', '\nExample:\n  sorsa finetune --model checkpoints/gpt2 --data train.jsonl --method sorsa --rank 8 --steps 500 --out runs/gpt2-sorsa\n  sorsa finetune --resume --model checkpoints/gpt2 --data train.jsonl --steps 500 --out runs/gpt2-sorsa')
-    .action(async (o: Record<string, unknown>) => {
-      const method = o.method as Method;
+    .addHelpText('after', '\nExample:\n  sorsa finetune --model checkpoints/gpt2 --data train.jsonl --method sorsa --rank 8 --steps 500 --out runs/gpt2-sorsa\n  sorsa finetune --resume --out runs/gpt2-sorsa')
+    .action(async (o: Record<string, unknown>, cmd: Command) => {
       const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-      const args: FinetuneArgs = {
-        model: o.model as string,
-        data: o.data as string,
-        out: (o.out as string | undefined) ?? `runs/${method}-${stamp}`,
-        method,
+      const parsed: Omit<FinetuneArgs, 'model' | 'data'> & { model: string | null; data: string | null } = {
+        model: (o.model as string | undefined) ?? null,
+        data: (o.data as string | undefined) ?? null,
+        out: (o.out as string | undefined) ?? `runs/${o.method as Method}-${stamp}`,
+        method: o.method as Method,
         rank: o.rank as number,
         targets: (o.targets as string[] | undefined) ?? null,
         steps: o.steps as number,
@@ -598,9 +656,20 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
         deltaT: (o.deltaT as number | undefined) ?? null,
         resume: o.resume as boolean,
       };
+      // With --resume, what is not given on the command line is the run's.
+      const given = new Set(Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+      const full = parsed.resume ? await withRunDefaults(parsed, given) : parsed;
+      for (const k of ['model', 'data'] as const) {
+        if (full[k] !== null) continue;
+        const flag = k === 'model' ? '--model <dir>' : '--data <file>';
+        if (parsed.resume) throw new UsageError(`--resume: ${parsed.out} holds no run (no run.json) to take ${flag.split(' ')[0]} from; give --out of an existing run, or ${flag.split(' ')[0]}`);
+        throw new UsageError(`required option '${flag}' not specified`);
+      }
+      const args: FinetuneArgs = { ...full, model: full.model!, data: full.data! };
+      const method = args.method;
       if (method !== 'adalora') {
         for (const k of ['initRank', 'tinit', 'tfinal', 'deltaT'] as const) {
-          if (args[k] !== null) throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: only for --method adalora (got --method ${method})`);
+          if (args[k] !== null) throw new UsageError(`--${flagName(k)}: only for --method adalora (got --method ${method})`);
         }
       }
       if (args.evalData !== null && args.evalSplit !== null) throw new UsageError('--eval-split and --eval-data: give one of them, not both');
@@ -616,6 +685,9 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
           const r = await finetune(args, makeProgress({ plain: o.plain as boolean }), signal);
           if (r.alreadyComplete && r.report) {
             process.stdout.write(`${args.out}: the run is already complete (${r.report.steps} of ${args.steps} steps); nothing to do (its report: ${runFiles(args.out).reportJson})\n`);
+          } else if (r.interrupted) {
+            const { step, saved } = r.interrupted;
+            process.stderr.write(`sorsa finetune: interrupted at step ${step}; ${saved ? `checkpoint written; continue with sorsa finetune --resume --out ${shellWord(args.out)}` : 'no checkpoint written'}\n`);
           } else if (r.report) {
             const rep = r.report;
             process.stdout.write(`${rep.method}: ${rep.steps} steps, final loss ${(r.finalLoss ?? NaN).toFixed(4)}${rep.evalLoss !== null ? `, held-out loss ${rep.evalLoss.toFixed(4)}` : ''}; run folder ${args.out}\n`);
