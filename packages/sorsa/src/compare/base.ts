@@ -6,7 +6,7 @@
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Tensor, init as initBackend, nn, optim, random, tensor, tree, type BackendName } from '@sorsajs/core';
@@ -55,12 +55,24 @@ export function mobyDickText(): string {
 /** The end-of-text token: id 0 of the trained tokenizer. */
 export const EOS = '<|endoftext|>';
 
+/** What `ensureBaseModel` gives: the model, or where Ctrl-C stopped its pretraining. */
+export type BaseModelResult = { model: Model; cached: boolean; seconds: number } | { interruptedAt: number; steps: number };
+
 /**
  * The base model in `dir`: loaded when `dir/recipe.json` matches `recipe`, else pretrained (on
  * Moby-Dick and `problems`, worked problems given as prompt + completion) and saved there first.
- * Resolves to the model and whether it was cached.
+ * Resolves to the model and whether it was cached. When `signal.interrupted` is set (Ctrl-C), the
+ * pretraining stops after the current step, `dir` is left as it was (nothing is cached), and it
+ * resolves to the step it stopped at.
  */
-export async function ensureBaseModel(dir: string, recipe: BaseRecipe, problems: readonly Problem[], progress: Progress, backend: BackendName): Promise<{ model: Model; cached: boolean; seconds: number }> {
+export async function ensureBaseModel(
+  dir: string,
+  recipe: BaseRecipe,
+  problems: readonly Problem[],
+  progress: Progress,
+  backend: BackendName,
+  signal: { interrupted: boolean } = { interrupted: false },
+): Promise<BaseModelResult> {
   const recipeFile = join(dir, 'recipe.json');
   const wanted = JSON.stringify(recipe);
   if (existsSync(recipeFile) && existsSync(join(dir, 'config.json'))) {
@@ -122,9 +134,18 @@ export async function ensureBaseModel(dir: string, recipe: BaseRecipe, problems:
     tree.dispose(out.metrics);
     smoothed = Number.isNaN(smoothed) ? loss : 0.95 * smoothed + 0.05 * loss;
     progress.phase('base', s + 1, recipe.steps, `pretraining loss ${smoothed.toFixed(3)}`);
+    // A turn of the event loop, so that a SIGINT handler runs (a step on the calling thread may
+    // resolve its reads in microtasks only).
+    await new Promise((r) => setImmediate(r));
+    if (signal.interrupted && s + 1 < recipe.steps) {
+      tree.dispose([state, params, model.params]);
+      return { interruptedAt: s + 1, steps: recipe.steps };
+    }
   }
   tree.dispose(state);
   await mkdir(dir, { recursive: true });
+  // The recipe goes first and comes back last: a save cut short is never taken for a cached model.
+  await rm(recipeFile, { force: true });
   await savePretrained(model, params, dir);
   await writeTextAtomic(recipeFile, `${wanted}\n`);
   tree.dispose([model.params, params]);

@@ -169,8 +169,16 @@ export async function compare(a: CompareArgs, progress: Progress, signal: { inte
   // 2. The base model, pretrained here and cached, or the user's.
   let baseDir = a.model ?? a.baseDir;
   let baseInfo: Record<string, unknown> = { dir: baseDir };
+  // Ctrl-C: the comparison stops where it is, writes no report and says so. Nothing is resumed
+  // (each fine-tuning run starts over), so no --resume hint: the command is run again.
+  const stopped = (where: string): number => {
+    progress.stop();
+    process.stderr.write(`sorsa compare: interrupted ${where}; the comparison is incomplete and wrote no report (${a.out} holds its data splits and finished runs); run the same command again to start it over\n`);
+    return EXIT.interrupted;
+  };
   if (!a.model) {
-    const b = await ensureBaseModel(a.baseDir, plan.base, pretrainProblems, progress, backend as never);
+    const b = await ensureBaseModel(a.baseDir, plan.base, pretrainProblems, progress, backend as never, signal);
+    if ('interruptedAt' in b) return stopped(`while pretraining the base model (step ${b.interruptedAt} of ${b.steps}; nothing was cached in ${a.baseDir}, so it is pretrained again)`);
     tree.dispose(b.model.params);
     baseInfo = { dir: a.baseDir, cached: b.cached, pretrainSeconds: b.seconds, recipe: plan.base };
     baseDir = a.baseDir;
@@ -195,28 +203,38 @@ export async function compare(a: CompareArgs, progress: Progress, signal: { inte
     initRank: null, tinit: null, tfinal: null, deltaT: null, resume: false,
   });
   const runsDir = join(a.out, 'runs');
+  // An early return frees the base model's weights.
+  const finish = (status: number): number => {
+    tree.dispose(model.params);
+    return status;
+  };
   for (const method of a.methods) {
     const sweep: { lr: number; validationLoss: number; dir: string; seconds: number; trainLoss: [number, number][]; trainableParams: number }[] = [];
     for (const lr of plan.lrs[method]) {
+      if (signal.interrupted) return finish(stopped(`before ${method} (lr ${lr}, seed 0)`));
       const dir = join(runsDir, `${method}-lr${lr}-seed0`);
       await rm(dir, { recursive: true, force: true });
       progress.log(`${method}: lr ${lr}, seed 0`);
       const r = await finetune(runArgs(method, 0, lr, dir, files.validation), progress, signal);
-      if (r.status !== EXIT.ok || !r.report) return r.status;
+      if (r.status === EXIT.interrupted) return finish(stopped(`while fine-tuning ${method} (lr ${lr}, seed 0) at step ${r.interrupted?.step ?? '?'}`));
+      if (r.status !== EXIT.ok || !r.report) return finish(r.status);
       sweep.push({ lr, validationLoss: r.report.evalLoss ?? NaN, dir, seconds: r.report.seconds, trainLoss: r.report.trainLoss, trainableParams: r.report.trainableParams });
     }
     const best = sweep.reduce((x, y) => (y.validationLoss < x.validationLoss ? y : x));
     const seedRuns = [best];
     for (let s = 1; s < plan.seeds; s++) {
+      if (signal.interrupted) return finish(stopped(`before ${method} (lr ${best.lr}, seed ${s})`));
       const dir = join(runsDir, `${method}-lr${best.lr}-seed${s}`);
       await rm(dir, { recursive: true, force: true });
       progress.log(`${method}: lr ${best.lr}, seed ${s}`);
       const r = await finetune(runArgs(method, s, best.lr, dir, files.validation), progress, signal);
-      if (r.status !== EXIT.ok || !r.report) return r.status;
+      if (r.status === EXIT.interrupted) return finish(stopped(`while fine-tuning ${method} (lr ${best.lr}, seed ${s}) at step ${r.interrupted?.step ?? '?'}`));
+      if (r.status !== EXIT.ok || !r.report) return finish(r.status);
       seedRuns.push({ lr: best.lr, validationLoss: r.report.evalLoss ?? NaN, dir, seconds: r.report.seconds, trainLoss: r.report.trainLoss, trainableParams: r.report.trainableParams });
     }
     const scores: { evalLoss: number; accuracy: number }[] = [];
     for (const [s, run] of seedRuns.entries()) {
+      if (signal.interrupted) return finish(stopped(`before judging ${method} seed ${s}`));
       const adapter = await loadAdapter(run.dir);
       const params = applyAdapter(model.params, adapter);
       try {

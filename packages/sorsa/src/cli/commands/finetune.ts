@@ -491,6 +491,8 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
       await record({ step, evalLoss });
       progress.log(`step ${step}: held-out loss ${evalLoss.toFixed(4)}`);
     }
+    // A turn of the event loop, so that the SIGINT handler runs even when nothing above did I/O.
+    await new Promise((r) => setImmediate(r));
     if (signal.interrupted) {
       progress.stop();
       const saved = await save();
