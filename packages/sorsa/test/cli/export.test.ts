@@ -189,7 +189,11 @@ describe.concurrent('sorsa export: user errors (one line naming the flag or file
   it('missing --format', async () => expectUsageError(await e(['--run', runs.sorsa]), /required option '--format <name>' not specified/));
   it('bad --format', async () => expectUsageError(await e(['--run', runs.sorsa, '--format', 'onnx']), /--format.*onnx/));
   it('--format official of a LoRA run', async () => expectUsageError(await e(['--run', runs.lora, '--format', 'official']), /--format official: the official layout is SORSA's .*method is lora/));
-  it('a full fine-tuning run', async () => expectUsageError(await e(['--run', runs.full, '--format', 'peft']), /--run .*full: a full fine-tuning run has no adapter to export/));
+  it('a full fine-tuning run, in either format, points to merge', async () => {
+    for (const format of ['peft', 'official']) {
+      expectUsageError(await e(['--run', runs.full, '--format', format]), /--run .*full: a full fine-tuning run has no adapter to export \(in either format\); sorsa merge --model .* --adapter .*full --out/);
+    }
+  });
   it('missing --run folder', async () => expectUsageError(await e(['--run', join(work, 'nope'), '--format', 'peft']), /--run .*nope: no such directory/));
   it('--run that is not a run', async () => expectUsageError(await e(['--run', gpt2, '--format', 'peft']), /--run .*: not a run folder of sorsa finetune \(no run\.json\)/));
   it('--out of peft is a file', async () => {
@@ -199,12 +203,24 @@ describe.concurrent('sorsa export: user errors (one line naming the flag or file
   });
   it('--model of another family (Llama)', async () => expectUsageError(await e(['--run', runs.sorsa, '--format', 'peft', '--model', llama, '--out', join(work, 'x1')]), /--run: the checkpoint has an adapter for "transformer\.h\.0\.attn\.c_attn\.weight", which the model does not have/));
   it('--model of another width', async () => expectUsageError(await e(['--run', runs.sorsa, '--format', 'peft', '--model', narrow, '--out', join(work, 'x2')]), /--run: the checkpoint's "transformer\.h\.0\.attn\.c_attn\.weight" is for a \[96,32\] weight, the model's is \[48,16\]/));
+  it("a relative args.model not found from here: run.json's absolute paths.model is used", async () => {
+    const elsewhere = join(work, 'elsewhere');
+    cpSync(runs.lora, elsewhere, { recursive: true });
+    const runJson = join(elsewhere, 'run.json');
+    const rec = JSON.parse(readFileSync(runJson, 'utf8')) as { args: Record<string, unknown>; paths: Record<string, unknown> };
+    expect(rec.paths.model).toBe(gpt2);
+    rec.args.model = 'checkpoints/relative-to-another-folder';
+    writeFileSync(runJson, JSON.stringify(rec));
+    const r = await e(['--run', elsewhere, '--format', 'peft', '--out', join(work, 'x4')]);
+    expect(r.code, r.stderr).toBe(0);
+  });
   it('the base model moved away', async () => {
     const moved = join(work, 'moved');
     cpSync(runs.lora, moved, { recursive: true });
     const runJson = join(moved, 'run.json');
-    const rec = JSON.parse(readFileSync(runJson, 'utf8')) as { args: Record<string, unknown> };
+    const rec = JSON.parse(readFileSync(runJson, 'utf8')) as { args: Record<string, unknown>; paths: Record<string, unknown> };
     rec.args.model = join(work, 'gone-model');
+    rec.paths.model = join(work, 'gone-model');
     writeFileSync(runJson, JSON.stringify(rec));
     expectUsageError(await e(['--run', moved, '--format', 'peft', '--out', join(work, 'x3')]), /--run .*moved: its base model ".*gone-model" \(run\.json args\.model\) is not found from here; pass --model DIR/);
   });

@@ -39,14 +39,22 @@ export interface ExportArgs {
   backend: string;
 }
 
-/** The run's recorded arguments, checked for what export needs. */
+/**
+ * The run's recorded arguments, checked for what export needs. `model` is the base model's folder:
+ * as given to finetune when it is found from here, else run.json's absolute `paths.model`.
+ */
 async function runArgs(run: string): Promise<Record<string, unknown>> {
   if (!existsSync(run)) throw new UsageError(`--run ${run}: no such directory`);
   if (!statSync(run).isDirectory()) throw new UsageError(`--run ${run}: not a run folder (a file)`);
   const files = runFiles(run);
   if (!existsSync(files.run)) throw new UsageError(`--run ${run}: not a run folder of sorsa finetune (no run.json)`);
-  const args = (await readJson(files.run, '--run')).args;
+  const saved = await readJson(files.run, '--run');
+  const args = saved.args;
   if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new UsageError(`--run ${run}: ${files.run} has no "args" object`);
+  const paths = saved.paths !== null && typeof saved.paths === 'object' ? (saved.paths as Record<string, unknown>) : {};
+  const abs = Object.hasOwn(paths, 'model') ? paths.model : null;
+  const given = Object.hasOwn(args, 'model') ? (args as Record<string, unknown>).model : null;
+  if (!(typeof given === 'string' && existsSync(given)) && typeof abs === 'string' && existsSync(abs)) return { ...args, model: abs };
   return args as Record<string, unknown>;
 }
 
@@ -120,10 +128,13 @@ export async function exportRun(a: ExportArgs): Promise<number> {
   const args = await runArgs(a.run);
   const files = runFiles(a.run);
   const method = String(args.method);
+  // A full fine-tuning run first: neither format applies, and merge is what does.
+  if (method === 'full') {
+    throw new UsageError(`--run ${a.run}: a full fine-tuning run has no adapter to export (in either format); sorsa merge --model <its base model> --adapter ${a.run} --out <dir> writes its weights as a checkpoint`);
+  }
   if (a.format === 'official' && method !== 'sorsa') {
     throw new UsageError(`--format official: the official layout is SORSA's (weight, sorsa_A, sorsa_B, sorsa_S); this run's method is ${method}: use --format peft`);
   }
-  if (method === 'full') throw new UsageError(`--run ${a.run}: a full fine-tuning run has no adapter to export; sorsa merge --adapter ${a.run} writes its weights as a checkpoint`);
   const modelDir = a.model ?? (typeof args.model === 'string' ? args.model : null);
   if (a.model !== null && !existsSync(a.model)) throw new UsageError(`--model ${a.model}: no such directory`);
   if (modelDir === null || !existsSync(modelDir)) {
