@@ -5,7 +5,7 @@
  * @module
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Tensor, reshape, tidy, tree } from '@sorsajs/core';
 import { loadPretrained, type Model, type ParamTree } from '@sorsajs/models';
 import { loadCheckpoint } from '../checkpoint.js';
@@ -44,6 +44,14 @@ export interface LoadedAdapter {
 /** Reads a run folder's newest checkpoint (or the given checkpoint file) and its initial adapters. */
 export async function loadRunAdapter(path: string, flag: string): Promise<LoadedAdapter> {
   const isFile = existsSync(path) && statSync(path).isFile();
+  // A file must be a checkpoint: <run>/checkpoints/step-NNNNNNN.safetensors.
+  if (isFile && !(basename(dirname(path)) === 'checkpoints' && /^step-\d{7,}\.safetensors$/.test(basename(path)))) {
+    const dir = dirname(path);
+    if (existsSync(runFiles(dir).run)) {
+      throw new UsageError(`${flag} ${path}: a file of the run folder ${dir}, not a checkpoint; give the run folder (its newest checkpoint) or one of its checkpoints/step-NNNNNNN.safetensors files`);
+    }
+    throw new UsageError(`${flag} ${path}: not a checkpoint of sorsa finetune (<run>/checkpoints/step-NNNNNNN.safetensors); give a run folder, one of its checkpoint files, or a PEFT adapter folder`);
+  }
   const runDir = isFile ? dirname(dirname(path)) : path;
   const files = runFiles(runDir);
   if (!existsSync(files.run)) throw new UsageError(`${flag} ${path}: not a run folder of sorsa finetune (no run.json)${isFile ? ' above this checkpoint' : ''}`);

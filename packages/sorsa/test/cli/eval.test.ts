@@ -162,4 +162,11 @@ describe.concurrent('sorsa eval: user errors (one line naming the flag or file, 
     expect(existsSync(empty)).toBe(true);
     expectUsageError(await runCli(['eval', '--model', gpt2, '--adapter', empty, '--data', held, '--backend', 'wasm']), /--adapter .*empty: not a run folder of sorsa finetune/);
   });
+  it('--adapter a file of a run that is not a checkpoint, or a file elsewhere', async () => {
+    expectUsageError(
+      await runCli(['eval', '--model', gpt2, '--adapter', join(run, 'metrics.jsonl'), '--data', held, '--backend', 'wasm']),
+      /--adapter .*metrics\.jsonl: a file of the run folder .*run, not a checkpoint; give the run folder \(its newest checkpoint\) or one of its checkpoints\/step-NNNNNNN\.safetensors files/,
+    );
+    expectUsageError(await runCli(['eval', '--model', gpt2, '--adapter', held, '--data', held, '--backend', 'wasm']), /--adapter .*: not a checkpoint of sorsa finetune \(<run>\/checkpoints\/step-NNNNNNN\.safetensors\)/);
+  });
 });
