@@ -102,6 +102,8 @@ describe('sorsa generate --help', () => {
     const r = await runCli(['generate', '--help']);
     expect(r.code, r.stderr).toBe(0);
     for (const text of ['--max-new-tokens <n>', '(default: 64)', 'Example:', 'sorsa generate --model']) expect(r.stdout).toContain(text);
+    // --max-new-tokens: the default, and when it shrinks, said without contradicting each other.
+    expect(r.stdout.replace(/\s+/g, ' ')).toContain("tokens to add at most; when not given, fewer if the model's context ends first (a value given that does not fit is an error) (default: 64)");
   });
 });
 

@@ -93,7 +93,7 @@ export function register(program: Command, run: (work: () => Promise<number>) =>
     .requiredOption('--model <dir>', 'checkpoint folder (config.json, model.safetensors, tokenizer.json)')
     .option('--adapter <path>', 'a run folder of sorsa finetune, one of its checkpoint files, or a PEFT adapter folder')
     .requiredOption('--prompt <text>', 'the text to continue')
-    .option('--max-new-tokens <n>', "tokens to add at most (the default stops at the end of the model's context)", int(0), 64)
+    .option('--max-new-tokens <n>', "tokens to add at most; when not given, fewer if the model's context ends first (a value given that does not fit is an error)", int(0), 64)
     .option('--temperature <x>', 'softmax temperature (0: greedy)', num(0), 0)
     .option('--top-k <n>', 'sample among the k most likely tokens only', int(1))
     .option('--seed <n>', 'seed of sampling', int(0, 2 ** 32 - 1), 0)
