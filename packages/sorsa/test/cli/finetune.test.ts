@@ -57,6 +57,12 @@ describe('sorsa finetune: each method writes a complete run folder', () => {
       const losses = m.filter((x) => 'loss' in x);
       expect(losses.map((x) => x.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
       for (const x of losses) expect(Number.isFinite(x.loss) && x.skipped === 0 && Number.isFinite(x.lr)).toBe(true);
+      // `regularizer`: AdaLoRA's orthogonal penalty (which its loss includes at 0.5 x), non-zero
+      // from its random A and B; SORSA's orthonormal regularizer, near 0 from its SVD start.
+      for (const x of losses) {
+        expect(Number.isFinite(x.regularizer)).toBe(true);
+        if (method === 'adalora') expect(x.regularizer).toBeGreaterThan(0);
+      }
       // The mean loss of the last 4 steps is below that of the first 4 (lr 1e-2 on a trivial task).
       const avg = (xs: Record<string, number>[]): number => xs.reduce((s, x) => s + x.loss, 0) / xs.length;
       expect(avg(losses.slice(-4))).toBeLessThan(avg(losses.slice(0, 4)));

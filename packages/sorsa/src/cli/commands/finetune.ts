@@ -446,6 +446,9 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
     const ids = tensor(b.ids, [a.batch, seq], 'int32');
     const labels = tensor(b.labels, [a.batch, seq], 'int32');
     const lr = lrSchedule(step);
+    // AdaLoRA's orthogonal penalty is not makeTrainStep's regularizer (SORSA's, 0 here): logged as
+    // `regularizer`, unscaled, at the step's input values (the loss includes 0.5 x it).
+    const penalty = a.method === 'adalora' ? tidy(() => adalora.orthRegularizer(trainable)) : null;
     const out = ts.step(trainable, optState, frozen, { ids, labels });
     tree.dispose([ids, labels, trainable, optState]);
     trainable = out.trainable;
@@ -456,12 +459,14 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
       trainable = u.trainable as Trainable;
       allocState = u.state;
     }
-    const [loss, skipped, gradNorm, reg] = await Promise.all([
+    const [loss, skipped, gradNorm, sorsaReg, adaloraPenalty] = await Promise.all([
       scalar(out.metrics.loss),
       scalar(out.metrics.skipped as Tensor),
       scalar(out.metrics.gradNorm),
       scalar(out.metrics.regularizer),
+      penalty ? scalar(penalty) : null,
     ]);
+    const reg = adaloraPenalty ?? sorsaReg;
     step++;
     if (skipped) {
       skippedTotal++;
