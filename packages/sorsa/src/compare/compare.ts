@@ -17,9 +17,9 @@ import { EXIT, UsageError } from '../cli/errors.js';
 import { eosIds, trainingEos } from '../cli/open.js';
 import type { Progress } from '../cli/progress.js';
 import { writeTextAtomic } from '../cli/run-dir.js';
-import { linearWeights, weightsAt } from '../cli/targets.js';
+import { DEFAULT_TARGETS, linearWeights, selectTargets, weightsAt } from '../cli/targets.js';
 import { applyAdapter, loadAdapter, loadModel } from '../cli/tuned.js';
-import { finetune, heldOutLoss, type FinetuneArgs, type Method } from '../cli/commands/finetune.js';
+import { adaloraPlan, checkRankFits, finetune, heldOutLoss, type FinetuneArgs, type Method } from '../cli/commands/finetune.js';
 import { driftParams } from '../drift.js';
 import { version } from '../version.js';
 import { exactMatch } from './accuracy.js';
@@ -185,6 +185,18 @@ export async function compare(a: CompareArgs, progress: Progress, signal: { inte
   }
   const model = await loadModel(baseDir);
   if (!model.tokenizer) throw new UsageError(`--model ${baseDir}: the checkpoint has no tokenizer.json`);
+  // The plan's rank must fit the model's adapted weights (compare has no --rank to name).
+  const targets = selectTargets(model.params, DEFAULT_TARGETS[model.config.family]);
+  for (const method of a.methods) {
+    try {
+      checkRankFits(model.params, targets, { method, rank: plan.rank, initRank: null }, method === 'adalora' ? adaloraPlan({ ...plan, initRank: null, tinit: null, tfinal: null, deltaT: null }).initRank : null);
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      tree.dispose(model.params);
+      const why = e.message.replace(/^--rank \d+: /, '').replace(/; use --rank .*$/, '').replace(/--rank/g, 'the rank');
+      throw new UsageError(`--model ${baseDir}: too small for the comparison's adapter rank ${plan.rank} (${method}): ${why}`);
+    }
+  }
   const eos = trainingEos(model.config);
   let seq = 0;
   for (const ex of [...train, ...test]) seq = Math.max(seq, model.tokenizer.encode(ex.prompt + ex.completion).length + (eos === null ? 0 : 1));

@@ -1,15 +1,18 @@
 /**
  * Ctrl-C during `sorsa compare`: the base model's pretraining stops at the next step, caches
  * nothing, and the command exits 130 with a message for compare (not a sub-run's --resume hint).
+ * And a --model too small for the comparison's rank: a usage error naming --model.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { ensureBaseModel } from '../../src/compare/base.js';
 import { QUICK_PLAN } from '../../src/compare/compare.js';
 import type { Progress } from '../../src/cli/progress.js';
-import { runCli, tempDir } from '../cli/fixture.js';
+import { createModel, savePretrained } from '@sorsajs/models';
+import { byteTokenizer, runCli, tempDir } from '../cli/fixture.js';
+import { expectUsageError } from '../cli/reference.js';
 
 let root: string;
 
@@ -86,5 +89,21 @@ describe('Ctrl-C while the base model pretrains', () => {
     expect(existsSync(join(out, 'report.json'))).toBe(false);
     // The base model finished pretraining before the signal: it is cached.
     expect(existsSync(join(root, 'base-quick', 'recipe.json'))).toBe(true);
+  });
+});
+
+describe('sorsa compare --model too small for the rank', () => {
+  it('is a usage error naming --model, the rank and the smallest weight', async () => {
+    // A GPT-2 of width 4: LoRA at the quick plan's rank 4 fits, AdaLoRA's start at 1.5 x 4 = 6 does not.
+    const dir = tempDir('sorsa-model-narrow-');
+    const m = createModel({ model_type: 'gpt2', n_layer: 1, n_head: 2, n_embd: 4, vocab_size: 257, n_positions: 64, eos_token_id: 256, bos_token_id: 256 }, c.random.key(0));
+    await savePretrained(m, m.params, dir);
+    c.tree.dispose(m.params);
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(byteTokenizer()));
+    expectUsageError(
+      await runCli(['compare', '--quick', '--backend', 'wasm', '--plain', '--methods', 'lora,adalora', '--model', dir, '--out', join(root, 'narrow')], { cwd: root }),
+      /--model .*: too small for the comparison's adapter rank 4 \(adalora\): AdaLoRA starts at 1\.5 x the rank = 6, which must be at most 4, the smaller side of the smallest target, transformer\.h\.0\.attn\.c_attn\.weight \[12, 4\]$/,
+    );
+    rmSync(dir, { recursive: true, force: true });
   });
 });
