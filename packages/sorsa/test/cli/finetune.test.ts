@@ -321,6 +321,12 @@ describe('sorsa finetune: user errors are one line naming the flag or file', () 
     expect(r2.stdout).toMatch(/already complete/);
     // Another model is refused, naming --model and the run's absolute path.
     expectUsageError(await runCli(['finetune', '--model', llama, '--out', out, '--resume']), new RegExp(`--resume: --model "${llama}" differs from the run's "${gpt2}"`));
+    // A run.json value of the wrong type is named, not taken.
+    const runJson = join(out, 'run.json');
+    const rec = JSON.parse(readFileSync(runJson, 'utf8')) as { args: Record<string, unknown> };
+    rec.args.lr = 'fast';
+    writeFileSync(runJson, JSON.stringify(rec));
+    expectUsageError(await runCli(['finetune', '--resume', '--out', out]), /--resume: .*run\.json: args\.lr is "fast", not a number; give --lr/);
     // Without --model and --data and no run to take them from.
     expectUsageError(await runCli(['finetune', '--resume', '--out', join(work, 'none')]), /--resume: .*none holds no run \(no run\.json\) to take --model from/);
   });

@@ -115,7 +115,13 @@ export async function withRunDefaults(a: Omit<FinetuneArgs, 'model' | 'data'> & 
       const abs = savedPath(saved, k as (typeof PATH_ARGS)[number]);
       const v = old[k];
       out[k] = abs === null ? null : typeof v === 'string' && resolve(v) === abs ? v : abs;
-    } else out[k] = old[k];
+    } else {
+      // run.json is a file on disk: a value of another type than the option's is refused here.
+      const v = old[k];
+      const d = (a as Record<string, unknown>)[k];
+      if (v !== null && d !== null && typeof v !== typeof d) throw new UsageError(`--resume: ${file}: args.${k} is ${JSON.stringify(v)}, not a ${typeof d}; give --${flagName(k)}`);
+      out[k] = v;
+    }
   }
   return out as typeof a;
 }
