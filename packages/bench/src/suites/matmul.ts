@@ -68,7 +68,7 @@ export async function matmulSuite(opts: SuiteOptions = {}): Promise<Row[]> {
 }
 
 /**
- * Elementwise add, exp, tanh, sigmoid and gelu over 65536 and 1M elements, and row sums, result read
+ * Elementwise add, exp, log, tanh, sigmoid and gelu over 65536 and 1M elements, and row sums, result read
  * back. Rates are GB/s moved.
  *
  * @example
@@ -89,7 +89,11 @@ export async function elementwiseSuite(opts: SuiteOptions = {}): Promise<Row[]> 
     const sb = sj.tensor(b);
     const ta = tf.tensor1d(a);
     const tb = tf.tensor1d(b);
-    cleanup.push(() => [sa, sb, ta, tb].forEach((t) => t.dispose()));
+    // log's input: positive, spread over (0.5, 1.5) so neither side takes a NaN or -Inf path.
+    const pos = Float32Array.from(a, (v) => v + 1);
+    const sp = sj.tensor(pos);
+    const tp = tf.tensor1d(pos);
+    cleanup.push(() => [sa, sb, ta, tb, sp, tp].forEach((t) => t.dispose()));
     bytes[`add ${n}`] = 12 * n;
     bytes[`exp ${n}`] = 8 * n;
     bench.add(`add ${n} | ${ours}`, async () => {
@@ -109,6 +113,17 @@ export async function elementwiseSuite(opts: SuiteOptions = {}): Promise<Row[]> 
     });
     bench.add(`exp ${n} | tfjs-wasm`, () => {
       const c = tf.exp(ta);
+      c.dataSync();
+      c.dispose();
+    });
+    bytes[`log ${n}`] = 8 * n;
+    bench.add(`log ${n} | ${ours}`, async () => {
+      const c = sj.log(sp);
+      await c.data();
+      c.dispose();
+    });
+    bench.add(`log ${n} | tfjs-wasm`, () => {
+      const c = tf.log(tp);
       c.dataSync();
       c.dispose();
     });
