@@ -7,22 +7,14 @@
 import type { JobContext } from '../backend/engine.js';
 import type { Payload } from '../backend/types.js';
 import { engine } from '../backend/registry.js';
-import { MATMUL, wasmMatmulPlan } from '../kernels/matmul.js';
+import { MATMUL, wasmMatmulPlan, type WasmMatmulDims } from '../kernels/matmul.js';
 
 /**
  * The sizes and strides of one product C = A @ B in a job: C is row-major `[M, N]`, A(i, k) is read
  * at `i * sa0 + k * sa1` and B(k, j) at `k * sb0 + j * sb1` (so a transposed operand is a choice of
- * strides, with no copy).
+ * strides, with no copy). The wasm kernel's dims without a batch.
  */
-export interface JobMatmulDims {
-  M: number;
-  N: number;
-  K: number;
-  sa0: number;
-  sa1: number;
-  sb0: number;
-  sb1: number;
-}
+export type JobMatmulDims = Omit<WasmMatmulDims, 'bsa' | 'bsb' | 'nb'>;
 
 /**
  * Strides of a row-major `[rows, cols]` operand read as is (`t` false) or transposed (`t` true), as
