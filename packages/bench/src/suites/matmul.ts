@@ -95,7 +95,6 @@ export async function elementwiseSuite(opts: SuiteOptions = {}): Promise<Row[]> 
     const tp = tf.tensor1d(pos);
     cleanup.push(() => [sa, sb, ta, tb, sp, tp].forEach((t) => t.dispose()));
     bytes[`add ${n}`] = 12 * n;
-    bytes[`exp ${n}`] = 8 * n;
     bench.add(`add ${n} | ${ours}`, async () => {
       const c = sj.add(sa, sb);
       await c.data();
@@ -106,42 +105,24 @@ export async function elementwiseSuite(opts: SuiteOptions = {}): Promise<Row[]> 
       c.dataSync();
       c.dispose();
     });
-    bench.add(`exp ${n} | ${ours}`, async () => {
-      const c = sj.exp(sa);
-      await c.data();
-      c.dispose();
-    });
-    bench.add(`exp ${n} | tfjs-wasm`, () => {
-      const c = tf.exp(ta);
-      c.dataSync();
-      c.dispose();
-    });
-    bytes[`log ${n}`] = 8 * n;
-    bench.add(`log ${n} | ${ours}`, async () => {
-      const c = sj.log(sp);
-      await c.data();
-      c.dispose();
-    });
-    bench.add(`log ${n} | tfjs-wasm`, () => {
-      const c = tf.log(tp);
-      c.dataSync();
-      c.dispose();
-    });
-    // Transcendentals (issue #17): tanh and sigmoid are single tfjs-wasm kernels; tfjs has no gelu,
-    // so its row is GELU's tanh formula composed of tfjs ops (7 kernels), an upper bound for a peer.
-    for (const [op, ours_, theirs] of [
-      ['tanh', sj.tanh, (t: typeof ta) => tf.tanh(t)],
-      ['sigmoid', sj.sigmoid, (t: typeof ta) => tf.sigmoid(t)],
-      ['gelu', sj.gelu, (t: typeof ta) => tf.tidy(() => tf.mul(tf.mul(t, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(t, tf.mul(tf.pow(t, 3), 0.044715)), 0.7978845608028654)))))],
+    // Transcendentals (issue #17): exp, log, tanh and sigmoid are single tfjs-wasm kernels; tfjs has
+    // no gelu, so its row is GELU's tanh formula composed of tfjs ops (7 kernels), an upper bound for
+    // a peer. log reads the positive inputs.
+    for (const [op, ours_, theirs, s, t] of [
+      ['exp', sj.exp, (x: typeof ta) => tf.exp(x), sa, ta],
+      ['log', sj.log, (x: typeof ta) => tf.log(x), sp, tp],
+      ['tanh', sj.tanh, (x: typeof ta) => tf.tanh(x), sa, ta],
+      ['sigmoid', sj.sigmoid, (x: typeof ta) => tf.sigmoid(x), sa, ta],
+      ['gelu', sj.gelu, (x: typeof ta) => tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), 0.7978845608028654))))), sa, ta],
     ] as const) {
       bytes[`${op} ${n}`] = 8 * n;
       bench.add(`${op} ${n} | ${ours}`, async () => {
-        const c = ours_(sa);
+        const c = ours_(s);
         await c.data();
         c.dispose();
       });
       bench.add(`${op} ${n} | tfjs-wasm`, () => {
-        const c = theirs(ta);
+        const c = theirs(t);
         c.dataSync();
         c.dispose();
       });
