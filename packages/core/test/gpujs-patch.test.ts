@@ -140,6 +140,32 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     out.dispose();
   });
 
+  it('outputStore places each value of a wide return at its affine address (SIMD quads and the scalar rest of a row; sync and threaded)', async () => {
+    // Cell (x, y, z) returns v_c = x + 10 y + 100 z + 1000 c for c < 4, stored at x + 6 c + 24 y + 72 z
+    // (X = 6: each row is one SIMD quad and two scalar cells), a permutation of the flat result.
+    for (const [Y, Z, threaded] of [[3, 2, false], [30, 30, true]] as const) {
+      const src: internal.KernelSource = {
+        key: `test:patch:store:${threaded}`,
+        arrays: ['a'],
+        scalars: [],
+        components: 4,
+        threaded,
+        store: { strides: [1, 24, 24 * Y], offsets: [0, 6, 12, 18] },
+        body: 'const b = a[0] + this.thread.x + 10 * this.thread.y + 100 * this.thread.z;\nreturn [b, b + 1000, b + 2000, b + 3000];',
+      };
+      const cells = 6 * Y * Z;
+      const x = c.tensor([0], [1]);
+      const [out] = internal.launchJob('test', [x], [[cells * 4]], async (ctx, [p]) => [await ctx.run(src, [6, Y, Z], [p], [])]);
+      const got = await out.data();
+      const want = new Float64Array(cells * 4).fill(NaN);
+      for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let xx = 0; xx < 6; xx++) for (let k = 0; k < 4; k++) want[xx + 6 * k + 24 * y + 24 * Y * z] = xx + 10 * y + 100 * z + 1000 * k;
+      expect(want.every((v) => !Number.isNaN(v))).toBe(true);
+      expect(Array.from(got)).toEqual(Array.from(want));
+      x.dispose();
+      out.dispose();
+    }
+  });
+
   it('a result goes into the outputTarget set for its call, once, when the length matches (sync and threaded); else a fresh array', async () => {
     const require = createRequire(import.meta.url);
     const { GPU } = require('gpu.js') as { GPU: new (o: object) => { createKernel(f: unknown, o: object): GpuKernel } };

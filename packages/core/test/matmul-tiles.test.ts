@@ -1,7 +1,8 @@
 /**
  * matmul's wasm paths (kernels/matmul.ts: 4 x 16 tiles per SIMD quad, B packed into column panels
  * when large or transposed, the unpack of the tiles) against float64 loops, on every backend: tiles
- * cut off at M and N (neither a multiple of 4 or 16), K = 1 and K odd (the unrolled loop's rest),
+ * cut off at M and N (neither a multiple of 4 or 16), whole tiles stored straight into C, K = 1
+ * and K odd (the unrolled loop's rest),
  * batched and batch-broadcast operands, transposed operands read through strides, tall and wide
  * products, and sizes that pack B and run on worker threads. The job form (`matmulInJob`) runs the
  * same plan.
@@ -57,6 +58,15 @@ forEachBackend('matmul tiles', () => {
     [[18, 520], [520, 510]],
     // Batched with packing (a panel set per batch) and worker threads (4096 cells and more).
     [[2, 66, 300], [2, 300, 900]],
+    // Whole tiles (M % 4 = 0, N % 16 = 0): the tiled kernel stores row-major C itself, no unpack.
+    // One tile; batched with B broadcast; transposed B (packed); transposed A; packed and threaded
+    // (4096 cells); batched, packed per batch and threaded.
+    [[4, 3], [3, 16]],
+    [[3, 8, 5], [5, 32]],
+    [[12, 7], [48, 7], { transposeB: true }],
+    [[9, 20], [9, 16], { transposeA: true }],
+    [[128, 520], [520, 512]],
+    [[2, 64, 33], [2, 33, 512]],
   ];
   for (const [sa, sb, opts] of cases) {
     it(`matmul ${JSON.stringify(sa)} @ ${JSON.stringify(sb)} ${opts ? JSON.stringify(opts) : ''}`, async () => {
@@ -82,8 +92,10 @@ forEachBackend('matmul tiles', () => {
     });
   }
 
-  it('matmulInJob runs the same plan (transposed and packed B, partial tiles)', async () => {
-    const [m, k, n] = [10, 600, 450];
+  it.each([
+    ['transposed and packed B, partial tiles', 10, 600, 450],
+    ['transposed and packed B, whole tiles stored in place', 12, 600, 448],
+  ])('matmulInJob runs the same plan (%s)', async (_, m, k, n) => {
     const [a, ar] = rand([m, k], 91);
     const [b, br] = rand([n, k], 92);
     const [c1] = launchJob('matmul-job-test', [a, b], [[m * n]], async (ctx, [pa, pb]) => {

@@ -14,7 +14,7 @@ type KernelFn = ((...args: unknown[]) => unknown) & {
   setOutput(o: number[]): void;
   destroy?(): void;
   /** The backend kernel gpu.js actually runs (it may switch it, for example to degrade to cpu). */
-  kernel?: { constructor: { mode?: string }; fallbackReason?: string | null; moduleCacheLimit?: number; _shapeOutput?: unknown; outputTarget?: Float32Array | null };
+  kernel?: { constructor: { mode?: string }; fallbackReason?: string | null; moduleCacheLimit?: number; _shapeOutput?: unknown; outputTarget?: Float32Array | null; outputStore?: KernelSource['store'] };
 };
 
 
@@ -61,6 +61,14 @@ export interface KernelSource {
    * so the result is one array like every other payload. wasm only (cpu returns nested arrays).
    */
   flat?: boolean;
+  /**
+   * wasm only, with `components`: where each cell's values go. Value c of cell (x, y, z) is stored
+   * at `x * strides[0] + y * strides[1] + z * strides[2] + offsets[c]` of the flat result instead
+   * of cell-major (the gpu.js patch's `outputStore`; strides[0] must be 1, so a SIMD quad stores
+   * each value of its 4 lanes as one vector). The addresses must cover the result exactly once.
+   * The wasm matmul writes its 4 x 16 tiles straight into row-major C this way.
+   */
+  store?: { strides: readonly [1, number, number]; offsets: readonly number[] };
 }
 
 /**
@@ -74,7 +82,7 @@ export interface PipelineSource {
   /** Number of pipeline arguments: the input arrays, then the scalars. */
   arity: number;
   /** The kernels the plan calls, by name. Their scalars are typed from the values passed. */
-  kernels: Readonly<Record<string, Omit<KernelSource, 'key' | 'threaded' | 'components' | 'floats'>>>;
+  kernels: Readonly<Record<string, Omit<KernelSource, 'key' | 'threaded' | 'components' | 'floats' | 'store'>>>;
   /**
    * Records the plan, once, at build time: `call(name, output, args)` stands for one kernel call over
    * gpu.js output dims and returns a handle a later call may take as an array argument. `args` holds
@@ -212,6 +220,10 @@ export class KernelCache {
         ...(src.components ? { returnType: `Array(${src.components})` } : {}),
         ...(threaded ? { asyncMode: true } : {}),
       });
+      if (src.store && k.kernel) {
+        if (this.name !== 'wasm') throw new Error(`kernel "${src.key}": a store placement runs on wasm only`);
+        k.kernel.outputStore = src.store;
+      }
       // Array(4) and flat results: take gpu.js's flat buffer as it is instead of one subarray per cell or row.
       if ((src.components || src.flat) && k.kernel) k.kernel._shapeOutput = (d: Float32Array) => d;
       else if (this.name === 'wasm' && k.kernel) {

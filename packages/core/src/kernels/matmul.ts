@@ -52,12 +52,13 @@ export interface WasmMatmulStep {
 /**
  * The kernels of one wasm matmul (see `wasmMatmulPlan`): an optional packing of B, the tiled
  * product, and the unpack of its tiles into row-major C (`flat`: a grid kernel with one value per
- * cell; otherwise `Array(4)` cells, whose flat buffer is row-major C).
+ * cell; otherwise `Array(4)` cells, whose flat buffer is row-major C). `unpack` is null when the
+ * tiled product stores row-major C itself (M a multiple of 4 and N of 16).
  */
 export interface WasmMatmulPlan {
   pack: WasmMatmulStep | null;
   main: WasmMatmulStep;
-  unpack: WasmMatmulStep & { flat: boolean };
+  unpack: (WasmMatmulStep & { flat: boolean }) | null;
 }
 
 /** Rows of C per SIMD quad of the wasm kernel (see wasmMatmulPlan). */
@@ -129,9 +130,12 @@ function makePlan(d: WasmMatmulDims): WasmMatmulPlan {
   // Packed B's own batch: one panel set when B is broadcast over the batch.
   const nbB = d.bsb === 0 ? 1 : nb;
   const pack: WasmMatmulStep | null = packed ? { src: packB(d, Nb, nbB), dims: [TILE_COLS, K, Nb * nbB] } : null;
-  const main: WasmMatmulStep = { src: tileKernel(d, Nb, Mb, packed, nbB), dims: [4, Nb, Mb * nb] };
-  const unpack =
-    N % 4 === 0
+  // Whole tiles only: every tile's 64 values then land inside C, and C is exactly the tiles.
+  const direct = M % TILE_ROWS === 0 && N % TILE_COLS === 0;
+  const main: WasmMatmulStep = { src: tileKernel(d, Nb, Mb, packed, nbB, direct), dims: [4, Nb, Mb * nb] };
+  const unpack = direct
+    ? null
+    : N % 4 === 0
       ? { src: unpackRows(Mb, Nb), dims: [N / 4, M, nb] as [number, number, number], flat: false }
       : { src: unpackCells(Mb, Nb), dims: [N, M, nb] as [number, number, number], flat: true };
   return { pack, main, unpack };
@@ -162,7 +166,7 @@ function packB(d: WasmMatmulDims, Nb: number, nbB: number): KernelSource {
   return { key: `matmul:pack16:${N},${d.K},${sb0},${sb1},${bsb},${nbB}`, arrays: ['b'], scalars: [], flat: true, body: lines.join('\n') };
 }
 
-function tileKernel(d: WasmMatmulDims, Nb: number, Mb: number, packed: boolean, nbB: number): KernelSource {
+function tileKernel(d: WasmMatmulDims, Nb: number, Mb: number, packed: boolean, nbB: number, direct: boolean): KernelSource {
   const { M, K, sa0, sa1, sb0, bsa, nb } = d;
   const G = TILE_COLS / 4;
   // B's row step and the start of this quad's panel.
@@ -206,10 +210,25 @@ function tileKernel(d: WasmMatmulDims, Nb: number, Mb: number, packed: boolean, 
   const comps: string[] = [];
   for (let r = 0; r < TILE_ROWS; r++) for (let g = 0; g < G; g++) comps.push(`s${r}${g}`);
   lines.push(`return [${comps.join(', ')}];`);
-  const key = `matmul:t4x16u${UNROLL}${packed ? 'p' : ''}:${[M, d.N, K, sa0, sa1, sb0, d.sb1, bsa, d.bsb, nb].join(',')}`;
+  const key = `matmul:t4x16u${UNROLL}${packed ? 'p' : ''}${direct ? 'd' : ''}:${[M, d.N, K, sa0, sa1, sb0, d.sb1, bsa, d.bsb, nb].join(',')}`;
   // Worker threads from 4096 cells (gpu.js's own threshold), 4 x more work than the 4 x 4 kernel
   // took there: [256, k] @ [k, 256] instead of [128, k] @ [k, 128].
-  return { key, arrays: ['a', 'b'], scalars: [], threaded: true, components: 16, body: lines.join('\n') };
+  const src: KernelSource = { key, arrays: ['a', 'b'], scalars: [], threaded: true, components: 16, body: lines.join('\n') };
+  return direct ? { ...src, store: directStore(d.N) } : src;
+}
+
+/**
+ * Where a tile's values go in row-major C when M and N are whole tiles (the gpu.js patch's
+ * `outputStore`): accumulator (r, g) of lane x in cell (x, y, z) is C(4z + r, 16y + 4g + x)
+ * (z runs over the row blocks of every batch, and M = 4 Mb keeps the batches contiguous), so each
+ * accumulator's 4 lanes are 4 consecutive floats of a row, one vector store, and no unpack pass
+ * runs. Cell-major storage took 64 lane extracts and scalar stores a quad and then the unpack, a
+ * gather of the whole result (1/4 of all kernel time in a GPT-2-small training step).
+ */
+function directStore(N: number): NonNullable<KernelSource['store']> {
+  const offsets: number[] = [];
+  for (let r = 0; r < TILE_ROWS; r++) for (let g = 0; g < TILE_COLS / 4; g++) offsets.push(r * N + 4 * g);
+  return { strides: [1, TILE_COLS, TILE_ROWS * N], offsets };
 }
 
 /**

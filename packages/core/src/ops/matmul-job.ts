@@ -48,6 +48,7 @@ export async function matmulInJob(ctx: JobContext, a: Payload, b: Payload, d: Jo
   const bp = plan.pack ? await ctx.run(plan.pack.src, plan.pack.dims, [b], []) : b;
   const tiles = await ctx.run(plan.main.src, plan.main.dims, [a, bp], []);
   if (bp !== b) ctx.free(bp);
+  if (!plan.unpack) return tiles;
   const out = await ctx.run(plan.unpack.src, plan.unpack.dims, [tiles], []);
   ctx.free(tiles);
   return out;

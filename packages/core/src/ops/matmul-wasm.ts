@@ -1,6 +1,7 @@
 /**
  * The wasm matmul as tensor launches: B packed into column panels when the plan asks, the 4 x 16
- * tiled SIMD product, and the unpack of its tiles into row-major C (kernels/matmul.ts).
+ * tiled SIMD product, and the unpack of its tiles into row-major C where the tiles are not whole
+ * (kernels/matmul.ts).
  * @module
  */
 import { wasmMatmulPlan, type WasmMatmulDims } from '../kernels/matmul.js';
@@ -21,6 +22,12 @@ import { launch, launchDims } from './operand.js';
 export function wasmMatmul(a: Tensor, b: Tensor, d: WasmMatmulDims, outShape: readonly number[]): Tensor {
   const plan = wasmMatmulPlan(d);
   const bp = plan.pack ? launchDims('matmul', plan.pack.src, plan.pack.dims, [b], []) : b;
+  if (!plan.unpack) {
+    // Whole tiles: the tiled product stores row-major C itself.
+    const c = new Tensor(engine().run(plan.main.src, plan.main.dims, [a.use('matmul'), bp.use('matmul')], []), outShape, 'float32');
+    if (bp !== b) bp.dispose();
+    return c;
+  }
   const tiles = launchDims('matmul', plan.main.src, plan.main.dims, [a, bp], []);
   if (bp !== b) bp.dispose();
   let out: Tensor;
