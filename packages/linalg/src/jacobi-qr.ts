@@ -12,19 +12,12 @@
  * graded by rows, so the one-sided Jacobi on Rᵀ keeps the relative accuracy of small singular values
  * that it has on B (Drmač and Veselić, SIAM J. Matrix Anal. Appl. 29, 2008).
  *
- * The QR is blocked (compact WY in the UT form): each panel of `pw` columns is factored by the
- * four Householder kernels of qr-kernels.ts on the panel alone, its reflectors y_j = √β_j v̂_j
- * (H_j = I − y_j y_jᵀ) are the columns of Y (m x pw, zero above the panel's first row), and
- * H_0 ... H_(pw−1) = I − Y S Yᵀ with S⁻¹ = striu(YᵀY) + diag(YᵀY) / 2 (upper triangular, inverted
- * row by row, one small kernel a row). The rest of B is updated with three products,
- * B ← B − (Y Sᵀ)(Yᵀ B), the panel's columns too (so R needs no separate copy); the unblocked QR
- * (qr-job.ts) rewrites all of B once per column instead, which is what made it slow (7 s at 768²
- * on wasm). Every value is computed by gpu.js kernels and core's matmul; the host only plans.
+ * The QR is qr-blocked.ts's (panels of 32 factored by the step kernels, the trailing block updated
+ * by three products in the compact WY form), the same as the public `qr`'s.
  * @module
  */
 import * as internal from '@sorsajs/core/internal';
-import { backend } from '@sorsajs/core';
-import { PROJECT, REFLECTOR, VECTOR } from './qr-kernels.js';
+import { applyQInJob, blockedQrInJob, freeReflectors } from './qr-blocked.js';
 import * as K from './jacobi-kernels.js';
 import type { Plan } from './jacobi-plan.js';
 import type { JacobiStats } from './types.js';
@@ -33,9 +26,6 @@ type Payload = internal.Payload;
 type Ctx = internal.JobContext;
 type Src = internal.KernelSource;
 const { divmod } = internal;
-
-/** Columns per panel of the blocked QR: the inner size of its products (core's wasm matmul tiles 4 x 16). */
-const PANEL = 32;
 
 /** Column norms of B = (A read with strides sa0, sa1) / s, s = max|A| (1 for a zero A). Output [n]. Scalars m, sa0, sa1. */
 const CNORM: Src = {
@@ -60,87 +50,7 @@ const s = mx[0] > 0 ? mx[0] : 1.0;
 return a[i * sa0 + perm[t] * sa1] / s;`,
 };
 
-/** The panel: B[c0 + i][c0 + c] for i < rows, c < w, row-major [rows, w]. Scalars n, c0, w. */
-const PANEL_OF: Src = {
-  key: 'jqr:panel',
-  arrays: ['B'],
-  scalars: ['n', 'c0', 'w'],
-  body: `const idx = this.thread.x;
-${divmod('i', 'c', 'idx', 'w')}
-return B[(i + c0) * n + c0 + c];`,
-};
-
-/** A matrix of zeros (Y's and S's start). */
-const ZEROS: Src = { key: 'jqr:zeros', arrays: [], scalars: [], body: 'return 0.0;' };
-
-/**
- * One Householder step on the panel P `[rows, w]` that keeps the reflectors in it: columns after j
- * get P − β v̂ wᵀ, column j (from row j) becomes y_j = √β v̂ (H_j = I − y_j y_jᵀ), columns before j
- * (earlier reflectors) stay. R is not read from P (applyPanel forms it on all of B), so P's lower
- * part can hold Y: one kernel a step instead of an update and a copy into Y. Scalars w, j.
- */
-const PSTEP: Src = {
-  key: 'jqr:pstep',
-  arrays: ['P', 'v', 'wv', 'p'],
-  scalars: ['w', 'j'],
-  body: `const idx = this.thread.x;
-${divmod('i', 'c', 'idx', 'w')}
-if (c < j) { return P[idx]; }
-if (c == j) { return i >= j ? Math.sqrt(p[2]) * v[i] : P[idx]; }
-return P[idx] - p[2] * v[i] * wv[c];`,
-};
-
-/** PSTEP over gpu.js output dims [w, rows] for wasm (a `flat` result): no index divided. Scalars w, j. */
-const PSTEP_2D: Src = {
-  key: 'jqr:pstep2d',
-  arrays: ['P', 'v', 'wv', 'p'],
-  scalars: ['w', 'j'],
-  flat: true,
-  body: `const i = this.thread.y;
-const c = this.thread.x;
-const idx = i * w + c;
-if (c < j) { return P[idx]; }
-if (c == j) { return i >= j ? Math.sqrt(p[2]) * v[i] : P[idx]; }
-return P[idx] - p[2] * v[i] * wv[c];`,
-};
-
-/**
- * Y `[m, w]` from the factored panel P `[m − c0, w]`: y_c is P's column c from row c (rows c0 + c on
- * of B), zero above; columns from `steps` on had no reflector and are zero. Scalars w, c0, steps.
- */
-const YFROM: Src = {
-  key: 'jqr:yfrom',
-  arrays: ['P'],
-  scalars: ['w', 'c0', 'steps'],
-  body: `const idx = this.thread.x;
-${divmod('i', 'c', 'idx', 'w')}
-if (c >= steps) { return 0.0; }
-if (i < c0 + c) { return 0.0; }
-return P[(i - c0) * w + c];`,
-};
-
-/**
- * Row i of S = T⁻¹, T = striu(G) + diag(G) / 2 (G = YᵀY; a zero reflector's diagonal is taken as 1),
- * from S's rows below i (back substitution, one row per launch, from the last). Scalars w, i.
- */
-const TROW: Src = {
-  key: 'jqr:trow',
-  arrays: ['S', 'G'],
-  scalars: ['w', 'i'],
-  body: `const idx = this.thread.x;
-${divmod('r', 'c', 'idx', 'w')}
-if (r != i) { return S[idx]; }
-if (c < i) { return 0.0; }
-let acc = c == i ? 1.0 : 0.0;
-for (let l = 0; l < w; l++) { if (l > i && l <= c) { acc -= G[i * w + l] * S[l * w + c]; } }
-const d = G[i * w + i];
-return acc / (d > 0 ? 0.5 * d : 1.0);`,
-};
-
-/** X − D, elementwise. */
-const MINUS: Src = { key: 'jqr:minus', arrays: ['X', 'D'], scalars: [], body: 'return X[this.thread.x] - D[this.thread.x];' };
-
-/** X = Rᵀ with R = the upper triangle of B's first n rows: [n, n]. Scalars n. */
+/** X = Rᵀ from R `[n, n]` (only its upper triangle is read): [n, n]. Scalars n. */
 const RT: Src = {
   key: 'jqr:rt',
   arrays: ['B'],
@@ -193,53 +103,6 @@ const UNSCALE: Src = {
   body: 'return S[this.thread.x] * (mx[0] > 0 ? mx[0] : 1.0);',
 };
 
-/** One panel's reflectors: Y `[m, w]` and S `[w, w]`, the block H_c0 ... = I − Y S Yᵀ. */
-interface Panel {
-  Y: Payload;
-  S: Payload;
-  w: number;
-}
-
-/** The reflectors of panel columns c0 .. c0 + w of B `[m, n]` (factored by the unblocked kernels on the panel alone). */
-async function panelReflectors(ctx: Ctx, B: Payload, m: number, n: number, c0: number, w: number): Promise<Panel> {
-  const rows = m - c0;
-  let P = await ctx.run(PANEL_OF, [rows * w], [B], [n, c0, w]);
-  // A reflector per column with entries below the diagonal (the square case's last column has none).
-  const steps = Math.min(w, rows - 1);
-  for (let j = 0; j < steps; j++) {
-    const p = await ctx.run(REFLECTOR, [3], [P], [rows, w, j]);
-    const v = await ctx.run(VECTOR, [rows], [P, p], [w, j]);
-    const wv = await ctx.run(PROJECT, [w], [P, v], [rows, w, j]);
-    const next = backend() === 'wasm' ? await ctx.run(PSTEP_2D, [w, rows], [P, v, wv, p], [w, j]) : await ctx.run(PSTEP, [rows * w], [P, v, wv, p], [w, j]);
-    for (const t of [wv, P, v, p]) ctx.free(t);
-    P = next;
-  }
-  const Y = await ctx.run(YFROM, [m * w], [P], [w, c0, steps]);
-  ctx.free(P);
-  const G = await internal.matmulInJob(ctx, Y, Y, { M: w, N: w, K: m, sa0: 1, sa1: w, sb0: w, sb1: 1 });
-  let S = await ctx.run(ZEROS, [w * w], [], []);
-  for (let i = w - 1; i >= 0; i--) {
-    const S2 = await ctx.run(TROW, [w * w], [S, G], [w, i]);
-    ctx.free(S);
-    S = S2;
-  }
-  ctx.free(G);
-  return { Y, S, w };
-}
-
-/**
- * C − Y T (Yᵀ C) for C `[m, cols]`, with T = Sᵀ (`transS`: applying the panel's Qᵀ) or S (its Q).
- * Three products and a difference; frees C.
- */
-async function applyPanel(ctx: Ctx, C: Payload, m: number, cols: number, { Y, S, w }: Panel, transS: boolean): Promise<Payload> {
-  const Wt = await internal.matmulInJob(ctx, Y, C, { M: w, N: cols, K: m, sa0: 1, sa1: w, sb0: cols, sb1: 1 });
-  const YT = await internal.matmulInJob(ctx, Y, S, { M: m, N: w, K: w, sa0: w, sa1: 1, sb0: transS ? 1 : w, sb1: transS ? w : 1 });
-  const D = await internal.matmulInJob(ctx, YT, Wt, { M: m, N: cols, K: w, sa0: w, sa1: 1, sb0: cols, sb1: 1 });
-  const C2 = await ctx.run(MINUS, [m * cols], [C, D], []);
-  for (const t of [Wt, YT, D, C]) ctx.free(t);
-  return C2;
-}
-
 /** Payloads of a thin SVD made inside a job (as jacobi.ts's JobSvd). */
 interface Factors {
   U: Payload;
@@ -284,26 +147,19 @@ export async function jacobiQrInJob(
   const rank = await ctx.run(K.RANK, [n], [cn], [n]);
   const perm = await ctx.run(K.PERM, [n], [rank], [n]);
   ctx.free(cn);
-  let B = await ctx.run(GATHER, [m * n], [ap, perm, mx], [n, sa0, sa1]);
+  const B = await ctx.run(GATHER, [m * n], [ap, perm, mx], [n, sa0, sa1]);
   ctx.free(perm);
-  const panels: Panel[] = [];
-  for (let c0 = 0; c0 < n; c0 += PANEL) {
-    const panel = await panelReflectors(ctx, B, m, n, c0, Math.min(PANEL, n - c0));
-    B = await applyPanel(ctx, B, m, n, panel, true);
-    panels.push(panel);
-  }
-  const X = await ctx.run(RT, [n * n], [B], [n]);
+  const { reflectors, R } = await blockedQrInJob(ctx, B, m, n, true);
   ctx.free(B);
+  const X = await ctx.run(RT, [n * n], [R!], [n]);
+  ctx.free(R!);
   const f = await jacobi(ctx, X, n, n, inner, stats);
   ctx.free(X);
-  // B = (Q V_X) S (P U_X)ᵀ: Q V_X from the reflectors applied to [V_X; 0], last panel first.
-  let C = await ctx.run(EMBED, [m * n], [f.Vt], [n]);
+  // B = (Q V_X) S (P U_X)ᵀ: Q V_X from the reflectors applied to [V_X; 0].
+  const E = await ctx.run(EMBED, [m * n], [f.Vt], [n]);
   ctx.free(f.Vt);
-  for (let p = panels.length - 1; p >= 0; p--) {
-    C = await applyPanel(ctx, C, m, n, panels[p], false);
-    ctx.free(panels[p].Y);
-    ctx.free(panels[p].S);
-  }
+  const C = await applyQInJob(ctx, reflectors, E, n);
+  freeReflectors(ctx, reflectors);
   const S = await ctx.run(UNSCALE, [n], [f.S, mx], []);
   const PU = await ctx.run(UNPERM, [n * n], [f.U, rank], [n, wide ? 0 : 1]);
   for (const t of [f.S, f.U, rank, mx]) ctx.free(t);

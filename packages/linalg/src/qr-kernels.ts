@@ -1,13 +1,12 @@
 /**
- * Fused kernels of one Householder step (qr.ts): a step is four launches instead of the ~20 that
- * composing core ops takes, which is what a tall-skinny QR's time is made of. A is row-major
- * `[m, n]`; step j reflects column j's entries from row j down.
+ * Fused kernels of one Householder step, which qr-blocked.ts runs on each panel: a step is four
+ * launches instead of the ~20 that composing core ops takes, which is what a tall-skinny QR's time
+ * is made of. A is row-major `[m, n]`; step j reflects column j's entries from row j down.
  * @module
  */
 import * as internal from '@sorsajs/core/internal';
 
 type KernelSource = internal.KernelSource;
-const { divmod } = internal;
 
 /**
  * Three numbers describing the reflector of column j, scaled by mx = max_{i>=j} |A[i, j]| so that
@@ -57,28 +56,4 @@ export const PROJECT: KernelSource = {
 let acc = 0;
 for (let t = 0; t < rows - j; t++) { acc += v[t + j] * X[(t + j) * cols + col]; }
 return acc;`,
-};
-
-/** X − beta v̂ wᵀ over X `[rows, cols]` (beta = p[2]). Scalars: cols. */
-export const UPDATE: KernelSource = {
-  key: 'qr:update',
-  arrays: ['X', 'v', 'w', 'p'],
-  scalars: ['cols'],
-  body: `const idx = this.thread.x;
-${divmod('r', 'c', 'idx', 'cols')}
-return X[idx] - p[2] * v[r] * w[c];`,
-};
-
-/**
- * UPDATE over gpu.js output dims [cols, rows] for wasm (a `flat` result): the row is uniform across a
- * SIMD quad, so v[r] is a scalar load and no index is divided; X and w are read at base + thread.x.
- * Scalars: cols.
- */
-export const UPDATE_2D: KernelSource = {
-  key: 'qr:update2d',
-  arrays: ['X', 'v', 'w', 'p'],
-  scalars: ['cols'],
-  flat: true,
-  body: `const r = this.thread.y;
-return X[((r * cols) | 0) + this.thread.x] - p[2] * v[r] * w[this.thread.x];`,
 };

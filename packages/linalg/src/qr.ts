@@ -5,14 +5,16 @@
 import type { Tensor } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 import { differentiableQr } from './grad.js';
-import { householderInJob } from './qr-job.js';
+import { householderInJob } from './qr-blocked.js';
 import type { QR } from './types.js';
 
 /**
  * Thin QR decomposition `A = Q R` by Householder reflections (backward stable: Q is orthonormal to
- * a small multiple of m·eps whatever A's condition). Step j reflects column j's entries below the
- * diagonal onto it, applied to the whole matrix as `A - beta v (vᵀ A)` in four fused kernels; Q
- * accumulates the reflectors backwards from the identity. R's diagonal may be negative (as LAPACK's geqrf).
+ * a small multiple of m·eps whatever A's condition). Blocked: each panel of 32 columns is reduced by
+ * one reflector per column (four fused kernels a column, on the panel alone), and the rest of the
+ * matrix is updated by three matrix products (compact WY); Q is the reflectors applied to the first
+ * columns of the identity the same way. R's diagonal may be negative (as LAPACK's geqrf); a column
+ * that is zero below its diagonal makes no reflector.
  *
  * @example
  * ```ts
@@ -27,7 +29,7 @@ export function qr(a: Tensor): QR {
   return differentiable(a);
 }
 
-/** Householder QR proper, as one job (qr-job.ts); the public `qr` adds its VJP. */
+/** Householder QR proper, as one job (the blocked QR of qr-blocked.ts); the public `qr` adds its VJP. */
 function householderQr(a: Tensor): QR {
   const [m, n] = a.shape;
   const k = Math.min(m, n);

@@ -6,7 +6,7 @@
 import { abs, div, max, maximum, random, tidy, transpose, type Tensor } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 import { jacobiInJob, jacobiPlan } from './jacobi.js';
-import { orthonormalInJob } from './qr-job.js';
+import { orthonormalInJob } from './qr-blocked.js';
 import type { JacobiStats, SVD } from './types.js';
 
 type Payload = internal.Payload;
