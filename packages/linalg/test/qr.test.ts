@@ -1,13 +1,15 @@
 /**
  * QR against LAPACK's acceptance ratios, on every backend: ‖A − QR‖₁ / (‖A‖₁ max(m,n) eps) and
- * ‖I − QᵀQ‖₁ / (m eps) each at most 50, R upper triangular, over the linalg issue's families.
+ * ‖I − QᵀQ‖₁ / (m eps) each at most 50, R upper triangular, over the linalg issue's families and
+ * at the shapes where the blocked QR (qr-blocked.ts, panels of 32 columns) differs: one panel,
+ * several, a partial last one, a last one with no reflector, tall, square and wide.
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
 import { qr } from '@sorsajs/linalg';
 import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, matmulReference } from '@sorsajs/testing';
-import { families, nearlyZero, type Matrix } from './families.js';
+import { families, nearlyZero, randomGaussian, withSpectrum, type Matrix } from './families.js';
 
 /** ‖X‖₁: the largest absolute column sum, in float64. */
 function norm1(x: ArrayLike<number>, m: number, n: number): number {
@@ -60,6 +62,36 @@ forEachBackend('qr', (backend) => {
 
   it('a tall 48x24 Gaussian', async () => {
     await check(families(24)[1]);
+  });
+
+  it('several panels of 32: full, partial and reflector-free last panels, tall, square and wide', async () => {
+    // 64: two full panels; 70 and 100: a partial third / fourth; 33 and 65 square: a last panel of
+    // one column with nothing below its diagonal (no reflector); wide: panels only over the first m.
+    const shapes = [[64, 64], [70, 70], [100, 70], [70, 100], [130, 100], [100, 130], [33, 33], [65, 65], [40, 97]];
+    for (const [m, n] of shapes) await check(randomGaussian(m, n, m * 1000 + n));
+  });
+
+  it('rank-deficient and zero columns across panels', async () => {
+    const m = 110;
+    const n = 100;
+    // Rank 20 over 100 columns: most panels meet columns already in the span of earlier ones.
+    await check(withSpectrum('rank 20', m, n, Array.from({ length: n }, (_, i) => (i < 20 ? 2 - i * 0.05 : 0)), 11));
+    // Zero columns at a panel's first, middle and last column and in the partial last panel, and a
+    // column repeated from an earlier panel.
+    const g = randomGaussian(m, n, 12);
+    g.name = `gaussian ${m}x${n} with zero and repeated columns`;
+    for (const j of [0, 17, 31, 32, 63, 96, 99]) for (let i = 0; i < m; i++) g.data[i * n + j] = 0;
+    for (let i = 0; i < m; i++) g.data[i * n + 70] = g.data[i * n + 5];
+    await check(g);
+    // Zero below the diagonal from the start (upper triangular): every reflector is trivial or a sign.
+    const u = randomGaussian(n, n, 13);
+    u.name = `upper triangular ${n}x${n}`;
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) u.data[i * n + j] = 0;
+    await check(u);
+  });
+
+  it('the issue families at 70 columns (three panels)', async () => {
+    for (const f of families(70)) await check(f);
   });
 
   it('rejects bad input with clear errors', () => {
