@@ -50,6 +50,8 @@ export interface KernelSource {
   floats?: readonly string[];
   /** Heavy kernels (matmul) may run on worker threads on wasm. */
   threaded?: boolean;
+  /** With `threaded`: threads engage from this many output cells (default 4096, gpu.js's own threshold). */
+  threadFrom?: number;
   /**
    * n for kernels returning `Array(n)` per cell: their payload is the flat cell-major buffer
    * (n values per cell). Only wasm and cpu take `Array(4)`; gpu.js cannot pass such results on
@@ -82,7 +84,7 @@ export interface PipelineSource {
   /** Number of pipeline arguments: the input arrays, then the scalars. */
   arity: number;
   /** The kernels the plan calls, by name. Their scalars are typed from the values passed. */
-  kernels: Readonly<Record<string, Omit<KernelSource, 'key' | 'threaded' | 'components' | 'floats' | 'store'>>>;
+  kernels: Readonly<Record<string, Omit<KernelSource, 'key' | 'threaded' | 'threadFrom' | 'components' | 'floats' | 'store'>>>;
   /**
    * Records the plan, once, at build time: `call(name, output, args)` stands for one kernel call over
    * gpu.js output dims and returns a handle a later call may take as an array argument. `args` holds
@@ -126,7 +128,7 @@ export class KernelCache {
   /** Whether kernel calls on this backend return Promises (webgpu always; wasm when threaded). */
   isAsync(src: KernelSource, outSize: number): boolean {
     if (this.name === 'webgpu') return true;
-    return this.name === 'wasm' && !!src.threaded && outSize >= THREAD_MIN_CELLS;
+    return this.name === 'wasm' && !!src.threaded && outSize >= (src.threadFrom ?? THREAD_MIN_CELLS);
   }
 
   /** The sizes part of webgl's cache key (see `cacheKey`); other backends key by source alone and skip building it. */
