@@ -5,17 +5,21 @@
  *
  * Each panel of up to {@link PANEL} columns is factored by the Householder step kernels of
  * qr-kernels.ts on the panel alone (a copy of its rows from the panel's first row down). Its
- * reflectors y_j = √β_j v̂_j (H_j = I − y_j y_jᵀ) are the columns of Y (`[m − c0, w]`, Y's row 0 being
- * the matrix's row c0), and H_c0 ⋯ H_(c0+w−1) = I − Y S Yᵀ with S⁻¹ = striu(YᵀY) + diag(YᵀY) / 2
- * (upper triangular, inverted by doubling its diagonal blocks: ⌈log2 w⌉ + 1 small kernels). The trailing block of the matrix
- * is then updated with three products, C ← C − (Y Sᵀ)(Yᵀ C), the panel's own columns too (so R needs
- * no separate copy). The unblocked alternative rewrites the whole matrix once per column instead:
- * 6-8 s at 768² on wasm against well under a second here (docs/guides/performance.md).
+ * reflectors y_j = √β_j v̂_j (H_j = I − y_j y_jᵀ) are the columns of Y (`[m, w]`, zero above the
+ * panel's first row), and H_c0 ⋯ H_(c0+w−1) = I − Y S Yᵀ with S⁻¹ = striu(YᵀY) + diag(YᵀY) / 2
+ * (upper triangular, inverted by doubling its diagonal blocks: ⌈log2 w⌉ + 1 small kernels). The
+ * matrix is then updated with three products, C ← C − (Y Sᵀ)(Yᵀ C), the panel's own columns too (so
+ * R needs no separate copy); Q is the reflectors applied the same way to the first columns of I,
+ * last panel first. The unblocked alternative rewrites the whole matrix once per column instead:
+ * 1.4-2 s at 768² on wasm against 0.4-0.6 s here (docs/guides/performance.md).
  *
- * The products run over the trailing block only (rows and columns from the panel's first on), which
- * costs a copy of that block a panel (core's matmulInJob takes strides but no offset) and a rewrite
- * of the matrix with the difference; Q is formed the same way from the first columns of I, whose
- * columns before a panel no later-applied panel touches.
+ * The products run over the whole matrix, not only the trailing block from the panel's first row
+ * and column that they change: about twice the flops at 768², but every panel's products have the
+ * same sizes. On wasm each new operand size compiles a module on every worker thread; trailing blocks
+ * (copied out and back, as core's matmulInJob takes strides but no offset) took a warm 768² qr from
+ * 0.46-0.58 s to 0.32-0.42 s but a first one from 1.6-2.1 s to 5-6 s, and gained nothing at
+ * 3072 x 768, where the panels' step kernels dominate; blocks starting at multiples of 256 rows and
+ * columns (3 sizes) were in between (0.40 s warm, 1.9-2.2 s first).
  *
  * Every value is computed by gpu.js kernels and core's matmul; the host only plans. R's diagonal may
  * be negative (as LAPACK's geqrf), and a column that is zero below its diagonal makes no reflector
@@ -31,10 +35,10 @@ type Ctx = internal.JobContext;
 type Src = internal.KernelSource;
 const { divmod } = internal;
 
-/** Columns per panel: the inner size of the trailing products (core's wasm matmul tiles 4 x 16). */
+/** Columns per panel: the inner size of the update's products (core's wasm matmul tiles 4 x 16). */
 export const PANEL = 32;
 
-/** The block C[r0 + i][c0 + c] for i < rows, c < w of C `[*, cols]`, row-major `[rows, w]`. Scalars cols, r0, c0, w. */
+/** The block C[r0 + i][c0 + c] for i < rows, c < w of C `[*, cols]`, row-major `[rows, w]` (a panel). Scalars cols, r0, c0, w. */
 const BLOCK: Src = {
   key: 'qrb:block',
   arrays: ['C'],
@@ -76,18 +80,19 @@ return P[idx] - p[2] * v[i] * wv[c];`,
 };
 
 /**
- * Y `[rows, w]` from the factored panel P `[rows, w]`: y_c is P's column c from row c, zero above;
- * columns from `steps` on had no reflector and are zero. Scalars w, steps.
+ * Y `[off + rows, w]` from the factored panel P `[rows, w]` (off: the panel's first row): y_c is P's
+ * column c from row c, zero above (and in the `off` rows put before P's); columns from `steps` on had
+ * no reflector and are zero. Scalars w, steps, off.
  */
 const YFROM: Src = {
   key: 'qrb:yfrom',
   arrays: ['P'],
-  scalars: ['w', 'steps'],
+  scalars: ['w', 'steps', 'off'],
   body: `const idx = this.thread.x;
 ${divmod('i', 'c', 'idx', 'w')}
 if (c >= steps) { return 0.0; }
-if (i < c) { return 0.0; }
-return P[idx];`,
+if (i < off + c) { return 0.0; }
+return P[idx - off * w];`,
 };
 
 /**
@@ -129,29 +134,8 @@ for (let a = 0; a < s; a++) {
 return -acc;`,
 };
 
-/** C − D on C's block from (r0, c0) on, C elsewhere: C `[*, cols]`, D `[*, cols − c0]`. Scalars cols, r0, c0. */
-const MINUS_AT: Src = {
-  key: 'qrb:minusat',
-  arrays: ['C', 'D'],
-  scalars: ['cols', 'r0', 'c0'],
-  body: `const idx = this.thread.x;
-${divmod('i', 'j', 'idx', 'cols')}
-if (i < r0 || j < c0) { return C[idx]; }
-return C[idx] - D[(i - r0) * (cols - c0) + j - c0];`,
-};
-
-/** MINUS_AT over gpu.js output dims [cols, rows] for wasm (a `flat` result): no index divided. Scalars cols, r0, c0. */
-const MINUS_AT_2D: Src = {
-  key: 'qrb:minusat2d',
-  arrays: ['C', 'D'],
-  scalars: ['cols', 'r0', 'c0'],
-  flat: true,
-  body: `const i = this.thread.y;
-const j = this.thread.x;
-const idx = i * cols + j;
-if (i < r0 || j < c0) { return C[idx]; }
-return C[idx] - D[(i - r0) * (cols - c0) + j - c0];`,
-};
+/** X − D, elementwise. */
+const MINUS: Src = { key: 'qrb:minus', arrays: ['X', 'D'], scalars: [], body: 'return X[this.thread.x] - D[this.thread.x];' };
 
 /** The first k rows of A `[m, n]` above and on the diagonal, zero below: R `[k, n]`. Scalars: n. */
 const UPPER: Src = {
@@ -175,11 +159,10 @@ if (r == c) { return 1; }
 return 0;`,
 };
 
-/** One panel's reflectors: H_c0 ⋯ H_(c0+w−1) = I − Y S Yᵀ, Y `[m − c0, w]` (its row 0 is row c0), S `[w, w]`. */
+/** One panel's reflectors: H_c0 ⋯ H_(c0+w−1) = I − Y S Yᵀ, Y `[m, w]` (zero above row c0), S `[w, w]`. */
 interface Panel {
   Y: Payload;
   S: Payload;
-  c0: number;
   w: number;
 }
 
@@ -211,9 +194,9 @@ async function panelReflectors(ctx: Ctx, B: Payload, m: number, n: number, c0: n
     if (P !== B) ctx.free(P);
     P = next;
   }
-  const Y = await ctx.run(YFROM, [rows * w], [P], [w, steps]);
+  const Y = await ctx.run(YFROM, [m * w], [P], [w, steps, c0]);
   if (P !== B) ctx.free(P);
-  const G = await internal.matmulInJob(ctx, Y, Y, { M: w, N: w, K: rows, sa0: 1, sa1: w, sb0: w, sb1: 1 });
+  const G = await internal.matmulInJob(ctx, Y, Y, { M: w, N: w, K: m, sa0: 1, sa1: w, sb0: w, sb1: 1 });
   let S = await ctx.run(SDIAG, [w * w], [G], [w]);
   for (let bs = 1; bs < w; bs *= 2) {
     const S2 = await ctx.run(SINV, [w * w], [S, G], [w, bs]);
@@ -221,24 +204,18 @@ async function panelReflectors(ctx: Ctx, B: Payload, m: number, n: number, c0: n
     S = S2;
   }
   ctx.free(G);
-  return { Y, S, c0, w };
+  return { Y, S, w };
 }
 
 /**
- * C − Y T (Yᵀ C) on C's block from row `panel.c0` and column `c0` on (the rest of C `[m, cols]` is
- * returned as is), with T = Sᵀ (`transS`: applying the panel's Qᵀ) or S (its Q). Three products on
- * the block and one pass over C. C is not freed.
+ * C − Y T (Yᵀ C) for C `[m, cols]`, with T = Sᵀ (`transS`: applying the panel's Qᵀ) or S (its Q):
+ * three products and a difference. C is not freed.
  */
-async function applyPanel(ctx: Ctx, C: Payload, m: number, cols: number, { Y, S, c0: r0, w }: Panel, c0: number, transS: boolean): Promise<Payload> {
-  const rows = m - r0;
-  const bc = cols - c0;
-  const E = r0 === 0 && c0 === 0 ? C : await ctx.run(BLOCK, [rows * bc], [C], [cols, r0, c0, bc]);
-  const Wt = await internal.matmulInJob(ctx, Y, E, { M: w, N: bc, K: rows, sa0: 1, sa1: w, sb0: bc, sb1: 1 });
-  if (E !== C) ctx.free(E);
-  const YT = await internal.matmulInJob(ctx, Y, S, { M: rows, N: w, K: w, sa0: w, sa1: 1, sb0: transS ? 1 : w, sb1: transS ? w : 1 });
-  const D = await internal.matmulInJob(ctx, YT, Wt, { M: rows, N: bc, K: w, sa0: w, sa1: 1, sb0: bc, sb1: 1 });
-  const C2 =
-    backend() === 'wasm' ? await ctx.run(MINUS_AT_2D, [cols, m], [C, D], [cols, r0, c0]) : await ctx.run(MINUS_AT, [m * cols], [C, D], [cols, r0, c0]);
+async function applyPanel(ctx: Ctx, C: Payload, m: number, cols: number, { Y, S, w }: Panel, transS: boolean): Promise<Payload> {
+  const Wt = await internal.matmulInJob(ctx, Y, C, { M: w, N: cols, K: m, sa0: 1, sa1: w, sb0: cols, sb1: 1 });
+  const YT = await internal.matmulInJob(ctx, Y, S, { M: m, N: w, K: w, sa0: w, sa1: 1, sb0: transS ? 1 : w, sb1: transS ? w : 1 });
+  const D = await internal.matmulInJob(ctx, YT, Wt, { M: m, N: cols, K: w, sa0: w, sa1: 1, sb0: cols, sb1: 1 });
+  const C2 = await ctx.run(MINUS, [m * cols], [C, D], []);
   for (const t of [Wt, YT, D]) ctx.free(t);
   return C2;
 }
@@ -246,8 +223,7 @@ async function applyPanel(ctx: Ctx, C: Payload, m: number, cols: number, { Y, S,
 /**
  * Blocked Householder QR of the m x n payload `a` (any m, n) through a job's context: the reflectors
  * (Q = H_0 ⋯ H_(k−1), k = min(m, n)) and, with `wantR`, R `[k, n]`, upper triangular (R's diagonal
- * may be negative, as LAPACK's geqrf). Without R, the trailing updates skip the columns no later
- * panel reads. `a` is not freed; the caller frees R and the reflectors ({@link freeReflectors}).
+ * may be negative, as LAPACK's geqrf). `a` is not freed; the caller frees R and the reflectors ({@link freeReflectors}).
  *
  * @example
  * ```ts
@@ -265,10 +241,9 @@ export async function blockedQrInJob(ctx: Ctx, a: Payload, m: number, n: number,
     const panel = await panelReflectors(ctx, B, m, n, c0, Math.min(PANEL, k - c0));
     if (!panel) continue;
     panels.push(panel);
-    // Without R only the columns of later panels need the update.
-    const from = wantR ? c0 : c0 + panel.w;
-    if (from >= (wantR ? n : k)) continue;
-    const next = await applyPanel(ctx, B, m, n, panel, from, true);
+    // Without R the last panel's update is not needed: only the reflectors make Q.
+    if (!wantR && c0 + panel.w >= k) continue;
+    const next = await applyPanel(ctx, B, m, n, panel, true);
     if (B !== a) ctx.free(B);
     B = next;
   }
@@ -278,18 +253,13 @@ export async function blockedQrInJob(ctx: Ctx, a: Payload, m: number, n: number,
 }
 
 /**
- * Q C for C `[m, cols]`: the reflectors applied to C, last panel first (blocked, three products a
- * panel over C's rows from the panel's first on). Frees C; the caller frees the result.
+ * Q C for C `[m, cols]`: the reflectors applied to C, last panel first (three products a panel).
+ * Frees C; the caller frees the result.
  */
 export async function applyQInJob(ctx: Ctx, f: Reflectors, C: Payload, cols: number): Promise<Payload> {
-  return applyBackward(ctx, f, C, cols, false);
-}
 
-/** Q C, last panel first; with `identity` (C = the first columns of I) each panel skips the columns before it, which it leaves as they are. */
-async function applyBackward(ctx: Ctx, f: Reflectors, C: Payload, cols: number, identity: boolean): Promise<Payload> {
   for (let p = f.panels.length - 1; p >= 0; p--) {
-    const panel = f.panels[p];
-    const next = await applyPanel(ctx, C, f.m, cols, panel, identity ? panel.c0 : 0, false);
+    const next = await applyPanel(ctx, C, f.m, cols, f.panels[p], false);
     ctx.free(C);
     C = next;
   }
@@ -304,7 +274,7 @@ async function applyBackward(ctx: Ctx, f: Reflectors, C: Payload, cols: number, 
 export async function thinQInJob(ctx: Ctx, f: Reflectors): Promise<Payload> {
   const k = Math.min(f.m, f.n);
   const E = await ctx.run(EYE, [f.m * k], [], [k]);
-  return applyBackward(ctx, f, E, k, true);
+  return applyQInJob(ctx, f, E, k);
 }
 
 /** Frees the reflectors' payloads. */
