@@ -50,6 +50,35 @@ async function check(f: Matrix): Promise<void> {
   expect(norm1(qtq, k, k) / (m * EPS32), `${f.name}: ‖I − QᵀQ‖₁ / (m eps)`).toBeLessThanOrEqual(50);
 }
 
+/**
+ * R of a float64 Householder QR with qr's convention (geqrf's: each reflector maps x onto
+ * −sign(x_j) ‖x‖ e_j, so R's diagonal may be negative; no reflector for a column zero below the
+ * diagonal), row-major `[k, n]`.
+ */
+function householderR64(a: ArrayLike<number>, m: number, n: number): Float64Array {
+  const A = Float64Array.from(a);
+  const k = Math.min(m, n);
+  for (let j = 0; j < Math.min(k, m - 1); j++) {
+    let below = 0;
+    for (let i = j + 1; i < m; i++) below += A[i * n + j] ** 2;
+    if (below === 0) continue;
+    const xj = A[j * n + j];
+    const alpha = (xj < 0 ? 1 : -1) * Math.sqrt(below + xj * xj);
+    const v = new Float64Array(m);
+    v[j] = xj - alpha;
+    for (let i = j + 1; i < m; i++) v[i] = A[i * n + j];
+    const vtv = v[j] ** 2 + below;
+    for (let c = j; c < n; c++) {
+      let d = 0;
+      for (let i = j; i < m; i++) d += v[i] * A[i * n + c];
+      for (let i = j; i < m; i++) A[i * n + c] -= (2 * d * v[i]) / vtv;
+    }
+  }
+  const R = new Float64Array(k * n);
+  for (let i = 0; i < k; i++) for (let c = i; c < n; c++) R[i * n + c] = A[i * n + c];
+  return R;
+}
+
 forEachBackend('qr', (backend) => {
   it('meets LAPACK acceptance ratios over the matrix families', async () => {
     for (const f of families(16)) await check(f);
@@ -92,6 +121,27 @@ forEachBackend('qr', (backend) => {
 
   it('the issue families at 70 columns (three panels)', async () => {
     for (const f of families(70)) await check(f);
+  });
+
+  it("R's signs are Householder's (geqrf's): as a float64 reference's, over several panels", async () => {
+    for (const [m, n] of [[90, 70], [70, 90]]) {
+      const f = randomGaussian(m, n, m + 7 * n);
+      const k = Math.min(m, n);
+      const a = c.tensor(f.data, [m, n]);
+      const { Q, R } = qr(a);
+      const r = await R.data();
+      c.tree.dispose([a, Q, R]);
+      const ref = householderR64(f.data, m, n);
+      // The same R to float32 accuracy (a Gaussian's R is well conditioned), not only |R|.
+      let err = 0;
+      let scale = 0;
+      for (let i = 0; i < k * n; i++) {
+        err = Math.max(err, Math.abs(r[i] - ref[i]));
+        scale = Math.max(scale, Math.abs(ref[i]));
+      }
+      expect(err / (scale * Math.max(m, n) * EPS32), `${f.name}: max |R − R64| / (max|R64| max(m,n) eps)`).toBeLessThanOrEqual(50);
+      for (let i = 0; i < k; i++) expect(Math.sign(r[i * n + i]), `${f.name}: sign of R[${i},${i}]`).toBe(Math.sign(ref[i * n + i]));
+    }
   });
 
   it('rejects bad input with clear errors', () => {
