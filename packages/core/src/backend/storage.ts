@@ -3,6 +3,15 @@ import type { Payload, PayloadOwner } from './types.js';
 /** Live storage objects and their bytes, for `memory()`. */
 export const liveStorage = { buffers: 0, bytes: 0 };
 
+/** Of the live storages, those held by the derived-forms cache (see `Storage.derive`), for `memory()`. */
+export const cachedStorage = { buffers: 0, bytes: 0, limit: 1 << 30 };
+
+/**
+ * The derived-forms cache in least recently used order: each entry is a source storage and the key
+ * of one of its derived forms. A Map keeps insertion order; a hit moves its entry to the end.
+ */
+const lru = new Map<Storage, Set<string>>();
+
 /**
  * The reference-counted storage behind one or more tensors (a reshape shares its input's storage).
  * Its value is either ready (`value`) or still being computed by a queued task (`get` waits for it).
@@ -19,6 +28,15 @@ export class Storage {
    * so reading the storage back costs no readback.
    */
   mirror: Payload | undefined;
+  /**
+   * Forms derived from this storage's values and kept for reuse (the wasm matmul's packed panels of
+   * a weight), by key; freed with this storage or when the cache needs room. See `derive`.
+   */
+  private derived: Map<string, Storage> | undefined;
+  /** Keys of forms derived once without keeping them: a second derivation keeps it (see `derive`). */
+  private derivedOnce: Set<string> | undefined;
+  /** Whether the cache holds this storage (as some storage's derived form). */
+  private cached = false;
   /** Set when the kernel computing this storage failed; ops that read it fail with the same error. */
   error: Error | undefined;
   /** Whether a queued task is still to deliver the payload (`settle`) or its error (`fail`). */
@@ -88,6 +106,70 @@ export class Storage {
     return new Promise<Payload>((resolve, reject) => (this.waiters ??= []).push({ resolve, reject }));
   }
 
+  /**
+   * A form derived from this storage's values: `make()` computes it (a new storage, owned by the
+   * caller); the result is a reference the caller releases. Tensors are immutable, so a derived form
+   * stays valid as long as its source lives. The first derivation under a key is not kept (most
+   * operands are used once: activations); from the second on the form is kept, within
+   * `cachedStorage.limit` bytes, least recently used evicted first, and later calls get it without
+   * computing. Freed with this storage.
+   */
+  derive(key: string, make: () => Storage): Storage {
+    const hit = this.derived?.get(key);
+    if (hit) {
+      const keys = lru.get(this);
+      lru.delete(this);
+      if (keys) lru.set(this, keys);
+      return hit.retain();
+    }
+    const made = make();
+    if (!this.derivedOnce?.has(key)) {
+      (this.derivedOnce ??= new Set()).add(key);
+      return made;
+    }
+    if (made.size * 4 > cachedStorage.limit) return made;
+    made.retain();
+    made.cached = true;
+    cachedStorage.buffers++;
+    cachedStorage.bytes += made.size * 4;
+    (this.derived ??= new Map()).set(key, made);
+    const keys = lru.get(this) ?? new Set<string>();
+    lru.delete(this);
+    lru.set(this, keys.add(key));
+    evictTo(cachedStorage.limit);
+    return made;
+  }
+
+  /**
+   * Whether a derivation under `key` would be served from the cache or kept (it is cached, or was
+   * derived or noted once); with `note`, records a use under `key` that computed nothing (the caller
+   * took another way this time), so that the next `derive` keeps its form.
+   */
+  wouldKeep(key: string, note = false): boolean {
+    const yes = !!this.derived?.has(key) || !!this.derivedOnce?.has(key);
+    if (!yes && note) (this.derivedOnce ??= new Set()).add(key);
+    return yes;
+  }
+
+  /** Drops the derived form under `key` from the cache (releasing the cache's reference). */
+  dropDerived(key: string): void {
+    const d = this.derived?.get(key);
+    if (!d) return;
+    this.derived!.delete(key);
+    const keys = lru.get(this);
+    keys?.delete(key);
+    if (keys && keys.size === 0) lru.delete(this);
+    d.uncache();
+    d.release();
+  }
+
+  private uncache(): void {
+    if (!this.cached) return;
+    this.cached = false;
+    cachedStorage.buffers--;
+    cachedStorage.bytes -= this.size * 4;
+  }
+
   retain(): this {
     if (this.refs <= 0) throw new Error('internal: retain of released storage');
     this.refs++;
@@ -108,6 +190,23 @@ export class Storage {
       this.engine.free(this.mirror);
       this.mirror = undefined;
     }
+    if (this.derived) for (const key of [...this.derived.keys()]) this.dropDerived(key);
+    this.derivedOnce = undefined;
+    this.uncache();
     // A value still being computed is freed by `settle` when it arrives.
+  }
+}
+
+/**
+ * Evicts derived forms, least recently used first, until the cache holds at most `bytes`.
+ * `cachedStorage.limit` is the bound `derive` keeps; a smaller `bytes` frees room now.
+ */
+export function evictTo(bytes: number): void {
+  for (const [source, keys] of lru) {
+    if (cachedStorage.bytes <= bytes) return;
+    for (const key of [...keys]) {
+      source.dropDerived(key);
+      if (cachedStorage.bytes <= bytes) return;
+    }
   }
 }

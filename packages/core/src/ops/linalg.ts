@@ -3,7 +3,7 @@
  * @module
  */
 import { MATMUL } from '../kernels/matmul.js';
-import { wasmMatmul } from './matmul-wasm.js';
+import { packWanted, wasmMatmul } from './matmul-wasm.js';
 import { engine } from '../backend/registry.js';
 import { DIAG_MATRIX } from '../kernels/layout.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -92,6 +92,14 @@ function matmulVjp(g: Tensor, a: Tensor, b: Tensor, opts: MatmulOptions, needs: 
  */
 const SWAP_FROM = 2;
 
+/**
+ * Up to this many rows (one row block of the wasm kernel), x @ Wᵀ is not swapped once W's packed
+ * panels are cached or will be kept at this use (a weight at its second token of generation): the
+ * product then streams the packed W once with 4-row tiles, where the swapped one fills 1 to 4 of
+ * each tile's 16 columns. Measured, GPT-2 small's greedy decode on wasm: see performance.md.
+ */
+const SMALL_M = 4;
+
 function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
   const av = a.rank === 1;
   const bv = b.rank === 1;
@@ -136,7 +144,8 @@ function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
   const outShape = [...batch, ...(av ? [] : [M]), ...(bv ? [] : [N])];
   const scalars = [M, N, Ka, sa0, sa1, sb0, sb1, pa.stride, pb.stride];
   let out: Tensor;
-  if (engine().name === 'wasm' && tb && !ta && !av && ra === 2 && rb === 2 && N * Ka > SWAP_FROM * M * (Ka + N)) {
+  const dims = { M, N, K: Ka, sa0, sa1, sb0, sb1, bsa: pa.stride, bsb: pb.stride, nb: sizeOf(batch) };
+  if (engine().name === 'wasm' && tb && !ta && !av && ra === 2 && rb === 2 && N * Ka > SWAP_FROM * M * (Ka + N) && !(M <= SMALL_M && packWanted(b, dims, true))) {
     // x @ Wᵀ with W far bigger than x and the result (a language model's head: [T, 768] @
     // [50257, 768]ᵀ): copying W transposed (below) would move 154 MB a call; computing (W @ xᵀ)ᵀ
     // copies only x and the result, and reads W row-major, once. Measured [128, 768] @ [50257,
@@ -150,7 +159,6 @@ function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
     // 4 x 16-tiled SIMD kernel, B packed into column panels first when large or transposed (a
     // transposed B is packed straight from its strides, no copy), then a cheap kernel to lay the
     // tiles out row-major (kernels/matmul.ts).
-    const dims = { M, N, K: Ka, sa0, sa1, sb0, sb1, bsa: pa.stride, bsb: pb.stride, nb: sizeOf(batch) };
     out = wasmMatmul(pa.t, pb.t, dims, outShape);
   } else {
     out = launch('matmul', MATMUL, outShape, 'float32', [pa.t, pb.t], scalars);

@@ -1,5 +1,5 @@
 import type { Storage } from '../backend/storage.js';
-import { liveStorage } from '../backend/storage.js';
+import { cachedStorage, evictTo, liveStorage } from '../backend/storage.js';
 import { fmt, sizeOf } from '../util/shape-math.js';
 
 /** Element types. Both are computed as float32 inside kernels, so int32 values are exact within ±2^24. */
@@ -144,14 +144,20 @@ function nest(flat: ArrayLike<number>, shape: readonly number[], axis: number, o
 export interface MemoryInfo {
   /** Tensors created and not yet disposed. */
   tensors: number;
-  /** Storage buffers still referenced (by tensors, or by queued kernels that read them). */
+  /** Storage buffers still referenced (by tensors, or by queued kernels that read them), the cache's aside. */
   buffers: number;
   /** Bytes held by those buffers. */
   bytes: number;
+  /**
+   * Buffers and bytes of the cache of derived forms: on wasm, the packed column panels of matmul
+   * operands used more than once (a model's weights), freed with their tensor or by `setCacheLimit`.
+   */
+  cache: { buffers: number; bytes: number };
 }
 
 /**
- * What is live now: tensors not yet disposed, storage buffers (a reshape shares its input's) and their bytes.
+ * What is live now: tensors not yet disposed, storage buffers (a reshape shares its input's) and their
+ * bytes, and apart from them what the cache of derived forms holds.
  *
  * @example
  * ```ts
@@ -161,5 +167,31 @@ export interface MemoryInfo {
  * ```
  */
 export function memory(): MemoryInfo {
-  return { tensors: live.tensors, buffers: liveStorage.buffers, bytes: liveStorage.bytes };
+  return {
+    tensors: live.tensors,
+    buffers: liveStorage.buffers - cachedStorage.buffers,
+    bytes: liveStorage.bytes - cachedStorage.bytes,
+    cache: { buffers: cachedStorage.buffers, bytes: cachedStorage.bytes },
+  };
+}
+
+/**
+ * Bounds the bytes the cache of derived forms may hold (default 1 GiB), evicting least recently
+ * used entries now if it holds more; 0 turns the cache off. On wasm a matmul operand B used again
+ * with the same shape and strides (a weight: every step of training, every token of generation)
+ * keeps its packed column panels there from its second use on, so that later products skip the
+ * packing, a copy of B each time. Returns the previous bound.
+ *
+ * @example
+ * ```ts
+ * setCacheLimit(256 * 2 ** 20); // at most 256 MiB of packed weights
+ * memory().cache.bytes;         // what it holds now
+ * ```
+ */
+export function setCacheLimit(bytes: number): number {
+  if (!Number.isFinite(bytes) || bytes < 0) throw new Error(`setCacheLimit: bytes must be a finite number >= 0, got ${String(bytes)}`);
+  const prev = cachedStorage.limit;
+  cachedStorage.limit = bytes;
+  evictTo(bytes);
+  return prev;
 }
