@@ -11,15 +11,15 @@
  * matrix is then updated with three products, C ← C − (Y Sᵀ)(Yᵀ C), the panel's own columns too (so
  * R needs no separate copy); Q is the reflectors applied the same way to the first columns of I,
  * last panel first. The unblocked alternative rewrites the whole matrix once per column instead:
- * 1.4-2 s at 768² on wasm against 0.4-0.6 s here (docs/guides/performance.md).
+ * 1.4-2.2 s at 768² on wasm against 0.33-0.58 s here (docs/guides/performance.md).
  *
  * The products run over the whole matrix, not only the trailing block from the panel's first row
  * and column that they change: about twice the flops at 768², but every panel's products have the
  * same sizes. On wasm each new operand size compiles a module on every worker thread; trailing blocks
  * (copied out and back, as core's matmulInJob takes strides but no offset) took a warm 768² qr from
- * 0.46-0.58 s to 0.32-0.42 s but a first one from 1.6-2.1 s to 5-6 s, and gained nothing at
- * 3072 x 768, where the panels' step kernels dominate; blocks starting at multiples of 256 rows and
- * columns (3 sizes) were in between (0.40 s warm, 1.9-2.2 s first).
+ * 0.33-0.58 s to 0.26-0.42 s but a first one from 1.5-2.1 s to 3-6 s; blocks starting at multiples
+ * of 256 rows and columns (3 sizes) were in between at 768² (0.40 s warm, 1.9-2.2 s first) and
+ * gained nothing at 3072 x 768 (1.4-1.8 s either way).
  *
  * Every value is computed by gpu.js kernels and core's matmul; the host only plans. R's diagonal may
  * be negative (as LAPACK's geqrf), and a column that is zero below its diagonal makes no reflector
