@@ -3,6 +3,6 @@
  * @module
  */
 export { Tensor, memory, setCacheLimit } from './tensor.js';
-export type { DType, MemoryInfo, NestedArray } from './tensor.js';
+export type { CacheInfo, DType, MemoryInfo, NestedArray } from './tensor.js';
 export { tensor } from './from-data.js';
 export type { TensorLike } from './from-data.js';

@@ -152,7 +152,22 @@ export interface MemoryInfo {
    * Buffers and bytes of the cache of derived forms: on wasm, the packed column panels of matmul
    * operands used more than once (a model's weights), freed with their tensor or by `setCacheLimit`.
    */
-  cache: { buffers: number; bytes: number };
+  cache: CacheInfo;
+}
+
+/**
+ * What the cache of derived forms holds (see `memory()` and `setCacheLimit`).
+ *
+ * @example
+ * ```ts
+ * const { buffers, bytes } = memory().cache;
+ * ```
+ */
+export interface CacheInfo {
+  /** Buffers held. */
+  buffers: number;
+  /** Their bytes. */
+  bytes: number;
 }
 
 /**
