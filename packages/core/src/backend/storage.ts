@@ -3,7 +3,15 @@ import type { Payload, PayloadOwner } from './types.js';
 /** Live storage objects and their bytes, for `memory()`. */
 export const liveStorage = { buffers: 0, bytes: 0 };
 
-/** Of the live storages, those held by the derived-forms cache (see `Storage.derive`), for `memory()`. */
+/**
+ * Of the live storages, those held by the derived-forms cache (see `Storage.derive`), for `memory()`,
+ * and the cache's bound in bytes (`setCacheLimit`).
+ *
+ * @example
+ * ```ts
+ * cachedStorage.bytes <= cachedStorage.limit; // true
+ * ```
+ */
 export const cachedStorage = { buffers: 0, bytes: 0, limit: 1 << 30 };
 
 /**
@@ -200,6 +208,11 @@ export class Storage {
 /**
  * Evicts derived forms, least recently used first, until the cache holds at most `bytes`.
  * `cachedStorage.limit` is the bound `derive` keeps; a smaller `bytes` frees room now.
+ *
+ * @example
+ * ```ts
+ * evictTo(0); // empties the cache (what setCacheLimit(0) does)
+ * ```
  */
 export function evictTo(bytes: number): void {
   for (const [source, keys] of lru) {

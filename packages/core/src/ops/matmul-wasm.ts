@@ -31,6 +31,13 @@ function packed(b: Tensor, step: WasmMatmulStep): Tensor {
  * Whether `b`'s packing for the product `d` is cached or will be kept at its next use (see
  * Storage.wouldKeep; `note` records this use when it is not). matmul's forward asks before it
  * swaps a small-M product: a cached pack makes the unswapped product read B once.
+ *
+ * @example
+ * ```ts
+ * // x [1, 768] @ W [3072, 768]ᵀ, a token through a linear layer
+ * const d = { M: 1, N: 3072, K: 768, sa0: 768, sa1: 1, sb0: 1, sb1: 768, bsa: 0, bsb: 0, nb: 1 };
+ * packWanted(W, d, true); // false at the first token (noted), true from the second
+ * ```
  */
 export function packWanted(b: Tensor, d: WasmMatmulDims, note: boolean): boolean {
   const step = wasmMatmulPlan(d).pack;
