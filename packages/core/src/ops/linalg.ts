@@ -157,8 +157,9 @@ function matmulForward(a: Tensor, b: Tensor, opts: MatmulOptions): Tensor {
     ct.dispose();
   } else if (engine().name === 'wasm') {
     // 4 x 16-tiled SIMD kernel, B packed into column panels first when large or transposed (a
-    // transposed B is packed straight from its strides, no copy), then a cheap kernel to lay the
-    // tiles out row-major (kernels/matmul.ts).
+    // transposed B is packed straight from its strides, no copy; a weight's panels are kept in the
+    // cache of derived forms), whole tiles stored straight into row-major C, partial ones laid out
+    // by a cheap second kernel (kernels/matmul.ts).
     out = wasmMatmul(pa.t, pb.t, dims, outShape);
   } else {
     out = launch('matmul', MATMUL, outShape, 'float32', [pa.t, pb.t], scalars);
