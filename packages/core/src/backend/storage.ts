@@ -123,6 +123,7 @@ export class Storage {
    * computing. Freed with this storage.
    */
   derive(key: string, make: () => Storage): Storage {
+    if (cachedStorage.limit === 0) return make();
     const hit = this.derived?.get(key);
     if (hit) {
       const keys = lru.get(this);
@@ -151,9 +152,11 @@ export class Storage {
   /**
    * Whether a derivation under `key` would be served from the cache or kept (it is cached, or was
    * derived or noted once); with `note`, records a use under `key` that computed nothing (the caller
-   * took another way this time), so that the next `derive` keeps its form.
+   * took another way this time), so that the next `derive` keeps its form. Always false while the
+   * cache is off (`setCacheLimit(0)`).
    */
   wouldKeep(key: string, note = false): boolean {
+    if (cachedStorage.limit === 0) return false;
     const yes = !!this.derived?.has(key) || !!this.derivedOnce?.has(key);
     if (!yes && note) (this.derivedOnce ??= new Set()).add(key);
     return yes;

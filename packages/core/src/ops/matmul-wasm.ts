@@ -4,28 +4,10 @@
  * (kernels/matmul.ts).
  * @module
  */
-import { wasmMatmulPlan, type WasmMatmulDims, type WasmMatmulStep } from '../kernels/matmul.js';
+import { wasmMatmulPlan, type WasmMatmulDims } from '../kernels/matmul.js';
 import { engine } from '../backend/registry.js';
-import { checkElements } from '../backend/limits.js';
-import { cachedStorage } from '../backend/storage.js';
-import { checkLaunch } from '../autodiff/tape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { launch, launchDims, storagesOf } from './operand.js';
-
-/**
- * B's packed panels for `step`, from the cache of derived forms when B's storage was packed the
- * same way before (Storage.derive: kept from the second packing on; a weight is packed once and then
- * read from the cache at every step or token).
- */
-function packed(b: Tensor, step: WasmMatmulStep): Tensor {
-  const [s] = storagesOf('matmul', [b]);
-  checkLaunch('matmul', [b]);
-  const size = step.dims[0] * step.dims[1] * step.dims[2];
-  checkElements('matmul', size, 'the packed panels of B');
-  const eng = engine();
-  const out = cachedStorage.limit > 0 ? s.derive(step.src.key, () => eng.run(step.src, step.dims, [s], [])) : eng.run(step.src, step.dims, [s], []);
-  return new Tensor(out, [size], 'float32');
-}
+import { launch, launchDims } from './operand.js';
 
 /**
  * Whether `b`'s packing for the product `d` is cached or will be kept at its next use (see
@@ -41,7 +23,7 @@ function packed(b: Tensor, step: WasmMatmulStep): Tensor {
  */
 export function packWanted(b: Tensor, d: WasmMatmulDims, note: boolean): boolean {
   const step = wasmMatmulPlan(d).pack;
-  if (!step || cachedStorage.limit === 0) return false;
+  if (!step) return false;
   return b.use('matmul').wouldKeep(step.src.key, note);
 }
 
@@ -57,7 +39,8 @@ export function packWanted(b: Tensor, d: WasmMatmulDims, note: boolean): boolean
  */
 export function wasmMatmul(a: Tensor, b: Tensor, d: WasmMatmulDims, outShape: readonly number[]): Tensor {
   const plan = wasmMatmulPlan(d);
-  const bp = plan.pack ? packed(b, plan.pack) : b;
+  // B's panels, kept from the second packing on (a weight's: packed once, then read from the cache).
+  const bp = plan.pack ? launchDims('matmul', plan.pack.src, plan.pack.dims, [b], [], true) : b;
   if (!plan.unpack) {
     // Whole tiles: the tiled product stores row-major C itself.
     const c = new Tensor(engine().run(plan.main.src, plan.main.dims, [a.use('matmul'), bp.use('matmul')], []), outShape, 'float32');

@@ -77,15 +77,19 @@ export function requireFloat(op: string, x: Tensor): void {
 
 /**
  * Runs a kernel with gpu.js output dims `[x, y, z]` (and possibly several values per cell), returning
- * its raw buffer as a flat float32 tensor for a follow-up kernel to lay out.
+ * its raw buffer as a flat float32 tensor for a follow-up kernel to lay out. With `derived`, the
+ * result is a form of its one input alone and is kept for reuse from its second computation on
+ * (`Storage.derive`, keyed by the kernel: the wasm matmul's packed panels of a weight).
  */
-export function launchDims(op: string, src: KernelSource, dims: readonly number[], inputs: readonly Tensor[], scalars: readonly number[]): Tensor {
+export function launchDims(op: string, src: KernelSource, dims: readonly number[], inputs: readonly Tensor[], scalars: readonly number[], derived = false): Tensor {
   const eng = engine();
   const storages = storagesOf(op, inputs);
   checkLaunch(op, inputs);
   const size = dims.reduce((a, b) => a * b, 1) * (src.components ?? 1);
   checkElements(op, size, 'an intermediate result');
-  return new Tensor(eng.run(src, dims, storages, scalars), [size], 'float32');
+  const run = (): Storage => eng.run(src, dims, storages, scalars);
+  // A form derived from its one input alone (keyed by the kernel): kept for reuse (Storage.derive).
+  return new Tensor(derived ? storages[0].derive(src.key, run) : run(), [size], 'float32');
 }
 
 /**
