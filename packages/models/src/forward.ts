@@ -8,6 +8,7 @@ import {
 } from '@sorsajs/core';
 import type { ModelConfig } from './config.js';
 import { embeddingKey, leafAt } from './spec.js';
+import { applyLinear, isLinearWeight, type LinearWeight } from './linear-weight.js';
 
 /**
  * Keys and values of every layer for the positions seen so far, `[batch, kvHeads, length, headDim]`
@@ -108,8 +109,13 @@ function rotary(c: ModelConfig, p0: number, T: number): { cosT: Tensor; sinT: Te
   return { cosT: cos(emb), sinT: sin(emb) };
 }
 
+const isWeight = (x: unknown): x is Tensor => isTensor(x) || isLinearWeight(x);
+
+/** The layer `name` (its `.weight` a Tensor or a LinearWeight, and its `.bias` when `bias`) over x. */
 function linear(op: string, params: unknown, name: string, x: Tensor, bias: boolean): Tensor {
-  return nn.linear(x, leafAt(op, params, `${name}.weight`, isTensor), bias ? leafAt(op, params, `${name}.bias`, isTensor) : null);
+  const path = `${name}.weight`;
+  const w = leafAt(op, params, path, isWeight, 'a tensor or a LinearWeight') as Tensor | LinearWeight;
+  return applyLinear(op, path, w, x, bias ? leafAt(op, params, `${name}.bias`, isTensor) : null);
 }
 
 /**
@@ -174,8 +180,8 @@ export function run(op: string, c: ModelConfig, params: unknown, ids: Tensor, ca
       }
       x = nn.rmsNorm(x, leaf('model.norm.weight'), c.normEps);
     }
-    const head = c.tieWordEmbeddings ? leaf(embeddingKey(c)) : leaf('lm_head.weight');
-    const logits = nn.linear(x, head);
+    // An untied head is a linear layer (a LinearWeight may stand there); a tied one is the embedding.
+    const logits = c.tieWordEmbeddings ? nn.linear(x, leaf(embeddingKey(c))) : linear(op, params, 'lm_head', x, false);
     return { logits, cache: keepCache ? { length: p0 + T, layers } : null };
   });
 }

@@ -7,7 +7,7 @@ import { Tensor, add, argmax, div, less, log, max, neg, random, reshape, slice, 
 import { parseConfig } from './config.js';
 import type { KvCache } from './forward.js';
 import { forwardWithCache, type Model } from './model.js';
-import type { ParamTree } from './spec.js';
+import type { ForwardParams } from './linear-weight.js';
 
 /**
  * Options of {@link generate} and {@link nextToken}.
@@ -107,7 +107,7 @@ export function nextToken(logits: Tensor, opts: Omit<GenerateOptions, 'maxNewTok
  * const sampled = await generate(model, model.params, [ids], { maxNewTokens: 20, temperature: 0.8, topK: 40, key: random.key(0) });
  * ```
  */
-export async function generate(model: Model, params: ParamTree, promptIds: readonly (readonly number[])[], opts: GenerateOptions): Promise<number[][]> {
+export async function generate(model: Model, params: ForwardParams, promptIds: readonly (readonly number[])[], opts: GenerateOptions): Promise<number[][]> {
   const op = 'generate';
   const c = parseConfig(model?.config, `${op}: model.config`);
   if (!opts || !Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) throw new Error(`${op}: maxNewTokens must be an integer >= 0, got ${String(opts?.maxNewTokens)}`);

@@ -18,6 +18,8 @@ export { createModel, forwardWithCache } from './model.js';
 export type { CachedForward, CreateModelOptions, Model } from './model.js';
 export type { KvCache, KvLayer } from './forward.js';
 export type { ParamTree } from './spec.js';
+export { isLinearWeight } from './linear-weight.js';
+export type { ForwardParams, LinearWeight } from './linear-weight.js';
 export { loadPretrained, savePretrained } from './io.js';
 export type { SavePretrainedOptions } from './io.js';
 export { generate, nextToken } from './generate.js';

@@ -7,6 +7,7 @@ import { parseConfig, type ModelConfig } from './config.js';
 import { checkIds, run, type KvCache } from './forward.js';
 import { buildTree, paramSpecs, type ParamTree } from './spec.js';
 import { tokenizerFromJson, type TextTokenizer } from './tokenizer.js';
+import type { ForwardParams } from './linear-weight.js';
 
 /**
  * A language model: its config, its parameters as a tree whose leaf paths are the checkpoint's key
@@ -26,12 +27,13 @@ export interface Model {
   readonly params: ParamTree;
   /**
    * Logits `[B, T, vocab]` for ids `[B, T]`, pure and differentiable in `params` (any tree of the
-   * same paths, e.g. `mergeParams(trainable, frozen)` of `@sorsajs/sorsa`). Ids given as rows of
+   * same paths, e.g. `mergeParams(trainable, frozen)` of `@sorsajs/sorsa`; its linear weights may be
+   * `LinearWeight`s, as `factoredParams(trainable, frozen)` gives). Ids given as rows of
    * numbers are checked on the host (integers in `[0, vocab_size)`); an int32 tensor's values live
    * on the device and are not: an id outside the vocabulary there gives NaN logits for its row.
    * A sequence longer than `max_position_embeddings` is an Error either way.
    */
-  forward(params: ParamTree, ids: Tensor | readonly (readonly number[])[]): Tensor;
+  forward(params: ForwardParams, ids: Tensor | readonly (readonly number[])[]): Tensor;
   /** The tokenizer of the checkpoint's `tokenizer.json`, when it has one. */
   readonly tokenizer?: TextTokenizer;
 }
@@ -47,7 +49,7 @@ export interface Model {
  * ({ logits, cache } = forwardWithCache(model.config, model.params, [[4]], cache)); // one position
  * ```
  */
-export function forwardWithCache(config: ModelConfig, params: ParamTree, ids: Tensor | readonly (readonly number[])[], cache: KvCache | null): CachedForward {
+export function forwardWithCache(config: ModelConfig, params: ForwardParams, ids: Tensor | readonly (readonly number[])[], cache: KvCache | null): CachedForward {
   const op = 'forwardWithCache';
   const c = parseConfig(config);
   const { t, made } = checkIds(op, c, ids, cache?.length ?? 0);
@@ -84,7 +86,7 @@ export const tokenizerTexts = new WeakMap<Model, string>();
 
 /** The Model object for a parsed config and its params. */
 export function makeModel(config: ModelConfig, params: ParamTree, tokenizer?: TextTokenizer): Model {
-  const forward = (p: ParamTree, ids: Tensor | readonly (readonly number[])[]): Tensor => {
+  const forward = (p: ForwardParams, ids: Tensor | readonly (readonly number[])[]): Tensor => {
     const { t, made } = checkIds('forward', config, ids);
     try {
       return run('forward', config, p, t, null, false).logits;

@@ -126,12 +126,12 @@ export function buildTree(entries: readonly (readonly [string, Tensor])[]): Para
  * The tensor at a dotted path of a tree, read with own-property checks only; an Error naming `op`
  * and the path when it is missing or not a tensor.
  */
-export function leafAt(op: string, params: unknown, path: string, isTensor: (x: unknown) => x is Tensor): Tensor {
+export function leafAt(op: string, params: unknown, path: string, isTensor: (x: unknown) => x is Tensor, what = 'a tensor'): Tensor {
   let node: unknown = params;
   for (const seg of path.split('.')) {
     if (node === null || typeof node !== 'object' || !Object.hasOwn(node, seg)) throw new Error(`${op}: params has no "${path}"`);
     node = (node as Record<string, unknown>)[seg];
   }
-  if (!isTensor(node)) throw new Error(`${op}: params "${path}" is not a tensor`);
+  if (!isTensor(node)) throw new Error(`${op}: params "${path}" is not ${what}`);
   return node;
 }

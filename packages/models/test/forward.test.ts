@@ -4,7 +4,7 @@
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { createModel, parseConfig } from '@sorsajs/models';
+import { createModel, isLinearWeight, parseConfig, type ForwardParams, type LinearWeight } from '@sorsajs/models';
 import { forEachBackend } from '@sorsajs/testing/backends';
 import { randomWeights, readWeights, transformerReference, transformerTolerance } from '@sorsajs/testing';
 import { GPT2, LLAMA, QWEN2, modelFor } from './configs.js';
@@ -39,6 +39,34 @@ forEachBackend('models forward', (backend) => {
       c.tree.dispose([params, logits, idsT, again]);
     });
   }
+
+  it('a LinearWeight at any linear weight path (untied lm_head included) stands in for the tensor', async () => {
+    for (const json of [GPT2, LLAMA]) {
+      const model = await modelFor(backend, clean(json), c.random.key(1));
+      const ids = [[1, 5, 0, 7, 3]];
+      const plain = await model.forward(model.params, ids).data();
+      // Every rank-2 leaf but the embedding tables is a linear weight.
+      const linearPaths = c.tree.leafPaths(model.params).filter((p) => !/(wte|wpe|embed_tokens)\.weight$/.test(p) && (c.tree.leaves(model.params)[c.tree.leafPaths(model.params).indexOf(p)] as c.Tensor).rank === 2);
+      const called = new Set<string>();
+      const fn = (path: string, W: c.Tensor): LinearWeight => ({ shape: W.shape, linear: (x, b) => (called.add(path), c.nn.linear(x, W, b)) });
+      const asFunctions = c.tree.mapWithPath((path, w) => (linearPaths.includes(path) ? (fn(path, w as c.Tensor) as never) : w), model.params) as unknown as ForwardParams;
+      expect(linearPaths.some((p) => p === 'lm_head.weight')).toBe(json === LLAMA);
+      expect(isLinearWeight((asFunctions as { lm_head?: { weight?: unknown } }).lm_head?.weight)).toBe(json === LLAMA);
+      const logits = model.forward(asFunctions, ids);
+      // The same kernels on the same values: bit for bit.
+      expect(Array.from(await logits.data())).toEqual(Array.from(plain));
+      expect([...called].sort()).toEqual([...linearPaths].sort());
+      // A function of the wrong shape, or one that answers with the wrong shape, is an Error naming the path.
+      const first = linearPaths[0];
+      const W = c.tree.leaves(model.params)[c.tree.leafPaths(model.params).indexOf(first)] as c.Tensor;
+      const swap = (w: LinearWeight): ForwardParams => c.tree.mapWithPath((path, v) => (path === first ? (w as never) : v), model.params) as unknown as ForwardParams;
+      expect(() => model.forward(swap({ shape: [W.shape[0], W.shape[1] + 1], linear: () => { throw new Error('not called'); } }), ids)).toThrow(new RegExp(`forward: "${first.replace(/\./g, '\\.')}" is a LinearWeight of shape \\[${W.shape[0]}, ${W.shape[1] + 1}\\]`));
+      const wrong = c.zeros([5, W.shape[0]]);
+      expect(() => model.forward(swap({ shape: W.shape, linear: () => wrong }), ids)).toThrow(new RegExp(`\\.linear returned \\[5, ${W.shape[0]}\\], expected a Tensor \\[1, 5, ${W.shape[0]}\\]`));
+      expect(() => model.forward(swap({ shape: W.shape } as never), ids)).toThrow(/is not a tensor or a LinearWeight/);
+      c.tree.dispose([model.params, logits, wrong]);
+    }
+  });
 });
 
 it('createModel builds the HF key tree with [out, in] weights and transformers initialization', async () => {
