@@ -4,7 +4,7 @@
  * @module
  */
 import { Tensor, add, matmul, mul, nn, tidy } from '@sorsajs/core';
-import { fmtShape as fmt } from '@sorsajs/core/internal';
+import { fmtShape as fmt, recording } from '@sorsajs/core/internal';
 import { checkResidual, factors, resolveScale } from './checks.js';
 import type { Adapter } from './types.js';
 
@@ -66,21 +66,31 @@ export function merge(adapter: Adapter, residual: Tensor, opts: MergeOptions = {
 }
 
 /**
- * Whether materializing the adapted weight costs fewer flops than the factored forward, for
- * `tokens` rows of input through a layer `[out, in]` with an adapter of rank `rank`.
+ * Whether materializing the adapted weight costs fewer multiply-adds than the factored form, for
+ * `tokens` rows of input through a layer `[out, in]` with an adapter of rank `rank`; with
+ * `training`, counting the backward pass too (the gradients of the adapter's factors, not of the
+ * frozen weight). Both forms share the layer's own `tokens·out·in` forward and its input gradient.
  *
- * Materializing adds `out·in·r` (the product) `+ out·in` (the sum) to the plain layer; the
- * factored form adds `tokens·r·(in + out)` (two thin products) `+ tokens·(r + out)` (the S scaling
- * and the sum of the two outputs). Both backward passes scale the same way.
+ * - Forward only: materializing adds `out·in·r` (the product) `+ out·in` (the sum); the factored
+ *   form adds `tokens·r·(in + out)` (two thin products) `+ tokens·(r + out)` (the S scaling and the
+ *   sum of the two outputs).
+ * - Training: materializing then also forms the weight's gradient `gᵀ x` (`tokens·out·in`) and
+ *   takes the factors' gradients from it (`2·out·in·r`); the factored form's backward is four thin
+ *   products (`2·tokens·r·(in + out)`) and the scalings. So the factored form wins from far fewer
+ *   tokens in training than at inference.
  *
  * @example
  * ```ts
- * preferMerged(1, 4096, 4096, 128);     // false: one token, factored
- * preferMerged(65536, 64, 64, 32);      // true: many tokens through a small layer
+ * preferMerged(1, 4096, 4096, 128);             // false: one token, factored
+ * preferMerged(65536, 64, 64, 32);              // true: many tokens through a small layer
+ * preferMerged(512, 768, 768, 16);              // true at inference,
+ * preferMerged(512, 768, 768, 16, { training: true }); // false in a training step
  * ```
  */
-export function preferMerged(tokens: number, out: number, inp: number, rank: number): boolean {
-  return out * inp * (rank + 1) < tokens * (rank * (inp + out) + rank + out);
+export function preferMerged(tokens: number, out: number, inp: number, rank: number, opts: { training?: boolean } = {}): boolean {
+  const thin = tokens * (rank * (inp + out) + rank + out);
+  if (!opts.training) return out * inp * (rank + 1) < thin;
+  return out * inp * (3 * rank + 1) + tokens * out * inp < thin + 2 * tokens * (rank * (inp + out) + rank);
 }
 
 /**
@@ -107,7 +117,9 @@ export function adaptedLinear(adapter: Adapter, residual: Tensor, x: Tensor, opt
   const scale = resolveScale('adaptedLinear', adapter, opts.scale);
   const tokens = x.size / f.inp;
   return tidy(() => {
-    if (preferMerged(tokens, f.out, f.inp, f.rank)) return nn.linear(x, add(residual, principal(f.left, f.mid, f.right, scale)), bias);
+    // Training when a gradient is being taken through the factors: their backward pass then counts.
+    const training = recording([f.left, f.mid, f.right]);
+    if (preferMerged(tokens, f.out, f.inp, f.rank, { training })) return nn.linear(x, add(residual, principal(f.left, f.mid, f.right, scale)), bias);
     if (f.mid && f.mid.rank === 2) {
       const h2 = matmul(x, mul(f.right, scale === 1 ? f.mid : mul(f.mid, scale)), { transposeB: true });
       return add(nn.linear(x, residual, bias), matmul(h2, f.left, { transposeB: true }));

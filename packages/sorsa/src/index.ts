@@ -30,7 +30,7 @@ export { merge, adaptedLinear, linear, preferMerged } from './forward.js';
 export type { MergeOptions, LinearOptions } from './forward.js';
 export { initAdapter } from './init.js';
 export type { SvdMethod, SvdInitOptions } from './svd.js';
-export { mergeParams, adaptParams } from './params.js';
+export { mergeParams, factoredParams, adaptParams } from './params.js';
 export type { AdaptOptions, Adapted } from './params.js';
 export { orthoRegularizer } from './regularizer.js';
 export { makeTrainStep } from './train.js';

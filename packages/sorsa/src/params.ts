@@ -6,13 +6,14 @@
 import { Tensor, random, reshape, sync, tidy, tree } from '@sorsajs/core';
 import { describe } from '@sorsajs/core/internal';
 import { checkResidual, checkWeight, factors } from './checks.js';
-import { merge } from './forward.js';
+import { adaptedLinear, merge } from './forward.js';
+import type { ForwardParams, LinearWeight } from '@sorsajs/models';
 import { initAdapter } from './init.js';
 import type { SvdInitOptions } from './svd.js';
 import * as adalora from './adalora.js';
 import * as lora from './lora.js';
 import * as pissa from './pissa.js';
-import type { Trainable } from './types.js';
+import type { Adapter, Trainable } from './types.js';
 
 /**
  * The plain parameter tree that `trainable` and `frozen` stand for: `frozen` (the original params
@@ -30,30 +31,67 @@ import type { Trainable } from './types.js';
  * ```
  */
 export function mergeParams<F>(trainable: Trainable, frozen: F): F {
-  if (!trainable || typeof trainable !== 'object' || Array.isArray(trainable)) throw new Error(`mergeParams: trainable must be a record of adapters keyed by path, got ${describe(trainable)}`);
+  return withAdapters('mergeParams', trainable, frozen, (a, residual) => merge(a, residual), (t) => reshape(t, t.shape)) as F;
+}
+
+/**
+ * The tree a model's forward reads for `trainable` and `frozen`, with every adapted weight left
+ * factored: `frozen`, where each path `p` that `trainable` holds an adapter for becomes a
+ * `LinearWeight` (see `@sorsajs/models`) that computes the layer as `adaptedLinear(trainable[p],
+ * frozen at p, x)`. Inside a training step that is `x W_rᵀ + ((x Vtᵀ) S) Uᵀ` wherever it costs fewer
+ * multiply-adds than building `W_r + U diag(S) Vt` (whose backward pass forms the `[out, in]`
+ * gradient `gᵀ x` of every layer, as many multiply-adds as the layer's forward); see
+ * `preferMerged`. The values equal `mergeParams`' to float32 rounding. Tensor entries of
+ * `trainable` (full fine-tuning) and every other frozen leaf pass through as themselves, so the
+ * result owns no tensors: there is nothing to dispose (and `tree.dispose` does not take its
+ * `LinearWeight` leaves). It is for `Model.forward` and `generate`, not for `savePretrained`,
+ * which needs tensors: give that `mergeParams`.
+ *
+ * @example
+ * ```ts
+ * const { trainable, frozen } = await adaptParams(model.params, { rank: 8, targets: (p) => p.endsWith('c_attn.weight') });
+ * const loss = (t: Trainable, f: ParamTree, b: { x: Tensor; y: Tensor }) => nn.crossEntropy(model.forward(factoredParams(t, f), b.x), b.y);
+ * ```
+ */
+export function factoredParams(trainable: Trainable, frozen: object): ForwardParams {
+  const layer = (a: Adapter, residual: Tensor, out: number, inp: number): LinearWeight => ({
+    shape: [out, inp],
+    linear: (x, bias) => adaptedLinear(a, residual, x, { bias }),
+  });
+  return withAdapters('factoredParams', trainable, frozen, layer, (t) => t) as ForwardParams;
+}
+
+/**
+ * `frozen` with every path that `trainable` holds replaced: a Tensor entry (full fine-tuning) by
+ * `pass(it)`, an adapter by `adapted(adapter, residual, out, in)`; every other tensor leaf by
+ * `pass(leaf)`. Paths, adapters and residuals are checked first, errors naming `op`.
+ */
+function withAdapters(op: string, trainable: Trainable, frozen: unknown, adapted: (a: Adapter, residual: Tensor, out: number, inp: number) => unknown, pass: (t: Tensor) => unknown): unknown {
+  if (!trainable || typeof trainable !== 'object' || Array.isArray(trainable)) throw new Error(`${op}: trainable must be a record of adapters keyed by path, got ${describe(trainable)}`);
   const paths = tree.leafPaths(frozen);
   const known = new Set(paths);
   for (const [p, a] of Object.entries(trainable)) {
-    if (!known.has(p)) throw new Error(`mergeParams: trainable path "${p}" is not a leaf of frozen (leaves: ${paths.slice(0, 8).join(', ')}${paths.length > 8 ? ', ...' : ''})`);
-    if (!(a instanceof Tensor)) factors('mergeParams', a, `adapter "${p}"`);
+    if (!known.has(p)) throw new Error(`${op}: trainable path "${p}" is not a leaf of frozen (leaves: ${paths.slice(0, 8).join(', ')}${paths.length > 8 ? ', ...' : ''})`);
+    if (!(a instanceof Tensor)) factors(op, a, `adapter "${p}"`);
   }
   return tidy(() =>
     tree.mapWithPath((path, leaf) => {
       const a = Object.prototype.hasOwnProperty.call(trainable, path) ? trainable[path] : undefined;
       if (a instanceof Tensor) {
-        a.use('mergeParams');
+        a.use(op);
         if (!(leaf instanceof Tensor) || leaf.rank !== a.rank || leaf.shape.some((d, i) => d !== a.shape[i])) {
-          throw new Error(`mergeParams: trainable weight "${path}" is [${a.shape}], but frozen holds ${describe(leaf)} there`);
+          throw new Error(`${op}: trainable weight "${path}" is [${a.shape}], but frozen holds ${describe(leaf)} there`);
         }
-        return reshape(a, a.shape);
+        return pass(a) as tree.Leaf;
       }
       if (a !== undefined) {
-        const f = factors('mergeParams', a, `adapter "${path}"`);
-        return merge(a, checkResidual('mergeParams', leaf, f.out, f.inp, `frozen "${path}"`));
+        const f = factors(op, a, `adapter "${path}"`);
+        // A LinearWeight where the merged form has a tensor: models' forward takes either.
+        return adapted(a, checkResidual(op, leaf, f.out, f.inp, `frozen "${path}"`), f.out, f.inp) as tree.Leaf;
       }
-      return leaf instanceof Tensor ? reshape(leaf, leaf.shape) : leaf;
+      return leaf instanceof Tensor ? (pass(leaf) as tree.Leaf) : leaf;
     }, frozen),
-  ) as F;
+  );
 }
 
 /**

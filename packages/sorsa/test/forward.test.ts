@@ -3,9 +3,10 @@
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { adaptedLinear, linear, lora, pissa, adalora, merge, mergeParams, preferMerged, type SorsaAdapter, type LoraAdapter } from '@sorsajs/sorsa';
+import { adaptParams, adaptedLinear, factoredParams, linear, lora, pissa, adalora, merge, mergeParams, preferMerged, type SorsaAdapter, type LoraAdapter } from '@sorsajs/sorsa';
+import { createModel, isLinearWeight } from '@sorsajs/models';
 import { forEachBackend } from '@sorsajs/testing/backends';
-import { EPS32, closeTo, mm, mmAbs, rand, scaleCols, tr } from './ref.js';
+import { EPS32, addv, closeTo, mm, mmAbs, rand, scaleCols, tr } from './ref.js';
 
 const [OUT, IN, R] = [5, 4, 3];
 const Ud = rand(OUT * R, 1);
@@ -69,6 +70,109 @@ forEachBackend('sorsa forward', () => {
         c.tree.dispose([x, a, Wr, b, y]);
       }
     }
+  });
+
+  it('preferMerged counts the backward pass in training: the factored form wins from far fewer tokens', () => {
+    // Hand counts at [16, 16], rank 2. Inference: merged 16·16·3 = 768 against 64·(2·32 + 2 + 16)
+    // = 5248 thin; training: 16·16·7 + 64·256 = 18176 against 5248 + 2·64·(64 + 2) = 13696.
+    expect(preferMerged(64, 16, 16, 2)).toBe(true);
+    expect(preferMerged(64, 16, 16, 2, { training: true })).toBe(false);
+    // Training at many tokens compares out·in (the weight's gradient) with about 3r(in + out) (the
+    // thin products): [4, 4] rank 2 has 16 < 48, so merged even in training.
+    expect(preferMerged(4096, 4, 4, 2, { training: true })).toBe(true);
+    // GPT-2 small's attention projection at rank 8. 128 tokens: 768·768·9 = 5.3M merged against
+    // 128·(8·1536 + 776) = 1.7M thin, factored either way. 4096 tokens: merged at inference (5.3M
+    // against 54M), factored in training (2.4G for gᵀx against 54M + 101M).
+    expect(preferMerged(128, 768, 768, 8)).toBe(false);
+    expect(preferMerged(128, 768, 768, 8, { training: true })).toBe(false);
+    expect(preferMerged(4096, 768, 768, 8)).toBe(true);
+    expect(preferMerged(4096, 768, 768, 8, { training: true })).toBe(false);
+  });
+
+  it("adaptedLinear's gradients match float64 references on both paths a training step can take", async () => {
+    // y = x Wᵀ + b, W = Wr + U diag(S) Vt; L = Σ G ⊙ y. dW = Gᵀ x, dU = dW Vtᵀ diag(S),
+    // dS_k = Σ_i U_ik (dW Vtᵀ)_ik, dVt = diag(S) Uᵀ dW, dx = G W.
+    // [16, 16] rank 2 at 64 tokens: factored in training (merged at inference); [4, 4] rank 2 at
+    // 512 tokens: merged either way.
+    for (const [o, n, r, T] of [[16, 16, 2, 64], [4, 4, 2, 512]]) {
+      const [ud, sd, vd, wd, xd, gd, bdd] = [rand(o * r, 21), rand(r, 22, 0.5, 2), rand(r * n, 23), rand(o * n, 24), rand(T * n, 25), rand(T * o, 26), rand(o, 27)];
+      const adapter = { U: c.tensor(ud, [o, r]), S: c.tensor(sd, [r]), Vt: c.tensor(vd, [r, n]) };
+      const [Wr, x, G, b] = [c.tensor(wd, [o, n]), c.tensor(xd, [T, n]), c.tensor(gd, [T, o]), c.tensor(bdd, [o])];
+      const g = c.grad((p: { a: SorsaAdapter; x: c.Tensor }) => c.sum(c.mul(adaptedLinear(p.a, Wr, p.x, { bias: b }), G)))({ a: adapter, x });
+      const W = addv(wd, mm(scaleCols(ud, sd, o, r), vd, o, r, n));
+      const dW = mm(tr(gd, T, o), xd, o, T, n);
+      const dWV = mm(dW, tr(vd, r, n), o, n, r);
+      const want = {
+        U: scaleCols(dWV, sd, o, r),
+        S: Float64Array.from({ length: r }, (_, k) => Array.from({ length: o }, (_, i) => ud[i * r + k] * dWV[i * r + k]).reduce((s, v) => s + v, 0)),
+        Vt: mm(tr(ud, o, r), dW, r, o, n).map((v, p) => v * sd[Math.floor(p / n)]),
+        x: mm(gd, W, T, o, n),
+      };
+      // Each entry sums at most T + n + o + r products of values under 2 in magnitude (data in
+      // [-1, 1], S in [0.5, 2]): float32 rounding of sums that long, in either association.
+      const tol = 8 * (T + n + o + r) * EPS32 * 4;
+      const got = { U: g.a.U, S: g.a.S, Vt: g.a.Vt, x: g.x } as Record<string, c.Tensor>;
+      for (const k of ['U', 'S', 'Vt', 'x'] as const) expect(closeTo(await read(got[k]), want[k], () => tol, `d${k} at [${o}, ${n}] r${r} T${T}`)).toEqual([]);
+      c.tree.dispose([g, adapter, Wr, x, G, b]);
+    }
+  });
+
+  it('factoredParams puts a LinearWeight at each adapted path that computes the adapted layer', async () => {
+    const Wr = c.tensor(Wrd, [OUT, IN]);
+    const head = c.tensor(rand(6, 11), [2, 3]);
+    const full = c.tensor(rand(6, 13), [2, 3]);
+    const bias = c.tensor(bd, [OUT]);
+    const frozen = { blocks: [{ wq: Wr, b: bias }], head, n: 3 };
+    const trainable = { 'blocks.0.wq': sorsaAdapter(0.5), head: full };
+    const p = factoredParams(trainable, frozen) as unknown as { blocks: [{ wq: unknown; b: c.Tensor }]; head: c.Tensor; n: number };
+    const wq = p.blocks[0].wq;
+    expect(isLinearWeight(wq)).toBe(true);
+    if (!isLinearWeight(wq)) return;
+    expect(wq.shape).toEqual([OUT, IN]);
+    // Nothing new is made: frozen leaves and full fine-tuning tensors pass through as themselves.
+    expect(p.blocks[0].b).toBe(bias);
+    expect(p.head).toBe(full);
+    expect(p.n).toBe(3);
+    const tokens = 3;
+    const xd = rand(tokens * IN, 14);
+    const x = c.tensor(xd, [tokens, IN]);
+    const y = wq.linear(x, bias);
+    const ref = mergedRef(0.5);
+    const want = mm(xd, tr(ref.W, OUT, IN), tokens, IN, OUT).map((v, i) => v + bd[i % OUT]);
+    const mag = mm(Array.from(xd, Math.abs), tr(ref.mag, OUT, IN), tokens, IN, OUT).map((v, i) => v + Math.abs(bd[i % OUT]));
+    expect(closeTo(await read(y), want, (i) => 4 * (IN + R + 4) * EPS32 * mag[i], 'y')).toEqual([]);
+    expect(() => factoredParams({ 'blocks.1.wq': trainable['blocks.0.wq'] }, frozen)).toThrow(/factoredParams: trainable path "blocks.1.wq" is not a leaf of frozen/);
+    expect(() => factoredParams({ head: sorsaAdapter() }, frozen)).toThrow(/factoredParams: frozen "head" must be \[5,4\]/);
+    c.tree.dispose([y, x, trainable, frozen]);
+  });
+
+  it('a model gives the same loss and adapter gradients through factoredParams as through mergeParams', async () => {
+    // A tiny GPT-2 at 2 x 6 tokens: training takes the factored form for every adapted layer here
+    // (preferMerged's counts), mergeParams the merged one, whose gradients are checked against
+    // float64 references above. Both are float32 sums of the same terms in other orders.
+    const model = createModel({ model_type: 'gpt2', vocab_size: 31, n_positions: 8, n_embd: 16, n_layer: 2, n_head: 2 }, c.random.key(3));
+    const targets = (p: string): boolean => /(c_attn|c_proj|c_fc)\.weight$/.test(p);
+    const ids = c.tensor(Int32Array.from({ length: 12 }, (_, i) => (i * 5 + 2) % 31), [2, 6], 'int32');
+    const labels = c.tensor(Int32Array.from({ length: 12 }, (_, i) => (i * 7 + 1) % 31), [2, 6], 'int32');
+    for (const method of ['sorsa', 'adalora', 'full'] as const) {
+      const { trainable, frozen } = await adaptParams(model.params, { method, rank: 3, targets, key: c.random.key(4) });
+      const lossOf = (via: typeof mergeParams | typeof factoredParams) => c.valueAndGrad((t: typeof trainable) => c.nn.crossEntropy(model.forward(via(t, frozen) as never, ids), labels))(trainable);
+      const [l1, g1] = lossOf(mergeParams);
+      const [l2, g2] = lossOf(factoredParams);
+      const [a, b] = [(await l1.data())[0], (await l2.data())[0]];
+      expect(Math.abs(a - b), `${method} loss ${a} against ${b}`).toBeLessThanOrEqual(64 * EPS32 * Math.abs(a));
+      // Leaves without a gradient (null) sit at the same paths either way.
+      const read = async (g: unknown): Promise<number[]> => (await Promise.all(c.tree.leaves(g).map(async (t) => (t instanceof c.Tensor ? Array.from(await t.data()) : [NaN])))).flat();
+      const [flat1, flat2] = [await read(g1), await read(g2)];
+      expect(flat2.map(Number.isNaN)).toEqual(flat1.map(Number.isNaN));
+      const scale = Math.max(...flat1.filter((v) => !Number.isNaN(v)).map(Math.abs));
+      // The comparison can fail: the gradients are not zero (the bound below is relative to them).
+      expect(scale, method).toBeGreaterThan(1e-6);
+      const worst = Math.max(...flat1.map((v, i) => (Number.isNaN(v) ? 0 : Math.abs(v - flat2[i]))));
+      expect(worst, `${method}: worst gradient difference against the largest entry ${scale}`).toBeLessThanOrEqual(256 * EPS32 * scale);
+      c.tree.dispose([l1, g1, l2, g2, trainable, frozen]);
+    }
+    c.tree.dispose([model.params, ids, labels]);
   });
 
   it('adaptedLinear and merge leave no intermediates and do not consume their inputs', async () => {

@@ -13,7 +13,7 @@ import { Option, type Command } from 'commander';
 import * as adalora from '../../adalora.js';
 import { loadCheckpoint, saveCheckpoint } from '../../checkpoint.js';
 import { merge } from '../../forward.js';
-import { adaptParams, mergeParams } from '../../params.js';
+import { adaptParams, factoredParams, mergeParams } from '../../params.js';
 import { savePeftAdapter } from '../../peft.js';
 import { makeTrainStep } from '../../train.js';
 import type { Adapter, AdaloraAdapter, Trainable } from '../../types.js';
@@ -353,7 +353,7 @@ export async function finetune(a: FinetuneArgs, progress: Progress, signal: { in
   const lrSchedule = schedule(a);
   const ts = makeTrainStep({
     loss: (t: Trainable, f: ParamTree, b: { ids: Tensor; labels: Tensor }) => {
-      const l = nn.crossEntropy(model.forward(mergeParams(t, f), b.ids), b.labels, { ignoreIndex: IGNORE });
+      const l = nn.crossEntropy(model.forward(factoredParams(t, f), b.ids), b.labels, { ignoreIndex: IGNORE });
       // AdaLoRA's orthogonal regularizer enters the loss, as PEFT adds it (orth_reg_weight 0.5).
       return a.method === 'adalora' ? add(l, mul(adalora.orthRegularizer(t), adalora.DEFAULTS.orthRegWeight)) : l;
     },
