@@ -12,7 +12,8 @@ The step is the official SORSA trainer's order: the task loss's gradients with r
 adapters (U, S, Vt) only, clipped by clip_grad_norm_ (global norm, 1e-6 added to the norm), then
 the gradient of (gamma / peakLr) * regularizer accumulated unclipped, then torch.optim.AdamW. The
 regularizer is the mean over every U and Vt of the unsquared Frobenius norms of U^T U - I and
-Vt Vt^T - I. Timing mirrors tinybench: at least warmupMs and warmupIterations of warm-up, then at
+Vt Vt^T - I. With shapes.factored each adapted layer is computed as PEFT computes it,
+x W_r^T + b + ((x Vt^T) * S) U^T; otherwise through the merged weight W_r + U diag(S) Vt. Timing mirrors tinybench: at least warmupMs and warmupIterations of warm-up, then at
 least timeMs and iterations samples, each one call until the loss is a Python float.
 
 Usage: python3 gpt_step.py DIR
@@ -55,25 +56,35 @@ def main() -> None:
     causal = torch.ones(T, T, dtype=torch.bool).tril()
     masked = torch.finfo(torch.float32).min  # sorsajs's attention puts -FLT_MAX where it masks
 
-    def logits_of(weight):
+    def logits_of(linear):
         x = frozen["transformer.wte.weight"][ids] + frozen["transformer.wpe.weight"][:T]
         for layer in range(s["layers"]):
             p = f"transformer.h.{layer}"
             y = F.layer_norm(x, (D,), frozen[f"{p}.ln_1.weight"], frozen[f"{p}.ln_1.bias"], h["normEps"])
-            qkv = F.linear(y, weight(f"{p}.attn.c_attn.weight"), frozen[f"{p}.attn.c_attn.bias"])
+            qkv = linear(y, f"{p}.attn.c_attn.weight", frozen[f"{p}.attn.c_attn.bias"])
             q, k, v = (t.reshape(B, T, H, hd).transpose(1, 2) for t in qkv.split(D, dim=-1))
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(hd)
             a = torch.softmax(scores.masked_fill(~causal, masked), dim=-1) @ v
-            x = x + F.linear(a.transpose(1, 2).reshape(B, T, D), weight(f"{p}.attn.c_proj.weight"), frozen[f"{p}.attn.c_proj.bias"])
+            x = x + linear(a.transpose(1, 2).reshape(B, T, D), f"{p}.attn.c_proj.weight", frozen[f"{p}.attn.c_proj.bias"])
             y = F.layer_norm(x, (D,), frozen[f"{p}.ln_2.weight"], frozen[f"{p}.ln_2.bias"], h["normEps"])
-            y = F.gelu(F.linear(y, weight(f"{p}.mlp.c_fc.weight"), frozen[f"{p}.mlp.c_fc.bias"]), approximate="tanh")
-            x = x + F.linear(y, weight(f"{p}.mlp.c_proj.weight"), frozen[f"{p}.mlp.c_proj.bias"])
+            y = F.gelu(linear(y, f"{p}.mlp.c_fc.weight", frozen[f"{p}.mlp.c_fc.bias"]), approximate="tanh")
+            x = x + linear(y, f"{p}.mlp.c_proj.weight", frozen[f"{p}.mlp.c_proj.bias"])
         x = F.layer_norm(x, (D,), frozen["transformer.ln_f.weight"], frozen["transformer.ln_f.bias"], h["normEps"])
         return F.linear(x, frozen["transformer.wte.weight"])  # the tied lm head
 
     def merged(p):
         a = adapters[p]
         return frozen[p] + (a["U"] * a["S"]) @ a["Vt"]
+
+    def merged_layer(y, p, bias):
+        return F.linear(y, merged(p), bias)
+
+    def factored_layer(y, p, bias):
+        # PEFT's way (and sorsajs's factoredParams): the frozen layer plus the adapter's thin products.
+        a = adapters[p]
+        return F.linear(y, frozen[p], bias) + ((y @ a["Vt"].T) * a["S"]) @ a["U"].T
+
+    adapted_layer = factored_layer if s.get("factored") else merged_layer
 
     def regularizer():
         total = 0
@@ -89,7 +100,7 @@ def main() -> None:
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(logits_of(merged).reshape(B * T, -1), labels)
+        loss = F.cross_entropy(logits_of(adapted_layer).reshape(B * T, -1), labels)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(params, h["maxGradNorm"])
         (reg_weight * regularizer()).backward()  # accumulates into .grad after clipping: not clipped
@@ -104,7 +115,7 @@ def main() -> None:
 
     def forward():
         with torch.no_grad():
-            logits_of(lambda p: fixed[p])
+            logits_of(lambda y, p, bias: F.linear(y, fixed[p], bias))
 
     t = man["timing"]
 

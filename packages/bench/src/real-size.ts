@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import * as sj from '@sorsajs/core';
 import type { BackendRequest } from '@sorsajs/core';
 import { createModel, generate, loadPretrained, savePretrained, type Model, type ParamTree } from '@sorsajs/models';
-import { adaptParams, makeTrainStep, mergeParams, type Trainable } from '@sorsajs/sorsa';
+import { adaptParams, factoredParams, makeTrainStep, type Trainable } from '@sorsajs/sorsa';
 
 /** The two configs of the trial. */
 export const REAL_SIZE_CONFIGS: Record<string, Record<string, unknown>> = {
@@ -137,7 +137,7 @@ async function trial(name: string): Promise<void> {
     const x = sj.tensor(Int32Array.from(seq.slice(0, T)), [1, T], 'int32');
     const y = sj.tensor(Int32Array.from(seq.slice(1)), [1, T], 'int32');
     const step = makeTrainStep<Trainable, ParamTree, { x: sj.Tensor; y: sj.Tensor }>({
-      loss: (t, f, b) => sj.nn.crossEntropy(model.forward(mergeParams(t, f), b.x), b.y),
+      loss: (t, f, b) => sj.nn.crossEntropy(model.forward(factoredParams(t, f), b.x), b.y),
       optimizer: sj.optim.adamw({ lr: 1e-4, weightDecay: 0 }),
       gamma: 4e-4,
       peakLr: 1e-4,

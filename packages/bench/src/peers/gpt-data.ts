@@ -23,6 +23,11 @@ export interface GptStepShapes {
   readonly rank: number;
   /** `n_positions`, the learned position table's rows (default: `seq`). */
   readonly positions?: number;
+  /**
+   * Each adapted layer computed factored, `x W_rᵀ + b + ((x Vtᵀ) S) Uᵀ` (sorsajs's `factoredParams`,
+   * PEFT's layer), instead of through the merged weight `W_r + U diag(S) Vt` (default).
+   */
+  readonly factored?: boolean;
 }
 
 /**

@@ -10,7 +10,7 @@
 import * as sj from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 import { createModel, type ParamTree } from '@sorsajs/models';
-import { adaptParams, makeTrainStep, mergeParams, type SorsaAdapter, type Trainable } from '@sorsajs/sorsa';
+import { adaptParams, factoredParams, makeTrainStep, mergeParams, type SorsaAdapter, type Trainable } from '@sorsajs/sorsa';
 import { GPT_HYPER, type GptProbe, type GptStepData, type GptStepShapes, type HostAdapter, type HostArray } from '../peers/gpt-data.js';
 
 /** How far a peer's step-0 loss may be from sorsajs's, relative: float32 rounding, not a different step. */
@@ -120,7 +120,7 @@ export async function prepareGptStep(s: GptStepShapes): Promise<GptStepRun> {
   const data: GptStepData = { shapes: s, hyper: h, frozen: frozenHost, adapters: adaptersHost, ids, labels };
 
   const ts = makeTrainStep({
-    loss: (t: Trainable, f: ParamTree, b: { x: sj.Tensor; y: sj.Tensor }) => sj.nn.crossEntropy(model.forward(mergeParams(t, f), b.x), b.y),
+    loss: (t: Trainable, f: ParamTree, b: { x: sj.Tensor; y: sj.Tensor }) => sj.nn.crossEntropy(model.forward(s.factored ? factoredParams(t, f) : mergeParams(t, f), b.x), b.y),
     optimizer: sj.optim.adamw({ lr: h.lr, weightDecay: h.weightDecay }),
     gamma: h.gamma,
     peakLr: h.peakLr,

@@ -5,7 +5,9 @@
  * one-position passes after that prompt, each one's next token read back, as `generate` does), and
  * one SORSA fine-tuning step on one sequence of 128 tokens (rank-8 adapters on every linear layer
  * of the blocks, AdamW, clipping and the regularizer: the gpt suite's step at GPT-2 small's shapes,
- * its PyTorch peer `peers/gpt_step.py` checked the same way, step-0 loss and gradient norm first).
+ * its PyTorch peer `peers/gpt_step.py` checked the same way, step-0 loss and gradient norm first;
+ * both sides compute each adapted layer factored, as PEFT does and as sorsajs's `factoredParams`
+ * does wherever that is cheaper, which at these shapes it is).
  *
  * The weights are createModel's (seed 0), saved with savePretrained to a temporary checkpoint
  * directory; the PyTorch peer (`peers/gpt2_forward.py`, no transformers) reads that directory
@@ -47,7 +49,7 @@ const STEPS = 32;
 const LOGIT_TOL = 1e-3;
 
 /** The training step's shapes: GPT-2 small, one sequence of `PROMPT` tokens, rank 8. */
-const STEP_SHAPES: GptStepShapes = { vocab: 50257, width: 768, heads: 12, layers: 12, positions: 1024, seq: PROMPT, batch: 1, rank: 8 };
+const STEP_SHAPES: GptStepShapes = { vocab: 50257, width: 768, heads: 12, layers: 12, positions: 1024, seq: PROMPT, batch: 1, rank: 8, factored: true };
 
 const FORWARD_CASE = `gpt2-124M forward 1x${PROMPT}`;
 const DECODE_CASE = `gpt2-124M greedy decode ${STEPS} tokens after ${PROMPT}`;
