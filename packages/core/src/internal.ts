@@ -20,6 +20,7 @@ import { checkLaunch } from './autodiff/tape.js';
 
 export { launch, launchDims } from './ops/operand.js';
 export { recording, untracked } from './autodiff/tape.js';
+export { engine as currentEngine, probeWide } from './backend/registry.js';
 export { divmod } from './kernels/index-math.js';
 export { bakeScalars } from './kernels/bake.js';
 export { matmulInJob, rowMajor, type JobMatmulDims } from './ops/matmul-job.js';

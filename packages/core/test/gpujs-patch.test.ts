@@ -65,6 +65,22 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     expect(kernel).toContain('_dispatchShared');
   });
 
+  it("the wasm probe passes with the patch, and names the patch when kernels cannot return Array(16)", async () => {
+    await c.init({ backend: 'wasm' });
+    const e = internal.currentEngine();
+    expect(await internal.probeWide(e)).toBeNull();
+    // What upstream gpu.js's wasm code generator says to a wide return, as init would meet it.
+    const run = e.run;
+    e.run = () => {
+      throw new Error('kernel "probe:wide" failed on wasm: WebAssembly backend does not yet support returning Array(16) on line 2, position 1:');
+    };
+    try {
+      expect(await internal.probeWide(e)).toMatch(/^gpu\.js is not patched: its wasm kernels cannot return Array\(16\), which matmul needs \(.*does not yet support returning Array\(16\).*patches\/gpu\.js\+2\.24\.1\.patch.*init\(\{ backend: 'cpu' \}\)/);
+    } finally {
+      e.run = run;
+    }
+  });
+
   it('reads at uniform + thread.x match the scalar formula, also past the end (clamped)', async () => {
     const a = new Float32Array(37).map((_, i) => Math.sin(i) * 3);
     const t = c.tensor(a, [37]);

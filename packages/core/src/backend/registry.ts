@@ -77,7 +77,7 @@ async function probe(name: BackendName): Promise<string | null> {
     out.release();
     input.release();
     if (got[0] !== 3 || got[1] !== 5 || got[2] !== 7) return `probe kernel returned [${Array.from(got).join(', ')}], expected [3, 5, 7]`;
-    const loop = await probeLoop(engine);
+    const loop = (await probeLoop(engine)) ?? (name === 'wasm' ? await probeWide(engine) : null);
     if (loop) {
       engine.destroy();
       return loop;
@@ -93,6 +93,49 @@ async function probe(name: BackendName): Promise<string | null> {
       }
     }
     return `${name} kernel failed: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+/**
+ * wasm only: a kernel returning Array(16) per cell, what the wasm matmul's 4 x 16 tiles return. Only
+ * gpu.js with this project's patch (patches/gpu.js+2.24.1.patch) builds it; upstream gpu.js's wasm
+ * code generator refuses wide returns, so without the patch matmul would fail at its first call.
+ */
+const PROBE_WIDE = {
+  key: 'probe:wide',
+  arrays: ['a'],
+  scalars: [],
+  components: 16 as const,
+  body: `const v = a[this.thread.x];
+return [${Array.from({ length: 16 }, (_, k) => (k === 0 ? 'v' : `v + ${k}`)).join(', ')}];`,
+};
+
+/**
+ * @internal Why `engine` (wasm) cannot run the wide-return kernels its matmul needs, or null: part
+ * of the wasm probe, so that `init` refuses an unpatched gpu.js with the remedy instead of matmul
+ * failing later with gpu.js's own message.
+ *
+ * @example
+ * ```ts
+ * await probeWide(engine()); // null with the patch
+ * ```
+ */
+export async function probeWide(engine: Engine): Promise<string | null> {
+  const input = Storage.ready(engine, 2, new Float32Array([10, 20]));
+  try {
+    const out = engine.run(PROBE_WIDE, 2, [input], []);
+    const got = await engine.read(await out.get());
+    out.release();
+    for (let c = 0; c < 2; c++) {
+      for (let k = 0; k < 16; k++) {
+        if (got[c * 16 + k] !== 10 * (c + 1) + k) return `a kernel returning Array(16) gave ${got[c * 16 + k]} at cell ${c}, component ${k}, expected ${10 * (c + 1) + k} (kernels give wrong results here)`;
+      }
+    }
+    return null;
+  } catch (e) {
+    return `gpu.js is not patched: its wasm kernels cannot return Array(16), which matmul needs (${(e as Error).message.split('\n')[0]}). Install gpu.js with this project's patches/gpu.js+2.24.1.patch (the repository's npm install applies it through patch-package), or use init({ backend: 'cpu' })`;
+  } finally {
+    input.release();
   }
 }
 
