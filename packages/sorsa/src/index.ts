@@ -6,7 +6,9 @@
  *   number leaf `scale`; its frozen residual is a separate tensor.
  * - Whole models: `await adaptParams(params, { rank, targets })` gives `{ trainable, frozen }`, where
  *   `trainable` maps dotted paths to adapters and `frozen` is `params` with residuals in place of the
- *   adapted weights; `mergeParams(trainable, frozen)` rebuilds plain params inside the loss.
+ *   adapted weights; `mergeParams(trainable, frozen)` rebuilds plain params inside the loss, and
+ *   `factoredParams(trainable, frozen)` gives a `@sorsajs/models` forward the adapted layers
+ *   unmerged, which a training step of a real-size model runs faster.
  * - Training: `orthoRegularizer` and `makeTrainStep` (the official order of one step).
  *
  * Guides: [SORSA and the other methods](../../../docs/guides/sorsa.md), [the command line](../../../docs/guides/cli.md).

@@ -1,6 +1,7 @@
 /**
  * Whole parameter trees: `adaptParams` splits a model's params into trainable adapters and frozen
- * residuals, `mergeParams` rebuilds plain params from them (differentiably, inside the loss).
+ * residuals, `mergeParams` rebuilds plain params from them (differentiably, inside the loss), and
+ * `factoredParams` gives `@sorsajs/models`' forward the adapted layers unmerged.
  * @module
  */
 import { Tensor, random, reshape, sync, tidy, tree } from '@sorsajs/core';
@@ -86,7 +87,7 @@ function withAdapters(op: string, trainable: Trainable, frozen: unknown, adapted
       }
       if (a !== undefined) {
         const f = factors(op, a, `adapter "${path}"`);
-        // A LinearWeight where the merged form has a tensor: models' forward takes either.
+        // mergeParams: the merged weight; factoredParams: a LinearWeight (models' forward takes either).
         return adapted(a, checkResidual(op, leaf, f.out, f.inp, `frozen "${path}"`), f.out, f.inp) as tree.Leaf;
       }
       return leaf instanceof Tensor ? (pass(leaf) as tree.Leaf) : leaf;
