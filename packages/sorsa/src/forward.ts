@@ -76,8 +76,11 @@ export function merge(adapter: Adapter, residual: Tensor, opts: MergeOptions = {
  *   sum of the two outputs).
  * - Training: materializing then also forms the weight's gradient `gᵀ x` (`tokens·out·in`) and
  *   takes the factors' gradients from it (`2·out·in·r`); the factored form's backward is four thin
- *   products (`2·tokens·r·(in + out)`) and the scalings. So the factored form wins from far fewer
- *   tokens in training than at inference.
+ *   products (`2·tokens·r·(in + out)`) and the scalings. It also runs about five more kernels a
+ *   step, most of them thin products that use the hardware poorly, so it is charged
+ *   `FACTORED_TRAINING_OVERHEAD` multiply-adds more (measured on wasm, see below). So the factored
+ *   form wins in training from far fewer tokens than at inference, on layers big enough for the
+ *   saving to outweigh the extra kernels.
  *
  * @example
  * ```ts
@@ -90,8 +93,18 @@ export function merge(adapter: Adapter, residual: Tensor, opts: MergeOptions = {
 export function preferMerged(tokens: number, out: number, inp: number, rank: number, opts: { training?: boolean } = {}): boolean {
   const thin = tokens * (rank * (inp + out) + rank + out);
   if (!opts.training) return out * inp * (rank + 1) < thin;
-  return out * inp * (3 * rank + 1) + tokens * out * inp < thin + 2 * tokens * (rank * (inp + out) + rank);
+  return out * inp * (3 * rank + 1) + tokens * out * inp < thin + 2 * tokens * (rank * (inp + out) + rank) + FACTORED_TRAINING_OVERHEAD;
 }
+
+/**
+ * What `preferMerged` charges the factored form of one layer in a training step for its extra
+ * kernels, in multiply-adds: 2^26 (~67M). Measured on wasm (2 cores): in a step of a width-128 GPT-2
+ * (8 adapted layers, 512 tokens, rank 8) the factored form saved ~160M multiply-adds over the merged
+ * one, ran 37 more kernels, and was 7-20 ms slower (medians of 30 steps), so its extra kernels cost
+ * about what ~50-100M multiply-adds do per layer. At GPT-2 small (1 × 128 tokens, rank 8) each
+ * layer saves 90-270M, and the factored step took 1.9-2.0 s against 3.0-3.9 s.
+ */
+export const FACTORED_TRAINING_OVERHEAD = 2 ** 26;
 
 /**
  * The adapted linear layer `x W_rᵀ + scale · ((x Vtᵀ) * S) Uᵀ (+ bias)` (SORSA; `x W_rᵀ + scale ·

@@ -28,7 +28,7 @@
  */
 export type { Adapter, SorsaAdapter, LoraAdapter, AdaloraAdapter, Trainable, Init } from './types.js';
 export { isSorsaAdapter, isLoraAdapter, isAdaloraAdapter } from './types.js';
-export { merge, adaptedLinear, linear, preferMerged } from './forward.js';
+export { merge, adaptedLinear, linear, preferMerged, FACTORED_TRAINING_OVERHEAD } from './forward.js';
 export type { MergeOptions, LinearOptions } from './forward.js';
 export { initAdapter } from './init.js';
 export type { SvdMethod, SvdInitOptions } from './svd.js';
