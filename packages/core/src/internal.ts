@@ -18,7 +18,7 @@ export type { Payload } from './backend/types.js';
 import { storagesOf } from './ops/operand.js';
 import { checkLaunch } from './autodiff/tape.js';
 
-export { launch, launchDims } from './ops/operand.js';
+export { launch, launchDims, launchParts } from './ops/operand.js';
 export { recording, untracked } from './autodiff/tape.js';
 export { engine as currentEngine, probeWide } from './backend/registry.js';
 export { divmod } from './kernels/index-math.js';

@@ -714,7 +714,7 @@ forEachBackend('optim', () => {
       c.tree.dispose([params, g, s0, scale, d]);
     });
 
-    it('kernel launches: globalNorm of 24 leaves in 5, adamw 3 per leaf whatever the options', async () => {
+    it('kernel launches: globalNorm of 24 leaves in 5, adamw 1 per leaf on wasm (3 elsewhere) whatever the options', async () => {
       const xs = Array.from({ length: 24 }, (_, i) => c.tensor(randomData(3 + i, 45 + i, -1, 1)));
       const params = Array.from({ length: 24 }, (_, i) => c.tensor(randomData(3 + i, 90 + i, -1, 1)));
       await c.sync();
@@ -730,7 +730,8 @@ forEachBackend('optim', () => {
       before = internal.launches();
       const [p1, s1] = optim.applyStep(opt, xs, s0, params, { gradScale: coef, add: { grads: xs, weight: 0.4 }, applyIf: one });
       await c.sync();
-      expect(internal.launches() - before).toBe(3 * 24);
+      // wasm: one kernel a leaf stores the moments and the parameter one after another.
+      expect(internal.launches() - before).toBe((c.backend() === 'wasm' ? 1 : 3) * 24);
       c.tree.dispose([xs, params, n, s0, coef, one, p1, s1]);
     });
 

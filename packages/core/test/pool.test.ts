@@ -85,4 +85,49 @@ describe.skipIf(!!skip)(`result-array pool on wasm${skip ? ` — SKIPPED: ${skip
       c.tree.dispose([A, B, C]);
     }
   });
+
+  it("a kernel's results in parts (launchParts): each part its formula, live parts untouched by recycling, the shared array back only after the last part", async () => {
+    // Three results one after another: 2v, v + 1, v·v (float32, one rounding each).
+    const parts = (n: number, threaded: boolean): internal.KernelSource => ({
+      key: `test:parts:${n}:${threaded}`,
+      arrays: ['a'],
+      scalars: [],
+      threaded,
+      components: 3,
+      store: { strides: [1, 0, 0], offsets: [0, n, 2 * n] },
+      body: 'const v = a[this.thread.x];\nreturn [v * 2, v + 1, v * v];',
+    });
+    const want = (x: Float32Array): number[][] => [Array.from(x, (v) => Math.fround(v * 2)), Array.from(x, (v) => Math.fround(v + 1)), Array.from(x, (v) => Math.fround(v * v))];
+    for (const [n, threaded] of [[5, false], [N, false], [5000, true]] as const) {
+      const xv = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 3);
+      const x = c.tensor(xv, [n]);
+      await c.sync();
+      const mem = c.memory();
+      const out = internal.launchParts('test', parts(n, threaded), [n], 3, [x], []);
+      expect(out.map((t) => t.shape)).toEqual([[n], [n], [n]]);
+      const w = want(xv);
+      for (let k = 0; k < 3; k++) expect(Array.from(await out[k].data()), `part ${k} of ${n}`).toEqual(w[k]);
+      // Parts 0 and 2 go; part 1 stays while results of every size reuse what comes back.
+      const pooled = internal.poolStats().bytes;
+      out[0].dispose();
+      out[2].dispose();
+      await c.sync();
+      // The shared array is still read by part 1: nothing of it is back in the pool.
+      expect(internal.poolStats().bytes).toBe(pooled);
+      for (let k = 0; k < 6; k++) {
+        const again = internal.launchParts('test', parts(n, threaded), [n], 3, [x], []);
+        const y = c.add(x, k);
+        await c.sync();
+        c.tree.dispose([again, y]);
+      }
+      expect(Array.from(await out[1].data())).toEqual(w[1]);
+      out[1].dispose();
+      await c.sync();
+      // Below 1024 elements arrays are not pooled; from there the last part brings the array back.
+      if (3 * n >= 1024) expect(internal.poolStats().bytes).toBeGreaterThanOrEqual(pooled + 3 * n * 4);
+      const now = c.memory();
+      expect([now.tensors, now.buffers, now.bytes]).toEqual([mem.tensors, mem.buffers, mem.bytes]);
+      x.dispose();
+    }
+  });
 });

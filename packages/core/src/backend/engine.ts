@@ -150,6 +150,40 @@ export class Engine implements PayloadOwner {
   }
 
   /**
+   * wasm only: runs `src`, whose result holds several arrays one after another (its `store` places
+   * each cell's values so), and returns one storage per array, of `sizes[i]` elements: views of the
+   * one result, which goes back to the array pool when the last of them is freed (`ArrayPool.split`).
+   * What lets one kernel compute an optimizer's new moments and parameter together. Runs at once or
+   * queues as `run` does.
+   */
+  runParts(src: KernelSource, output: number | readonly number[], inputs: readonly Storage[], scalars: readonly number[], sizes: readonly number[]): Storage[] {
+    if (this.name !== 'wasm') throw new Error(`internal: kernel "${src.key}": results in parts run on wasm only`);
+    for (const s of inputs) if (s.error) throw s.error;
+    const dims = typeof output === 'number' ? [output] : [...output];
+    const n = cells(dims);
+    const total = sizes.reduce((a, b) => a + b, 0);
+    if (total !== n * (src.components ?? 1)) throw new Error(`internal: kernel "${src.key}": parts of ${total} elements for a result of ${n * (src.components ?? 1)}`);
+    if (n === 0) return sizes.map(() => Storage.ready(this, 0, new Float32Array(0)));
+    if (this.queued >= DRAIN_AT) this.drain();
+    const k = this.kernels;
+    const split = (v: Payload): Payload[] => this.pool.split(v as Float32Array, sizes);
+    if (this.queued === 0 && !k.isAsync(src, n) && inputs.every((s) => s.isReady)) {
+      const values = inputs.map((s) => s.value!);
+      return split(k.call(src, dims, values, scalars, k.sizes(dims, values, inputs)) as Payload).map((v, i) => Storage.ready(this, sizes[i], v));
+    }
+    return this.queue(
+      `kernel "${src.key}"`,
+      inputs,
+      sizes,
+      (values, threads) => {
+        const r = k.call(src, dims, values, scalars, k.sizes(dims, values, inputs), threads);
+        return r instanceof Promise ? r.then(split) : split(r);
+      },
+      true,
+    );
+  }
+
+  /**
    * webgpu: the payloads a kernel binds for `values`, each host array replaced by a device copy, so
    * that host data crosses to the device once and not at every kernel that reads it (gpu.js writes a
    * host-array argument into the device at every call). A storage's copy is its `mirror`, freed with

@@ -31,6 +31,11 @@ export class ArrayPool {
   private readonly made = new WeakSet<Float32Array>();
   /** The idle arrays, so that one given back twice is pooled once (two results must never share one). */
   private readonly idleSet = new Set<Float32Array>();
+  /**
+   * Views handed out by `split`: each view's parent and the count of its parent's views still out
+   * (shared by the siblings). The parent comes back to the pool when the last view does.
+   */
+  private readonly views = new WeakMap<Float32Array, { parent: Float32Array; out: { n: number } }>();
   private idleBytes = 0;
   /** Takes served by a recycled array, for tests and benchmarks. */
   reused = 0;
@@ -52,8 +57,37 @@ export class ArrayPool {
     return fresh;
   }
 
+  /**
+   * `a` cut into consecutive views of `sizes` elements (one kernel's several results, each a
+   * tensor of its own). An array the pool made comes back to the pool only when every view has been
+   * given back, so no part of it serves another result while a sibling is alive.
+   *
+   * @example
+   * ```ts
+   * const [m, v] = pool.split(pool.take(8192)!, [4096, 4096]);
+   * pool.give(m); // nothing yet: v still reads the array
+   * pool.give(v); // the 8192-element array is back
+   * ```
+   */
+  split(a: Float32Array, sizes: readonly number[]): Float32Array[] {
+    const out = { n: sizes.length };
+    let at = 0;
+    return sizes.map((n) => {
+      const v = a.subarray(at, at + n);
+      at += n;
+      if (this.made.has(a)) this.views.set(v, { parent: a, out });
+      return v;
+    });
+  }
+
   /** Takes back an array nothing reads any more; arrays the pool did not make are ignored. */
   give(a: Float32Array): void {
+    const view = this.views.get(a);
+    if (view) {
+      this.views.delete(a);
+      if (--view.out.n === 0) this.give(view.parent);
+      return;
+    }
     if (!this.made.has(a) || this.idleSet.has(a) || this.idleBytes + a.byteLength > this.maxBytes) return;
     let list = this.idle.get(a.length);
     if (!list) this.idle.set(a.length, (list = []));

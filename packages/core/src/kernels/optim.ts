@@ -130,3 +130,40 @@ const p0 = p[i];
 ${gate ? 'if (f[0] === 0) { return p0; }\n' : ''}return p0 + (-(step * m[i]) / (Math.sqrt(v[i]) / bc2 + eps)${decay ? ' - wd * p0' : ''});`,
   };
 }
+
+/**
+ * wasm only: one leaf's Adam step in one kernel, the three results stored one after another (the
+ * gpu.js patch's `outputStore`): the new first moment at `[0, n)`, the second at `[n, 2n)` and the
+ * parameter at `[2n, 3n)`, each computed by the same operations in the same order as
+ * `adamMomentKernel` and `adamParamKernel` (float32 throughout, so bit for bit what those three
+ * kernels give). Arrays: the gradient's (see `GradWeight`), `mu`, `nu`, `p`, then `f` with `gate`;
+ * scalars: the number weights, `b1`, `r1`, `b2`, `r2`, `step`, `bc2`, `eps`, then `wd` with `decay`.
+ *
+ * @example
+ * ```ts
+ * const src = adamLeafKernel(['tensor', 'number'], false, true, 4096); // launchParts over 4096 cells, 3 parts
+ * ```
+ */
+export function adamLeafKernel(terms: readonly GradWeight[], gate: boolean, decay: boolean, n: number): KernelSource {
+  const g = gradient(terms);
+  const arrays = [...g.arrays, 'mu', 'nu', 'p', ...(gate ? ['f'] : [])];
+  if (arrays.length > MAX_ARRAYS) throw new Error(`internal: adamLeafKernel reads ${arrays.length} arrays`);
+  const floats = [...g.floats, 'b1', 'r1', 'b2', 'r2', 'step', 'bc2', 'eps', ...(decay ? ['wd'] : [])];
+  return {
+    key: `optim:adam:leaf:${terms.join(',')}:${gate ? 'gate' : '-'}:${decay ? 'wd' : '-'}:${n}`,
+    arrays,
+    scalars: floats,
+    floats,
+    components: 3,
+    store: { strides: [1, 0, 0], offsets: [0, n, 2 * n] },
+    body: `const i = this.thread.x;
+const m0 = mu[i];
+const v0 = nu[i];
+const p0 = p[i];
+${gate ? 'if (f[0] === 0) { return [m0, v0, p0]; }\n' : ''}const gr = ${g.expr};
+const m1 = m0 * b1 + gr * r1;
+const v1 = v0 * b2 + gr * gr * r2;
+return [m1, v1, p0 + (-(step * m1) / (Math.sqrt(v1) / bc2 + eps)${decay ? ' - wd * p0' : ''})];`,
+  };
+}
+

@@ -70,6 +70,20 @@ export function launch(op: string, src: KernelSource, shape: readonly number[], 
   return new Tensor(eng.run(src, dims ?? size, storages, scalars), shape, dtype);
 }
 
+/**
+ * wasm only: runs a kernel whose result is `parts` float32 arrays of `shape` one after another (its
+ * `store` puts value c of cell i at `c · size + i`), returning them as `parts` tensors that share the
+ * kernel's one result (`Engine.runParts`).
+ */
+export function launchParts(op: string, src: KernelSource, shape: readonly number[], parts: number, inputs: readonly Tensor[], scalars: readonly number[]): Tensor[] {
+  const eng = engine();
+  const storages = storagesOf(op, inputs);
+  checkLaunch(op, inputs, 'float32');
+  const size = shape.reduce((a, b) => a * b, 1);
+  checkElements(op, size * parts, `output of ${parts} x [${shape.join(',')}]`);
+  return eng.runParts(src, size, storages, scalars, Array.from({ length: parts }, () => size)).map((s) => new Tensor(s, shape, 'float32'));
+}
+
 /** Checks a dtype; `op` names the caller. */
 export function requireFloat(op: string, x: Tensor): void {
   if (x.dtype !== 'float32') throw new Error(`${op}: expects a float32 tensor, got ${x.dtype} (cast with cast(x, 'float32'))`);

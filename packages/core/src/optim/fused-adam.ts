@@ -1,16 +1,18 @@
 /**
  * @internal Adam's and AdamW's fused step (`GradientTransformation.fusedStep`, through `applyStep`):
- * per leaf one kernel for each moment and one for the new parameter, each reading the gradient as
- * `g * gradScale + r * weight` and gated by `applyIf`, where composing them took a kernel for the
+ * per leaf one kernel on wasm (the moments and the parameter stored one after another, returned as
+ * three tensors sharing one result), elsewhere one kernel for each moment and one for the new
+ * parameter; each reads the gradient as `g * gradScale + r * weight` and is gated by `applyIf`, where composing them took a kernel for the
  * scaling, two for the added gradient, three for the update, one to apply it and three for a gate.
  * @module
  */
 import { Tensor } from '../tensor/tensor.js';
 import { mapAny } from '../tree/tree.js';
-import { launch } from '../ops/operand.js';
+import { launch, launchParts } from '../ops/operand.js';
+import { backend } from '../backend/registry.js';
 import { reshape } from '../ops/shape.js';
 import { recording } from '../autodiff/tape.js';
-import { adamMomentKernel, adamParamKernel, type GradWeight } from '../kernels/optim.js';
+import { adamLeafKernel, adamMomentKernel, adamParamKernel, type GradWeight } from '../kernels/optim.js';
 import type { StepOptions } from './types.js';
 
 /** Adam's constants for one step, as `adam`'s update computes them. */
@@ -85,13 +87,21 @@ export function adamFusedStep(grads: unknown, mu: unknown, nu: unknown, params: 
       arrays.push(l.r);
       weights.push(o.add!.weight);
     }
+    const decay = l.decays && c.wd !== null && c.wd !== 0;
     // Float scalars rounded to float32 first, as the composed ops' constants are (rank-0 float32
     // tensors): the cpu backend would otherwise compute with their float64 values.
+    if (backend() === 'wasm') {
+      // One launch for the leaf: its three results stored one after another, as three tensors.
+      const n = l.p.size;
+      const scalars = [...weights, c.b1, 1 - c.b1, c.b2, 1 - c.b2, c.stepSize, c.bc2, c.eps, ...(decay ? [c.wd as number] : [])].map(Math.fround);
+      const [m, v, p] = launchParts('adam', adamLeafKernel(terms, !!gate, decay, n), l.p.shape, 3, [...arrays, l.m, l.v, l.p, ...(gate ? [gate] : [])], scalars);
+      out.push({ p, m, v });
+      continue;
+    }
     const moment = (which: 'mu' | 'nu', prev: Tensor, beta: number): Tensor =>
       launch('adam', adamMomentKernel(which, terms, !!gate), l.p.shape, 'float32', [...arrays, prev, ...(gate ? [gate] : [])], [...weights, beta, 1 - beta].map(Math.fround));
     const m = moment('mu', l.m, c.b1);
     const v = moment('nu', l.v, c.b2);
-    const decay = l.decays && c.wd !== null && c.wd !== 0;
     const p = launch('adam', adamParamKernel(decay, !!gate), l.p.shape, 'float32', [l.p, m, v, ...(gate ? [gate] : [])], [c.stepSize, c.bc2, c.eps, ...(decay ? [c.wd as number] : [])].map(Math.fround));
     out.push({ p, m, v });
   }
