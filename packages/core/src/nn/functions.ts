@@ -5,16 +5,15 @@
  * @module
  */
 import { Tensor } from '../tensor/tensor.js';
-import { add, div, less, square, sub, where } from '../ops/elementwise.js';
+import { add, div, square, sub, where } from '../ops/elementwise.js';
 import { logsumexp, mean } from '../ops/reduce.js';
 import { sum } from '../ops/broadcast.js';
 import { runScoped } from '../tensor/scope.js';
 import { softmax } from './softmax.js';
 import type { Reduction } from './cross-entropy.js';
-import { reshape } from '../ops/shape.js';
 import { take } from '../ops/indexing.js';
 import { matmul } from '../ops/linalg.js';
-import { arange } from '../ops/create.js';
+import { causalScores, MASKED } from './causal.js';
 import { checkTensor } from '../tensor/checks.js';
 import { fmt, normalizeAxis } from '../util/shape-math.js';
 export { gelu, silu, relu, sigmoid, tanh } from '../ops/elementwise.js';
@@ -92,7 +91,6 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
 }
 
 /** The most negative float32: what masked attention scores become (as Hugging Face does). */
-const MASKED = -3.4028234663852886e38;
 
 /**
  * Scaled dot-product attention over `[batch, heads, seq, dim]` (any leading axes):
@@ -111,7 +109,6 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: { causal?: bool
   const d = q.shape[q.rank - 1];
   if (k.shape[k.rank - 1] !== d) throw new Error(`attention: q and k need one feature size, got ${fmt(q.shape)} and ${fmt(k.shape)}`);
   if (k.shape[k.rank - 2] !== v.shape[v.rank - 2]) throw new Error(`attention: k and v need one sequence length, got ${fmt(k.shape)} and ${fmt(v.shape)}`);
-  const sq = q.shape[q.rank - 2];
   const sk = k.shape[k.rank - 2];
   const scoreShape = [...q.shape.slice(0, -1), sk];
   if (opts.mask) {
@@ -121,12 +118,9 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: { causal?: bool
     if (!fits) throw new Error(`attention: mask ${fmt(m)} does not broadcast to the scores ${fmt(scoreShape)} ([..., seqQ, seqK])`);
   }
   return scoped(() => {
-    let scores = div(matmul(q, k, { transposeB: true }), Math.sqrt(d));
-    if (opts.causal) {
-      // keep[i, j] = j <= i + (sk - sq), built by kernels from two ranges.
-      const rows = reshape(arange(sk - sq + 1, sk + 1), [sq, 1]);
-      scores = where(less(arange(sk), rows), scores, MASKED);
-    }
+    const raw = matmul(q, k, { transposeB: true });
+    // Causal: the scale and the mask in one kernel (causal.ts).
+    let scores = opts.causal ? causalScores(raw, Math.sqrt(d)) : div(raw, Math.sqrt(d));
     if (opts.mask) scores = where(opts.mask, scores, MASKED);
     return matmul(softmax(scores, -1), v);
   });
