@@ -44,6 +44,7 @@ const GENERATORS: Record<string, (f: (...a: never[]) => unknown) => unknown[]> =
   normsKernel: (f) => [1, 7].flatMap((k) => [false, true].map((joint) => (f as typeof optimK.normsKernel)(k, joint))),
   adamMomentKernel: (f) => (['mu', 'nu'] as const).map((w) => (f as typeof optimK.adamMomentKernel)(w, ['tensor', 'number'], true)),
   adamParamKernel: (f) => [(f as typeof optimK.adamParamKernel)(true, true)],
+  adamLeafKernel: (f) => [(f as typeof optimK.adamLeafKernel)(['tensor', 'number'], true, true, 4096)],
   innerPipeline: (f) => ['full', 'cross'].map((kind) => (f as typeof innerK.innerPipeline)(8, 4, kind)),
   // Host planning and predicates, no kernel text.
   hasContiguous: () => [],

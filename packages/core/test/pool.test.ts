@@ -103,7 +103,7 @@ describe.skipIf(!!skip)(`result-array pool on wasm${skip ? ` — SKIPPED: ${skip
       const x = c.tensor(xv, [n]);
       await c.sync();
       const mem = c.memory();
-      const out = internal.launchParts('test', parts(n, threaded), [n], 3, [x], []);
+      const out = internal.launchParts('test', parts(n, threaded), n, [[n], [n], [n]], [x], []);
       expect(out.map((t) => t.shape)).toEqual([[n], [n], [n]]);
       const w = want(xv);
       for (let k = 0; k < 3; k++) expect(Array.from(await out[k].data()), `part ${k} of ${n}`).toEqual(w[k]);
@@ -115,7 +115,7 @@ describe.skipIf(!!skip)(`result-array pool on wasm${skip ? ` — SKIPPED: ${skip
       // The shared array is still read by part 1: nothing of it is back in the pool.
       expect(internal.poolStats().bytes).toBe(pooled);
       for (let k = 0; k < 6; k++) {
-        const again = internal.launchParts('test', parts(n, threaded), [n], 3, [x], []);
+        const again = internal.launchParts('test', parts(n, threaded), n, [[n], [n], [n]], [x], []);
         const y = c.add(x, k);
         await c.sync();
         c.tree.dispose([again, y]);

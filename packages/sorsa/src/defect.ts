@@ -6,7 +6,7 @@
  * When the gradient is itself differentiated, the backward pass runs composed (a kernel has no VJP).
  * @module
  */
-import { Tensor, customVjp, div, eye, matmul, norm, sub, tidy, vjp } from '@sorsajs/core';
+import { Tensor, backend, customVjp, div, eye, matmul, norm, sub, tidy, vjp } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 
 /**
@@ -217,6 +217,36 @@ for (let j = 0; j < r; j++) { acc += M[k * sk + j * si] * E[eo + j * r + i]; }
 return coef * acc;`,
 };
 
+/**
+ * wasm only: `REG_GRAD` for both factors of one adapter in one kernel, U's cotangent in cells
+ * `[0, nU)` and Vt's in `[nU, nU + nV)`, returned as two tensors (`launchParts`). Each cell does
+ * REG_GRAD's operations in the same order. Arrays: MU, EU, nU_ (U's norms), MV, EV, nV_, g;
+ * scalars: nU, r, then per factor w, sk, si, eo, ni (U, then Vt), then cnt.
+ */
+const REG_GRAD_PAIR: internal.KernelSource = {
+  key: 'sorsa:reg-grad-pair',
+  arrays: ['MU', 'EU', 'NU', 'MV', 'EV', 'NV', 'g'],
+  scalars: ['nU', 'r', 'wU', 'skU', 'siU', 'eoU', 'niU', 'wV', 'skV', 'siV', 'eoV', 'niV', 'cnt'],
+  floats: ['cnt'],
+  body: `const c0 = this.thread.x;
+const vt = c0 >= nU ? 1 : 0;
+const c = vt === 1 ? c0 - nU : c0;
+const w = vt === 1 ? wV : wU;
+${internal.divmod('q', 'p', 'c', 'w')}
+const k = vt === 1 ? p : q;
+const i = vt === 1 ? q : p;
+const nv = vt === 1 ? NV[niV] : NU[niU];
+const gj = g[0] / cnt;
+const coef = nv === 0 ? 0 : (2 * gj) / nv;
+let acc = 0;
+if (vt === 1) {
+  for (let j = 0; j < r; j++) { acc += MV[k * skV + j * siV] * EV[eoV + j * r + i]; }
+} else {
+  for (let j2 = 0; j2 < r; j2++) { acc += MU[k * skU + j2 * siU] * EU[eoU + j2 * r + i]; }
+}
+return coef * acc;`,
+};
+
 /** Where each factor's Gram values are: which result, and the offset in it. */
 interface RegResiduals {
   fs: Tensor[];
@@ -286,6 +316,16 @@ function regBackward({ fs, Es, norms, at }: RegResiduals, g: Tensor): Tensor[] {
     // A differentiated backward pass: each factor's composed pullback, of the mean's g / 2L.
     const gj = div(g, cnt);
     return fs.map((M, f) => vjp((m: Tensor) => defectComposed(m, f % 2 === 0 ? 'cols' : 'rows'), M)[1](gj)[0]);
+  }
+  if (backend() === 'wasm') {
+    // One kernel an adapter: U's and Vt's cotangents as the two parts of one result.
+    return Array.from({ length: fs.length / 2 }, (_, a) => {
+      const [U, V] = [fs[2 * a], fs[2 * a + 1]];
+      const [lu, lv] = [layout(U, 'cols'), layout(V, 'rows')];
+      const [au, av] = [at[2 * a], at[2 * a + 1]];
+      const scalars = [U.size, lu.r, lu.w, lu.sk, lu.si, au.off, au.ni, lv.w, lv.sk, lv.si, av.off, av.ni, cnt];
+      return internal.launchParts('orthoRegularizer', REG_GRAD_PAIR, U.size + V.size, [U.shape, V.shape], [U, Es[au.e], norms[au.n], V, Es[av.e], norms[av.n], g], scalars);
+    }).flat();
   }
   return fs.map((M, f) => {
     const { r, sk, si, w } = layout(M, f % 2 === 0 ? 'cols' : 'rows');

@@ -71,17 +71,19 @@ export function launch(op: string, src: KernelSource, shape: readonly number[], 
 }
 
 /**
- * wasm only: runs a kernel whose result is `parts` float32 arrays of `shape` one after another (its
- * `store` puts value c of cell i at `c · size + i`), returning them as `parts` tensors that share the
- * kernel's one result (`Engine.runParts`).
+ * wasm only: runs a kernel over `cells` cells whose result is several float32 arrays one after
+ * another, of `shapes` (their sizes add up to the result's), returning them as tensors that share
+ * the kernel's one result (`Engine.runParts`): with `components` and a `store` (Adam's moments and
+ * parameter, value c of cell i at `c · n + i`), or one value a cell (each cell computes an element
+ * of one of the arrays).
  */
-export function launchParts(op: string, src: KernelSource, shape: readonly number[], parts: number, inputs: readonly Tensor[], scalars: readonly number[]): Tensor[] {
+export function launchParts(op: string, src: KernelSource, cells: number, shapes: readonly (readonly number[])[], inputs: readonly Tensor[], scalars: readonly number[]): Tensor[] {
   const eng = engine();
   const storages = storagesOf(op, inputs);
   checkLaunch(op, inputs, 'float32');
-  const size = shape.reduce((a, b) => a * b, 1);
-  checkElements(op, size * parts, `output of ${parts} x [${shape.join(',')}]`);
-  return eng.runParts(src, size, storages, scalars, Array.from({ length: parts }, () => size)).map((s) => new Tensor(s, shape, 'float32'));
+  const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
+  checkElements(op, cells * (src.components ?? 1), `output of ${shapes.length} parts`);
+  return eng.runParts(src, cells, storages, scalars, sizes).map((s, i) => new Tensor(s, shapes[i], 'float32'));
 }
 
 /** Checks a dtype; `op` names the caller. */

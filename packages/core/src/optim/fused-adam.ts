@@ -94,7 +94,7 @@ export function adamFusedStep(grads: unknown, mu: unknown, nu: unknown, params: 
       // One launch for the leaf: its three results stored one after another, as three tensors.
       const n = l.p.size;
       const scalars = [...weights, c.b1, 1 - c.b1, c.b2, 1 - c.b2, c.stepSize, c.bc2, c.eps, ...(decay ? [c.wd as number] : [])].map(Math.fround);
-      const [m, v, p] = launchParts('adam', adamLeafKernel(terms, !!gate, decay, n), l.p.shape, 3, [...arrays, l.m, l.v, l.p, ...(gate ? [gate] : [])], scalars);
+      const [m, v, p] = launchParts('adam', adamLeafKernel(terms, !!gate, decay, n), n, [l.p.shape, l.p.shape, l.p.shape], [...arrays, l.m, l.v, l.p, ...(gate ? [gate] : [])], scalars);
       out.push({ p, m, v });
       continue;
     }
