@@ -150,7 +150,9 @@ export function run(op: string, c: ModelConfig, params: unknown, ids: Tensor, ca
     };
     let x: Tensor;
     if (c.family === 'gpt2') {
-      x = add(nn.embedding(leaf('transformer.wte.weight'), ids), nn.embedding(leaf('transformer.wpe.weight'), arange(p0, p0 + T, 1, 'int32')));
+      // Positions p0 .. p0 + T - 1 are consecutive rows of wpe: a slice (one copy), not a lookup by an index range.
+      const wpe = leaf('transformer.wpe.weight');
+      x = add(nn.embedding(leaf('transformer.wte.weight'), ids), slice(wpe, [p0, 0], [T, wpe.shape[1]]));
       const D = c.hiddenSize;
       for (let i = 0; i < c.numLayers; i++) {
         const p = `transformer.h.${i}`;
