@@ -14,7 +14,14 @@ import type { KernelSource } from '../backend/engine.js';
 import { divmod } from '../kernels/index-math.js';
 import { composedVjp, scoped } from './fused.js';
 
-/** What a masked score holds: the most negative float32, so that softmax gives it weight 0. */
+/**
+ * What a masked score holds: the most negative float32, so that softmax gives it weight 0.
+ *
+ * @example
+ * ```ts
+ * where(mask, scores, MASKED);
+ * ```
+ */
 export const MASKED = -3.4028234663852886e38;
 
 /**
@@ -49,6 +56,11 @@ function causalComposed(x: Tensor, den: number): Tensor {
  * `x / den` where query i may see key j (`j <= i + sk - sq`, aligned to the end when there are more
  * keys than queries), `MASKED` elsewhere, for scores `x` `[..., sq, sk]`: attention's causal scores.
  * Differentiable.
+ *
+ * @example
+ * ```ts
+ * const scores = causalScores(matmul(q, k, { transposeB: true }), Math.sqrt(d));
+ * ```
  */
 export function causalScores(x: Tensor, den: number): Tensor {
   const sq = x.shape[x.rank - 2];

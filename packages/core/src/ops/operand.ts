@@ -76,6 +76,11 @@ export function launch(op: string, src: KernelSource, shape: readonly number[], 
  * the kernel's one result (`Engine.runParts`): with `components` and a `store` (Adam's moments and
  * parameter, value c of cell i at `c · n + i`), or one value a cell (each cell computes an element
  * of one of the arrays).
+ *
+ * @example
+ * ```ts
+ * const [m, v, p] = launchParts('adam', adamLeafKernel(terms, false, true, n), n, [shape, shape, shape], inputs, scalars);
+ * ```
  */
 export function launchParts(op: string, src: KernelSource, cells: number, shapes: readonly (readonly number[])[], inputs: readonly Tensor[], scalars: readonly number[]): Tensor[] {
   const eng = engine();
