@@ -78,11 +78,26 @@ export function gaussian(r: () => number): number {
 export function orthonormalColumns(m: number, k: number, seed: number): Float64Array[] {
   if (!(Number.isInteger(k) && k >= 0 && k <= m)) throw new Error(`orthonormalColumns: need 0 <= k <= m, got m = ${m}, k = ${k}`);
   const r = rng(seed);
-  const cols: Float64Array[] = [];
-  for (let j = 0; j < k; j++) {
-    const v = Float64Array.from({ length: m }, () => gaussian(r));
+  return orthonormalize(Array.from({ length: k }, () => Float64Array.from({ length: m }, () => gaussian(r))));
+}
+
+/**
+ * An orthonormal basis of the span of `cols` (k columns of one length, linearly independent) in
+ * float64: classical Gram-Schmidt applied twice to each column against the ones before it, then
+ * normalized, so the basis is orthonormal to rounding level. Returns new arrays.
+ *
+ * @example
+ * ```ts
+ * const q = orthonormalize([Float64Array.of(1, 1, 0), Float64Array.of(1, 0, 0)]); // q[0] = [0.707, 0.707, 0]
+ * ```
+ */
+export function orthonormalize(cols: readonly ArrayLike<number>[]): Float64Array[] {
+  const out: Float64Array[] = [];
+  for (const col of cols) {
+    const v = Float64Array.from(col);
+    const m = v.length;
     for (let pass = 0; pass < 2; pass++) {
-      for (const c of cols) {
+      for (const c of out) {
         let d = 0;
         for (let i = 0; i < m; i++) d += c[i] * v[i];
         for (let i = 0; i < m; i++) v[i] -= d * c[i];
@@ -92,9 +107,9 @@ export function orthonormalColumns(m: number, k: number, seed: number): Float64A
     for (let i = 0; i < m; i++) nrm += v[i] * v[i];
     nrm = Math.sqrt(nrm);
     for (let i = 0; i < m; i++) v[i] /= nrm;
-    cols.push(v);
+    out.push(v);
   }
-  return cols;
+  return out;
 }
 
 /**

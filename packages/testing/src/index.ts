@@ -13,7 +13,7 @@
  * ```
  * @module
  */
-export { EPS32, rng, randomData, gaussian, orthonormalColumns, withSpectrum, matmulReference, count, unravel } from './host.js';
+export { EPS32, rng, randomData, gaussian, orthonormalColumns, orthonormalize, withSpectrum, matmulReference, count, unravel } from './host.js';
 export { assertAllClose, assertOrthonormal, defaultTolerance } from './assert.js';
 export type { AllCloseValue, AllCloseOptions, OrthonormalOptions } from './assert.js';
 export { arb, shapeArb } from './arb.js';

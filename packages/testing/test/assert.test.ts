@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
-import { EPS32, assertAllClose, assertOrthonormal, defaultTolerance, orthonormalColumns } from '@sorsajs/testing';
+import { EPS32, assertAllClose, assertOrthonormal, defaultTolerance, orthonormalColumns, orthonormalize, randomData } from '@sorsajs/testing';
 
 describe('assertAllClose', () => {
   it('passes equal tensors, typed arrays, numbers and trees, and rejects naming path, index, values and tolerance', async () => {
@@ -64,3 +64,31 @@ describe('assertOrthonormal', () => {
     await expect(assertOrthonormal({ shape: [2, 2], data: [2, 0, 0, 1] })).rejects.toThrow('(QᵀQ)[0, 0] = 4, expected 1');
   });
 });
+
+describe('orthonormalize', () => {
+  it('gives an orthonormal basis of the same span, to float64 rounding, even of nearly parallel columns', () => {
+    const m = 9;
+    const base = Array.from({ length: 4 }, (_, j) => Float64Array.from(randomData(m, 70 + j)));
+    // A fifth column nearly along the first (1e-6 off it, in a direction outside the others): one
+    // pass of classical Gram-Schmidt would leave it ~1e-10 from orthogonal; two leave rounding.
+    const off = randomData(m, 80);
+    const cols = [...base, Float64Array.from(base[0], (v, i) => v + 1e-6 * off[i])];
+    const q = orthonormalize(cols);
+    for (let a = 0; a < q.length; a++)
+      for (let b = 0; b < q.length; b++) {
+        const d = q[a].reduce((s, v, i) => s + v * q[b][i], 0);
+        expect(Math.abs(d - (a === b ? 1 : 0)), `q${a}·q${b}`).toBeLessThanOrEqual(64 * 2 ** -52 * m);
+      }
+    // Each original column lies in the span: its part outside is rounding-small.
+    for (const col of cols) {
+      const res = Float64Array.from(col);
+      for (const c of q) {
+        const d = c.reduce((s, v, i) => s + v * res[i], 0);
+        for (let i = 0; i < m; i++) res[i] -= d * c[i];
+      }
+      const outside = Math.sqrt(res.reduce((s, v) => s + v * v, 0));
+      expect(outside).toBeLessThanOrEqual(64 * 2 ** -52 * m * Math.sqrt(col.reduce((s, v) => s + v * v, 0)));
+    }
+  });
+});
+

@@ -12,7 +12,7 @@ import { Bench } from 'tinybench';
 import * as sj from '@sorsajs/core';
 import { randomizedStats } from '@sorsajs/linalg';
 import { initAdapter } from '@sorsajs/sorsa';
-import { gaussian, orthonormalColumns, rng, svdReference, withSpectrum } from '@sorsajs/testing';
+import { gaussian, orthonormalColumns, orthonormalize, rng, svdReference, withSpectrum } from '@sorsajs/testing';
 import type { Row } from '../report.js';
 import { progress, runBench } from '../progress.js';
 import type { SuiteOptions } from './matmul.js';
@@ -48,22 +48,7 @@ function gaussianMatrix(m: number, n: number, seed: number): Case {
  * (1 ± ~1e-6) alone put a floor of ~1.4e-3 under the sine, whatever the subspace.
  */
 function sinAngle(ref: Float64Array[], U: Float32Array, m: number, k: number): number {
-  const Q: Float64Array[] = [];
-  for (let j = 0; j < k; j++) {
-    const q = Float64Array.from({ length: m }, (_, r) => U[r * k + j]);
-    for (let pass = 0; pass < 2; pass++) {
-      for (const p of Q) {
-        let d = 0;
-        for (let r = 0; r < m; r++) d += p[r] * q[r];
-        for (let r = 0; r < m; r++) q[r] -= d * p[r];
-      }
-      let nrm = 0;
-      for (let r = 0; r < m; r++) nrm += q[r] * q[r];
-      nrm = Math.sqrt(nrm);
-      for (let r = 0; r < m; r++) q[r] /= nrm;
-    }
-    Q.push(q);
-  }
+  const Q = orthonormalize(Array.from({ length: k }, (_, j) => Float64Array.from({ length: m }, (_, r) => U[r * k + j])));
   // The residuals of ref's columns after projecting out span(Q) (twice, so they are accurate).
   const res = ref.map((c) => {
     const v = Float64Array.from(c);
