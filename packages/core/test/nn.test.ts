@@ -178,6 +178,26 @@ async function expectClose(t: Tensor, ref: Nd, tol: (i: number) => number): Prom
 const varSe = (n: number, m4: number, s2: number): number => Math.sqrt((m4 - s2 * s2) / n);
 
 forEachBackend('nn', (name) => {
+  it('causal attention (its scale and mask one fused kernel) equals attention with the same mask given, bit for bit, forward and gradients', async () => {
+    // The mask path composes div(scores, sqrt(d)) and where(mask, ., MASKED), the operations the
+    // fused kernel does in the same order: the results must be identical, not just close.
+    for (const [sq, sk] of [[5, 5], [3, 7]]) {
+      const [B, H, d] = [2, 3, 8];
+      const q = c.tensor(randomData(B * H * sq * d, 1, -2, 2), [B, H, sq, d]);
+      const k = c.tensor(randomData(B * H * sk * d, 2, -2, 2), [B, H, sk, d]);
+      const v = c.tensor(randomData(B * H * sk * d, 3, -2, 2), [B, H, sk, d]);
+      const G = c.tensor(randomData(B * H * sq * d, 4, -1, 1), [B, H, sq, d]);
+      const keep = c.tensor(Float32Array.from({ length: sq * sk }, (_, p) => (p % sk <= Math.floor(p / sk) + sk - sq ? 1 : 0)), [sq, sk]);
+      const loss = (opts: { causal?: boolean; mask?: Tensor }) => (qq: Tensor, kk: Tensor, vv: Tensor) => c.sum(c.mul(nn.attention(qq, kk, vv, opts), G));
+      const [y1, y2] = [nn.attention(q, k, v, { causal: true }), nn.attention(q, k, v, { mask: keep })];
+      expect(Array.from(await y1.data()), `forward ${sq}x${sk}`).toEqual(Array.from(await y2.data()));
+      const g1 = c.grad(loss({ causal: true }), { argnums: [0, 1, 2] })(q, k, v);
+      const g2 = c.grad(loss({ mask: keep }), { argnums: [0, 1, 2] })(q, k, v);
+      for (let i = 0; i < 3; i++) expect(Array.from(await g1[i].data()), `gradient ${i} ${sq}x${sk}`).toEqual(Array.from(await g2[i].data()));
+      c.tree.dispose([q, k, v, G, keep, y1, y2, g1, g2]);
+    }
+  });
+
   describe('softmax, logSoftmax, crossEntropy, mse', () => {
     it('softmax and logSoftmax along every axis (and negative ones) of a rank-3 tensor', async () => {
       const shape = [3, 4, 5];
