@@ -112,8 +112,10 @@ describe.skipIf(!!skip)(`result-array pool on wasm${skip ? ` — SKIPPED: ${skip
       out[0].dispose();
       out[2].dispose();
       await c.sync();
-      // The shared array is still read by part 1: nothing of it is back in the pool.
+      // The shared array is still read by part 1: nothing of it is back in the pool, and memory()
+      // still counts all of it.
       expect(internal.poolStats().bytes).toBe(pooled);
+      expect(c.memory().bytes - mem.bytes).toBe(3 * n * 4);
       for (let k = 0; k < 6; k++) {
         const again = internal.launchParts('test', parts(n, threaded), n, [[n], [n], [n]], [x], []);
         const y = c.add(x, k);

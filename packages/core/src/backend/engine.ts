@@ -152,9 +152,10 @@ export class Engine implements PayloadOwner {
   /**
    * wasm only: runs `src`, whose result holds several arrays one after another (its `store` places
    * each cell's values so), and returns one storage per array, of `sizes[i]` elements: views of the
-   * one result, which goes back to the array pool when the last of them is freed (`ArrayPool.split`).
-   * What lets one kernel compute an optimizer's new moments and parameter together. Runs at once or
-   * queues as `run` does.
+   * one result, which goes back to the array pool when the last of them is freed (`ArrayPool.split`),
+   * and whose bytes `memory()` counts until then (a part kept alone holds the whole array). What lets
+   * one kernel compute an optimizer's new moments and parameter together. Runs at once or queues as
+   * `run` does.
    */
   runParts(src: KernelSource, output: number | readonly number[], inputs: readonly Storage[], scalars: readonly number[], sizes: readonly number[]): Storage[] {
     if (this.name !== 'wasm') throw new Error(`internal: kernel "${src.key}": results in parts run on wasm only`);
@@ -167,11 +168,17 @@ export class Engine implements PayloadOwner {
     if (this.queued >= DRAIN_AT) this.drain();
     const k = this.kernels;
     const split = (v: Payload): Payload[] => this.pool.split(v as Float32Array, sizes);
+    // The parts share one array: memory() counts its bytes until the last part is released.
+    const grouped = (parts: Storage[]): Storage[] => {
+      const group = { live: parts.length, held: 0 };
+      for (const p of parts) p.group = group;
+      return parts;
+    };
     if (this.queued === 0 && !k.isAsync(src, n) && inputs.every((s) => s.isReady)) {
       const values = inputs.map((s) => s.value!);
-      return split(k.call(src, dims, values, scalars, k.sizes(dims, values, inputs)) as Payload).map((v, i) => Storage.ready(this, sizes[i], v));
+      return grouped(split(k.call(src, dims, values, scalars, k.sizes(dims, values, inputs)) as Payload).map((v, i) => Storage.ready(this, sizes[i], v)));
     }
-    return this.queue(
+    return grouped(this.queue(
       `kernel "${src.key}"`,
       inputs,
       sizes,
@@ -180,7 +187,7 @@ export class Engine implements PayloadOwner {
         return r instanceof Promise ? r.then(split) : split(r);
       },
       true,
-    );
+    ));
   }
 
   /**

@@ -133,7 +133,10 @@ export async function probeWide(engine: Engine): Promise<string | null> {
     }
     return null;
   } catch (e) {
-    return `gpu.js is not patched: its wasm kernels cannot return Array(16), which matmul needs (${(e as Error).message.split('\n')[0]}). Install gpu.js with this project's patches/gpu.js+2.24.1.patch (the repository's npm install applies it through patch-package), or use init({ backend: 'cpu' })`;
+    const first = (e as Error).message.split('\n')[0];
+    // Upstream gpu.js's own refusal of a wide return: the patch is missing. Anything else is reported as it is.
+    if (!/does not yet support returning Array\(16\)/.test(first)) return `a kernel returning Array(16) failed: ${first}`;
+    return `gpu.js is not patched: its wasm kernels cannot return Array(16), which matmul needs (${first}). Install gpu.js with this project's patches/gpu.js+2.24.1.patch (the repository's npm install applies it through patch-package), or use init({ backend: 'cpu' })`;
   } finally {
     input.release();
   }

@@ -55,6 +55,12 @@ export class Storage {
    */
   private waiters: { resolve(v: Payload): void; reject(e: Error): void }[] | undefined;
   private refs = 1;
+  /**
+   * Set on the parts of one kernel result (`Engine.runParts`): they share one array, which lives
+   * until the last part is released, so a released part's bytes stay counted in `liveStorage`
+   * until then (`memory()` reports what is held, not only what tensors reference).
+   */
+  group: { live: number; held: number } | undefined;
 
   constructor(
     readonly engine: PayloadOwner,
@@ -192,7 +198,11 @@ export class Storage {
     this.refs--;
     if (this.refs > 0) return;
     liveStorage.buffers--;
-    liveStorage.bytes -= this.size * 4;
+    if (this.group) {
+      // A part of a shared result: its bytes are freed with the last part.
+      this.group.held += this.size * 4;
+      if (--this.group.live === 0) liveStorage.bytes -= this.group.held;
+    } else liveStorage.bytes -= this.size * 4;
     if (this.value !== undefined) {
       this.engine.free(this.value);
       this.value = undefined;

@@ -20,10 +20,12 @@ function checkScalar(what: string, x: unknown): void {
  * One optimizer step: the new params and state, what `applyUpdates(params, opt.update(grads',
  * state, params)[0])` gives, where `grads'` is `grads * gradScale + add.grads * add.weight` leafwise
  * (see `StepOptions`), and, with `applyIf`, the old params and tensor state where it is 0. With an
- * optimizer that has a fused step (`adam`, `adamw`) this is three kernels per leaf, whatever the
- * options, instead of one per operation; any other optimizer (or a gradient taken through the step)
- * composes the same operations. Pure: nothing is mutated or disposed; the caller disposes what the
- * results replace.
+ * optimizer that has a fused step (`adam`, `adamw`) this is three kernels per leaf (one on wasm),
+ * whatever the options, instead of one per operation; any other optimizer (or a gradient taken
+ * through the step) composes the same operations. Pure: nothing is mutated or disposed; the caller
+ * disposes what the results replace. On wasm a leaf's new param and moments share one array, freed
+ * when all three are (`memory()` counts it until then): to keep trained params alone after
+ * disposing the optimizer state, keep a copy (`mul(p, 1)`) rather than the step's own tensor.
  *
  * @example
  * ```ts
