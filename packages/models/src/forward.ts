@@ -8,7 +8,7 @@ import {
 } from '@sorsajs/core';
 import type { ModelConfig } from './config.js';
 import { embeddingKey, leafAt } from './spec.js';
-import { applyLinear, isLinearWeight, type LinearWeight } from './linear-weight.js';
+import { applyLinear, isLinearWeight, tensorOf, type LinearWeight } from './linear-weight.js';
 
 /**
  * Keys and values of every layer for the positions seen so far, `[batch, kvHeads, length, headDim]`
@@ -126,7 +126,8 @@ export function run(op: string, c: ModelConfig, params: unknown, ids: Tensor, ca
   const [B, T] = ids.shape;
   const p0 = cache?.length ?? 0;
   if (cache && cache.layers.length !== c.numLayers) throw new Error(`${op}: the cache has ${cache.layers.length} layers, the model ${c.numLayers}`);
-  const leaf = (path: string): Tensor => leafAt(op, params, path, isTensor);
+  // A LinearWeight read as a tensor (an embedding table, the tied head) gives its weight().
+  const leaf = (path: string): Tensor => tensorOf(op, path, leafAt(op, params, path, isWeight, 'a tensor or a LinearWeight') as Tensor | LinearWeight);
   return tidy(() => {
     const layers: { k: Tensor; v: Tensor }[] = [];
     const hd = c.headDim;

@@ -19,7 +19,7 @@ import { Tensor, nn } from '@sorsajs/core';
  * import { nn, type Tensor } from '@sorsajs/core';
  * import type { LinearWeight } from '@sorsajs/models';
  * declare const W: Tensor; // [out, in]
- * const scaled: LinearWeight = { shape: W.shape, linear: (x, bias) => nn.linear(x, W, bias) };
+ * const plain: LinearWeight = { shape: W.shape, linear: (x, bias) => nn.linear(x, W, bias), weight: () => W };
  * ```
  */
 export interface LinearWeight {
@@ -27,6 +27,12 @@ export interface LinearWeight {
   readonly shape: readonly number[];
   /** `x Wᵀ + bias` for `x` `[..., in]`: `[..., out]`. */
   linear(x: Tensor, bias: Tensor | null): Tensor;
+  /**
+   * The weight as a tensor `[out, in]`, for where the forward reads the path other than as a linear
+   * layer: an embedding table (GPT-2's `wte` and `wpe`, Llama's `embed_tokens`), which a tied head
+   * also multiplies by. Without it such a read is an Error naming the path.
+   */
+  weight?(): Tensor;
 }
 
 /**
@@ -74,3 +80,18 @@ export function applyLinear(op: string, path: string, w: Tensor | LinearWeight, 
   }
   return y;
 }
+
+/**
+ * The tensor at a path the forward reads as a tensor (not through `applyLinear`): the leaf itself,
+ * or a {@link LinearWeight}'s `weight()`; a LinearWeight without one is an Error naming the path.
+ */
+export function tensorOf(op: string, path: string, w: Tensor | LinearWeight): Tensor {
+  if (w instanceof Tensor) return w;
+  if (typeof w.weight !== 'function') throw new Error(`${op}: params "${path}" is a LinearWeight without weight(), but the forward reads it as a tensor (an embedding table, or the tied head); give it a weight() or put the tensor there`);
+  const t = w.weight();
+  if (!(t instanceof Tensor) || t.rank !== 2 || t.shape[0] !== w.shape[0] || t.shape[1] !== w.shape[1]) {
+    throw new Error(`${op}: "${path}".weight() returned ${t instanceof Tensor ? `[${t.shape.join(', ')}]` : String(t)}, expected a Tensor [${w.shape.join(', ')}]`);
+  }
+  return t;
+}
+

@@ -64,6 +64,15 @@ forEachBackend('models forward', (backend) => {
       const wrong = c.zeros([5, W.shape[0]]);
       expect(() => model.forward(swap({ shape: W.shape, linear: () => wrong }), ids)).toThrow(new RegExp(`\\.linear returned \\[5, ${W.shape[0]}\\], expected a Tensor \\[1, 5, ${W.shape[0]}\\]`));
       expect(() => model.forward(swap({ shape: W.shape } as never), ids)).toThrow(/is not a tensor or a LinearWeight/);
+      // At an embedding table (read as a tensor, and by a tied head) a LinearWeight gives its weight();
+      // without one it is an Error naming the path.
+      const table = json === GPT2 ? 'transformer.wte.weight' : 'model.embed_tokens.weight';
+      const E = c.tree.leaves(model.params)[c.tree.leafPaths(model.params).indexOf(table)] as c.Tensor;
+      const at = (w: LinearWeight): ForwardParams => c.tree.mapWithPath((path, v) => (path === table ? (w as never) : v), model.params) as unknown as ForwardParams;
+      const viaWeight = model.forward(at({ shape: E.shape, linear: () => { throw new Error('not called'); }, weight: () => E }), ids);
+      expect(Array.from(await viaWeight.data())).toEqual(Array.from(plain));
+      expect(() => model.forward(at({ shape: E.shape, linear: () => E }), ids)).toThrow(new RegExp(`"${table.replace(/\./g, '\\.')}" is a LinearWeight without weight\\(\\), but the forward reads it as a tensor`));
+      viaWeight.dispose();
       c.tree.dispose([model.params, logits, wrong]);
     }
   });

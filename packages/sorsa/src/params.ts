@@ -39,7 +39,8 @@ export function mergeParams<F>(trainable: Trainable, frozen: F): F {
  * The tree a model's forward reads for `trainable` and `frozen`, with every adapted weight left
  * factored: `frozen`, where each path `p` that `trainable` holds an adapter for becomes a
  * `LinearWeight` (see `@sorsajs/models`) that computes the layer as `adaptedLinear(trainable[p],
- * frozen at p, x)`. Inside a training step that is `x W_rᵀ + ((x Vtᵀ) S) Uᵀ` wherever it costs fewer
+ * frozen at p, x)` (and gives the merged weight where the forward reads the path as a tensor: an
+ * adapted embedding table). Inside a training step that is `x W_rᵀ + ((x Vtᵀ) S) Uᵀ` wherever it costs fewer
  * multiply-adds than building `W_r + U diag(S) Vt` (whose backward pass forms the `[out, in]`
  * gradient `gᵀ x` of every layer, as many multiply-adds as the layer's forward); see
  * `preferMerged`. The values equal `mergeParams`' to float32 rounding. Tensor entries of
@@ -58,6 +59,8 @@ export function factoredParams(trainable: Trainable, frozen: object): ForwardPar
   const layer = (a: Adapter, residual: Tensor, out: number, inp: number): LinearWeight => ({
     shape: [out, inp],
     linear: (x, bias) => adaptedLinear(a, residual, x, { bias }),
+    // Where the forward reads the path as a tensor (an adapted embedding table): the merged weight.
+    weight: () => merge(a, residual),
   });
   return withAdapters('factoredParams', trainable, frozen, layer, (t) => t) as ForwardParams;
 }

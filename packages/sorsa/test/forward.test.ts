@@ -152,6 +152,24 @@ forEachBackend('sorsa forward', () => {
     c.tree.dispose([y, x, trainable, frozen]);
   });
 
+  it('factoredParams gives a model the logits of mergeParams, adapted embedding tables (and the tied head) included', async () => {
+    // Every rank-2 weight adapted, wte and wpe too: the forward reads those as tensors, through the
+    // LinearWeight's weight() (the merged weight), and the blocks' layers through adaptedLinear.
+    const model = createModel({ model_type: 'gpt2', vocab_size: 31, n_positions: 8, n_embd: 16, n_layer: 1, n_head: 2 }, c.random.key(5));
+    const targets = (_p: string, w: c.Tensor): boolean => w.rank === 2;
+    const { trainable, frozen } = await adaptParams(model.params, { rank: 3, targets });
+    expect(Object.keys(trainable)).toContain('transformer.wte.weight');
+    const ids = [[3, 1, 4, 1, 5, 9]];
+    const merged = mergeParams(trainable, frozen);
+    const [ya, yb] = [model.forward(merged, ids), model.forward(factoredParams(trainable, frozen), ids)];
+    const [a, b] = [await ya.data(), await yb.data()];
+    const top = Math.max(...Array.from(a, Math.abs));
+    // Float32 sums of the same terms in other orders through one block and the head.
+    const worst = Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
+    expect(worst, `worst logit difference against the largest ${top}`).toBeLessThanOrEqual(256 * EPS32 * top);
+    c.tree.dispose([ya, yb, merged, trainable, frozen, model.params]);
+  });
+
   it('adaptedLinear and merge leave no intermediates and do not consume their inputs', async () => {
     const a = sorsaAdapter();
     const Wr = c.tensor(Wrd, [OUT, IN]);
