@@ -220,7 +220,7 @@ return coef * acc;`,
 /**
  * wasm only: `REG_GRAD` for both factors of one adapter in one kernel, U's cotangent in cells
  * `[0, nU)` and Vt's in `[nU, nU + nV)`, returned as two tensors (`launchParts`). Each cell does
- * REG_GRAD's operations in the same order. Arrays: MU, EU, nU_ (U's norms), MV, EV, nV_, g;
+ * REG_GRAD's operations in the same order. Arrays: MU, EU, NU (U's norms), MV, EV, NV, g;
  * scalars: nU, r, then per factor w, sk, si, eo, ni (U, then Vt), then cnt.
  */
 const REG_GRAD_PAIR: internal.KernelSource = {
@@ -343,7 +343,8 @@ const regOp = customVjp(
  * The SORSA regularizer of the factors `[U1, Vt1, U2, Vt2, ...]` (each U `[m, r]`, its Vt `[r, n]`,
  * r > 0): the mean of `‖UᵀU − I‖_F` and `‖Vt Vtᵀ − I‖_F`, the adapters' sums added in order, as
  * `orthoRegularizer` composes it from `orthoDefect`; differentiable, in ⌈L/3⌉ + ⌈⌈L/3⌉/7⌉ launches
- * forward and 2L backward where orthoDefect and the composition took 6L and about 3L.
+ * forward and 2L backward (L on wasm, one kernel an adapter) where orthoDefect and the composition
+ * took 6L and about 3L.
  *
  * @example
  * ```ts

@@ -98,11 +98,13 @@ export function preferMerged(tokens: number, out: number, inp: number, rank: num
 
 /**
  * What `preferMerged` charges the factored form of one layer in a training step for its extra
- * kernels, in multiply-adds: 2^26 (~67M). Measured on wasm (2 cores): in a step of a width-128 GPT-2
- * (8 adapted layers, 512 tokens, rank 8) the factored form saved ~160M multiply-adds over the merged
- * one, ran 37 more kernels, and was 7-20 ms slower (medians of 30 steps), so its extra kernels cost
- * about what ~50-100M multiply-adds do per layer. At GPT-2 small (1 × 128 tokens, rank 8) each
- * layer saves 90-270M, and the factored step took 1.9-2.0 s against 3.0-3.9 s.
+ * kernels, in multiply-adds: 2^26 (~67M). Measured on wasm (2 cores), and applied on every backend
+ * (on webgpu launches cost more and multiply-adds less, so the charge errs towards merging there):
+ * in a step of a width-128 GPT-2 (8 adapted layers, 512 tokens, rank 8) the factored form saved
+ * ~160M multiply-adds over the merged one, ran 37 more kernels, and was 7-20 ms slower (medians of
+ * 30 steps), so its extra kernels cost about what ~50-100M multiply-adds do per layer. At GPT-2
+ * small (1 × 128 tokens, rank 8) each layer saves 85-350M, and the factored step took 1.9-2.0 s
+ * against 3.0-3.9 s.
  *
  * @example
  * ```ts

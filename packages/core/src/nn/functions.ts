@@ -90,8 +90,6 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
   return take(table, ids, 0);
 }
 
-/** The most negative float32: what masked attention scores become (as Hugging Face does). */
-
 /**
  * Scaled dot-product attention over `[batch, heads, seq, dim]` (any leading axes):
  * `softmax(q kᵀ / sqrt(dim) + masking) v`. `causal` lets query i attend to keys up to i (aligned to
