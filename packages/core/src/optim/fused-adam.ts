@@ -30,6 +30,13 @@ export interface AdamStepConstants {
   mask: unknown;
 }
 
+/**
+ * The largest leaf whose step runs as one kernel on wasm. That kernel holds its five inputs and its
+ * threefold result in one WebAssembly memory (~8n floats; each of the three kernels ~4n); past 2^24
+ * elements (512 MB there) a leaf takes the three kernels, so a huge weight stays within wasm's 4 GB.
+ */
+const LEAF_KERNEL_MAX = 2 ** 24;
+
 interface Leaf {
   g: Tensor;
   r: Tensor | null;
@@ -90,7 +97,7 @@ export function adamFusedStep(grads: unknown, mu: unknown, nu: unknown, params: 
     const decay = l.decays && c.wd !== null && c.wd !== 0;
     // Float scalars rounded to float32 first, as the composed ops' constants are (rank-0 float32
     // tensors): the cpu backend would otherwise compute with their float64 values.
-    if (backend() === 'wasm') {
+    if (backend() === 'wasm' && l.p.size <= LEAF_KERNEL_MAX) {
       // One launch for the leaf: its three results stored one after another, as three tensors.
       const n = l.p.size;
       const scalars = [...weights, c.b1, 1 - c.b1, c.b2, 1 - c.b2, c.stepSize, c.bc2, c.eps, ...(decay ? [c.wd as number] : [])].map(Math.fround);
