@@ -120,33 +120,7 @@ export class Engine implements PayloadOwner {
    * cpu a queued call can also run at once on the calling thread when the queue drains (see `drain`).
    */
   run(src: KernelSource, output: number | readonly number[], inputs: readonly Storage[], scalars: readonly number[]): Storage {
-    for (const s of inputs) if (s.error) throw s.error;
-    const dims = typeof output === 'number' ? [output] : [...output];
-    const n = cells(dims);
-    const outSize = n * (src.components ?? 1);
-    if (n === 0) return Storage.ready(this, 0, new Float32Array(0));
-    if (this.queued >= DRAIN_AT) this.drain();
-    const k = this.kernels;
-    if (this.queued === 0 && !k.isAsync(src, n) && inputs.every((s) => s.isReady)) {
-      const values = inputs.map((s) => s.value!);
-      return Storage.ready(this, outSize, k.call(src, dims, values, scalars, k.sizes(dims, values, inputs)) as Payload);
-    }
-    const [out] = this.queue(
-      `kernel "${src.key}"`,
-      inputs,
-      [outSize],
-      (values, threads) => {
-        if (this.name === 'webgpu' && values.some((v) => v instanceof Float32Array && v.length > 0)) {
-          const on = this.onDevice(inputs, values);
-          if (!(on instanceof Promise)) return (k.call(src, dims, on, scalars, '') as Promise<Payload>).then((v) => [v]);
-          return on.then(async (bound) => [await k.call(src, dims, bound, scalars, '')]);
-        }
-        const r = k.call(src, dims, values, scalars, k.sizes(dims, values, inputs), threads);
-        return r instanceof Promise ? r.then((v) => [v]) : [r];
-      },
-      this.name === 'wasm' || this.name === 'cpu',
-    );
-    return out;
+    return this.dispatch(src, output, inputs, scalars, null)[0];
   }
 
   /**
@@ -159,35 +133,51 @@ export class Engine implements PayloadOwner {
    */
   runParts(src: KernelSource, output: number | readonly number[], inputs: readonly Storage[], scalars: readonly number[], sizes: readonly number[]): Storage[] {
     if (this.name !== 'wasm') throw new Error(`internal: kernel "${src.key}": results in parts run on wasm only`);
+    return this.dispatch(src, output, inputs, scalars, sizes);
+  }
+
+  /** `run` (`sizes` null: one result) and `runParts` (the result cut into `sizes`). */
+  private dispatch(src: KernelSource, output: number | readonly number[], inputs: readonly Storage[], scalars: readonly number[], sizes: readonly number[] | null): Storage[] {
     for (const s of inputs) if (s.error) throw s.error;
     const dims = typeof output === 'number' ? [output] : [...output];
     const n = cells(dims);
-    const total = sizes.reduce((a, b) => a + b, 0);
-    if (total !== n * (src.components ?? 1)) throw new Error(`internal: kernel "${src.key}": parts of ${total} elements for a result of ${n * (src.components ?? 1)}`);
-    if (n === 0) return sizes.map(() => Storage.ready(this, 0, new Float32Array(0)));
+    const outSize = n * (src.components ?? 1);
+    const outSizes = sizes ?? [outSize];
+    const total = outSizes.reduce((a, b) => a + b, 0);
+    if (total !== outSize) throw new Error(`internal: kernel "${src.key}": parts of ${total} elements for a result of ${outSize}`);
+    if (n === 0) return outSizes.map(() => Storage.ready(this, 0, new Float32Array(0)));
     if (this.queued >= DRAIN_AT) this.drain();
     const k = this.kernels;
-    const split = (v: Payload): Payload[] => this.pool.split(v as Float32Array, sizes);
-    // The parts share one array: memory() counts its bytes until the last part is released.
+    const split = (v: Payload): Payload[] => (sizes ? this.pool.split(v as Float32Array, sizes) : [v]);
+    // Parts share one array: memory() counts its bytes until the last part is released.
     const grouped = (parts: Storage[]): Storage[] => {
-      const group = { live: parts.length, held: 0 };
-      for (const p of parts) p.group = group;
+      if (sizes) {
+        const group = { live: parts.length, held: 0 };
+        for (const p of parts) p.group = group;
+      }
       return parts;
     };
     if (this.queued === 0 && !k.isAsync(src, n) && inputs.every((s) => s.isReady)) {
       const values = inputs.map((s) => s.value!);
-      return grouped(split(k.call(src, dims, values, scalars, k.sizes(dims, values, inputs)) as Payload).map((v, i) => Storage.ready(this, sizes[i], v)));
+      return grouped(split(k.call(src, dims, values, scalars, k.sizes(dims, values, inputs)) as Payload).map((v, i) => Storage.ready(this, outSizes[i], v)));
     }
-    return grouped(this.queue(
-      `kernel "${src.key}"`,
-      inputs,
-      sizes,
-      (values, threads) => {
-        const r = k.call(src, dims, values, scalars, k.sizes(dims, values, inputs), threads);
-        return r instanceof Promise ? r.then(split) : split(r);
-      },
-      true,
-    ));
+    return grouped(
+      this.queue(
+        `kernel "${src.key}"`,
+        inputs,
+        outSizes,
+        (values, threads) => {
+          if (this.name === 'webgpu' && values.some((v) => v instanceof Float32Array && v.length > 0)) {
+            const on = this.onDevice(inputs, values);
+            if (!(on instanceof Promise)) return (k.call(src, dims, on, scalars, '') as Promise<Payload>).then(split);
+            return on.then(async (bound) => split((await k.call(src, dims, bound, scalars, '')) as Payload));
+          }
+          const r = k.call(src, dims, values, scalars, k.sizes(dims, values, inputs), threads);
+          return r instanceof Promise ? r.then(split) : split(r);
+        },
+        this.name === 'wasm' || this.name === 'cpu',
+      ),
+    );
   }
 
   /**
