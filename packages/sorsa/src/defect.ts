@@ -196,35 +196,15 @@ return ${last ? 'acc / cnt' : 'acc'};`,
 }
 
 /**
- * `DEFECT_GRAD` for the regularizer: the factor's cotangent `(2 (g / cnt) / ‖E‖) M E` with E the
- * factor's r² values of a Gram result from offset `eo` and ‖E‖ at `nrm[ni]`. Scalars: r, w, sk,
- * si, vt, eo, ni, then cnt.
+ * `DEFECT_GRAD` for the regularizer, for both factors of one adapter: the factor's cotangent
+ * `(2 (g / cnt) / ‖E‖) M E` with E the factor's r² values of a Gram result from offset `eo` and ‖E‖
+ * in its norms at `ni`; U's for cells below `nU`, Vt's (cell c at c − nU) from there. On wasm one
+ * launch computes both, as two parts of one result (`launchParts`); elsewhere a launch over U's
+ * cells (nU = U's size) and one over Vt's (nU = 0). Arrays: MU, EU, NU (U's norms), MV, EV, NV, g;
+ * scalars: nU, r, then per factor w, sk, si, eo, ni (U, then Vt), then cnt.
  */
 const REG_GRAD: internal.KernelSource = {
   key: 'sorsa:reg-grad',
-  arrays: ['M', 'E', 'nrm', 'g'],
-  scalars: ['r', 'w', 'sk', 'si', 'vt', 'eo', 'ni', 'cnt'],
-  floats: ['cnt'],
-  body: `const c = this.thread.x;
-${internal.divmod('q', 'p', 'c', 'w')}
-const k = vt === 1 ? p : q;
-const i = vt === 1 ? q : p;
-const nv = nrm[ni];
-const gj = g[0] / cnt;
-const coef = nv === 0 ? 0 : (2 * gj) / nv;
-let acc = 0;
-for (let j = 0; j < r; j++) { acc += M[k * sk + j * si] * E[eo + j * r + i]; }
-return coef * acc;`,
-};
-
-/**
- * wasm only: `REG_GRAD` for both factors of one adapter in one kernel, U's cotangent in cells
- * `[0, nU)` and Vt's in `[nU, nU + nV)`, returned as two tensors (`launchParts`). Each cell does
- * REG_GRAD's operations in the same order. Arrays: MU, EU, NU (U's norms), MV, EV, NV, g;
- * scalars: nU, r, then per factor w, sk, si, eo, ni (U, then Vt), then cnt.
- */
-const REG_GRAD_PAIR: internal.KernelSource = {
-  key: 'sorsa:reg-grad-pair',
   arrays: ['MU', 'EU', 'NU', 'MV', 'EV', 'NV', 'g'],
   scalars: ['nU', 'r', 'wU', 'skU', 'siU', 'eoU', 'niU', 'wV', 'skV', 'siV', 'eoV', 'niV', 'cnt'],
   floats: ['cnt'],
@@ -317,21 +297,16 @@ function regBackward({ fs, Es, norms, at }: RegResiduals, g: Tensor): Tensor[] {
     const gj = div(g, cnt);
     return fs.map((M, f) => vjp((m: Tensor) => defectComposed(m, f % 2 === 0 ? 'cols' : 'rows'), M)[1](gj)[0]);
   }
-  if (backend() === 'wasm') {
-    // One kernel an adapter: U's and Vt's cotangents as the two parts of one result.
-    return Array.from({ length: fs.length / 2 }, (_, a) => {
-      const [U, V] = [fs[2 * a], fs[2 * a + 1]];
-      const [lu, lv] = [layout(U, 'cols'), layout(V, 'rows')];
-      const [au, av] = [at[2 * a], at[2 * a + 1]];
-      const scalars = [U.size, lu.r, lu.w, lu.sk, lu.si, au.off, au.ni, lv.w, lv.sk, lv.si, av.off, av.ni, cnt];
-      return internal.launchParts('orthoRegularizer', REG_GRAD_PAIR, U.size + V.size, [U.shape, V.shape], [U, Es[au.e], norms[au.n], V, Es[av.e], norms[av.n], g], scalars);
-    }).flat();
-  }
-  return fs.map((M, f) => {
-    const { r, sk, si, w } = layout(M, f % 2 === 0 ? 'cols' : 'rows');
-    const { e, off, n, ni } = at[f];
-    return internal.launch('orthoRegularizer', REG_GRAD, M.shape, 'float32', [M, Es[e], norms[n], g], [r, w, sk, si, f % 2 === 1 ? 1 : 0, off, ni, cnt]);
-  });
+  return Array.from({ length: fs.length / 2 }, (_, a) => {
+    const [U, V] = [fs[2 * a], fs[2 * a + 1]];
+    const [lu, lv] = [layout(U, 'cols'), layout(V, 'rows')];
+    const [au, av] = [at[2 * a], at[2 * a + 1]];
+    const inputs = [U, Es[au.e], norms[au.n], V, Es[av.e], norms[av.n], g];
+    const scalars = (nU: number): number[] => [nU, lu.r, lu.w, lu.sk, lu.si, au.off, au.ni, lv.w, lv.sk, lv.si, av.off, av.ni, cnt];
+    // wasm: U's and Vt's cotangents as the two parts of one result; elsewhere one launch each.
+    if (backend() === 'wasm') return internal.launchParts('orthoRegularizer', REG_GRAD, U.size + V.size, [U.shape, V.shape], inputs, scalars(U.size));
+    return [internal.launch('orthoRegularizer', REG_GRAD, U.shape, 'float32', inputs, scalars(U.size)), internal.launch('orthoRegularizer', REG_GRAD, V.shape, 'float32', inputs, scalars(0))];
+  }).flat();
 }
 
 const regOp = customVjp(
