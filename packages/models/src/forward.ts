@@ -110,12 +110,13 @@ function rotary(c: ModelConfig, p0: number, T: number): { cosT: Tensor; sinT: Te
 }
 
 const isWeight = (x: unknown): x is Tensor => isTensor(x) || isLinearWeight(x);
+/** The leaf at `path`: a Tensor, or a LinearWeight where the params put one. */
+const weightAt = (op: string, params: unknown, path: string): Tensor | LinearWeight => leafAt(op, params, path, isWeight, 'a tensor or a LinearWeight');
 
 /** The layer `name` (its `.weight` a Tensor or a LinearWeight, and its `.bias` when `bias`) over x. */
 function linear(op: string, params: unknown, name: string, x: Tensor, bias: boolean): Tensor {
   const path = `${name}.weight`;
-  const w = leafAt(op, params, path, isWeight, 'a tensor or a LinearWeight') as Tensor | LinearWeight;
-  return applyLinear(op, path, w, x, bias ? leafAt(op, params, `${name}.bias`, isTensor) : null);
+  return applyLinear(op, path, weightAt(op, params, path), x, bias ? leafAt(op, params, `${name}.bias`, isTensor) : null);
 }
 
 /**
@@ -127,7 +128,7 @@ export function run(op: string, c: ModelConfig, params: unknown, ids: Tensor, ca
   const p0 = cache?.length ?? 0;
   if (cache && cache.layers.length !== c.numLayers) throw new Error(`${op}: the cache has ${cache.layers.length} layers, the model ${c.numLayers}`);
   // A LinearWeight read as a tensor (an embedding table, the tied head) gives its weight().
-  const leaf = (path: string): Tensor => tensorOf(op, path, leafAt(op, params, path, isWeight, 'a tensor or a LinearWeight') as Tensor | LinearWeight);
+  const leaf = (path: string): Tensor => tensorOf(op, path, weightAt(op, params, path));
   return tidy(() => {
     const layers: { k: Tensor; v: Tensor }[] = [];
     const hd = c.headDim;
