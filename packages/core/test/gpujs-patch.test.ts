@@ -140,6 +140,52 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     gpu.destroy();
   });
 
+  it('threadMinCells lowers the cells from which a kernel runs threaded, and its values equal the formula', async () => {
+    // Straight through gpu.js, to see the path each run took: 1000 cells are under gpu.js's own
+    // 4096-cell gate, and run threaded only once the kernel's threadMinCells (what core sets from
+    // a KernelSource's threadFrom) lets them.
+    const require = createRequire(import.meta.url);
+    type K = ((...a: unknown[]) => Promise<Float32Array>) & { kernel: { threadMinCells?: number; _lastRunPath: string | null } };
+    const { GPU } = require('gpu.js') as { GPU: new (o: object) => { createKernel(f: unknown, o: object): K; destroy(): void } };
+    const gpu = new GPU({ mode: 'webasm' });
+    const N = 1000;
+    const make = (): K =>
+      gpu.createKernel(
+        function (this: { thread: { x: number } }, a: number[], s: number) {
+          let t = 0;
+          for (let i = 0; i < 200; i++) t = t * 0.5 + a[this.thread.x] * s;
+          return t;
+        },
+        { asyncMode: true, output: [N], poolSize: 2 },
+      );
+    const a = new Float32Array(N).map((_, i) => Math.sin(i));
+    const want = (s: number): Float64Array => {
+      const out = new Float64Array(N);
+      for (let x = 0; x < N; x++) {
+        let t = 0;
+        for (let i = 0; i < 200; i++) t = t * 0.5 + Math.fround(a[x] * s);
+        out[x] = t;
+      }
+      return out;
+    };
+    const plain = make();
+    expectClose(await plain(a, 3), want(3));
+    expect(plain.kernel._lastRunPath).not.toBe('threaded');
+    for (const min of [64, 500, 999]) {
+      const k = make();
+      k.kernel.threadMinCells = min;
+      for (const s of [2, 5]) {
+        expectClose(await k(a, s), want(s));
+        expect(k.kernel._lastRunPath).toBe('threaded');
+      }
+    }
+    const above = make();
+    above.kernel.threadMinCells = 1001;
+    expectClose(await above(a, 7), want(7));
+    expect(above.kernel._lastRunPath).not.toBe('threaded');
+    gpu.destroy();
+  });
+
   it('threaded 3-D runs with a row width that is not a multiple of 4 equal the formula', async () => {
     const src: internal.KernelSource = {
       key: 'test:patch:cube:threads',

@@ -4,7 +4,7 @@
  * cut off at M and N (neither a multiple of 4 or 16), whole tiles stored straight into C, K = 1
  * and K odd (the unrolled loop's rest),
  * batched and batch-broadcast operands, transposed operands read through strides, tall and wide
- * products, and sizes that pack B and run on worker threads. The job form (`matmulInJob`) runs the
+ * products, and sizes that pack B and run on worker threads (also few cells over a long k). The job form (`matmulInJob`) runs the
  * same plan.
  */
 import { expect, it } from 'vitest';
@@ -67,6 +67,10 @@ forEachBackend('matmul tiles', () => {
     [[9, 20], [9, 16], { transposeA: true }],
     [[128, 520], [520, 512]],
     [[2, 64, 33], [2, 33, 512]],
+    // Few cells over a long k (the randomized SVD's products): threaded below 4096 cells, on the
+    // cell count derived from k (matmul.ts threadFrom); also with A transposed, as Aᵀ Q reads it.
+    [[64, 3072], [3072, 32]],
+    [[3072, 64], [3072, 32], { transposeA: true }],
   ];
   for (const [sa, sb, opts] of cases) {
     it(`matmul ${JSON.stringify(sa)} @ ${JSON.stringify(sb)} ${opts ? JSON.stringify(opts) : ''}`, async () => {

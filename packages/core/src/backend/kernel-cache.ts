@@ -14,7 +14,15 @@ type KernelFn = ((...args: unknown[]) => unknown) & {
   setOutput(o: number[]): void;
   destroy?(): void;
   /** The backend kernel gpu.js actually runs (it may switch it, for example to degrade to cpu). */
-  kernel?: { constructor: { mode?: string }; fallbackReason?: string | null; moduleCacheLimit?: number; _shapeOutput?: unknown; outputTarget?: Float32Array | null; outputStore?: KernelSource['store'] };
+  kernel?: {
+    constructor: { mode?: string };
+    fallbackReason?: string | null;
+    moduleCacheLimit?: number;
+    _shapeOutput?: unknown;
+    outputTarget?: Float32Array | null;
+    outputStore?: KernelSource['store'];
+    threadMinCells?: number;
+  };
 };
 
 
@@ -50,7 +58,11 @@ export interface KernelSource {
   floats?: readonly string[];
   /** Heavy kernels (matmul) may run on worker threads on wasm. */
   threaded?: boolean;
-  /** With `threaded`: threads engage from this many output cells (default 4096, gpu.js's own threshold). */
+  /**
+   * With `threaded`: threads engage from this many output cells (default 4096, gpu.js's own
+   * threshold). Below 4096 (cells that each do much work, such as a matmul tile over a long k) it
+   * is also the least number of cells a thread takes (the gpu.js patch's `threadMinCells`).
+   */
   threadFrom?: number;
   /**
    * n for kernels returning `Array(n)` per cell: their payload is the flat cell-major buffer
@@ -223,6 +235,9 @@ export class KernelCache {
         ...(src.components ? { returnType: `Array(${src.components})` } : {}),
         ...(threaded ? { asyncMode: true } : {}),
       });
+      // gpu.js's own gate is 4096 cells, and as many cells a participating thread; a kernel with
+      // fewer, longer cells lowers both.
+      if (threaded && src.threadFrom !== undefined && src.threadFrom < THREAD_MIN_CELLS && k.kernel) k.kernel.threadMinCells = src.threadFrom;
       if (src.store && k.kernel) {
         if (this.name !== 'wasm') throw new Error(`kernel "${src.key}": a store placement runs on wasm only`);
         k.kernel.outputStore = src.store;

@@ -211,10 +211,30 @@ function tileKernel(d: WasmMatmulDims, Nb: number, Mb: number, packed: boolean, 
   for (let r = 0; r < TILE_ROWS; r++) for (let g = 0; g < G; g++) comps.push(`s${r}${g}`);
   lines.push(`return [${comps.join(', ')}];`);
   const key = `matmul:t4x16u${UNROLL}${packed ? 'p' : ''}${direct ? 'd' : ''}:${[M, d.N, K, sa0, sa1, sb0, d.sb1, bsa, d.bsb, nb].join(',')}`;
-  // Worker threads from 4096 cells (gpu.js's own threshold), 4 x more work than the 4 x 4 kernel
-  // took there: [256, k] @ [k, 256] instead of [128, k] @ [k, 128].
-  const src: KernelSource = { key, arrays: ['a', 'b'], scalars: [], threaded: true, components: 16, body: lines.join('\n') };
+  const src: KernelSource = { key, arrays: ['a', 'b'], scalars: [], threaded: true, threadFrom: threadFrom(K, Mb), components: 16, body: lines.join('\n') };
   return direct ? { ...src, store: directStore(d.N) } : src;
+}
+
+/**
+ * Multiply-adds from which a product of few cells runs on both threads: ~0.4 ms of one thread's
+ * work, where the claim-based dispatch (the calling thread computes alongside) costs tens of us.
+ */
+const THREAD_WORK = 1 << 22;
+/** Row blocks of 4 from which a product of few cells may be threaded (see threadFrom). */
+const THREAD_ROW_BLOCKS = 16;
+
+/**
+ * The cells from which a tile kernel runs on worker threads. Each cell is 16 K multiply-adds, so a
+ * product with a small output but a long k, such as the randomized SVD's [768, 3072] @ [3072, 32]
+ * (1536 cells), runs threaded from THREAD_WORK multiply-adds instead of gpu.js's 4096 cells, which
+ * left it on one thread (measured 6.5-10.8 ms, threaded 3.8-5.0). Row-vector products
+ * (Mb < THREAD_ROW_BLOCKS: a decode step's [1, 768] @ [768, 3072]) keep the 4096-cell gate: they
+ * stream their weight from memory once, so a second thread has little to win (docs/guides/performance.md,
+ * "Threads for few, long matmul cells").
+ */
+function threadFrom(K: number, Mb: number): number {
+  if (Mb < THREAD_ROW_BLOCKS) return 4096;
+  return Math.min(4096, Math.max(64, 4 * Math.ceil(THREAD_WORK / (16 * K) / 4)));
 }
 
 /**
