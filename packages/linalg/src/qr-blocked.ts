@@ -3,8 +3,8 @@
  * the public `qr` (qr.ts), randomized.ts's orthonormal bases and the Jacobi SVD's preconditioner
  * (jacobi-qr.ts) all run it.
  *
- * Each panel of up to {@link PANEL} columns is factored by the Householder step kernels of
- * qr-kernels.ts on the panel alone (a copy of its rows from the panel's first row down). Its
+ * Each panel of up to {@link PANEL} columns (16 for thin matrices: {@link panelWidth}) is factored
+ * by the Householder step kernels of qr-kernels.ts on the panel alone (a copy of its rows from the panel's first row down). Its
  * reflectors y_j = √β_j v̂_j (H_j = I − y_j y_jᵀ) are the columns of Y (`[m, w]`, zero above the
  * panel's first row), and H_c0 ⋯ H_(c0+w−1) = I − Y S Yᵀ with S⁻¹ = striu(YᵀY) + diag(YᵀY) / 2
  * (upper triangular, inverted by doubling its diagonal blocks: ⌈log2 w⌉ + 1 small kernels). The
@@ -37,6 +37,21 @@ const { divmod } = internal;
 
 /** Columns per panel: the inner size of the update's products (core's wasm matmul tiles 4 x 16). */
 export const PANEL = 32;
+/** Columns per panel of a thin QR (k = min(m, n) <= THIN): see {@link panelWidth}. */
+const THIN_PANEL = 16;
+const THIN = 128;
+
+/**
+ * The panel width for a QR of k = min(m, n) reflectors. A panel's steps rewrite the whole panel
+ * (rows x w cells) once per column, so the steps' work grows with w, while the updates' products do
+ * the same multiply-adds at any w but in more, smaller launches for a narrow one. Measured on wasm
+ * inside a job (docs/guides/performance.md, "Narrower panels for thin QRs"): 16 columns took a
+ * 768 x 32 basis from 4.2-5.2 to 3.1-3.2 ms and 3072 x 128 from 80-83 to 68-71 ms, but 768 x 384
+ * from 110-113 to 128-141 ms (768 x 256 about even).
+ */
+export function panelWidth(k: number): number {
+  return k <= THIN ? THIN_PANEL : PANEL;
+}
 
 /** The block C[r0 + i][c0 + c] for i < rows, c < w of C `[*, cols]`, row-major `[rows, w]` (a panel). Scalars cols, r0, c0, w. */
 const BLOCK: Src = {
@@ -183,7 +198,7 @@ async function panelReflectors(ctx: Ctx, B: Payload, m: number, n: number, c0: n
   // A reflector per column with entries below the diagonal (a square matrix's last column has none).
   const steps = Math.min(w, rows - 1);
   if (steps <= 0) return undefined;
-  // A one-panel matrix (randomized.ts's thin bases) is its own panel: no copy.
+  // A one-panel matrix (up to 16 columns) is its own panel: no copy.
   let P = c0 === 0 && w === n ? B : await ctx.run(BLOCK, [rows * w], [B], [n, c0, c0, w]);
   for (let j = 0; j < steps; j++) {
     const p = await ctx.run(REFLECTOR, [3], [P], [rows, w, j]);
@@ -237,8 +252,9 @@ export async function blockedQrInJob(ctx: Ctx, a: Payload, m: number, n: number,
   const k = Math.min(m, n);
   const panels: Panel[] = [];
   let B = a;
-  for (let c0 = 0; c0 < k; c0 += PANEL) {
-    const panel = await panelReflectors(ctx, B, m, n, c0, Math.min(PANEL, k - c0));
+  const width = panelWidth(k);
+  for (let c0 = 0; c0 < k; c0 += width) {
+    const panel = await panelReflectors(ctx, B, m, n, c0, Math.min(width, k - c0));
     if (!panel) continue;
     panels.push(panel);
     // Without R the last panel's update is not needed: only the reflectors make Q.

@@ -1,8 +1,9 @@
 /**
  * QR against LAPACK's acceptance ratios, on every backend: ‖A − QR‖₁ / (‖A‖₁ max(m,n) eps) and
  * ‖I − QᵀQ‖₁ / (m eps) each at most 50, R upper triangular, over the linalg issue's families and
- * at the shapes where the blocked QR (qr-blocked.ts, panels of 32 columns) differs: one panel,
- * several, a partial last one, a last one with no reflector, tall, square and wide.
+ * at the shapes where the blocked QR (qr-blocked.ts: panels of 16 columns up to k = min(m, n) = 128,
+ * of 32 beyond) differs: one panel, several, a partial last one, a last one with no reflector, tall,
+ * square and wide, at both panel widths.
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
@@ -93,11 +94,18 @@ forEachBackend('qr', (backend) => {
     await check(families(24)[1]);
   });
 
-  it('several panels of 32: full, partial and reflector-free last panels, tall, square and wide', async () => {
-    // 64: two full panels; 70 and 100: a partial third / fourth; 33 and 65 square: a last panel of
-    // one column with nothing below its diagonal (no reflector); wide: panels only over the first m.
-    const shapes = [[64, 64], [70, 70], [100, 70], [70, 100], [130, 100], [100, 130], [33, 33], [65, 65], [40, 97]];
+  it('several panels of 16: full, partial and reflector-free last panels, tall, square and wide', async () => {
+    // 64: four full panels; 70 and 100: a partial fifth / seventh; 17, 33 and 65 square: a last
+    // panel of one column with nothing below its diagonal (no reflector); wide: panels only over
+    // the first m.
+    const shapes = [[64, 64], [70, 70], [100, 70], [70, 100], [130, 100], [100, 130], [17, 17], [33, 33], [65, 65], [40, 97]];
     for (const [m, n] of shapes) await check(randomGaussian(m, n, m * 1000 + n));
+  });
+
+  it('several panels of 32 (k > 128): full, partial and reflector-free last panels, tall and wide', async () => {
+    // 160 x 150: four full panels and a partial fifth; 129 square: a last panel of one column with
+    // no reflector; wide: panels only over the first m.
+    for (const [m, n] of [[160, 150], [129, 129], [140, 200]]) await check(randomGaussian(m, n, m * 1000 + n));
   });
 
   it('rank-deficient and zero columns across panels', async () => {
@@ -119,7 +127,7 @@ forEachBackend('qr', (backend) => {
     await check(u);
   });
 
-  it('the issue families at 70 columns (three panels)', async () => {
+  it('the issue families at 70 columns (five panels)', async () => {
     for (const f of families(70)) await check(f);
   });
 
