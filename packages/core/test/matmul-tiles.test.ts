@@ -71,6 +71,8 @@ forEachBackend('matmul tiles', () => {
     // cell count derived from k (matmul.ts threadFrom); also with A transposed, as Aᵀ Q reads it.
     [[64, 3072], [3072, 32]],
     [[3072, 64], [3072, 32], { transposeA: true }],
+    // A few rows (two row blocks, M % 4 = 3) by a packed weight: threaded on the same rule.
+    [[7, 768], [768, 700]],
   ];
   for (const [sa, sb, opts] of cases) {
     it(`matmul ${JSON.stringify(sa)} @ ${JSON.stringify(sb)} ${opts ? JSON.stringify(opts) : ''}`, async () => {

@@ -221,16 +221,17 @@ function tileKernel(d: WasmMatmulDims, Nb: number, Mb: number, packed: boolean, 
  */
 const THREAD_WORK = 1 << 22;
 /** Row blocks of 4 from which a product of few cells may be threaded (see threadFrom). */
-const THREAD_ROW_BLOCKS = 16;
+const THREAD_ROW_BLOCKS = 2;
 
 /**
  * The cells from which a tile kernel runs on worker threads. Each cell is 16 K multiply-adds, so a
  * product with a small output but a long k, such as the randomized SVD's [768, 3072] @ [3072, 32]
  * (1536 cells), runs threaded from THREAD_WORK multiply-adds instead of gpu.js's 4096 cells, which
- * left it on one thread (measured 6.5-10.8 ms, threaded 3.8-5.0). Row-vector products
- * (Mb < THREAD_ROW_BLOCKS: a decode step's [1, 768] @ [768, 3072]) keep the 4096-cell gate: they
- * stream their weight from memory once, so a second thread has little to win (docs/guides/performance.md,
- * "Threads for few, long matmul cells").
+ * left it on one thread (measured 6.5-10.8 ms, threaded 3.8-5.0); so do products of a few rows by a
+ * weight, [8, 768] @ [768, 3072] 2.3-2.5 -> 1.6-1.9 ms. Products of one row block (M <= 4: a
+ * decode step's [1, 768] @ [768, 3072]) keep the 4096-cell gate: they are not packed, so their
+ * weight is copied in at every call, and threads measured no faster (1.4-1.5 ms either way;
+ * docs/guides/performance.md, "Threads for few, long matmul cells").
  */
 function threadFrom(K: number, Mb: number): number {
   if (Mb < THREAD_ROW_BLOCKS) return 4096;
