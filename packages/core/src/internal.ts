@@ -124,6 +124,22 @@ export function launches(): number {
 }
 
 /**
+ * wasm kernel runs that handed cells to worker threads since the backend was initialized (0 on
+ * other backends, and on wasm without threads), for tests that check which kernels run threaded;
+ * exact when runs are awaited one at a time (kernels queued together may share a count).
+ *
+ * @example
+ * ```ts
+ * const before = workerRuns();
+ * await matmul(a, b).data();
+ * console.log(workerRuns() - before); // 1 when the product ran on the workers
+ * ```
+ */
+export function workerRuns(): number {
+  return engine().workerRuns;
+}
+
+/**
  * Host <-> device transfers so far, for tests and benchmarks that check a loop keeps its values on
  * the device. On webgpu they are counted on the device and its queue, below gpu.js, for the whole
  * process (every WebGPU device gpu.js asked for): `reads` (device -> host readbacks: `data()`,

@@ -145,7 +145,9 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     // 4096-cell gate, and run threaded only once the kernel's threadMinCells (what core sets from
     // a KernelSource's threadFrom) lets them.
     const require = createRequire(import.meta.url);
-    type K = ((...a: unknown[]) => Promise<Float32Array>) & { kernel: { threadMinCells?: number; _lastRunPath: string | null } };
+    type K = ((...a: unknown[]) => Promise<Float32Array>) & {
+      kernel: { threadMinCells?: number; _lastRunPath: string | null; _pool?: { lastDispatch: { workerCount: number } | null } | null };
+    };
     const { GPU } = require('gpu.js') as { GPU: new (o: object) => { createKernel(f: unknown, o: object): K; destroy(): void } };
     const gpu = new GPU({ mode: 'webasm' });
     const N = 1000;
@@ -177,6 +179,8 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
       for (const s of [2, 5]) {
         expectClose(await k(a, s), want(s));
         expect(k.kernel._lastRunPath).toBe('threaded');
+        // The calling thread and one worker of the pool of 2 (at least min cells each: 1000 / 999 rounds up to 2).
+        expect(k.kernel._pool?.lastDispatch?.workerCount).toBe(2);
       }
     }
     const above = make();
@@ -184,6 +188,26 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     expectClose(await above(a, 7), want(7));
     expect(above.kernel._lastRunPath).not.toBe('threaded');
     gpu.destroy();
+  });
+
+  it("core's matmul engages the workers below 4096 cells from 2^23 multiply-adds, and one row block keeps the 4096-cell gate", async () => {
+    // [a, b, threaded]: 256 cells of k = 3072; two row blocks by a packed weight (352 cells); one
+    // row block (176 cells); 2 M multiply-adds (256 cells, under the work rule).
+    const cases: [number[], number[], boolean][] = [
+      [[128, 3072], [3072, 32], true],
+      [[7, 2048], [2048, 700], true],
+      [[4, 2048], [2048, 700], false],
+      [[64, 512], [512, 64], false],
+    ];
+    for (const [sa, sb, threaded] of cases) {
+      const a = c.tensor(Float32Array.from({ length: sa[0] * sa[1] }, (_, i) => Math.sin(i)), sa);
+      const b = c.tensor(Float32Array.from({ length: sb[0] * sb[1] }, (_, i) => Math.cos(i)), sb);
+      const before = internal.workerRuns();
+      const y = c.matmul(a, b);
+      await y.data();
+      expect(internal.workerRuns() - before > 0, `[${sa}] @ [${sb}]`).toBe(threaded);
+      c.tree.dispose([a, b, y]);
+    }
   });
 
   it('threaded 3-D runs with a row width that is not a multiple of 4 equal the formula', async () => {

@@ -69,10 +69,10 @@ forEachBackend('matmul tiles', () => {
     [[2, 64, 33], [2, 33, 512]],
     // Few cells over a long k (the randomized SVD's products): threaded below 4096 cells, on the
     // cell count derived from k (matmul.ts threadFrom); also with A transposed, as Aᵀ Q reads it.
-    [[64, 3072], [3072, 32]],
-    [[3072, 64], [3072, 32], { transposeA: true }],
+    [[128, 3072], [3072, 32]],
+    [[3072, 128], [3072, 32], { transposeA: true }],
     // A few rows (two row blocks, M % 4 = 3) by a packed weight: threaded on the same rule.
-    [[7, 768], [768, 700]],
+    [[7, 2048], [2048, 700]],
   ];
   for (const [sa, sb, opts] of cases) {
     it(`matmul ${JSON.stringify(sa)} @ ${JSON.stringify(sb)} ${opts ? JSON.stringify(opts) : ''}`, async () => {

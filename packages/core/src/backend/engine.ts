@@ -113,6 +113,11 @@ export class Engine implements PayloadOwner {
     return this.kernels.calls;
   }
 
+  /** wasm kernel runs that engaged worker threads so far, for tests that check which kernels thread. */
+  get workerRuns(): number {
+    return this.kernels.workerRuns;
+  }
+
   /**
    * Runs `src` over `output` (a cell count, or gpu.js `[x, y, z]` dims for 3-D kernels) and returns
    * the storage of its result. Runs at once when nothing is queued and the kernel is synchronous;

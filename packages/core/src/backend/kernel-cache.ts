@@ -22,6 +22,8 @@ type KernelFn = ((...args: unknown[]) => unknown) & {
     outputTarget?: Float32Array | null;
     outputStore?: KernelSource['store'];
     threadMinCells?: number;
+    /** The gpu.js patch's worker pool of a threaded wasm kernel (made at its first threaded run). */
+    _pool?: { dispatchCount: number } | null;
   };
 };
 
@@ -129,6 +131,8 @@ export class KernelCache {
   builds = 0;
   /** Kernel calls (launches), for benchmarks that report launches per step. */
   calls = 0;
+  /** wasm runs that handed cells to worker threads (the patch's pool dispatched), for tests that run kernels one at a time. */
+  workerRuns = 0;
 
   constructor(
     readonly name: BackendName,
@@ -180,8 +184,16 @@ export class KernelCache {
       if (this.name === 'wasm' && this.pool && k.kernel && (output.length === 1 || src.flat || src.components)) {
         k.kernel.outputTarget = this.pool.take(cells(output) * (src.components ?? 1));
       }
+      const dispatched = k.kernel?._pool?.dispatchCount ?? 0;
       const r = k(...arrays, ...scalars) as Payload | Promise<Payload>;
-      return r instanceof Promise ? r.then((v) => check(k, v)).catch(fail) : check(k, r);
+      if (!(r instanceof Promise)) return check(k, r);
+      return r
+        .then((v) => {
+          // The pool dispatches when the run's turn comes; exact for runs awaited one at a time.
+          if ((k.kernel?._pool?.dispatchCount ?? 0) > dispatched) this.workerRuns++;
+          return check(k, v);
+        })
+        .catch(fail);
     } catch (e) {
       return fail(e);
     }
