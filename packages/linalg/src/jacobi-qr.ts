@@ -12,8 +12,8 @@
  * graded by rows, so the one-sided Jacobi on Rᵀ keeps the relative accuracy of small singular values
  * that it has on B (Drmač and Veselić, SIAM J. Matrix Anal. Appl. 29, 2008).
  *
- * The QR is qr-blocked.ts's (panels of 32 factored by the step kernels, the trailing block updated
- * by three products in the compact WY form), the same as the public `qr`'s.
+ * The QR is qr-blocked.ts's (panels of 32 columns, or 16 up to 128, factored by the step kernels,
+ * the trailing block updated by three products in the compact WY form), the same as the public `qr`'s.
  * @module
  */
 import * as internal from '@sorsajs/core/internal';

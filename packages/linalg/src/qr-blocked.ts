@@ -3,10 +3,10 @@
  * the public `qr` (qr.ts), randomized.ts's orthonormal bases and the Jacobi SVD's preconditioner
  * (jacobi-qr.ts) all run it.
  *
- * Each panel of up to {@link PANEL} columns (16 for thin matrices: {@link panelWidth}) is factored
- * by the Householder step kernels of qr-kernels.ts on the panel alone (a copy of its rows from the panel's first row down). Its
- * reflectors y_j = √β_j v̂_j (H_j = I − y_j y_jᵀ) are the columns of Y (`[m, w]`, zero above the
- * panel's first row), and H_c0 ⋯ H_(c0+w−1) = I − Y S Yᵀ with S⁻¹ = striu(YᵀY) + diag(YᵀY) / 2
+ * Each panel of up to {@link PANEL} columns (16 for thin matrices: `panelWidth`) is factored by
+ * the Householder step kernels of qr-kernels.ts on the panel alone (a copy of its rows from the
+ * panel's first row down). Its reflectors y_j = √β_j v̂_j (H_j = I − y_j y_jᵀ) are the columns of
+ * Y (`[m, w]`, zero above the panel's first row), and H_c0 ⋯ H_(c0+w−1) = I − Y S Yᵀ with S⁻¹ = striu(YᵀY) + diag(YᵀY) / 2
  * (upper triangular, inverted by doubling its diagonal blocks: ⌈log2 w⌉ + 1 small kernels). The
  * matrix is then updated with three products, C ← C − (Y Sᵀ)(Yᵀ C), the panel's own columns too (so
  * R needs no separate copy); Q is the reflectors applied the same way to the first columns of I,
@@ -37,8 +37,9 @@ const { divmod } = internal;
 
 /** Columns per panel: the inner size of the update's products (core's wasm matmul tiles 4 x 16). */
 export const PANEL = 32;
-/** Columns per panel of a thin QR (k = min(m, n) <= THIN): see {@link panelWidth}. */
+/** Columns per panel of a thin QR (k = min(m, n) <= THIN): see `panelWidth`. */
 const THIN_PANEL = 16;
+/** The most reflectors (k = min(m, n)) for which a QR takes panels of THIN_PANEL columns. */
 const THIN = 128;
 
 /**
@@ -47,9 +48,9 @@ const THIN = 128;
  * the same multiply-adds at any w but in more, smaller launches for a narrow one. Measured on wasm
  * inside a job (docs/guides/performance.md, "Narrower panels for thin QRs"): 16 columns took a
  * 768 x 32 basis from 4.2-5.2 to 3.1-3.2 ms and 3072 x 128 from 80-83 to 68-71 ms, but 768 x 384
- * from 110-113 to 128-141 ms (768 x 256 about even).
+ * from 110-113 to 128-141 ms (768 x 256: 58-63 against 47-59 ms, too noisy to move the threshold).
  */
-export function panelWidth(k: number): number {
+function panelWidth(k: number): number {
   return k <= THIN ? THIN_PANEL : PANEL;
 }
 
