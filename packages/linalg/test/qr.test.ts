@@ -102,10 +102,16 @@ forEachBackend('qr', (backend) => {
     for (const [m, n] of shapes) await check(randomGaussian(m, n, m * 1000 + n));
   });
 
-  it('several panels of 32 (k > 128): full, partial and reflector-free last panels, tall and wide', async () => {
+  it('several panels of 32 (k > 128): full, partial and reflector-free last panels, tall and wide, rank-deficient', async () => {
     // 160 x 150: four full panels and a partial fifth; 129 square: a last panel of one column with
     // no reflector; wide: panels only over the first m.
     for (const [m, n] of [[160, 150], [129, 129], [140, 200]]) await check(randomGaussian(m, n, m * 1000 + n));
+    // Rank 20, and zero columns at the 32-column panels' edges and in the partial last one.
+    await check(withSpectrum('rank 20', 160, 150, Array.from({ length: 150 }, (_, i) => (i < 20 ? 2 - i * 0.05 : 0)), 14));
+    const g = randomGaussian(160, 150, 15);
+    g.name = 'gaussian 160x150 with zero columns';
+    for (const j of [0, 31, 32, 64, 130, 149]) for (let i = 0; i < 160; i++) g.data[i * 150 + j] = 0;
+    await check(g);
   });
 
   it('rank-deficient and zero columns across panels', async () => {
