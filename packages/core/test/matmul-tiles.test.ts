@@ -4,8 +4,8 @@
  * cut off at M and N (neither a multiple of 4 or 16), whole tiles stored straight into C, K = 1
  * and K odd (the unrolled loop's rest),
  * batched and batch-broadcast operands, transposed operands read through strides, tall and wide
- * products, and sizes that pack B and run on worker threads (also few cells over a long k). The job form (`matmulInJob`) runs the
- * same plan.
+ * products, and sizes that pack B and run on worker threads (also few cells over a long k). The
+ * job form (`matmulInJob`) runs the same plan.
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';

@@ -6,8 +6,8 @@
  * Each panel of up to {@link PANEL} columns (16 for thin matrices: `panelWidth`) is factored by
  * the Householder step kernels of qr-kernels.ts on the panel alone (a copy of its rows from the
  * panel's first row down). Its reflectors y_j = √β_j v̂_j (H_j = I − y_j y_jᵀ) are the columns of
- * Y (`[m, w]`, zero above the panel's first row), and H_c0 ⋯ H_(c0+w−1) = I − Y S Yᵀ with S⁻¹ = striu(YᵀY) + diag(YᵀY) / 2
- * (upper triangular, inverted by doubling its diagonal blocks: ⌈log2 w⌉ + 1 small kernels). The
+ * Y (`[m, w]`, zero above the panel's first row), and H_c0 ⋯ H_(c0+w−1) = I − Y S Yᵀ with
+ * S⁻¹ = striu(YᵀY) + diag(YᵀY) / 2 (upper triangular, inverted by doubling its diagonal blocks: ⌈log2 w⌉ + 1 small kernels). The
  * matrix is then updated with three products, C ← C − (Y Sᵀ)(Yᵀ C), the panel's own columns too (so
  * R needs no separate copy); Q is the reflectors applied the same way to the first columns of I,
  * last panel first. The unblocked alternative rewrites the whole matrix once per column instead:

@@ -11,9 +11,9 @@ import type { QR } from './types.js';
 /**
  * Thin QR decomposition `A = Q R` by Householder reflections (backward stable: Q is orthonormal to
  * a small multiple of m·eps whatever A's condition). Blocked: each panel of 16 columns (when
- * min(m, n) <= 128) or 32 is reduced by one reflector per column (four fused kernels a column, on the panel alone), and the rest of the
- * matrix is updated by three matrix products (compact WY); Q is the reflectors applied to the first
- * columns of the identity the same way. R's diagonal may be negative (as LAPACK's geqrf); a column
+ * min(m, n) <= 128) or 32 is reduced by one reflector per column (four fused kernels a column, on
+ * the panel alone), and the rest of the matrix is updated by three matrix products (compact WY);
+ * Q is the reflectors applied to the first columns of the identity the same way. R's diagonal may be negative (as LAPACK's geqrf); a column
  * that is zero below its diagonal makes no reflector.
  *
  * @example

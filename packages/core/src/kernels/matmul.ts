@@ -230,8 +230,8 @@ const THREAD_ROW_BLOCKS = 2;
  * (1536 cells), runs threaded from THREAD_WORK multiply-adds instead of gpu.js's 4096 cells, which
  * left it on one thread (measured 6.5-10.8 ms, threaded 3.8-5.0); so do products of a few rows by a
  * weight, [8, 768] @ [768, 3072] 2.3-2.5 -> 1.6-1.9 ms. Products of one row block (M <= 4: a
- * decode step's [1, 768] @ [768, 3072]) keep the 4096-cell gate: they are not packed, so their
- * weight is copied in at every call, and threads measured no faster (1.4-1.5 ms either way;
+ * decode step's [1, 768] @ [3072, 768]ᵀ) keep the 4096-cell gate: their weight, packed or not, is
+ * copied into the kernel's memory at every call, and threads measured mixed there (-10% to +30%;
  * docs/guides/performance.md, "Threads for few, long matmul cells").
  */
 function threadFrom(K: number, Mb: number): number {
