@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""PyTorch (CPU) peer of the gpt bench suite (packages/bench/src/suites/gpt.ts).
+"""PyTorch peer (CPU, or CUDA where the manifest asks) of the gpt bench suite (packages/bench/src/suites/gpt.ts).
 
 Times the SORSA fine-tuning step of sorsajs's makeTrainStep and the forward pass of the same small
 GPT-2, from the initial weights and batch the suite exported into DIR (manifest.json and
 tensors.bin, written by src/peers/gpt-torch.ts), and prints one JSON object on stdout:
 
-    {"torch": ..., "threads": 2, "probe": {"loss0", "gradNorm0", "loss1"},
+    {"torch": ..., "threads": 2, "device": ..., "probe": {"loss0", "gradNorm0", "loss1"},
      "step": {"medianMs", "samples"}, "forward": {"medianMs", "samples"}}
 
 The step is the official SORSA trainer's order: the task loss's gradients with respect to the
@@ -14,7 +14,9 @@ the gradient of (gamma / peakLr) * regularizer accumulated unclipped, then torch
 regularizer is the mean over every U and Vt of the unsquared Frobenius norms of U^T U - I and
 Vt Vt^T - I. With shapes.factored each adapted layer is computed as PEFT computes it,
 x W_r^T + b + ((x Vt^T) * S) U^T; otherwise through the merged weight W_r + U diag(S) Vt. Timing mirrors tinybench: at least warmupMs and warmupIterations of warm-up, then at
-least timeMs and iterations samples, each one call until the loss is a Python float.
+least timeMs and iterations samples, each one call until the loss is a Python float. With
+"device": "cuda" in the manifest everything runs on the GPU, and the forward pass synchronizes
+before it returns (the step's .item() already waits for the GPU).
 
 Usage: python3 gpt_step.py DIR
 """
@@ -37,12 +39,16 @@ def main() -> None:
     with open(os.path.join(d, "tensors.bin"), "rb") as fh:
         raw = fh.read()
     torch.set_num_threads(man["threads"])
+    dev = torch.device(man.get("device", "cpu"))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("gpt_step.py: the manifest asks for device cuda, but torch.cuda.is_available() is False")
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def load(e):
         dtype = torch.int64 if e["dtype"] == "int32" else torch.float32
         src = torch.frombuffer(bytearray(raw[e["offset"]:e["offset"] + e["bytes"]]),
                                dtype=torch.int32 if e["dtype"] == "int32" else torch.float32)
-        return src.to(dtype).reshape(e["shape"])
+        return src.to(dtype).reshape(e["shape"]).to(dev)
 
     s = man["shapes"]
     h = man["hyper"]
@@ -53,7 +59,7 @@ def main() -> None:
     adapters = {p: {k: load(e).requires_grad_(True) for k, e in a.items()} for p, a in man["adapters"].items()}
     ids = load(man["ids"]).reshape(B, T)
     labels = load(man["labels"]).reshape(B * T)
-    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    causal = torch.ones(T, T, dtype=torch.bool, device=dev).tril()
     masked = torch.finfo(torch.float32).min  # sorsajs's attention puts -FLT_MAX where it masks
 
     def logits_of(linear):
@@ -90,7 +96,7 @@ def main() -> None:
         total = 0
         for p in paths:
             U, Vt = adapters[p]["U"], adapters[p]["Vt"]
-            eye = torch.eye(U.shape[1])
+            eye = torch.eye(U.shape[1], device=dev)
             total = total + torch.linalg.norm(U.T @ U - eye) + torch.linalg.norm(Vt @ Vt.T - eye)
         return total / (2 * len(paths))
 
@@ -116,6 +122,7 @@ def main() -> None:
     def forward():
         with torch.no_grad():
             logits_of(lambda y, p, bias: F.linear(y, fixed[p], bias))
+        sync()
 
     t = man["timing"]
 
@@ -125,6 +132,7 @@ def main() -> None:
         "torch": torch.__version__,
         "blas": blas(),
         "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU",
         "probe": {"loss0": loss0, "gradNorm0": norm0, "loss1": loss1},
         "step": step_t,
         "forward": forward_t,

@@ -1,6 +1,6 @@
 /**
  * The gpt suite's SORSA step written in jax-js (`@jax-js/jax`, a devDependency of this package) on
- * its wasm device, the whole step under one `jit`: the same GPT-2, adapters, clipping, regularizer
+ * its wasm device (or its webgpu device, beside sorsajs on webgpu), the whole step under one `jit`: the same GPT-2, adapters, clipping, regularizer
  * and AdamW as sorsajs's `makeTrainStep`, from the same initial weights and batch (gpt-data.ts).
  *
  * jax-js's quirks on Node 20, which shape this file: `init()` without a device crashes, so it is
@@ -23,28 +23,37 @@ type Params = Record<string, Factors>;
 type Frozen = Record<string, A>;
 type Batch = { ids: A; onehot: A; mask: A };
 
-let loaded: Promise<Jax> | undefined;
+/** The jax-js devices the peer runs on: wasm beside sorsajs's CPU backends, webgpu beside its webgpu. */
+export type JaxDevice = 'wasm' | 'webgpu';
+
+const loaded = new Map<JaxDevice, Promise<Jax>>();
 
 /**
- * Loads jax-js and starts its wasm device, once. Rejects when the package is not installed (it is
- * a devDependency: a published `@sorsajs/bench` runs the suite without it).
+ * Loads jax-js and starts `device`, once per device, and makes it jax-js's default. Rejects when
+ * the package is not installed (it is a devDependency: a published `@sorsajs/bench` runs the
+ * suite without it) or the device does not start. webgpu reuses the `navigator.gpu` (Dawn) that
+ * `sj.init({ backend: 'webgpu' })` installed, so start sorsajs first.
  *
  * @example
  * ```ts
- * const jax = await jaxWasm();
+ * const jax = await jaxOn('wasm');
  * jax.numpy.ones([2]).dataSync();
  * ```
  */
-export function jaxWasm(): Promise<Jax> {
-  loaded ??= (async () => {
-    const jax = await import('@jax-js/jax');
-    // init() with no argument tries every device and crashes on Node 20; wasm is the one we time.
-    const got = await jax.init('wasm');
-    if (!got.includes('wasm')) throw new Error(`jax-js started ${got.join(', ')}, not wasm`);
-    jax.defaultDevice('wasm');
-    return jax;
-  })();
-  return loaded;
+export function jaxOn(device: JaxDevice): Promise<Jax> {
+  let p = loaded.get(device);
+  if (!p) {
+    p = (async () => {
+      const jax = await import('@jax-js/jax');
+      // init() with no argument tries every device and crashes on Node 20: name the one we time.
+      const got = await jax.init(device);
+      if (!got.includes(device)) throw new Error(`jax-js started ${got.join(', ')}, not ${device}`);
+      jax.defaultDevice(device);
+      return jax;
+    })();
+    loaded.set(device, p);
+  }
+  return p;
 }
 
 /** Row-major transpose of a 2-D host array (the layouts jitted products read fastest). */
@@ -56,19 +65,19 @@ function transposed(a: HostArray): HostArray {
 }
 
 /**
- * Builds the jax-js peer (wasm, the step and the forward pass each one `jit`) and runs its first
- * two steps (the probe; the first also compiles).
+ * Builds the jax-js peer on `device` (the step and the forward pass each one `jit`) and runs its
+ * first two steps (the probe; the first also compiles).
  *
  * @example
  * ```ts
- * const peer = await jaxGpt(data);
+ * const peer = await jaxGpt(data, 'wasm');
  * peer.probe.loss0;   // the step-0 loss, to compare with sorsajs's
  * await peer.step();  // one more step, loss read back
  * peer.dispose();
  * ```
  */
-export async function jaxGpt(data: GptStepData): Promise<GptPeer> {
-  const jax = await jaxWasm();
+export async function jaxGpt(data: GptStepData, device: JaxDevice = 'wasm'): Promise<GptPeer> {
+  const jax = await jaxOn(device);
   const { numpy: np, nn, jit, valueAndGrad, grad, tree } = jax;
   const s = data.shapes;
   const h = data.hyper;
@@ -233,7 +242,7 @@ export async function jaxGpt(data: GptStepData): Promise<GptPeer> {
     return logitsOf(f, b, (path) => f[path]);
   });
   return {
-    impl: 'jax-js (wasm, jit)',
+    impl: `jax-js (${device}, jit)`,
     probe,
     step: async () => {
       const { loss, norm } = run();

@@ -1,5 +1,5 @@
 /**
- * PyTorch (CPU) as a peer of the gpt suite: `peers/gpt_step.py` (checked in beside this package's
+ * PyTorch (CPU, or CUDA beside sorsajs on webgpu) as a peer of the gpt suite: `peers/gpt_step.py` (checked in beside this package's
  * sources) run by a Python 3 that can `import torch`, on the initial weights and batch the suite
  * exports to a temporary directory. It times itself, as tinybench does, and reports JSON; the
  * suite turns that into rows beside the in-process peers.
@@ -58,6 +58,8 @@ export interface TorchResult {
   readonly blas: string;
   /** `torch.get_num_threads()` while timing. */
   readonly threads: number;
+  /** `CPU`, or the GPU's name (`torch.cuda.get_device_name`) when it ran on CUDA. */
+  readonly device: string;
   /** The first two steps' values. */
   readonly probe: GptProbe;
   /** The training step's median and samples. */
@@ -67,7 +69,8 @@ export interface TorchResult {
 }
 
 /**
- * Runs the PyTorch peer on `data` with `python`, sampling as `timing` says. The weights, batch and
+ * Runs the PyTorch peer on `data` with `python` on `device` (`cuda` rejects where torch sees no
+ * GPU), sampling as `timing` says. The weights, batch and
  * settings go to a temporary directory as `manifest.json` (names, shapes, byte offsets) and
  * `tensors.bin` (the raw little-endian float32 and int32 arrays), removed afterwards. Rejects
  * when the script fails.
@@ -78,7 +81,7 @@ export interface TorchResult {
  * if ('python' in found) console.log((await torchGpt(data, timing, found.python)).probe.loss0);
  * ```
  */
-export async function torchGpt(data: GptStepData, timing: GptTiming, python: string): Promise<TorchResult> {
+export async function torchGpt(data: GptStepData, timing: GptTiming, python: string, device: 'cpu' | 'cuda' = 'cpu'): Promise<TorchResult> {
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const put = (a: Float32Array | Int32Array, shape: readonly number[]) => {
@@ -93,6 +96,7 @@ export async function torchGpt(data: GptStepData, timing: GptTiming, python: str
     hyper: data.hyper,
     timing,
     threads: 2,
+    device,
     frozen: Object.fromEntries(Object.entries(data.frozen).map(([k, a]) => [k, put(a.data, a.shape)])),
     adapters: Object.fromEntries(Object.entries(data.adapters).map(([k, a]) => [k, { U: put(a.U.data, a.U.shape), S: put(a.S.data, a.S.shape), Vt: put(a.Vt.data, a.Vt.shape) }])),
     ids: put(data.ids, [data.ids.length]),

@@ -70,6 +70,11 @@ export interface GptStepRun {
   readonly probe: GptProbe;
   /** Kernel launches of one step, all of them finished. */
   readonly launchesPerStep: number;
+  /**
+   * Host <-> device transfers of that step (`internal.transfers()` differences), on webgpu where
+   * they are counted; undefined on the backends that compute in host memory.
+   */
+  readonly transfersPerStep?: { readonly reads: number; readonly readBytes: number; readonly uploads: number; readonly uploadBytes: number };
   /** One training step, until the loss is on the host. */
   step(): Promise<void>;
   /** One forward pass of the model with the merged initial adapters, until the logits are on the host. */
@@ -144,13 +149,19 @@ export async function prepareGptStep(s: GptStepShapes): Promise<GptStepRun> {
   const merged = mergeParams(trainable, frozen);
   await sj.sync();
   const launched = internal.launches();
+  const moved = internal.transfers();
   await advance();
   await sj.sync();
   const launchesPerStep = internal.launches() - launched;
+  const after = internal.transfers();
+  const transfersPerStep = after.counted
+    ? { reads: after.reads - moved.reads, readBytes: after.readBytes - moved.readBytes, uploads: after.uploads - moved.uploads, uploadBytes: after.uploadBytes - moved.uploadBytes }
+    : undefined;
   return {
     data,
     probe,
     launchesPerStep,
+    transfersPerStep,
     step: async () => {
       await advance();
     },

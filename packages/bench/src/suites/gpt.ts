@@ -6,8 +6,9 @@
  * adapters to updated adapters, and it is timed until the loss is read back (the one value a
  * training loop reads).
  *
- * Its peers compute the same step beside it, in the same run: tfjs-wasm and jax-js (jit) in this
- * process, PyTorch (CPU) in a Python child when one imports torch. Each starts from sorsajs's
+ * Its peers compute the same step beside it, in the same run: tfjs-wasm and jax-js (jit; on
+ * webgpu when sorsajs is, else wasm) in this process, PyTorch (CPU, and CUDA too when sorsajs runs
+ * on webgpu and torch sees a GPU) in a Python child when one imports torch. Each starts from sorsajs's
  * initial adapters, residuals and batch, exported to it, and its first step's loss must match
  * sorsajs's to 1e-5 (relative) before its times are reported: an unequal step is not a comparison.
  * @module
@@ -16,7 +17,7 @@ import { Bench } from 'tinybench';
 import * as sj from '@sorsajs/core';
 import { rowsOf, type Row } from '../report.js';
 import { runBench } from '../progress.js';
-import type { GptPeer, GptStepShapes } from '../peers/gpt-data.js';
+import type { GptPeer, GptStepData, GptStepShapes } from '../peers/gpt-data.js';
 import { tfjsGpt } from '../peers/gpt-tfjs.js';
 import { jaxGpt } from '../peers/gpt-jax.js';
 import { findTorchPython, torchGpt, type GptTiming } from '../peers/gpt-torch.js';
@@ -52,7 +53,7 @@ const FORWARD_CASE = `forward gpt2 d${GPT_STEP.width} L${GPT_STEP.layers} b${GPT
  */
 export async function gptSuite(opts: SuiteOptions = {}): Promise<Row[]> {
   const run = await prepareGptStep(GPT_STEP);
-  const { data, probe: ref, launchesPerStep } = run;
+  const { data, probe: ref, launchesPerStep, transfersPerStep: moved } = run;
   const ours = `sorsajs (${sj.backend()})`;
 
   const timing: GptTiming = { time: opts.time ?? 5000, iterations: 64, warmupTime: 1000, warmupIterations: 16 };
@@ -61,24 +62,30 @@ export async function gptSuite(opts: SuiteOptions = {}): Promise<Row[]> {
   const loud: string[] = [];
   const extra: Row[] = [];
 
-  // PyTorch first, in its own process, while this one is idle (its 2 threads get both cores).
+  // PyTorch first, in its own process, while this one is idle (its 2 threads get both cores). Beside
+  // sorsajs on webgpu it runs on CUDA too, where torch sees a GPU: the GPU peer of a GPU run.
+  const onGpu = sj.backend() === 'webgpu';
   const py = await findTorchPython();
   if ('skipped' in py) {
     loud.push(`!!! gpt: PyTorch SKIPPED: ${py.skipped}`);
   } else {
-    try {
-      const r = await torchGpt(data, timing, py.python);
-      const impl = `PyTorch ${r.torch} (CPU, ${r.blas}, ${r.threads} threads)`;
-      const j = judge(impl, r.probe, ref);
-      checks.push(j.line);
-      details.set(impl, j.detail);
-      if (!j.ok) loud.push(`!!! gpt: ${impl} FAILED the step-0 check against ${ours}: its rows are left out`);
-      else {
-        extra.push({ case: STEP_CASE, impl, medianMs: r.step.medianMs, samples: r.step.samples, detail: j.detail });
-        extra.push({ case: FORWARD_CASE, impl, medianMs: r.forward.medianMs, samples: r.forward.samples, detail: j.detail });
+    for (const device of onGpu ? (['cpu', 'cuda'] as const) : (['cpu'] as const)) {
+      try {
+        const r = await torchGpt(data, timing, py.python, device);
+        const impl = device === 'cuda' ? `PyTorch ${r.torch} (CUDA, ${r.device})` : `PyTorch ${r.torch} (CPU, ${r.blas}, ${r.threads} threads)`;
+        const j = judge(impl, r.probe, ref);
+        checks.push(j.line);
+        details.set(impl, j.detail);
+        if (!j.ok) loud.push(`!!! gpt: ${impl} FAILED the step-0 check against ${ours}: its rows are left out`);
+        else {
+          extra.push({ case: STEP_CASE, impl, medianMs: r.step.medianMs, samples: r.step.samples, detail: j.detail });
+          extra.push({ case: FORWARD_CASE, impl, medianMs: r.forward.medianMs, samples: r.forward.samples, detail: j.detail });
+        }
+      } catch (e) {
+        // The script's own last words (stderr) say why; the message only repeats the command.
+        const why = (e as { stderr?: string }).stderr?.trim().split('\n').pop() || (e as Error).message.split('\n')[0];
+        loud.push(`!!! gpt: PyTorch on ${device} FAILED (${py.python}: ${why}): its rows are left out`);
       }
-    } catch (e) {
-      loud.push(`!!! gpt: PyTorch FAILED (${py.python} ${(e as Error).message.split('\n')[0]}): its rows are left out`);
     }
   }
 
@@ -86,7 +93,13 @@ export async function gptSuite(opts: SuiteOptions = {}): Promise<Row[]> {
   bench.add(`${STEP_CASE} | ${ours}`, run.step);
   bench.add(`${FORWARD_CASE} | ${ours}`, run.forward);
   const peers: GptPeer[] = [];
-  for (const [name, make] of [['tfjs-wasm', tfjsGpt], ['jax-js', jaxGpt]] as const) {
+  // jax-js on the device sorsajs runs on (webgpu beside webgpu, else wasm); tfjs on wasm always.
+  const jaxDevice = onGpu ? 'webgpu' : 'wasm';
+  const makers: [string, (d: GptStepData) => Promise<GptPeer>][] = [
+    ['tfjs-wasm', tfjsGpt],
+    ['jax-js', (d) => jaxGpt(d, jaxDevice)],
+  ];
+  for (const [name, make] of makers) {
     let peer: GptPeer;
     try {
       peer = await make(data);
@@ -116,6 +129,8 @@ export async function gptSuite(opts: SuiteOptions = {}): Promise<Row[]> {
   console.log(PROBE_COLUMNS);
   console.log(checks.join('\n'));
   console.log(`\n${ours}: ${launchesPerStep} kernel launches per step`);
+  // On webgpu: what one step moved between host and device (the loss readback is the step's own).
+  if (moved) console.log(`${ours}: per step ${moved.reads} host reads (${moved.readBytes} bytes), ${moved.uploads} uploads (${moved.uploadBytes} bytes)`);
   for (const line of loud) console.log(`\n${line}`);
   const rows = [...rowsOf(bench), ...extra].map((r) => ({ ...r, detail: details.get(r.impl) }));
   // Each case's rows together, sorsajs first, as the other suites print them.
