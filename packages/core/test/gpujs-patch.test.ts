@@ -65,6 +65,22 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     expect(kernel).toContain('_dispatchShared');
   });
 
+  it("tensor size limits follow the patch's marker property, not comments a bundler may drop", async () => {
+    const gpujs = (await import('gpu.js')).default as unknown as Record<string, { sorsajsIntegerLocals?: unknown }>;
+    const nodes = [gpujs.WebAssemblyFunctionNode, gpujs.WGSLFunctionNode];
+    expect(nodes.map((n) => n.sorsajsIntegerLocals)).toEqual([true, true]);
+    expect(c.maxElements('wasm')).toBe(2 ** 31 - 1);
+    // Without the marker (an unpatched gpu.js) wasm falls back to float32 addressing's 2^24 - 1,
+    // and says why; the marker back, int32 again.
+    delete nodes[0].sorsajsIntegerLocals;
+    try {
+      expect(c.maxElements('wasm')).toBe(2 ** 24 - 1);
+      expect(() => c.zeros([4097, 4097])).toThrow(/more than the 16777215 .*gpu.js is not patched/);
+    } finally {
+      nodes[0].sorsajsIntegerLocals = true;
+    }
+    expect(c.maxElements('wasm')).toBe(2 ** 31 - 1);
+  });
   it("the wasm probe passes with the patch, and names the patch when kernels cannot return Array(16)", async () => {
     await c.init({ backend: 'wasm' });
     const e = internal.currentEngine();

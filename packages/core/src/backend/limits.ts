@@ -15,14 +15,13 @@ import { webgpuStorageBindingBytes } from './node-webgpu.js';
 /**
  * Whether gpu.js declares integer locals as i32 on `name`: true with `patches/gpu.js+2.24.1.patch`
  * (what `npm ci` installs), false with an unpatched gpu.js (its prebuilt browser bundle), whose
- * float32 locals address every element only below 2^24. Read from the code generator's own source,
- * where the patch leaves its marker.
+ * float32 locals address every element only below 2^24. Read from the marker property the patch
+ * sets on the code generator's class (a property survives bundlers that strip comments).
  */
 function integerLocals(name: BackendName): boolean {
-  const g = gpujs as unknown as Record<string, { prototype: Record<string, unknown> } | undefined>;
-  const method =
-    name === 'wasm' ? g.WebAssemblyFunctionNode?.prototype.stmtVariableDeclaration : name === 'webgpu' ? g.WGSLFunctionNode?.prototype.astVariableDeclaration : undefined;
-  return typeof method === 'function' && String(method).includes('sorsajs: int-typed initializers declare i32');
+  const g = gpujs as unknown as Record<string, { sorsajsIntegerLocals?: unknown } | undefined>;
+  const node = name === 'wasm' ? g.WebAssemblyFunctionNode : name === 'webgpu' ? g.WGSLFunctionNode : undefined;
+  return node?.sorsajsIntegerLocals === true;
 }
 
 /**
