@@ -78,7 +78,8 @@ function sinAngle(ref: Float64Array[], U: Float32Array, m: number, k: number): n
  * Python imports torch (a loud SKIPPED line otherwise). Rows carry, in `detail`, each result's
  * largest relative error of the top-16 singular values (`sigmaErr`), the sine of its top-16
  * subspace's largest angle to the float64 one (`angle`), the slowest sample (`worstMs`) and, for
- * sorsajs, the randomized SVD's iterations and whether its stopping rule was met.
+ * sorsajs, the randomized SVD's iterations and whether its stopping rule was met (`Jacobi` where the
+ * default chose the exact SVD).
  *
  * @example
  * ```ts
@@ -128,10 +129,14 @@ export async function svdInitSuite(opts: SuiteOptions = {}): Promise<Row[]> {
     const r = task.result;
     if (!r || r.state !== 'completed') throw new Error(`bench: task "${task.name}" did not complete (${r?.state})`);
     // One more call for the accuracy, against float64.
+    // randomizedStats gets a fresh checks array from each randomized run: the same one afterwards
+    // means the default chose the exact Jacobi SVD (small matrices), whose row has no iterations.
+    const seen = randomizedStats.checks;
     const { adapter, residual } = initAdapter(tensors.get(c.name)!, { rank: RANK });
     const S = await adapter.S.data();
     const U = (await adapter.U.data()) as Float32Array;
-    const stats = { iterations: randomizedStats.iterations, converged: String(randomizedStats.converged) };
+    const stats: Record<string, number | string> =
+      randomizedStats.checks === seen ? { iterations: 'Jacobi' } : { iterations: randomizedStats.iterations, converged: String(randomizedStats.converged) };
     sj.tree.dispose([adapter, residual]);
     const ref = c.exact ?? (torch ? refOf(torch, c) : undefined);
     const detail: Record<string, number | string> = { worstMs: r.latency.max, ...stats };
