@@ -11,6 +11,7 @@ import type { JobContext, PipelineSource } from './backend/engine.js';
 import type { Payload } from './backend/types.js';
 import { engine } from './backend/registry.js';
 import { webgpuTransfers } from './backend/node-webgpu.js';
+import { webgpuBatches as batches } from './backend/webgpu-batch.js';
 import { Tensor, storageOf } from './tensor/tensor.js';
 
 export type { JobContext, KernelSource, PipelineSource } from './backend/engine.js';
@@ -160,4 +161,22 @@ export function workerRuns(): number {
  */
 export function transfers(): { counted: boolean; reads: number; readBytes: number; uploads: number; uploadBytes: number; params: number; paramBytes: number } {
   return { counted: engine().name === 'webgpu', ...webgpuTransfers };
+}
+
+/**
+ * WebGPU kernel launches so far and the command buffers they were submitted in (`submits`), for the
+ * whole process: launches are encoded into one shared command buffer until something reads a
+ * result, 256 have gathered, or the host is idle (backend/webgpu-batch.ts). Both stay 0 on the
+ * other backends.
+ *
+ * @example
+ * ```ts
+ * const before = webgpuBatches();
+ * await step();
+ * const after = webgpuBatches();
+ * console.log((after.launches - before.launches) / (after.submits - before.submits)); // launches a submit
+ * ```
+ */
+export function webgpuBatches(): { launches: number; submits: number } {
+  return { ...batches };
 }

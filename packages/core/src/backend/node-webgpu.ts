@@ -6,6 +6,7 @@
  * @module
  */
 import { IN_NODE } from '../util/env.js';
+import { batchLaunches } from './webgpu-batch.js';
 
 let setup: Promise<string | null> | undefined;
 
@@ -81,7 +82,11 @@ function liftStorageBufferLimit(gpu: GPULike): void {
       })) as { limits?: Record<string, number> } | null;
       const granted = device?.limits?.maxStorageBufferBindingSize;
       if (typeof granted === 'number' && granted > 0) webgpuStorageBindingBytes = granted;
-      if (device) countTransfers(device as unknown as DeviceLike);
+      if (device) {
+        // Batching first: the counts, wrapped around it, see each logical write once.
+        batchLaunches(device as never);
+        countTransfers(device as unknown as DeviceLike);
+      }
       return device;
     };
     return adapter;

@@ -1,0 +1,202 @@
+/**
+ * Many kernel launches in one WebGPU command buffer. gpu.js encodes every launch in a command
+ * encoder of its own and submits it at once; measured on an NVIDIA H200 through Dawn (Vulkan), that
+ * costs ~100-150 µs of host time a launch, most of it in `finish()` and `submit()`, so a training
+ * step of 325 small launches took ~47 ms on that machine. Here the device hands gpu.js one shared
+ * encoder: each launch's `finish()` returns a placeholder, its `submit()` only counts, and the
+ * encoder is finished and submitted as one command buffer when something must see its results (a
+ * buffer mapped for reading, `onSubmittedWorkDone`), after 256 launches, or when the host is next
+ * idle. The same step took ~28 ms there, timed alternately with the unbatched code
+ * (docs/guides/performance.md, "Launches batched into shared command buffers on webgpu").
+ *
+ * The queue's order is kept exactly. `queue.writeBuffer` would otherwise land before launches
+ * encoded earlier but not yet submitted (a kernel's parameter block, written before each launch,
+ * would overwrite the one its previous launch still has to read): while launches are pending, a
+ * write goes into a fresh slot of an upload ring and the encoder copies it into place, in order.
+ * Writes over 1 MiB, and anything else that is not a launch, submit the pending launches first.
+ * A buffer destroyed while launches that may use it are pending is destroyed after they are submitted.
+ * @module
+ */
+
+/** Launches, and the command buffers they went out in, since the process started (see `internal.webgpuBatches`). */
+export const webgpuBatches = { launches: 0, submits: 0 };
+
+/** Most launches in one command buffer: bounds the work a single submit holds back. */
+const MAX_LAUNCHES = 256;
+/** Largest write staged through the ring; a bigger one submits the pending launches and is written directly. */
+const MAX_STAGED = 1 << 20;
+/** WebGPU's buffer usage flags (the spec's values; Node has no GPUBufferUsage global before Dawn loads). */
+const USAGE_MAP_READ = 0x1;
+const USAGE_MAP_WRITE = 0x2;
+const USAGE_COPY_SRC = 0x4;
+const USAGE_COPY_DST = 0x8;
+
+interface EncoderLike {
+  finish(desc?: unknown): unknown;
+  copyBufferToBuffer(src: BufferLike, srcOffset: number, dst: BufferLike, dstOffset: number, size: number): void;
+}
+interface BufferLike {
+  size: number;
+  destroy(): void;
+  mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
+}
+type Write = (buffer: BufferLike, offset: number, data: ArrayBufferView | ArrayBuffer, dataOffset?: number, size?: number) => void;
+interface QueueLike {
+  submit(buffers: unknown[]): void;
+  writeBuffer: Write;
+  onSubmittedWorkDone?: () => Promise<void>;
+  writeTexture?: (...args: unknown[]) => void;
+  copyExternalImageToTexture?: (...args: unknown[]) => void;
+}
+interface DeviceLike {
+  queue: QueueLike;
+  createCommandEncoder(desc?: unknown): EncoderLike;
+  createBuffer(desc: { size: number; usage: number; mappedAtCreation?: boolean }): BufferLike;
+  __sorsaBatched?: boolean;
+}
+
+/** Runs `f` once the host is idle: after the current task and its promise callbacks. */
+const later: (f: () => void) => void = typeof setImmediate === 'function' ? (f) => setImmediate(f) : (f) => setTimeout(f, 0);
+
+/**
+ * Makes `device` batch kernel launches into shared command buffers (see the module's comment).
+ * Install it before anything else wraps the device's queue, so that wrappers installed later (the
+ * transfer counts) see each logical write once.
+ *
+ * @example
+ * ```ts
+ * const device = await adapter.requestDevice();
+ * batchLaunches(device);
+ * ```
+ */
+export function batchLaunches(device: DeviceLike): void {
+  if (device.__sorsaBatched) return;
+  device.__sorsaBatched = true;
+  const queue = device.queue;
+  const submit = queue.submit.bind(queue);
+  const write: Write = queue.writeBuffer.bind(queue);
+  const createEncoder = device.createCommandEncoder.bind(device);
+  const createBuffer = device.createBuffer.bind(device);
+  /** Stands for a launch's command buffer, which lives on in the shared encoder. */
+  const PLACEHOLDER = Object.freeze({ sorsajsBatchedLaunch: true });
+
+  let encoder: EncoderLike | null = null;
+  let pending = 0;
+  let scheduled = false;
+  let ring: BufferLike | null = null;
+  let ringOffset = 0;
+  let retired: BufferLike[] = [];
+  let doomed: (() => void)[] = [];
+
+  /** Submits the pending launches as one command buffer; then the ring starts over and deferred destroys run. */
+  const flush = (): void => {
+    if (encoder) {
+      const e = encoder;
+      encoder = null;
+      pending = 0;
+      submit([e.finish()]);
+      webgpuBatches.submits++;
+    }
+    // Writes into the ring from here on are ordered after the submit above: its copies have read their slots.
+    ringOffset = 0;
+    for (const b of retired) b.destroy();
+    retired = [];
+    const d = doomed;
+    doomed = [];
+    for (const f of d) f();
+  };
+
+  device.createCommandEncoder = (desc?: unknown) => {
+    encoder ??= createEncoder(desc);
+    const shared = encoder;
+    // The shared encoder, except that finishing it only ends this launch's part.
+    return new Proxy(shared, {
+      get(target, key) {
+        if (key === 'finish') return () => PLACEHOLDER;
+        const v = (target as unknown as Record<string | symbol, unknown>)[key];
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+  };
+
+  queue.submit = (buffers: unknown[]) => {
+    for (const b of buffers) {
+      if (b !== PLACEHOLDER) {
+        // A command buffer encoded elsewhere: after everything pending, in order.
+        flush();
+        submit([b]);
+        continue;
+      }
+      webgpuBatches.launches++;
+      if (++pending >= MAX_LAUNCHES) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        later(() => {
+          scheduled = false;
+          flush();
+        });
+      }
+    }
+  };
+
+  queue.writeBuffer = (buffer, offset, data, dataOffset, size) => {
+    const direct = (): void => {
+      if (size !== undefined) write(buffer, offset, data, dataOffset, size);
+      else if (dataOffset !== undefined) write(buffer, offset, data, dataOffset);
+      else write(buffer, offset, data);
+    };
+    if (!encoder) return direct();
+    const view = ArrayBuffer.isView(data);
+    const unit = view ? ((data as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1) : 1;
+    const start = (view ? data.byteOffset : 0) + (dataOffset ?? 0) * unit;
+    const bytes = size !== undefined ? size * unit : data.byteLength - (dataOffset ?? 0) * unit;
+    // copyBufferToBuffer moves whole 4-byte words; writeBuffer asks the same of its callers.
+    if (bytes > MAX_STAGED || bytes % 4 !== 0 || offset % 4 !== 0) {
+      flush();
+      return direct();
+    }
+    if (!ring || ringOffset + bytes > ring.size) {
+      // Pending copies may still read the old ring: it is destroyed after the next submit.
+      if (ring) retired.push(ring);
+      ring = createBuffer({ size: Math.max(1 << 16, 2 * (ring?.size ?? 0), bytes), usage: USAGE_COPY_SRC | USAGE_COPY_DST });
+      ringOffset = 0;
+    }
+    write(ring, ringOffset, new Uint8Array(view ? data.buffer : data, start, bytes));
+    encoder.copyBufferToBuffer(ring, ringOffset, buffer, offset, bytes);
+    ringOffset += bytes;
+  };
+
+  // Everything else that touches the queue, or waits on it, sees the pending launches first.
+  if (queue.onSubmittedWorkDone) {
+    const done = queue.onSubmittedWorkDone.bind(queue);
+    queue.onSubmittedWorkDone = () => {
+      flush();
+      return done();
+    };
+  }
+  for (const name of ['writeTexture', 'copyExternalImageToTexture'] as const) {
+    const f = queue[name]?.bind(queue);
+    if (f)
+      queue[name] = (...args: unknown[]) => {
+        flush();
+        f(...args);
+      };
+  }
+  device.createBuffer = (desc) => {
+    const buffer = createBuffer(desc);
+    const destroy = buffer.destroy.bind(buffer);
+    buffer.destroy = () => {
+      if (encoder) doomed.push(destroy);
+      else destroy();
+    };
+    // Only buffers made for mapping can be mapped (WebGPU validates it): leave the others alone.
+    if (desc.usage & (USAGE_MAP_READ | USAGE_MAP_WRITE)) {
+      const mapAsync = buffer.mapAsync.bind(buffer);
+      buffer.mapAsync = (...args: Parameters<BufferLike['mapAsync']>) => {
+        flush();
+        return mapAsync(...args);
+      };
+    }
+    return buffer;
+  };
+}
