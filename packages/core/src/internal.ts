@@ -164,10 +164,11 @@ export function transfers(): { counted: boolean; reads: number; readBytes: numbe
 }
 
 /**
- * WebGPU kernel launches so far and the command buffers they were submitted in (`submits`), for the
- * whole process: launches are encoded into one shared command buffer until something reads a
- * result, 256 have gathered, or the host is idle (backend/webgpu-batch.ts). Both stay 0 on the
- * other backends.
+ * WebGPU command encoders gpu.js has finished so far (`launches`: its kernel launches, and the
+ * copies of its readbacks) and the command buffers they were submitted in (`submits`), for the whole
+ * process: in Node they are encoded into one shared command buffer until something reads a result,
+ * 256 have gathered, or the host is idle (backend/webgpu-batch.ts). Both stay 0 on the other
+ * backends and in browsers.
  *
  * @example
  * ```ts

@@ -83,8 +83,9 @@ function liftStorageBufferLimit(gpu: GPULike): void {
       const granted = device?.limits?.maxStorageBufferBindingSize;
       if (typeof granted === 'number' && granted > 0) webgpuStorageBindingBytes = granted;
       if (device) {
-        // Batching first: the counts, wrapped around it, see each logical write once.
-        batchLaunches(device as never);
+        // Batching first: the counts, wrapped around it, see each logical write once. Node only: it
+        // was measured there, and a browser throttles the idle flush's timer in background tabs.
+        if (IN_NODE) batchLaunches(device as never);
         countTransfers(device as unknown as DeviceLike);
       }
       return device;

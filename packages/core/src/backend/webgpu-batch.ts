@@ -13,18 +13,24 @@
  * encoded earlier but not yet submitted (a kernel's parameter block, written before each launch,
  * would overwrite the one its previous launch still has to read): while launches are pending, a
  * write goes into a fresh slot of an upload ring and the encoder copies it into place, in order.
- * Writes over 1 MiB, and anything else that is not a launch, submit the pending launches first.
- * A buffer destroyed while launches that may use it are pending is destroyed after they are submitted.
+ * Writes over 1 MiB, past their buffer's end (so that their error stays theirs), or beyond 4 MiB
+ * staged since the last submit, and anything else that is not a launch, submit the pending launches
+ * first. A buffer destroyed while launches that may use it are pending is destroyed after they are
+ * submitted. One invalid command invalidates its whole batch: a read in that batch rejects, naming
+ * the error, and a batch no read waits on prints it, as WebGPU prints an uncaptured error. Installed
+ * in Node only (node-webgpu.ts).
  * @module
  */
 
-/** Launches, and the command buffers they went out in, since the process started (see `internal.webgpuBatches`). */
+/** Encoders gpu.js finished (launches, readback copies) and the command buffers they went out in (see `internal.webgpuBatches`). */
 export const webgpuBatches = { launches: 0, submits: 0 };
 
 /** Most launches in one command buffer: bounds the work a single submit holds back. */
 const MAX_LAUNCHES = 256;
 /** Largest write staged through the ring; a bigger one submits the pending launches and is written directly. */
 const MAX_STAGED = 1 << 20;
+/** Most bytes staged between two submits; past it the pending launches are submitted and the ring starts over. */
+const RING_CAP = 4 << 20;
 /** WebGPU's buffer usage flags (the spec's values; Node has no GPUBufferUsage global before Dawn loads). */
 const USAGE_MAP_READ = 0x1;
 const USAGE_MAP_WRITE = 0x2;
@@ -38,6 +44,7 @@ interface EncoderLike {
 interface BufferLike {
   size: number;
   destroy(): void;
+  unmap(): void;
   mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
 }
 type Write = (buffer: BufferLike, offset: number, data: ArrayBufferView | ArrayBuffer, dataOffset?: number, size?: number) => void;
@@ -48,8 +55,13 @@ interface QueueLike {
   writeTexture?: (...args: unknown[]) => void;
   copyExternalImageToTexture?: (...args: unknown[]) => void;
 }
+interface GPUErrorLike {
+  message: string;
+}
 interface DeviceLike {
   queue: QueueLike;
+  pushErrorScope(filter: 'validation' | 'out-of-memory'): void;
+  popErrorScope(): Promise<GPUErrorLike | null>;
   createCommandEncoder(desc?: unknown): EncoderLike;
   createBuffer(desc: { size: number; usage: number; mappedAtCreation?: boolean }): BufferLike;
   __sorsaBatched?: boolean;
@@ -85,25 +97,51 @@ export function batchLaunches(device: DeviceLike): void {
   let scheduled = false;
   let ring: BufferLike | null = null;
   let ringOffset = 0;
+  /** Bytes written into rings since the last submit, the retired ones included. */
+  let staged = 0;
   let retired: BufferLike[] = [];
   let doomed: (() => void)[] = [];
 
-  /** Submits the pending launches as one command buffer; then the ring starts over and deferred destroys run. */
-  const flush = (): void => {
+  /**
+   * Submits the pending launches as one command buffer; then the ring starts over and deferred
+   * destroys run. `error` resolves to the batch's error (null without one, or when nothing was
+   * pending): one invalid command invalidates its whole command buffer, the copy a read waits on
+   * included. A read that `claim`s it reports it; otherwise it is printed, as WebGPU prints an
+   * uncaptured error.
+   */
+  const flush = (): { error: Promise<GPUErrorLike | null>; claim(): void } => {
+    let error: Promise<GPUErrorLike | null> = Promise.resolve(null);
+    let claimed = false;
     if (encoder) {
       const e = encoder;
+      const launches = pending;
       encoder = null;
       pending = 0;
+      device.pushErrorScope('validation');
+      device.pushErrorScope('out-of-memory');
       submit([e.finish()]);
+      const oom = device.popErrorScope();
+      const invalid = device.popErrorScope();
+      error = Promise.all([oom, invalid]).then(([a, b]) => a ?? b);
+      void error.then((err) => {
+        if (err && !claimed) console.error(`webgpu: a batch of ${launches} kernel launches failed: ${err.message}`);
+      });
       webgpuBatches.submits++;
     }
     // Writes into the ring from here on are ordered after the submit above: its copies have read their slots.
     ringOffset = 0;
+    staged = 0;
     for (const b of retired) b.destroy();
     retired = [];
     const d = doomed;
     doomed = [];
     for (const f of d) f();
+    return {
+      error,
+      claim: () => {
+        claimed = true;
+      },
+    };
   };
 
   device.createCommandEncoder = (desc?: unknown) => {
@@ -150,15 +188,23 @@ export function batchLaunches(device: DeviceLike): void {
     const unit = view ? ((data as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1) : 1;
     const start = (view ? data.byteOffset : 0) + (dataOffset ?? 0) * unit;
     const bytes = size !== undefined ? size * unit : data.byteLength - (dataOffset ?? 0) * unit;
-    // copyBufferToBuffer moves whole 4-byte words; writeBuffer asks the same of its callers.
-    if (bytes > MAX_STAGED || bytes % 4 !== 0 || offset % 4 !== 0) {
+    // copyBufferToBuffer moves whole 4-byte words; writeBuffer asks the same of its callers. A write
+    // past the buffer's end goes to writeBuffer too, whose error is its own: as a copy it would
+    // invalidate every pending launch.
+    if (bytes > MAX_STAGED || bytes % 4 !== 0 || offset % 4 !== 0 || offset + bytes > buffer.size) {
       flush();
       return direct();
     }
+    if (staged + bytes > RING_CAP) {
+      // Enough held back: submit what is pending (the ring starts over); this write then waits for nothing.
+      flush();
+      return direct();
+    }
+    staged += bytes;
     if (!ring || ringOffset + bytes > ring.size) {
       // Pending copies may still read the old ring: it is destroyed after the next submit.
       if (ring) retired.push(ring);
-      ring = createBuffer({ size: Math.max(1 << 16, 2 * (ring?.size ?? 0), bytes), usage: USAGE_COPY_SRC | USAGE_COPY_DST });
+      ring = createBuffer({ size: Math.min(RING_CAP, Math.max(1 << 16, 2 * (ring?.size ?? 0), bytes)), usage: USAGE_COPY_SRC | USAGE_COPY_DST });
       ringOffset = 0;
     }
     write(ring, ringOffset, new Uint8Array(view ? data.buffer : data, start, bytes));
@@ -192,9 +238,18 @@ export function batchLaunches(device: DeviceLike): void {
     // Only buffers made for mapping can be mapped (WebGPU validates it): leave the others alone.
     if (desc.usage & (USAGE_MAP_READ | USAGE_MAP_WRITE)) {
       const mapAsync = buffer.mapAsync.bind(buffer);
-      buffer.mapAsync = (...args: Parameters<BufferLike['mapAsync']>) => {
-        flush();
-        return mapAsync(...args);
+      buffer.mapAsync = async (...args: Parameters<BufferLike['mapAsync']>) => {
+        // gpu.js submits a read's copy and maps its staging buffer in one go, so the copy is in the
+        // batch this flush submits: if that batch failed, the read rejects rather than return what
+        // the staging buffer held before.
+        const batch = flush();
+        batch.claim();
+        await mapAsync(...args);
+        const error = await batch.error;
+        if (error) {
+          buffer.unmap();
+          throw new Error(`webgpu: a batch of kernel launches failed, so this read has no result: ${error.message}`);
+        }
       };
     }
     return buffer;
