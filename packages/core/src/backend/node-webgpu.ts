@@ -7,6 +7,7 @@
  */
 import { IN_NODE } from '../util/env.js';
 import { batchLaunches } from './webgpu-batch.js';
+import { forwardWrite, MAP_READ, MAP_WRITE, USAGE_MAP_READ, USAGE_MAP_WRITE, USAGE_UNIFORM, writtenBytes, type WriteBuffer } from './webgpu-calls.js';
 
 let setup: Promise<string | null> | undefined;
 
@@ -106,20 +107,13 @@ function liftStorageBufferLimit(gpu: GPULike): void {
  */
 export const webgpuTransfers = { reads: 0, readBytes: 0, uploads: 0, uploadBytes: 0, params: 0, paramBytes: 0 };
 
-/** WebGPU's buffer usage and map-mode flags (the spec's values; Node has no GPUBufferUsage global before Dawn loads). */
-const USAGE_MAP_READ = 0x1;
-const USAGE_MAP_WRITE = 0x2;
-const USAGE_UNIFORM = 0x40;
-const MAP_READ = 0x1;
-const MAP_WRITE = 0x2;
-
 interface BufferLike {
   size: number;
   usage: number;
   mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
 }
 interface DeviceLike {
-  queue: { writeBuffer(buffer: BufferLike, offset: number, data: ArrayBufferView | ArrayBuffer, dataOffset?: number, size?: number): void; __sorsaCounted?: boolean };
+  queue: { writeBuffer: WriteBuffer<BufferLike>; __sorsaCounted?: boolean };
   createBuffer(desc: { size: number; usage: number; mappedAtCreation?: boolean }): BufferLike;
   __sorsaCounted?: boolean;
 }
@@ -157,8 +151,7 @@ function countTransfers(device: DeviceLike): void {
   queue.__sorsaCounted = true;
   const write = queue.writeBuffer.bind(queue);
   queue.writeBuffer = (buffer, offset, data, dataOffset, size) => {
-    const unit = ArrayBuffer.isView(data) ? ((data as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1) : 1;
-    const bytes = size !== undefined ? size * unit : data.byteLength - (dataOffset ?? 0) * unit;
+    const bytes = writtenBytes(data, dataOffset, size);
     if (buffer.usage & USAGE_UNIFORM) {
       t.params++;
       t.paramBytes += bytes;
@@ -166,8 +159,7 @@ function countTransfers(device: DeviceLike): void {
       t.uploads++;
       t.uploadBytes += bytes;
     }
-    if (size !== undefined) return write(buffer, offset, data, dataOffset, size);
-    return dataOffset !== undefined ? write(buffer, offset, data, dataOffset) : write(buffer, offset, data);
+    forwardWrite(write, buffer, offset, data, dataOffset, size);
   };
 }
 

@@ -22,6 +22,8 @@
  * @module
  */
 
+import { forwardWrite, USAGE_COPY_DST, USAGE_COPY_SRC, USAGE_MAP_READ, USAGE_MAP_WRITE, writtenBytes, type WriteBuffer } from './webgpu-calls.js';
+
 /** Encoders gpu.js finished (launches, readback copies) and the command buffers they went out in (see `internal.webgpuBatches`). */
 export const webgpuBatches = { launches: 0, submits: 0 };
 
@@ -31,11 +33,6 @@ const MAX_LAUNCHES = 256;
 const MAX_STAGED = 1 << 20;
 /** Most bytes staged between two submits; past it the pending launches are submitted and the ring starts over. */
 const RING_CAP = 4 << 20;
-/** WebGPU's buffer usage flags (the spec's values; Node has no GPUBufferUsage global before Dawn loads). */
-const USAGE_MAP_READ = 0x1;
-const USAGE_MAP_WRITE = 0x2;
-const USAGE_COPY_SRC = 0x4;
-const USAGE_COPY_DST = 0x8;
 
 interface EncoderLike {
   finish(desc?: unknown): unknown;
@@ -47,7 +44,7 @@ interface BufferLike {
   unmap(): void;
   mapAsync(mode: number, offset?: number, size?: number): Promise<void>;
 }
-type Write = (buffer: BufferLike, offset: number, data: ArrayBufferView | ArrayBuffer, dataOffset?: number, size?: number) => void;
+type Write = WriteBuffer<BufferLike>;
 interface QueueLike {
   submit(buffers: unknown[]): void;
   writeBuffer: Write;
@@ -178,16 +175,12 @@ export function batchLaunches(device: DeviceLike): void {
   };
 
   queue.writeBuffer = (buffer, offset, data, dataOffset, size) => {
-    const direct = (): void => {
-      if (size !== undefined) write(buffer, offset, data, dataOffset, size);
-      else if (dataOffset !== undefined) write(buffer, offset, data, dataOffset);
-      else write(buffer, offset, data);
-    };
+    const direct = (): void => forwardWrite(write, buffer, offset, data, dataOffset, size);
     if (!encoder) return direct();
     const view = ArrayBuffer.isView(data);
-    const unit = view ? ((data as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1) : 1;
-    const start = (view ? data.byteOffset : 0) + (dataOffset ?? 0) * unit;
-    const bytes = size !== undefined ? size * unit : data.byteLength - (dataOffset ?? 0) * unit;
+    const bytes = writtenBytes(data, dataOffset, size);
+    // Where the written bytes begin in data's buffer: dataOffset counts elements, as size does.
+    const start = (view ? data.byteOffset : 0) + writtenBytes(data, 0, dataOffset ?? 0);
     // copyBufferToBuffer moves whole 4-byte words; writeBuffer asks the same of its callers. A write
     // past the buffer's end goes to writeBuffer too, whose error is its own: as a copy it would
     // invalidate every pending launch.
