@@ -1,7 +1,8 @@
 /**
  * Changes `patches/gpu.js+2.24.1.patch` makes to gpu.js's webasm backend, checked on wasm
- * against plain host loops: a read at `uniform + this.thread.x` becomes one SIMD load (with the
- * clamped gather kept for quads that run past the end), and a threaded kernel's calling thread
+ * against plain host loops: a read at `uniform + this.thread.x` (or at a `const` equal to
+ * `this.thread.x`) becomes one SIMD load (with the clamped gather kept for quads that run past the
+ * end), and a threaded kernel's calling thread
  * computes alongside the pool, chunks claimed from a shared counter. Both must give exactly what the
  * single-threaded scalar formula gives, for any output size and shape. And a result is copied into
  * the array a caller sets as `outputTarget` (core's recycled arrays), for that one call.
@@ -111,6 +112,52 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
       out.dispose();
     }
     t.dispose();
+  });
+
+  it('a `const` that is this.thread.x reads as one SIMD load; a reassigned or twice-declared name keeps the gather, and all equal the formula', async () => {
+    const require = createRequire(import.meta.url);
+    const node = require('gpu.js/src/backend/web-assembly/function-node.js') as { WebAssemblyFunctionNode: { prototype: { vContiguousBase(p: unknown): unknown } } };
+    const proto = node.WebAssemblyFunctionNode.prototype;
+    const original = proto.vContiguousBase;
+    const seen: { kernel: string; fast: boolean }[] = [];
+    let current = '';
+    proto.vContiguousBase = function (this: unknown, p: unknown) {
+      const r = original.call(this, p);
+      seen.push({ kernel: current, fast: r !== null });
+      return r;
+    };
+    // Each kernel's value at cell x, from a plain loop: a[clamp(x + off)] * 2 + 1, or a shifted read.
+    const cases: { name: string; body: string; fast: boolean; at: (x: number, off: number) => number }[] = [
+      { name: 'alias', body: 'const i = this.thread.x;\nreturn a[i + off] * 2.0 + 1.0;', fast: true, at: (x, off) => x + off },
+      { name: 'alias-left', body: 'const i = this.thread.x;\nreturn a[off + i] * 2.0 + 1.0;', fast: true, at: (x, off) => x + off },
+      { name: 'let', body: 'let i = this.thread.x;\ni = i + 1;\nreturn a[i + off] * 2.0 + 1.0;', fast: false, at: (x, off) => x + off + 1 },
+      {
+        name: 'twice',
+        body: 'let t = 0.0;\nif (this.thread.x % 2 === 0) { const i = this.thread.x; t = a[i + off]; } else { const i = this.thread.x + 1; t = a[i + off]; }\nreturn t * 2.0 + 1.0;',
+        fast: false,
+        at: (x, off) => x + off + (x % 2),
+      },
+    ];
+    try {
+      const a = new Float32Array(41).map((_, i) => Math.sin(i) * 3);
+      const t = c.tensor(a, [41]);
+      for (const k of cases) {
+        const src: internal.KernelSource = { key: `test:patch:lanex:${k.name}`, arrays: ['a'], scalars: ['off'], body: k.body };
+        current = k.name;
+        for (const off of [0, 1, 3, 30, 37]) {
+          const out = internal.launch('test', src, [12], 'float32', [t], [off]);
+          const want = Float64Array.from({ length: 12 }, (_, x) => a[Math.min(k.at(x, off), a.length - 1)] * 2 + 1);
+          expectClose(await out.data(), want);
+          out.dispose();
+        }
+        const mine = seen.filter((s) => s.kernel === k.name);
+        expect(mine.length, `${k.name}: the SIMD emitter looked at its reads`).toBeGreaterThan(0);
+        expect(mine.some((s) => s.fast), `${k.name}: one v128.load`).toBe(k.fast);
+      }
+      t.dispose();
+    } finally {
+      proto.vContiguousBase = original;
+    }
   });
 
   it('threaded runs equal the formula for any size, queued back to back', async () => {
