@@ -160,6 +160,18 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     }
   });
 
+  it("a run gpu.js switched to a new kernel instance (arguments that do not fit the declared types) is refused: sorsajs's settings are not on it", async () => {
+    const { KernelCache } = await import('../src/backend/kernel-cache.js');
+    const cache = new KernelCache('wasm');
+    const src: internal.KernelSource = { key: 'test:patch:switch', arrays: ['a'], scalars: ['s'], flat: true, body: 'return a[this.thread.x] * s;' };
+    const a = Float32Array.from([1, 2, 3, 4]);
+    expect(Array.from(cache.call(src, [4], [a], [3], '') as Float32Array)).toEqual([3, 6, 9, 12]);
+    // A gpu.js Input where an array was declared: gpu.js builds and runs a second instance for it,
+    // which computes, but without what core set on the first (the flat result, the declared types).
+    const { Input } = createRequire(import.meta.url)('gpu.js') as { Input: new (v: Float32Array, size: number[]) => unknown };
+    expect(() => cache.call(src, [4], [new Input(a, [4]) as Float32Array], [3], '')).toThrow(/switched it to a new kernel instance for argument types \[Input, Float\]/);
+  });
+
   it('threaded runs equal the formula for any size, queued back to back', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 4096, max: 40000 }), fc.integer({ min: 0, max: 50 }), fc.integer({ min: 1, max: 40 }), async (cells, off, it) => {

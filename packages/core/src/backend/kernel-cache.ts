@@ -17,6 +17,8 @@ type KernelFn = ((...args: unknown[]) => unknown) & {
   kernel?: {
     constructor: { mode?: string };
     fallbackReason?: string | null;
+    /** The declared argument types the instance was built for. */
+    argumentTypes?: readonly string[];
     moduleCacheLimit?: number;
     _shapeOutput?: unknown;
     outputTarget?: Float32Array | null;
@@ -125,6 +127,14 @@ export class KernelCache {
   private readonly gpu: GpuInstance;
   private readonly kernels = new Map<string, KernelFn>();
   private readonly pipelines = new Map<string, PipelineFn>();
+  /**
+   * The backend kernel instances `kernel` built and configured. gpu.js replaces an instance with a
+   * new one when the arguments of a call do not fit the declared types (its kernel switch); the new
+   * one lacks what was set on the old (`outputStore`, `threadMinCells`, the flat `_shapeOutput`,
+   * `moduleCacheLimit`), and some of those change where values land. On wasm, where those settings
+   * live, `call` refuses such a run (the GL backends switch for textures by design).
+   */
+  private readonly configured = new WeakSet<object>();
   /** How the latest pipeline ran (gpu.js `executorKind`: 'fused-threaded', 'fused-sync', 'fused-encoder' or 'generic'), for tests and benchmarks. */
   lastPipelineExecutor = '';
   /** Kernel builds, for tests and benchmarks that want to see caching at work. */
@@ -171,6 +181,11 @@ export class KernelCache {
       const mode = k.kernel?.constructor.mode;
       if (mode && !RAN_AS[this.name].includes(mode)) {
         throw new Error(`gpu.js ran it in mode "${mode}" instead of "${MODES[this.name]}" (${k.kernel?.fallbackReason ?? 'no reason given'})`);
+      }
+      if (this.name === 'wasm' && k.kernel && !this.configured.has(k.kernel)) {
+        throw new Error(
+          `gpu.js switched it to a new kernel instance for argument types [${(k.kernel.argumentTypes ?? []).join(', ')}], which lacks sorsajs's settings for it (the call's arguments did not fit the declared types)`,
+        );
       }
       if ((src.components || src.flat) && !(r instanceof Float32Array)) throw new Error('a kernel asked for a flat result did not return its flat buffer');
       return r;
@@ -263,6 +278,7 @@ export class KernelCache {
         const shape = inner._shapeOutput as (d: Float32Array, output: number[], components: number) => unknown;
         inner._shapeOutput = (d: Float32Array, output: number[], components: number) => (output.length === 1 && components === 1 ? d : shape.call(inner, d, output, components));
       }
+      if (k.kernel) this.configured.add(k.kernel);
       this.kernels.set(key, k);
       this.builds++;
     }
