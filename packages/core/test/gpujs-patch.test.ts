@@ -332,6 +332,117 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     }
   });
 
+  it('a sealed argument the memory already holds is not copied again (sync, threaded, staged); unsealing or sealing again copies it', async () => {
+    const require = createRequire(import.meta.url);
+    type GpuKernel = ((a: Float32Array) => Float32Array | Promise<Float32Array>) & { setOutput(o: number[]): void };
+    const g = require('gpu.js') as {
+      GPU: new (o: object) => { createKernel(f: unknown, o: object): GpuKernel };
+      WebAssemblyKernel: { sealArray(a: Float32Array): void; unsealArray(a: Float32Array): void; argumentCopiesSkipped: number };
+    };
+    const W = g.WebAssemblyKernel;
+    const gpu = new g.GPU({ mode: 'webasm' });
+    const double = function (this: { thread: { x: number } }, a: Float32Array): number {
+      return a[this.thread.x] * 2;
+    };
+    const twice = (a: Float32Array): number[] => Array.from(a, (v) => v * 2);
+    for (const asyncMode of [false, true]) {
+      const k = gpu.createKernel(double, { dynamicOutput: true, dynamicArguments: true, argumentTypes: { a: 'Array' }, asyncMode });
+      const n = 8192; // threaded under asyncMode (>= 4096 cells)
+      k.setOutput([n]);
+      const a = Float32Array.from({ length: n }, (_, i) => i - 100);
+      const b = Float32Array.from({ length: n }, (_, i) => 3 * i);
+      W.sealArray(a);
+      expect(Array.from(await k(a))).toEqual(twice(a));
+      // Changing a sealed array breaks the promise; done here only to see that the copy was skipped:
+      // the run reads what the memory holds, the old values.
+      const old = twice(a);
+      const skipped = W.argumentCopiesSkipped;
+      a[0] = 1000;
+      expect(Array.from(await k(a))).toEqual(old);
+      expect(W.argumentCopiesSkipped).toBe(skipped + 1);
+      // Unsealed, it is copied (the new values); sealed again, it has a new stamp and is copied once more.
+      W.unsealArray(a);
+      expect(Array.from(await k(a))).toEqual(twice(a));
+      a[1] = 2000;
+      W.sealArray(a);
+      expect(Array.from(await k(a))).toEqual(twice(a));
+      // Another sealed array replaces it in the memory, and a's next run copies a back.
+      W.sealArray(b);
+      expect(Array.from(await k(b))).toEqual(twice(b));
+      expect(Array.from(await k(a))).toEqual(twice(a));
+      expect(W.argumentCopiesSkipped).toBe(skipped + 1);
+      W.unsealArray(a);
+      W.unsealArray(b);
+    }
+    // Threaded runs queued back to back: the second is staged (the first holds the memory); a sealed
+    // argument is then read at its run, not copied at the call, and must still be sealed by then.
+    const k = gpu.createKernel(double, { dynamicOutput: true, dynamicArguments: true, argumentTypes: { a: 'Array' }, asyncMode: true });
+    const n = 8192;
+    k.setOutput([n]);
+    const a = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    const b = Float32Array.from({ length: n }, (_, i) => Math.cos(i));
+    W.sealArray(a);
+    W.sealArray(b);
+    const runs = [k(a), k(b), k(a), k(a)];
+    const got = await Promise.all(runs);
+    expect(got.map((r) => Array.from(r))).toEqual([twice(a), twice(b), twice(a), twice(a)]);
+    const first = k(b);
+    const second = k(a);
+    W.unsealArray(a);
+    expect(Array.from(await first)).toEqual(twice(b));
+    await expect(second).rejects.toThrow(/sealed when the kernel was called was unsealed before its run/);
+    W.unsealArray(b);
+  });
+
+  it("core seals a tensor's array: a kernel reading it again skips the copy, and a recycled array (new contents) is copied", async () => {
+    const require = createRequire(import.meta.url);
+    const W = (require('gpu.js') as { WebAssemblyKernel: { argumentCopiesSkipped: number } }).WebAssemblyKernel;
+    const n = 5000;
+    const a = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    const b = Float32Array.from({ length: n }, (_, i) => Math.cos(3 * i));
+    const ta = c.tensor(a);
+    const tb = c.tensor(b);
+    const skipped = W.argumentCopiesSkipped;
+    // x is a kernel result in a pooled array; neg reads it twice, the second time without a copy.
+    const x = c.add(ta, 1);
+    const y1 = c.neg(x);
+    const y2 = c.neg(x);
+    const want = Array.from(a, (v) => -Math.fround(v + 1));
+    expect(Array.from(await y1.data())).toEqual(want);
+    expect(Array.from(await y2.data())).toEqual(want);
+    expect(W.argumentCopiesSkipped).toBeGreaterThan(skipped);
+    // x's array goes back to the pool and serves the next result of its length, with other values:
+    // neg must read those, not what its memory held from x.
+    x.dispose();
+    const reused = internal.poolStats().reused;
+    const x2 = c.add(tb, 1);
+    expect(internal.poolStats().reused).toBeGreaterThan(reused);
+    const y3 = c.neg(x2);
+    expect(Array.from(await y3.data())).toEqual(Array.from(b, (v) => -Math.fround(v + 1)));
+    for (const t of [ta, tb, y1, y2, x2, y3]) t.dispose();
+  });
+
+  it('two big sealed arrays read in turn by one kernel keep an entry slot each, so neither is copied again', async () => {
+    const require = createRequire(import.meta.url);
+    const W = (require('gpu.js') as { WebAssemblyKernel: { argumentCopiesSkipped: number } }).WebAssemblyKernel;
+    const n = 1 << 18; // core's slot threshold (1 MiB)
+    const a = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    const b = Float32Array.from({ length: n }, (_, i) => Math.cos(i) * 2);
+    const ta = c.tensor(a);
+    const tb = c.tensor(b);
+    // The first round fills the two slots (copies); in the next two rounds every call finds its array.
+    const first = [c.neg(ta), c.neg(tb)];
+    await Promise.all(first.map((t) => t.data()));
+    const skipped = W.argumentCopiesSkipped;
+    const later = [c.neg(ta), c.neg(tb), c.neg(ta), c.neg(tb)];
+    const got = await Promise.all(later.map((t) => t.data()));
+    expect(W.argumentCopiesSkipped - skipped).toBe(4);
+    const negA = Array.from(a, (v) => -v);
+    const negB = Array.from(b, (v) => -v);
+    for (const [i, g] of got.entries()) expect(Array.from(g)).toEqual(i % 2 ? negB : negA);
+    for (const t of [ta, tb, ...first, ...later]) t.dispose();
+  });
+
   it('a result goes into the outputTarget set for its call, once, when the length matches (sync and threaded); else a fresh array', async () => {
     const require = createRequire(import.meta.url);
     const { GPU } = require('gpu.js') as { GPU: new (o: object) => { createKernel(f: unknown, o: object): GpuKernel } };

@@ -433,10 +433,20 @@ export class Engine implements PayloadOwner {
     return arr instanceof Float32Array ? arr : Float32Array.from(arr as ArrayLike<number>);
   }
 
-  /** Frees a payload's device memory; a host array the pool made goes back to it for a later result. */
+  /** See `PayloadOwner.seal`: on wasm, the kernels skip copying a sealed array their memory holds. */
+  seal(p: Payload): void {
+    if (p instanceof Float32Array) this.kernels.seal(p);
+  }
+
+  /**
+   * Frees a payload's device memory; a host array the pool made goes back to it for a later result,
+   * unsealed first (its contents will change).
+   */
   free(p: Payload): void {
-    if (p instanceof Float32Array) this.pool.give(p);
-    else (p as DeviceHandle).delete();
+    if (p instanceof Float32Array) {
+      this.kernels.unseal(p);
+      this.pool.give(p);
+    } else (p as DeviceHandle).delete();
   }
 
   /** Waits until every queued kernel has finished. */

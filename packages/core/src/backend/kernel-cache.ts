@@ -22,6 +22,8 @@ type KernelFn = ((...args: unknown[]) => unknown) & {
     moduleCacheLimit?: number;
     _shapeOutput?: unknown;
     outputTarget?: Float32Array | null;
+    /** The gpu.js patch's entry slot for the next call (see `KernelCache.slotFor`). */
+    entrySlot?: number;
     outputStore?: KernelSource['store'];
     threadMinCells?: number;
     /** The gpu.js patch's worker pool of a threaded wasm kernel (made at its first threaded run). */
@@ -44,6 +46,18 @@ const WASM_MODULE_CACHE = 256;
 
 /** Kernels with at least this many output cells run on worker threads on wasm (measured: below it, the ~170 us worker dispatch costs more than it saves). */
 const THREAD_MIN_CELLS = 4096;
+
+/** Arrays below this many elements are not sealed (`KernelCache.seal`): copying them costs less than a WeakMap entry. */
+const SEAL_MIN = 1024;
+
+/** Arguments from this many elements (1 MiB) get an entry slot of their own (`KernelCache.slotFor`). */
+const SLOT_MIN = 1 << 18;
+
+/** Entry slots per kernel and size: two, for A and Aᵀ of a power iteration. */
+const SLOTS = 2;
+
+/** The gpu.js patch's seal registry of wasm kernel arguments (see `KernelCache.seal`). */
+const WASM_SEAL = (gpujs as unknown as { WebAssemblyKernel: { sealArray(a: Float32Array): void; unsealArray(a: Float32Array): void; isSealed(a: Float32Array): boolean } }).WebAssemblyKernel;
 
 /** Copies a host array into a device buffer of its own (`KernelCache.upload`). */
 const UPLOAD = { key: 'upload', arrays: ['a'], scalars: [], body: 'return a[this.thread.x];' } as const;
@@ -135,6 +149,8 @@ export class KernelCache {
    * live, `call` refuses such a run (the GL backends switch for textures by design).
    */
   private readonly configured = new WeakSet<object>();
+  /** wasm: per kernel, the big argument each entry slot last held and when it was last used (see `slotFor`). */
+  private readonly slots = new WeakMap<KernelFn, { held: (WeakRef<Float32Array> | undefined)[]; used: number[]; clock: number }>();
   /** How the latest pipeline ran (gpu.js `executorKind`: 'fused-threaded', 'fused-sync', 'fused-encoder' or 'generic'), for tests and benchmarks. */
   lastPipelineExecutor = '';
   /** Kernel builds, for tests and benchmarks that want to see caching at work. */
@@ -199,6 +215,7 @@ export class KernelCache {
       if (this.name === 'wasm' && this.pool && k.kernel && (output.length === 1 || src.flat || src.components)) {
         k.kernel.outputTarget = this.pool.take(cells(output) * (src.components ?? 1));
       }
+      if (this.name === 'wasm' && k.kernel) k.kernel.entrySlot = this.slotFor(k, arrays);
       const dispatched = k.kernel?._pool?.dispatchCount ?? 0;
       const r = k(...arrays, ...scalars) as Payload | Promise<Payload>;
       if (!(r instanceof Promise)) return check(k, r);
@@ -212,6 +229,48 @@ export class KernelCache {
     } catch (e) {
       return fail(e);
     }
+  }
+
+  /**
+   * wasm: promises gpu.js that `a` stays as it is until `unseal(a)` (the gpu.js patch's
+   * `sealArray`), so that a kernel whose WebAssembly memory already holds it does not copy it in
+   * again: a weight read by the same matmul at every step, the matrix of a power iteration. Arrays
+   * below the pool's size are left alone (their copy costs less than the bookkeeping). A no-op on
+   * other backends, whose kernels do not copy host arrays into a memory of their own.
+   */
+  seal(a: Float32Array): void {
+    if (this.name === 'wasm' && a.length >= SEAL_MIN) WASM_SEAL.sealArray(a);
+  }
+
+  /** Ends `seal`'s promise: `a` goes back to the pool and will be written. */
+  unseal(a: Float32Array): void {
+    if (this.name === 'wasm' && a.length >= SEAL_MIN) WASM_SEAL.unsealArray(a);
+  }
+
+  /**
+   * wasm: the entry slot (the gpu.js patch's `entrySlot`: an instance of the kernel's module with a
+   * WebAssembly memory of its own) for a call on `arrays`. A kernel copies its arguments into its
+   * memory at every call unless a sealed argument is already there (see `seal`); a power iteration
+   * alternates A and Aᵀ through one matmul, so each would evict the other and both be copied every
+   * time (10 ms of a 768 x 768 randomized SVD). The first argument of at least `SLOT_MIN` elements
+   * and sealed picks the slot that last held it, else the least recently used of `SLOTS`; other
+   * calls use slot 0 (a small copy costs less than another module's memory, and an unsealed
+   * argument is copied whatever the slot).
+   */
+  private slotFor(k: KernelFn, arrays: readonly Payload[]): number {
+    const big = arrays.find((a): a is Float32Array => a instanceof Float32Array && a.length >= SLOT_MIN && WASM_SEAL.isSealed(a));
+    if (!big) return 0;
+    let slots = this.slots.get(k);
+    if (!slots) this.slots.set(k, (slots = { held: [], used: [], clock: 0 }));
+    slots.clock++;
+    let pick = slots.held.findIndex((r) => r?.deref() === big);
+    if (pick < 0) {
+      pick = 0;
+      for (let i = 1; i < SLOTS; i++) if ((slots.used[i] ?? 0) < (slots.used[pick] ?? 0)) pick = i;
+      slots.held[pick] = new WeakRef(big);
+    }
+    slots.used[pick] = slots.clock;
+    return pick;
   }
 
   /**

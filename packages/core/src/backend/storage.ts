@@ -74,6 +74,7 @@ export class Storage {
   static ready(engine: PayloadOwner, size: number, value: Payload): Storage {
     const s = new Storage(engine, size);
     s.value = value;
+    engine.seal(value);
     return s;
   }
 
@@ -92,7 +93,10 @@ export class Storage {
     if (!this.computing) throw new Error('internal: settle of a storage that is not pending');
     this.computing = false;
     if (this.refs === 0) this.engine.free(v);
-    else this.value = v;
+    else {
+      this.value = v;
+      this.engine.seal(v);
+    }
     const w = this.waiters;
     this.waiters = undefined;
     if (w) for (const x of w) x.resolve(v);

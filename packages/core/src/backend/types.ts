@@ -25,6 +25,11 @@ export interface PayloadOwner {
   readonly name: BackendName;
   /** Reads a payload back to the host as a fresh Float32Array. */
   read(p: Payload): Promise<Float32Array>;
+  /**
+   * Marks a computed payload as unchanging until it is freed (a storage's value is immutable), so
+   * that kernels which read it again need not copy it in again (on wasm; a no-op elsewhere).
+   */
+  seal(p: Payload): void;
   /** Frees a payload's device memory. */
   free(p: Payload): void;
 }
