@@ -7,7 +7,7 @@
 import gpujs from 'gpu.js';
 import type { BackendName, Payload } from './types.js';
 import { IN_NODE } from '../util/env.js';
-import type { ArrayPool } from './pool.js';
+import { MIN_LENGTH as SEAL_MIN, type ArrayPool } from './pool.js';
 
 type GpuInstance = InstanceType<typeof gpujs.GPU>;
 type KernelFn = ((...args: unknown[]) => unknown) & {
@@ -46,9 +46,6 @@ const WASM_MODULE_CACHE = 256;
 
 /** Kernels with at least this many output cells run on worker threads on wasm (measured: below it, the ~170 us worker dispatch costs more than it saves). */
 const THREAD_MIN_CELLS = 4096;
-
-/** Arrays below this many elements are not sealed (`KernelCache.seal`): copying them costs less than a WeakMap entry. */
-const SEAL_MIN = 1024;
 
 /** Arguments from this many elements (1 MiB) get an entry slot of their own (`KernelCache.slotFor`). */
 const SLOT_MIN = 1 << 18;
@@ -150,7 +147,7 @@ export class KernelCache {
    */
   private readonly configured = new WeakSet<object>();
   /** wasm: per kernel, the big argument each entry slot last held and when it was last used (see `slotFor`). */
-  private readonly slots = new WeakMap<KernelFn, { held: (WeakRef<Float32Array> | undefined)[]; used: number[]; clock: number }>();
+  private readonly slots = new WeakMap<KernelFn, { held: (WeakRef<Float32Array> | undefined)[]; order: number[] }>();
   /** How the latest pipeline ran (gpu.js `executorKind`: 'fused-threaded', 'fused-sync', 'fused-encoder' or 'generic'), for tests and benchmarks. */
   lastPipelineExecutor = '';
   /** Kernel builds, for tests and benchmarks that want to see caching at work. */
@@ -235,7 +232,7 @@ export class KernelCache {
    * wasm: promises gpu.js that `a` stays as it is until `unseal(a)` (the gpu.js patch's
    * `sealArray`), so that a kernel whose WebAssembly memory already holds it does not copy it in
    * again: a weight read by the same matmul at every step, the matrix of a power iteration. Arrays
-   * below the pool's size are left alone (their copy costs less than the bookkeeping). A no-op on
+   * below the pool's `MIN_LENGTH` are left alone (their copy costs less than the bookkeeping). A no-op on
    * other backends, whose kernels do not copy host arrays into a memory of their own.
    */
   seal(a: Float32Array): void {
@@ -261,15 +258,14 @@ export class KernelCache {
     const big = arrays.find((a): a is Float32Array => a instanceof Float32Array && a.length >= SLOT_MIN && WASM_SEAL.isSealed(a));
     if (!big) return 0;
     let slots = this.slots.get(k);
-    if (!slots) this.slots.set(k, (slots = { held: [], used: [], clock: 0 }));
-    slots.clock++;
+    // `order`: the slots, least recently used first.
+    if (!slots) this.slots.set(k, (slots = { held: [], order: Array.from({ length: SLOTS }, (_, i) => i) }));
     let pick = slots.held.findIndex((r) => r?.deref() === big);
     if (pick < 0) {
-      pick = 0;
-      for (let i = 1; i < SLOTS; i++) if ((slots.used[i] ?? 0) < (slots.used[pick] ?? 0)) pick = i;
+      pick = slots.order[0];
       slots.held[pick] = new WeakRef(big);
     }
-    slots.used[pick] = slots.clock;
+    slots.order = [...slots.order.filter((i) => i !== pick), pick];
     return pick;
   }
 

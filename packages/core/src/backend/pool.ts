@@ -13,8 +13,8 @@
  * @module
  */
 
-/** Arrays below this many elements are not pooled: they are cheap to make. */
-const MIN_LENGTH = 1024;
+/** Arrays below this many elements are not pooled: they are cheap to make (nor sealed: see `KernelCache.seal`). */
+export const MIN_LENGTH = 1024;
 
 /**
  * A pool of Float32Arrays by length, holding at most `maxBytes` of idle arrays.
