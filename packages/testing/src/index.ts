@@ -18,7 +18,7 @@ export { assertAllClose, assertOrthonormal, defaultTolerance } from './assert.js
 export type { AllCloseValue, AllCloseOptions, OrthonormalOptions } from './assert.js';
 export { arb, shapeArb } from './arb.js';
 export type { TensorArbOptions, MatrixArbOptions, MatrixSample, Spectrum, AdapterArbOptions, AdapterSample, AdapterTensors, Size, ParamTree, ParamTreeArbOptions } from './arb.js';
-export { svdReference } from './svd.js';
+export { svdReference, subspaceSine } from './svd.js';
 export { adamwReference } from './optim.js';
 export type { AdamwReference, AdamwReferenceOptions, AdamwReferenceState } from './optim.js';
 export type { ReferenceSvd } from './svd.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { svdReference, withSpectrum } from '@sorsajs/testing';
+import { orthonormalColumns, subspaceSine, svdReference, withSpectrum } from '@sorsajs/testing';
 
 const EPS64 = 2 ** -52;
 
@@ -101,5 +101,52 @@ describe('svdReference', () => {
   it('refuses data of the wrong length, naming the sizes', () => {
     expect(() => svdReference([1, 2, 3], 2, 2)).toThrow('svdReference: a has 3 values, a 2 x 2 matrix needs 4');
     expect(() => svdReference([1, 2], 1.5, 2)).toThrow(/non-negative integers/);
+  });
+});
+
+describe('subspaceSine', () => {
+  it('is the sine of the largest principal angle: k columns each turned by its own θ_j out of span(ref) give max sin θ_j', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 1000 }),
+        fc.array(fc.double({ min: 0, max: Math.PI / 2, noNaN: true }), { minLength: 4, maxLength: 4 }),
+        fc.boolean(),
+        (k, seed, thetas, float32) => {
+          const m = 2 * k + 3;
+          // 2k orthonormal columns: ref = the first k, the turned ones leave along the other k.
+          const cols = orthonormalColumns(m, 2 * k, seed);
+          const ref = cols.slice(0, k);
+          const U = new Float64Array(m * k);
+          for (let j = 0; j < k; j++)
+            for (let r = 0; r < m; r++) U[r * k + j] = Math.cos(thetas[j]) * cols[j][r] + Math.sin(thetas[j]) * cols[k + j][r];
+          const want = Math.max(...thetas.slice(0, k).map(Math.sin));
+          const got = subspaceSine(ref, float32 ? Float32Array.from(U) : U, m, k);
+          // Float32 U rounds each value by 2^-24 relative: the sine moves by about that times sqrt(m k).
+          const tol = float32 ? 8 * Math.sqrt(m * k) * 2 ** -24 : 1e-12;
+          expect(Math.abs(got - want)).toBeLessThanOrEqual(tol);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('does not depend on the basis chosen for span(U): scaled and mixed columns give the same sine', () => {
+    const m = 9;
+    const cols = orthonormalColumns(m, 4, 3);
+    const ref = cols.slice(0, 2);
+    const t = 0.3;
+    // span{cos t c0 + sin t c2, c1}, written as the columns (2 (cos t c0 + sin t c2) + c1, -5 c1).
+    const U = new Float64Array(m * 2);
+    for (let r = 0; r < m; r++) {
+      U[r * 2] = 2 * (Math.cos(t) * cols[0][r] + Math.sin(t) * cols[2][r]) + cols[1][r];
+      U[r * 2 + 1] = -5 * cols[1][r];
+    }
+    expect(subspaceSine(ref, U, m, 2)).toBeCloseTo(Math.sin(t), 12);
+  });
+
+  it('names the bad argument', () => {
+    expect(() => subspaceSine([new Float64Array(3)], new Float64Array(8), 4, 2)).toThrow(/subspaceSine: ref must be columns of length m = 4/);
+    expect(() => subspaceSine([new Float64Array(4)], new Float64Array(7), 4, 2)).toThrow(/subspaceSine: U must hold m x k = 4 x 2 = 8 values, got 7/);
   });
 });

@@ -12,7 +12,7 @@ import { Bench } from 'tinybench';
 import * as sj from '@sorsajs/core';
 import { randomizedStats } from '@sorsajs/linalg';
 import { initAdapter } from '@sorsajs/sorsa';
-import { gaussian, orthonormalColumns, orthonormalize, rng, svdReference, withSpectrum } from '@sorsajs/testing';
+import { gaussian, orthonormalColumns, rng, subspaceSine, withSpectrum } from '@sorsajs/testing';
 import type { Row } from '../report.js';
 import { progress, runBench } from '../progress.js';
 import type { SuiteOptions } from './matmul.js';
@@ -38,38 +38,6 @@ function decaying(m: number, n: number, seed: number): Case {
 function gaussianMatrix(m: number, n: number, seed: number): Case {
   const r = rng(seed);
   return { name: `init ${m}x${n} gaussian r${RANK}`, m, n, data: Float32Array.from({ length: m * n }, () => gaussian(r)) };
-}
-
-/**
- * The sine of the largest principal angle between span(ref) (k float64 columns) and span(U) (U
- * row-major [m, k]): the 2-norm of ref's part outside span(U), ‖(I − Q Qᵀ) ref‖₂, with Q an
- * orthonormal basis of span(U) made in float64 (Gram-Schmidt, twice). Computed from that residual
- * and not as sqrt(1 − cos²) from the singular values of refᵀU: there float32 U's column norms
- * (1 ± ~1e-6) alone put a floor of ~1.4e-3 under the sine, whatever the subspace.
- */
-function sinAngle(ref: Float64Array[], U: Float32Array, m: number, k: number): number {
-  const Q = orthonormalize(Array.from({ length: k }, (_, j) => Float64Array.from({ length: m }, (_, r) => U[r * k + j])));
-  // The residuals of ref's columns after projecting out span(Q) (twice, so they are accurate).
-  const res = ref.map((c) => {
-    const v = Float64Array.from(c);
-    for (let pass = 0; pass < 2; pass++) {
-      for (const q of Q) {
-        let d = 0;
-        for (let r = 0; r < m; r++) d += q[r] * v[r];
-        for (let r = 0; r < m; r++) v[r] -= d * q[r];
-      }
-    }
-    return v;
-  });
-  // ‖Res‖₂² is the largest eigenvalue of ResᵀRes (k x k, symmetric positive semidefinite).
-  const G = new Float64Array(k * k);
-  for (let i = 0; i < k; i++)
-    for (let j = 0; j < k; j++) {
-      let acc = 0;
-      for (let r = 0; r < m; r++) acc += res[i][r] * res[j][r];
-      G[i * k + j] = acc;
-    }
-  return Math.sqrt(svdReference(G, k, k).S[0]);
 }
 
 /**
@@ -142,7 +110,7 @@ export async function svdInitSuite(opts: SuiteOptions = {}): Promise<Row[]> {
     const detail: Record<string, number | string> = { worstMs: r.latency.max, ...stats };
     if (ref) {
       detail.sigmaErr = Math.max(...ref.S.map((s, i) => Math.abs(S[i] - s) / s));
-      detail.angle = sinAngle(ref.U, U, c.m, RANK);
+      detail.angle = subspaceSine(ref.U, U, c.m, RANK);
     }
     rows.push({ case: c.name, impl: ours, medianMs: r.latency.p50, samples: r.latency.samplesCount, detail });
   }
