@@ -70,7 +70,11 @@ export interface RandomizedStats {
  * holds by construction and r_i = ‖A v_i − σ̃_i u_i‖ is computed:
  * - sigma = max_(i<=rank) r_i² / (σ̃_i (σ̃_i − σ̃_l)), the quadratic (Kato-Temple) bound on the relative
  *   error of σ̃_i, with the gap taken to the basis's last Ritz value σ̃_l;
- * - angle = sqrt(Σ_(i<=rank) r_i²) / (σ̃_rank − σ̃_(rank+1)), Wedin's bound on the subspace angle.
+ * - angle = ‖R‖ / (σ̃_rank − σ̃_l) · sqrt(1 + ‖R‖² / (σ̃_rank − σ̃_(rank+1))²) with ‖R‖² = Σ_(i<=rank) r_i²:
+ *   the basis's distance from the exact subspace, whose residuals lie below the basis's last Ritz
+ *   value, times Saad's factor for the Ritz vectors' split inside the basis. Measured in float64
+ *   (768², rank 16, l 32; k^-0.6, k^-1, clustered spectra) it stayed at least 1.5x the true angle
+ *   from the third check on, where Wedin's ‖R‖ / (σ̃_rank − σ̃_(rank+1)) was 10-36x above it.
  * The iteration stops when sigma <= tol and (not separated or angle <= tol); or, not converged, when
  * a check improves by less than 10% on the latest check at least 3 multiplies earlier (float32
  * rounding reached), or at `maxIters`.
@@ -428,7 +432,14 @@ function estimate(S: Float32Array, res: Float32Array, k: number, l: number, iter
   }
   const next = l > k ? S[k] : 0;
   const separated = S[k - 1] - next >= SEPARATED * S[k - 1];
-  const angle = separated ? Math.sqrt(sq) / (S[k - 1] - next) : 0;
+  // The residuals lie outside the basis, where A's values are below σ̃_l once the basis holds the
+  // top l directions: the gap that the subspace's distance from the exact one answers to is
+  // σ̃_rank − σ̃_l (as for sigma), and the Ritz step's split inside the basis adds the factor
+  // sqrt(1 + (‖R‖ / (σ̃_rank − σ̃_(rank+1)))²) (Saad's bound for Rayleigh-Ritz vectors). Wedin's
+  // ‖R‖ / (σ̃_rank − σ̃_(rank+1)) alone was 10-36x the true angle on slowly decaying spectra.
+  const rk = Math.sqrt(sq);
+  const split = rk / Math.max(S[k - 1] - next, 2 ** -23 * top);
+  const angle = separated ? (rk / Math.max(S[k - 1] - edge, 2 ** -23 * top)) * Math.sqrt(1 + split * split) : 0;
   return { iteration, sigma, angle, separated };
 }
 
