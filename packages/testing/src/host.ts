@@ -94,20 +94,35 @@ export function orthonormalColumns(m: number, k: number, seed: number): Float64A
 export function orthonormalize(cols: readonly ArrayLike<number>[]): Float64Array[] {
   const out: Float64Array[] = [];
   for (const col of cols) {
-    const v = Float64Array.from(col);
+    const v = projectOut(col, out);
     const m = v.length;
-    for (let pass = 0; pass < 2; pass++) {
-      for (const c of out) {
-        let d = 0;
-        for (let i = 0; i < m; i++) d += c[i] * v[i];
-        for (let i = 0; i < m; i++) v[i] -= d * c[i];
-      }
-    }
     let nrm = 0;
     for (let i = 0; i < m; i++) nrm += v[i] * v[i];
     nrm = Math.sqrt(nrm);
     for (let i = 0; i < m; i++) v[i] /= nrm;
     out.push(v);
+  }
+  return out;
+}
+
+/**
+ * `v` minus its projection onto span(Q), Q orthonormal columns, as a new Float64Array: classical
+ * Gram-Schmidt twice, so the result is orthogonal to Q to float64 rounding.
+ *
+ * @example
+ * ```ts
+ * projectOut([1, 1, 0], [Float64Array.of(1, 0, 0)]); // [0, 1, 0]
+ * ```
+ */
+export function projectOut(v: ArrayLike<number>, Q: readonly Float64Array[]): Float64Array {
+  const out = Float64Array.from(v);
+  const m = out.length;
+  for (let pass = 0; pass < 2; pass++) {
+    for (const q of Q) {
+      let d = 0;
+      for (let i = 0; i < m; i++) d += q[i] * out[i];
+      for (let i = 0; i < m; i++) out[i] -= d * q[i];
+    }
   }
   return out;
 }

@@ -4,7 +4,7 @@
  * it can judge `@sorsajs/linalg`'s SVDs and anything built on them.
  * @module
  */
-import { orthonormalize } from './host.js';
+import { orthonormalize, projectOut } from './host.js';
 
 /**
  * A float64 thin SVD of an m x n matrix, k = min(m, n): singular vectors as rows (u_j = `U[j]`, of
@@ -98,12 +98,13 @@ export function svdReference(a: ArrayLike<number>, m: number, n: number): Refere
  * row-major m x k matrix (as a `U` factor's data). Computed as ‖(I − Q Qᵀ) ref‖₂ with Q an
  * orthonormal basis of span(U) made here (Gram-Schmidt, twice): not as sqrt(1 − cos²) from the
  * singular values of refᵀ U, where float32 columns whose norms are 1 ± 1e-6 alone would put a floor
- * of ~1e-3 under the sine, whatever the subspace. For right singular vectors pass V, i.e. Vtᵀ
- * (n x k), or transpose Vt's rows into columns first.
+ * of ~1e-3 under the sine, whatever the subspace. For right singular vectors pass Vt's transpose
+ * (n x k, row-major).
  *
  * @example
  * ```ts
  * import { orthonormalColumns, subspaceSine, withSpectrum } from '@sorsajs/testing';
+ * const s = [5, 4, 3, 2, 1, 0.5];
  * const a = withSpectrum(50, 30, s, 7); // left singular vectors: orthonormalColumns(50, s.length, 7)
  * const { U } = randomizedSvd(tensor(Float32Array.from(a), [50, 30]), { rank: 4 });
  * subspaceSine(orthonormalColumns(50, 4, 7), await U.data(), 50, 4); // small: the same subspace
@@ -113,17 +114,7 @@ export function subspaceSine(ref: readonly ArrayLike<number>[], U: ArrayLike<num
   if (ref.length === 0 || ref.some((c) => c.length !== m)) throw new Error(`subspaceSine: ref must be columns of length m = ${m}, got ${ref.length} of lengths ${[...new Set(ref.map((c) => c.length))].join(',')}`);
   if (U.length !== m * k) throw new Error(`subspaceSine: U must hold m x k = ${m} x ${k} = ${m * k} values, got ${U.length}`);
   const Q = orthonormalize(Array.from({ length: k }, (_, j) => Float64Array.from({ length: m }, (_, r) => U[r * k + j])));
-  const res = ref.map((c) => {
-    const v = Float64Array.from(c);
-    for (let pass = 0; pass < 2; pass++) {
-      for (const q of Q) {
-        let d = 0;
-        for (let r = 0; r < m; r++) d += q[r] * v[r];
-        for (let r = 0; r < m; r++) v[r] -= d * q[r];
-      }
-    }
-    return v;
-  });
+  const res = ref.map((c) => projectOut(c, Q));
   // ‖Res‖₂² is the largest eigenvalue of ResᵀRes (symmetric positive semidefinite).
   const p = res.length;
   const G = new Float64Array(p * p);
