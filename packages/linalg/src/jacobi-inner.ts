@@ -71,6 +71,19 @@ const y = this.thread.y;
 const z = this.thread.z;`;
 }
 
+/**
+ * The lines declaring `part` and `col` from z = part w + col (part 0 or 1). The 3-D forms know z <
+ * 2 w, so one comparison does it, in integers; the flat form's z comes from float index math
+ * (divmod), which the webgl backend needs. On wasm, divmod's two float divisions a cell, and the
+ * float index math they fed (every later index converted back to an integer at its load), took about
+ * half of IROT's time (measured at 512²: 671 ms of IROT in one SVD before, 345 ms after).
+ */
+function splitPart(form: Form): string {
+  if (form === 'flat') return divmod('part', 'col', 'z', 'w');
+  return `const part = (z >= w ? 1 : 0) | 0;
+const col = z - part * w;`;
+}
+
 /** A kernel in the single-kernel forms: `cube` and `rows` for wasm (3-D output), `flat` elsewhere. */
 export interface Forms {
   cube: Src;
@@ -94,12 +107,12 @@ function forms(key: string, arrays: string[], scalars: string[], body: (f: Form)
  */
 const hinitBody = (form: Form): string => `${pre(form, 'w')}
 const row = y;
-${divmod('part', 'col', 'z', 'w')}
+${splitPart(form)}
 let v = 0.0;
 if (part == 0) {
   if (K < P) {
-    const gr = Math.min(row, col);
-    const gc = Math.max(row, col);
+    const gr = row < col ? row : col;
+    const gc = row < col ? col : row;
     const rq = gr >> 2;
     const gt = gr & 3;
     for (let ch = 0; ch < S; ch++) {
@@ -172,9 +185,9 @@ return mx;`,
  */
 const iparamsBody = (form: Form): string => `${pre(form, 'w')}
 const pos = y;
-const other = PT[s * w + pos];
-const p = Math.min(pos, other);
-const q = Math.max(pos, other);
+const other = PT[s * w + pos] | 0;
+const p = pos < other ? pos : other;
+const q = pos < other ? other : pos;
 const app = ${at(form, 'H', '0', 'p', 'p')};
 const aqq = ${at(form, 'H', '0', 'q', 'q')};
 const apq = ${at(form, 'H', '0', 'q', 'p')};
@@ -215,18 +228,21 @@ export const IPARAMS = forms('jacobi:iparams', ['H', 'PT'], ['w', 'Pp', 's', 'th
  */
 const irotBody = (form: Form): string => {
   const tri = form === 'cube' || form === 'flat';
-  // G(a, b) as stored: the upper-triangle entry (max, min) where only that triangle is kept.
-  const g = (a: string, b: string): string => (tri ? at(form, 'H', '0', `Math.max(${a}, ${b})`, `Math.min(${a}, ${b})`) : at(form, 'H', '0', a, b));
+  // G(a, b) as stored: the upper-triangle entry (max, min) where only that triangle is kept. Ternaries,
+  // not Math.max/min, and partners read as integers (| 0): gpu.js's wasm code does Math.max/min and
+  // anything mixed with a float read in float32, so every index built from them was converted back
+  // at its load.
+  const g = (a: string, b: string): string => (tri ? at(form, 'H', '0', `(${a} < ${b} ? ${b} : ${a})`, `(${a} < ${b} ? ${a} : ${b})`) : at(form, 'H', '0', a, b));
   return `${pre(form, 'w')}
 const row = y;
-${divmod('part', 'col', 'z', 'w')}
-const pc = PT[s * w + col];
+${splitPart(form)}
+const pc = PT[s * w + col] | 0;
 const cc = ${atRP(form, '0', 'col')};
 const bc = ${atRP(form, '1', 'col')};
 let v = 0.0;
 if (part == 0) {
   if (${tri ? 'col >= row' : 'true'}) {
-    const pr = PT[s * w + row];
+    const pr = PT[s * w + row] | 0;
     const cr = ${atRP(form, '0', 'row')};
     const br = ${atRP(form, '1', 'row')};
     const mr = cc * ${g('col', 'row')} + bc * ${g('pc', 'row')};
@@ -320,16 +336,19 @@ export function innerSchedule(b: number): { full: Float32Array; cross: Float32Ar
 }
 
 /**
- * J_K row-major, [P][w][w] (1-D output), from an H's J part: the update then reads the 4 columns a
- * SIMD quad needs as 4 consecutive elements (one v128.load with the gpu.js patch) instead of a
- * gather. Scalars w, Pp.
+ * J_K row-major, [P][w][w], from an H's J part: the update then reads the 4 columns a SIMD quad
+ * needs as 4 consecutive elements (one v128.load with the gpu.js patch) instead of a gather. Runs on
+ * wasm only (the tiled update's input), over output dims [w, w, P] (jc, c, K), whose flat order is
+ * the [P][w][w] one: the cell's coordinates are its thread indices, with no index division (a 1-D
+ * form's two float divmods a cell took most of its time). Scalars w, Pp.
  */
 export const JROWS: Src = {
   key: 'jacobi:jrows',
   arrays: ['H'],
   scalars: ['w', 'Pp'],
-  body: `const i = this.thread.x;
-${divmod('c1', 'jc', 'i', 'w')}
-${divmod('K', 'c', 'c1', 'w')}
+  flat: true,
+  body: `const jc = this.thread.x;
+const c = this.thread.y;
+const K = this.thread.z;
 return ${at('flat', 'H', '1', 'jc', 'c')};`,
 };

@@ -120,19 +120,21 @@ const i0 = iq * 4;
 const hj = j >= b ? 1 : 0;
 const hi = i0 >= b ? 1 : 0;
 const q0 = ch * QC;
-const qn = j >= i0 ? Math.min(QC, QA - q0) : 0;
-let pj = ((BP[bpo + 2 * K + hj] * Q + q0) * b + j - hj * b) * 4;
-let pi = ((BP[bpo + 2 * K + hi] * Q + q0) * b + i0 - hi * b) * 4;
+// Integers (| 0): the block index BP[...] is read as a float, and a float pointer or bound
+// would cost a conversion at every load and test of the loop below.
+const qn = (j >= i0 ? Math.min(QC, QA - q0) : 0) | 0;
+let pj = ((((BP[bpo + 2 * K + hj] | 0) * Q + q0) * b + j - hj * b) * 4) | 0;
+let pi = ((((BP[bpo + 2 * K + hi] | 0) * Q + q0) * b + i0 - hi * b) * 4) | 0;
 let s0 = 0.0;
 let s1 = 0.0;
 let s2 = 0.0;
 let s3 = 0.0;
 for (let qi = 0; qi < qn; qi++) {
-  const v = X[(pj | 0) + this.thread.x];
-  s0 += X[(pi | 0) + this.thread.x] * v;
-  s1 += X[((pi | 0) + 4) + this.thread.x] * v;
-  s2 += X[((pi | 0) + 8) + this.thread.x] * v;
-  s3 += X[((pi | 0) + 12) + this.thread.x] * v;
+  const v = X[pj + this.thread.x];
+  s0 += X[pi + this.thread.x] * v;
+  s1 += X[(pi + 4) + this.thread.x] * v;
+  s2 += X[(pi + 8) + this.thread.x] * v;
+  s3 += X[(pi + 12) + this.thread.x] * v;
   pj += b * 4;
   pi += b * 4;
 }

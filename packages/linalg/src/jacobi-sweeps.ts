@@ -209,7 +209,7 @@ export class Sweeps {
     // The refill noise's salt: every update a new one, so a column refilled twice gets new noise.
     const salt = this.updates++;
     if (rotated && tiled) {
-      const J = await ctx.run(this.jrows, [P * w * w], [H], []);
+      const J = await ctx.run(this.jrows, [w, w, P], [H], []);
       // The refill code costs every cell of the update even when no column needs it (a lane-varying
       // branch); G's diagonal is on the host here, so launch it only when needed.
       const src = this.refillNeeded(H as Float32Array, st) ? this.update4 : this.update4Lean;
