@@ -264,7 +264,7 @@ const r0 = q * 4;
 // A pair that did not rotate in this step (live[K] = 0, J_K = I) is copied: its loops run 0 times
 // (K is uniform across a SIMD quad, so the bound is too) and the copy is selected below. The last
 // sweeps rotate a few pairs of most steps (measured at 768²: under 2% of the pairs in the last two).
-const nq = live[K] > 0 ? b / 4 : 0;
+const nq = (live[K] > 0 ? b / 4 : 0) | 0;
 // J_K[c][h b + x], row-major (I.JROWS): a uniform base plus this.thread.x, 4 consecutive elements.
 let pj = K * 4 * b * b + h * b;
 ${updateHalf('c', 'pa', 's0b', 'j')}
