@@ -114,10 +114,11 @@ if (part == 0) {
     const gr = row < col ? row : col;
     const gc = row < col ? col : row;
     const rq = gr >> 2;
-    const gt = gr & 3;
+    const cq = gc >> 2;
+    const gt = (gr & 3) * 4 + (gc & 3);
     for (let ch = 0; ch < S; ch++) {
-      const base = (((K * S + ch) * (w / 4) + rq) * w + gc) * 16 + gt;
-      v += (G[base] + G[base + 4]) + (G[base + 8] + G[base + 12]);
+      const base = ((((K * S + ch) * (w / 4) + rq) * (w / 4) + cq) * 64) + gt;
+      v += (G[base] + G[base + 16]) + (G[base + 32] + G[base + 48]);
     }
   }
 } else {
@@ -348,6 +349,24 @@ export const JROWS: Src = {
   scalars: ['w', 'Pp'],
   flat: true,
   body: `const jc = this.thread.x;
+const c = this.thread.y;
+const K = this.thread.z;
+return ${at('flat', 'H', '1', 'jc', 'c')};`,
+};
+
+/**
+ * JROWS with each row's columns permuted within groups of 16, for UPDATE_T16: column 16 y + 4 l + g
+ * sits at 16 y + 4 g + l, so the columns 4 l + g (g fixed) of the 4 lanes l of a quad are 4
+ * consecutive elements, one v128 load. Needs w a multiple of 16. Same dims and scalars as JROWS.
+ */
+export const JROWS16: Src = {
+  key: 'jacobi:jrows16',
+  arrays: ['H'],
+  scalars: ['w', 'Pp'],
+  flat: true,
+  body: `const xs = this.thread.x;
+const lo = xs & 15;
+const jc = (xs - lo) + ((lo & 3) << 2) + (lo >> 2);
 const c = this.thread.y;
 const K = this.thread.z;
 return ${at('flat', 'H', '1', 'jc', 'c')};`,

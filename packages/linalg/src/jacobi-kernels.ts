@@ -95,67 +95,65 @@ return v;`,
 
 /**
  * Partial Gram matrices of the block pairs over the A rows, G_K = Y_Kᵀ Y_K with Y_K = [block 2K,
- * block 2K+1] (w = 2b columns). Each cell sums the rows r = 4q + rr of one residue rr (0..3) in row
- * chunk ch (QC quads of the QA), for 4 rows i = 4 iq + t of G and one column j; HINIT adds the 4
- * residues and S chunks. wasm's tiled form: output dims [4, w, P S (w/4)] of `Array(4)`, cell
- * (rr, j, (K S + ch) (w/4) + iq). So the lanes of a SIMD quad are the 4 residues: every X read is 4
- * consecutive elements (the X layout keeps a column's 4 rows of a quad together), one v128.load each
- * with the gpu.js patch, and no read is a gather: 5 loads and 8 vector operations a quad step for
- * 16 products. Only cells on or above the diagonal (j >= 4 iq) run their loop. Block pair K is made
- * of the blocks stored at BP[bpo + 2K] and BP[bpo + 2K + 1] (identity in a sweep; a check-only pass
- * pairs blocks without moving them). The flat buffer (the "G layout") holds the partial of G_K[i][j]
- * for (rr, ch) at (((((K S + ch) (w/4) + i div 4) w + j) 4 + rr) 4 + i mod 4. Scalars b, Q, QA, S,
- * QC, bpo.
+ * block 2K+1] (w = 2b columns). Each partial sums the rows r = 4q + rr of one residue rr (0..3) in
+ * row chunk ch (QC quads of the QA); HINIT adds the 4 residues and S chunks. wasm's tiled form, a
+ * 4 x 4 register tile: output dims [4, w/4, P S (w/4)] of `Array(16)`, cell (rr, jq, (K S + ch)
+ * (w/4) + iq) holds G_K[4 iq + t][4 jq + u] in component 4 t + u. The lanes of a SIMD quad are the
+ * 4 residues, so each of a quad step's 8 X reads (the 4 rows of 4 + 4 columns, 4 consecutive
+ * elements each in the X layout) is one v128.load, for 16 vector multiply-adds; the former cell of
+ * 4 i by one j did 5 loads for 4. Only tiles on or above the diagonal (jq >= iq) run their loop.
+ * Block pair K is made of the blocks stored at BP[bpo + 2K] and BP[bpo + 2K + 1] (identity in a
+ * sweep; a check-only pass pairs blocks without moving them). The flat buffer (the "G layout")
+ * holds the partial of G_K[4 iq + t][4 jq + u] for (rr, ch) at
+ * ((((K S + ch) (w/4) + iq) (w/4) + jq) 4 + rr) 16 + 4 t + u. Scalars b, Q, QA, S, QC, bpo.
  */
 export const GRAM_R4: Src = {
-  key: 'jacobi:gram4',
+  key: 'jacobi:gram16',
   arrays: ['X', 'BP'],
   scalars: ['b', 'Q', 'QA', 'S', 'QC', 'bpo'],
-  components: 4,
+  components: 16,
   threaded: true,
-  body: `const j = this.thread.y;
+  body: `const jq = this.thread.y;
 ${divmod('zq', 'iq', 'this.thread.z', 'b >> 1')}
 ${divmod('K', 'ch', 'zq', 'S')}
 const i0 = iq * 4;
-const hj = j >= b ? 1 : 0;
+const j0 = jq * 4;
+const hj = j0 >= b ? 1 : 0;
 const hi = i0 >= b ? 1 : 0;
 const q0 = ch * QC;
 // Integers (| 0): the block index BP[...] is read as a float, and a float pointer or bound
 // would cost a conversion at every load and test of the loop below.
-const qn = (j >= i0 ? Math.min(QC, QA - q0) : 0) | 0;
-let pj = ((((BP[bpo + 2 * K + hj] | 0) * Q + q0) * b + j - hj * b) * 4) | 0;
+const qn = (jq >= iq ? Math.min(QC, QA - q0) : 0) | 0;
+let pj = ((((BP[bpo + 2 * K + hj] | 0) * Q + q0) * b + j0 - hj * b) * 4) | 0;
 let pi = ((((BP[bpo + 2 * K + hi] | 0) * Q + q0) * b + i0 - hi * b) * 4) | 0;
-let s0 = 0.0;
-let s1 = 0.0;
-let s2 = 0.0;
-let s3 = 0.0;
+${Array.from({ length: 16 }, (_, i) => `let s${i >> 2}${i & 3} = 0.0;`).join('\n')}
 for (let qi = 0; qi < qn; qi++) {
-  const v = X[pj + this.thread.x];
-  s0 += X[pi + this.thread.x] * v;
-  s1 += X[(pi + 4) + this.thread.x] * v;
-  s2 += X[(pi + 8) + this.thread.x] * v;
-  s3 += X[(pi + 12) + this.thread.x] * v;
+${[0, 1, 2, 3].map((u) => `  const v${u} = X[(pj + ${4 * u}) + this.thread.x];`).join('\n')}
+${[0, 1, 2, 3].map((t) => `  const a${t} = X[(pi + ${4 * t}) + this.thread.x];`).join('\n')}
+${[0, 1, 2, 3].flatMap((t) => [0, 1, 2, 3].map((u) => `  s${t}${u} += a${t} * v${u};`)).join('\n')}
   pj += b * 4;
   pi += b * 4;
 }
-return [s0, s1, s2, s3];`,
+return [${Array.from({ length: 16 }, (_, i) => `s${i >> 2}${i & 3}`).join(', ')}];`,
 };
 
 /**
  * GRAM_R4 one value per cell (other backends), one chunk (S = 1), every cell: 1-D output of
- * 16 P (w/4) w cells in the G layout (cell ((((K (w/4) + iq) w + j) 4 + rr) 4 + t) is the residue-rr
- * partial of G_K[4 iq + t][j]). Scalars b, Q, QA, w, bpo.
+ * 16 P (w/4) w cells in the G layout (cell (((K (w/4) + iq) (w/4) + jq) 4 + rr) 16 + 4 t + u is
+ * the residue-rr partial of G_K[4 iq + t][4 jq + u]). Scalars b, Q, QA, w, bpo.
  */
 export const GRAM: Src = {
   key: 'jacobi:gram',
   arrays: ['X', 'BP'],
   scalars: ['b', 'Q', 'QA', 'w', 'bpo'],
   body: `const i = this.thread.x;
-${divmod('c4', 't', 'i', '4')}
-${divmod('c5', 'rr', 'c4', '4')}
-${divmod('c6', 'j', 'c5', 'w')}
-${divmod('K', 'iq', 'c6', 'w / 4')}
+${divmod('c4', 'u', 'i', '4')}
+${divmod('c5', 't', 'c4', '4')}
+${divmod('c6', 'rr', 'c5', '4')}
+${divmod('c7', 'jq', 'c6', 'w / 4')}
+${divmod('K', 'iq', 'c7', 'w / 4')}
 const ii = iq * 4 + t;
+const j = jq * 4 + u;
 const hj = j >= b ? 1 : 0;
 const hi = ii >= b ? 1 : 0;
 const sj = (BP[bpo + 2 * K + hj] * Q * b + j - hj * b) * 4 + rr;
@@ -487,3 +485,49 @@ export function circleSources(N: number): Float32Array {
  */
 export const UPDATE_R4_LEAN: Src = { ...UPDATE_R4, key: 'jacobi:update4:lean', body: updateR4Body(false) };
 
+
+/**
+ * UPDATE_R4_LEAN as a 4 x 16 register tile (wasm, b a multiple of 16): each SIMD quad computes 4
+ * rows by 16 output columns, 16 accumulators a lane, so a step over one source column is 4 vector
+ * loads of J (a row of J_K, permuted by {@link JROWS16} so that lane l's columns 4l..4l+3 sit 4
+ * apart), 4 scalar loads of X (the column's 4 rows, consecutive in the X layout) and 16 vector
+ * multiply-adds, the ratio of core's matmul tile. UPDATE_R4's cell (4 rows, one column) did a
+ * scalar X load and splat per multiply-add. Output dims [4, b / 16, nb Q] with `Array(16)`: cell
+ * (l, y, B Q + q) holds column 16 y + 4 l + g, row 4 q + r in component 4 g + r, so its cell-major
+ * buffer is the X layout. No refill: steps that need one run UPDATE_R4. Scalars b, Q (baked).
+ */
+export const UPDATE_T16: Src = {
+  key: 'jacobi:update16',
+  arrays: ['X', 'J', 'TB', 'live'],
+  scalars: ['b', 'Q'],
+  components: 16,
+  threaded: true,
+  body: `${divmod('B', 'q', 'this.thread.z', 'Q')}
+const SB = TB[B] | 0;
+const K = SB >> 1;
+const h = SB & 1;
+const y16 = this.thread.y * 16;
+${Array.from({ length: 16 }, (_, i) => `let s${i >> 2}${i & 3} = 0.0;`).join('\n')}
+// A pair that did not rotate (live[K] = 0, J_K = I) is copied: its loops run 0 times (K is uniform
+// across a SIMD quad, so the bound is too) and the copy is selected below.
+const nq = (live[K] > 0 ? b : 0) | 0;
+// Row c of the permuted J_K (JROWS16) from column h b + 16 y: lane l's column 4 l + g at 4 g + l.
+let pj = (K * 4 * b * b + h * b + y16) | 0;
+${[0, 1]
+  .map(
+    (half) => `let px${half} = ((2 * K + ${half}) * Q * b + q * b) * 4;
+for (let c${half} = 0; c${half} < nq; c${half}++) {
+${[0, 1, 2, 3].map((g) => `  const j${half}${g} = J[(pj + ${4 * g}) + this.thread.x];`).join('\n')}
+${[0, 1, 2, 3].map((r) => `  const a${half}${r} = X[(px${half} | 0)${r ? ` + ${r}` : ''}];`).join('\n')}
+${[0, 1, 2, 3].flatMap((g) => [0, 1, 2, 3].map((r) => `  s${g}${r} += a${half}${r} * j${half}${g};`)).join('\n')}
+  px${half} += 4;
+  pj += 2 * b;
+}`,
+  )
+  .join('\n')}
+if (nq == 0) {
+  const cpy = (((SB * Q + q) * b + y16) * 4 + this.thread.x * 16) | 0;
+${Array.from({ length: 16 }, (_, i) => `  s${i >> 2}${i & 3} = X[cpy + ${i}];`).join('\n')}
+}
+return [${Array.from({ length: 16 }, (_, i) => `s${i >> 2}${i & 3}`).join(', ')}];`,
+};

@@ -53,6 +53,9 @@ export class Sweeps {
   private readonly gram4: Src;
   private readonly update4: Src;
   private readonly update4Lean: Src;
+  /** The 4 x 16 tiled update and its J layout (wasm, b a multiple of 16), or null. */
+  private readonly update16: Src | null;
+  private readonly jrows16: Src;
   private readonly move4: Src;
   private readonly pipeFull: internal.PipelineSource;
   private readonly pipeCross: internal.PipelineSource;
@@ -80,6 +83,8 @@ export class Sweeps {
     const sizes = { b, Q, nb, n, m };
     this.update4 = internal.bakeScalars(K.UPDATE_R4, sizes);
     this.update4Lean = internal.bakeScalars(K.UPDATE_R4_LEAN, sizes);
+    this.update16 = b % 16 === 0 ? internal.bakeScalars(K.UPDATE_T16, { b, Q }) : null;
+    this.jrows16 = internal.bakeScalars(I.JROWS16, { w, Pp });
     this.move4 = internal.bakeScalars(K.MOVE_R4, sizes);
     this.allLive = new Float32Array(Pp).fill(1);
     this.pipeFull = I.innerPipeline(w, w - 1, 'full');
@@ -159,7 +164,7 @@ export class Sweeps {
     const { w, P, Pp, nb, b, n, chunks, tol, sched, BP } = this.plan;
     let conv: Payload = new Float32Array(P);
     for (let st = 0; st < nb - 1; st++) {
-      const Graw = (await this.ctx.run(this.gram4, [4, w, P * chunks * (w / 4)], [this.x, BP], [0])) as Float32Array;
+      const Graw = (await this.ctx.run(this.gram4, [4, w / 4, P * chunks * (w / 4)], [this.x, BP], [0])) as Float32Array;
       const PT = st === 0 ? sched.full : sched.cross;
       const [H, conv2] = await this.ctx.pipeline(
         st === 0 ? this.pipeFull : this.pipeCross,
@@ -185,7 +190,7 @@ export class Sweeps {
     for (let st = 0; st < nb - 1; st++) {
       const bpo = check ? st * nb : 0;
       const G = tiled
-        ? await this.ctx.run(this.gram4, [4, w, P * chunks * (w / 4)], [this.x, BP], [bpo])
+        ? await this.ctx.run(this.gram4, [4, w / 4, P * chunks * (w / 4)], [this.x, BP], [bpo])
         : await this.ctx.run(K.GRAM, [16 * P * (w / 4) * w], [this.x, BP], [b, Q, QA, w, bpo]);
       const H = await this.inner(this.hinit, 2 * w, [G], []);
       this.ctx.free(G);
@@ -208,11 +213,16 @@ export class Sweeps {
     let x2: Payload;
     // The refill noise's salt: every update a new one, so a column refilled twice gets new noise.
     const salt = this.updates++;
-    if (rotated && tiled) {
+    // The refill code costs every cell of the update even when no column needs it (a lane-varying
+    // branch); G's diagonal is on the host here, so launch it only when needed.
+    const refill = rotated && tiled && this.refillNeeded(H as Float32Array, st);
+    if (rotated && tiled && !refill && this.update16) {
+      const J = await ctx.run(this.jrows16, [w, w, P], [H], []);
+      x2 = await ctx.run(this.update16, [4, b / 16, nb * Q], [x, J, TB, live], []);
+      ctx.free(J);
+    } else if (rotated && tiled) {
       const J = await ctx.run(this.jrows, [w, w, P], [H], []);
-      // The refill code costs every cell of the update even when no column needs it (a lane-varying
-      // branch); G's diagonal is on the host here, so launch it only when needed.
-      const src = this.refillNeeded(H as Float32Array, st) ? this.update4 : this.update4Lean;
+      const src = refill ? this.update4 : this.update4Lean;
       x2 = await ctx.run(src, [b, Q, nb], [x, H, J, TB, ids, live], [st, Pp, ZERO_SQ, amp, salt]);
       ctx.free(J);
     } else if (rotated) {
