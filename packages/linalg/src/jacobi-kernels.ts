@@ -494,7 +494,10 @@ export const UPDATE_R4_LEAN: Src = { ...UPDATE_R4, key: 'jacobi:update4:lean', b
  * multiply-adds, the ratio of core's matmul tile. UPDATE_R4's cell (4 rows, one column) did a
  * scalar X load and splat per multiply-add. Output dims [4, b / 16, nb Q] with `Array(16)`: cell
  * (l, y, B Q + q) holds column 16 y + 4 l + g, row 4 q + r in component 4 g + r, so its cell-major
- * buffer is the X layout. No refill: steps that need one run UPDATE_R4. Scalars b, Q (baked).
+ * buffer is the X layout. The loop takes two source columns a turn (measured at 768²: CPU time of
+ * an SVD 4.15-4.60 s -> 4.21-4.41 s, the update's kernel total 1.27-1.53 s -> 1.25-1.40 s: a few
+ * per cent, within the noise of this VM). No refill: steps that need one run UPDATE_R4. Scalars b,
+ * Q (baked).
  */
 export const UPDATE_T16: Src = {
   key: 'jacobi:update16',
@@ -510,18 +513,22 @@ const y16 = this.thread.y * 16;
 ${Array.from({ length: 16 }, (_, i) => `let s${i >> 2}${i & 3} = 0.0;`).join('\n')}
 // A pair that did not rotate (live[K] = 0, J_K = I) is copied: its loops run 0 times (K is uniform
 // across a SIMD quad, so the bound is too) and the copy is selected below.
-const nq = (live[K] > 0 ? b : 0) | 0;
+const nq = (live[K] > 0 ? b / 2 : 0) | 0;
 // Row c of the permuted J_K (JROWS16) from column h b + 16 y: lane l's column 4 l + g at 4 g + l.
 let pj = (K * 4 * b * b + h * b + y16) | 0;
 ${[0, 1]
   .map(
     (half) => `let px${half} = ((2 * K + ${half}) * Q * b + q * b) * 4;
 for (let c${half} = 0; c${half} < nq; c${half}++) {
-${[0, 1, 2, 3].map((g) => `  const j${half}${g} = J[(pj + ${4 * g}) + this.thread.x];`).join('\n')}
-${[0, 1, 2, 3].map((r) => `  const a${half}${r} = X[(px${half} | 0)${r ? ` + ${r}` : ''}];`).join('\n')}
-${[0, 1, 2, 3].flatMap((g) => [0, 1, 2, 3].map((r) => `  s${g}${r} += a${half}${r} * j${half}${g};`)).join('\n')}
-  px${half} += 4;
-  pj += 2 * b;
+${[0, 1]
+  .map(
+    (u) => `${[0, 1, 2, 3].map((g) => `  const j${half}${u}${g} = J[(pj + ${4 * g}${u ? ' + 2 * b' : ''}) + this.thread.x];`).join('\n')}
+${[0, 1, 2, 3].map((r) => `  const a${half}${u}${r} = X[(px${half} | 0) + ${4 * u + r}];`).join('\n')}
+${[0, 1, 2, 3].flatMap((g) => [0, 1, 2, 3].map((r) => `  s${g}${r} += a${half}${u}${r} * j${half}${u}${g};`)).join('\n')}`,
+  )
+  .join('\n')}
+  px${half} += 8;
+  pj += 4 * b;
 }`,
   )
   .join('\n')}
