@@ -102,7 +102,7 @@ function forms(key: string, arrays: string[], scalars: string[], body: (f: Form)
 
 /**
  * H0 = [G_K | I] for every pair: G_K from the Gram's partial sums (the 4 residues and S chunks
- * added, read from the G layout's upper triangle, see GRAM_R4), J_K the identity; padding pairs
+ * added, read from the G layout's upper triangle, see GRAM_T16), J_K the identity; padding pairs
  * (K >= P) zero. Cells (K, row, part w + col). Scalars w, Pp, S, P.
  */
 const hinitBody = (form: Form): string => `${pre(form, 'w')}

@@ -8,11 +8,12 @@
  *     X[r][j] at ((B * Q + (r >> 2)) * b + x) * 4 + (r & 3),   B = j div b, x = j mod b, Q = Mp / 4
  *
  * which is exactly the cell-major buffer of a gpu.js `Array(4)` kernel over output dims `[b, Q, nb]`
- * that returns 4 consecutive rows per cell. That is why it was chosen: on wasm the Gram and update
- * kernels are register-tiled like core's matmul (each SIMD quad of 4 `thread.x` lanes computes a
- * 4 x 4 tile; the lane-varying operand is gathered once per k, the other is 4 scalar loads, against
- * one gather per product for a one-value-per-cell kernel: measured 2.2 ns per multiply-add that way
- * at n = 256), and the update writes the next step's X directly in this layout, with no unpack.
+ * that returns 4 consecutive rows per cell (and of UPDATE_T16's `Array(16)` cells). That is why it
+ * was chosen: on wasm the Gram and update kernels are register-tiled like core's matmul (a SIMD quad
+ * of 4 `thread.x` lanes computes a 4 x 4 tile of G or a 4 x 16 tile of the update, each operand
+ * read as vector or scalar loads, against one gather per product for a one-value-per-cell kernel:
+ * measured 2.2 ns per multiply-add that way at n = 256), and the update writes the next step's X
+ * directly in this layout, with no unpack.
  * Other backends run one-value-per-cell kernels over the same layouts. The inner problem (each block
  * pair's Gram diagonalized) has its kernels in jacobi-inner.ts.
  *
@@ -107,7 +108,7 @@ return v;`,
  * holds the partial of G_K[4 iq + t][4 jq + u] for (rr, ch) at
  * ((((K S + ch) (w/4) + iq) (w/4) + jq) 4 + rr) 16 + 4 t + u. Scalars b, Q, QA, S, QC, bpo.
  */
-export const GRAM_R4: Src = {
+export const GRAM_T16: Src = {
   key: 'jacobi:gram16',
   arrays: ['X', 'BP'],
   scalars: ['b', 'Q', 'QA', 'S', 'QC', 'bpo'],
@@ -138,7 +139,7 @@ return [${Array.from({ length: 16 }, (_, i) => `s${i >> 2}${i & 3}`).join(', ')}
 };
 
 /**
- * GRAM_R4 one value per cell (other backends), one chunk (S = 1), every cell: 1-D output of
+ * GRAM_T16 one value per cell (other backends), one chunk (S = 1), every cell: 1-D output of
  * 16 P (w/4) w cells in the G layout (cell (((K (w/4) + iq) (w/4) + jq) 4 + rr) 16 + 4 t + u is
  * the residue-rr partial of G_K[4 iq + t][4 jq + u]). Scalars b, Q, QA, w, bpo.
  */

@@ -50,7 +50,7 @@ export class Sweeps {
   private readonly irot: Src;
   private readonly conv: Src;
   private readonly jrows: Src;
-  private readonly gram4: Src;
+  private readonly gram16: Src;
   private readonly update4: Src;
   private readonly update4Lean: Src;
   /** The 4 x 16 tiled update and its J layout (wasm, b a multiple of 16), or null. */
@@ -79,7 +79,7 @@ export class Sweeps {
     this.irot = innerSrc(I.IROT);
     this.conv = internal.bakeScalars(I.CONV, { w, Pp, b, n });
     this.jrows = internal.bakeScalars(I.JROWS, { w, Pp });
-    this.gram4 = internal.bakeScalars(K.GRAM_R4, { b, Q, QA, S: chunks, QC });
+    this.gram16 = internal.bakeScalars(K.GRAM_T16, { b, Q, QA, S: chunks, QC });
     const sizes = { b, Q, nb, n, m };
     this.update4 = internal.bakeScalars(K.UPDATE_R4, sizes);
     this.update4Lean = internal.bakeScalars(K.UPDATE_R4_LEAN, sizes);
@@ -164,7 +164,7 @@ export class Sweeps {
     const { w, P, Pp, nb, b, n, chunks, tol, sched, BP } = this.plan;
     let conv: Payload = new Float32Array(P);
     for (let st = 0; st < nb - 1; st++) {
-      const Graw = (await this.ctx.run(this.gram4, [4, w / 4, P * chunks * (w / 4)], [this.x, BP], [0])) as Float32Array;
+      const Graw = (await this.ctx.run(this.gram16, [4, w / 4, P * chunks * (w / 4)], [this.x, BP], [0])) as Float32Array;
       const PT = st === 0 ? sched.full : sched.cross;
       const [H, conv2] = await this.ctx.pipeline(
         st === 0 ? this.pipeFull : this.pipeCross,
@@ -190,7 +190,7 @@ export class Sweeps {
     for (let st = 0; st < nb - 1; st++) {
       const bpo = check ? st * nb : 0;
       const G = tiled
-        ? await this.ctx.run(this.gram4, [4, w / 4, P * chunks * (w / 4)], [this.x, BP], [bpo])
+        ? await this.ctx.run(this.gram16, [4, w / 4, P * chunks * (w / 4)], [this.x, BP], [bpo])
         : await this.ctx.run(K.GRAM, [16 * P * (w / 4) * w], [this.x, BP], [b, Q, QA, w, bpo]);
       const H = await this.inner(this.hinit, 2 * w, [G], []);
       this.ctx.free(G);
