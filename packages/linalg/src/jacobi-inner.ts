@@ -343,31 +343,30 @@ export function innerSchedule(b: number): { full: Float32Array; cross: Float32Ar
  * the [P][w][w] one: the cell's coordinates are its thread indices, with no index division (a 1-D
  * form's two float divmods a cell took most of its time). Scalars w, Pp.
  */
-export const JROWS: Src = {
-  key: 'jacobi:jrows',
-  arrays: ['H'],
-  scalars: ['w', 'Pp'],
-  flat: true,
-  body: `const jc = this.thread.x;
-const c = this.thread.y;
-const K = this.thread.z;
-return ${at('flat', 'H', '1', 'jc', 'c')};`,
-};
+export const JROWS: Src = jrows('jacobi:jrows', 'const jc = this.thread.x;');
 
 /**
  * JROWS with each row's columns permuted within groups of 16, for UPDATE_T16: column 16 y + 4 l + g
  * sits at 16 y + 4 g + l, so the columns 4 l + g (g fixed) of the 4 lanes l of a quad are 4
  * consecutive elements, one v128 load. Needs w a multiple of 16. Same dims and scalars as JROWS.
  */
-export const JROWS16: Src = {
-  key: 'jacobi:jrows16',
-  arrays: ['H'],
-  scalars: ['w', 'Pp'],
-  flat: true,
-  body: `const xs = this.thread.x;
+export const JROWS16: Src = jrows(
+  'jacobi:jrows16',
+  `const xs = this.thread.x;
 const lo = xs & 15;
-const jc = (xs - lo) + ((lo & 3) << 2) + (lo >> 2);
+const jc = (xs - lo) + ((lo & 3) << 2) + (lo >> 2);`,
+);
+
+/** A JROWS kernel whose cell reads J column `jc`, declared by `jcLine` from this.thread.x. */
+function jrows(key: string, jcLine: string): Src {
+  return {
+    key,
+    arrays: ['H'],
+    scalars: ['w', 'Pp'],
+    flat: true,
+    body: `${jcLine}
 const c = this.thread.y;
 const K = this.thread.z;
 return ${at('flat', 'H', '1', 'jc', 'c')};`,
-};
+  };
+}
