@@ -51,6 +51,22 @@ forEachBackend('randomized svd', (name) => {
     c.tree.dispose([a, r]);
   });
 
+  it('without a key: the same factors as key 0, whether the sketch is drawn or remembered (shapes interleaved)', async () => {
+    if (name === 'webgl') return; // random.normal is refused there (see above)
+    const k = 4;
+    // [40, 24] and [24, 40] share a sketch shape ([40, l]: the long side); [48, 24] has its own.
+    const mats = [[40, 24], [48, 24], [24, 40], [40, 24], [48, 24]].map(([m, n], i) =>
+      c.tensor(withSpectrum('decaying', m, n, Array.from({ length: Math.min(m, n) }, (_, j) => 0.8 ** j), 70 + (i % 3)).data, [m, n]),
+    );
+    for (const a of mats) {
+      const d = randomizedSvd(a, { rank: k });
+      const e = randomizedSvd(a, { rank: k, key: c.random.key(0) });
+      for (const f of ['U', 'S', 'Vt'] as const) expect(Array.from(await d[f].data()), `${a.shape} ${f}`).toEqual(Array.from(await e[f].data()));
+      c.tree.dispose([d, e]);
+    }
+    c.tree.dispose(mats);
+  });
+
   it('zero and nearly-zero matrices: U and Vt orthonormal, S the exact top values', async () => {
     if (name === 'webgl') return; // random.normal is refused there (see above)
     // rank + oversample >= min(m, n): the sample spans the whole range, so S must equal the top
