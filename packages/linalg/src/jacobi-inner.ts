@@ -259,6 +259,47 @@ return v;`;
 /** One inner step (see irotBody). Output dims [Pp, w, 2 w] (cube), [w, 1, 2 w] (rows) or Pp 2 w^2 cells. */
 export const IROT = forms('jacobi:irot', ['H', 'RP', 'PT'], ['w', 'Pp', 's'], irotBody);
 
+/**
+ * IROT's cube form computing 4 rows a cell (wasm, Pp a multiple of 4): output dims [Pp, w/4, 2w]
+ * with `Array(4)`, value r of cell (K, yq, z) being row 4 yq + r, placed in the H layout by a store
+ * (lane K stride 1, so each value is one v128 store). The column's partner and rotation are read
+ * once for the 4 rows. Scalars baked: w, Pp (the store's strides need them); s is passed.
+ */
+export function irot4(w: number, Pp: number): Src {
+  const g = (a: string, b: string): string => at('cube', 'H', '0', `(${a} < ${b} ? ${b} : ${a})`, `(${a} < ${b} ? ${a} : ${b})`);
+  const rows = [0, 1, 2, 3]
+    .map(
+      (r) => `  const row${r} = yq * 4 + ${r};
+  if (col >= row${r}) {
+    const pr${r} = PT[s * w + row${r}] | 0;
+    const mr${r} = cc * ${g('col', `row${r}`)} + bc * ${g('pc', `row${r}`)};
+    const mp${r} = cc * ${g('col', `pr${r}`)} + bc * ${g('pc', `pr${r}`)};
+    v${r} = ${atRP('cube', '0', `row${r}`)} * mr${r} + ${atRP('cube', '1', `row${r}`)} * mp${r};
+  }`,
+    )
+    .join('\n');
+  const jrows = [0, 1, 2, 3].map((r) => `  v${r} = cc * ${at('cube', 'H', '1', 'col', `(yq * 4 + ${r})`)} + bc * ${at('cube', 'H', '1', 'pc', `(yq * 4 + ${r})`)};`).join('\n');
+  const body = `const K = this.thread.x;
+const yq = this.thread.y;
+const z = this.thread.z;
+${splitPart('cube')}
+const pc = PT[s * w + col] | 0;
+const cc = ${atRP('cube', '0', 'col')};
+const bc = ${atRP('cube', '1', 'col')};
+let v0 = 0.0;
+let v1 = 0.0;
+let v2 = 0.0;
+let v3 = 0.0;
+if (part == 0) {
+${rows}
+} else {
+${jrows}
+}
+return [v0, v1, v2, v3];`;
+  const src: Src = { key: 'jacobi:irot4', arrays: ['H', 'RP', 'PT'], scalars: ['w', 'Pp', 's'], components: 4, body, store: { strides: [1, 4 * Pp, w * Pp], offsets: [0, Pp, 2 * Pp, 3 * Pp] } };
+  return internal.bakeScalars(src, { w, Pp });
+}
+
 /** A kernel of a pipeline: arrays, then scalars, and a body (core's PipelineSource kernels). */
 type PipeKernel = Omit<Src, 'key' | 'threaded' | 'components' | 'floats' | 'flat'>;
 

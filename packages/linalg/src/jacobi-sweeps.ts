@@ -48,6 +48,8 @@ export class Sweeps {
   private readonly hinit: Src;
   private readonly iparams: Src;
   private readonly irot: Src;
+  /** The irot kernel's y extent: w, or w / 4 for irot4's 4 rows a cell. */
+  private readonly irotRows: number;
   private readonly conv: Src;
   private readonly jrows: Src;
   private readonly gram16: Src;
@@ -76,7 +78,9 @@ export class Sweeps {
       internal.bakeScalars(lanesOnRows ? f.rows : tiled ? f.cube : f.flat, { w, Pp, ...values });
     this.hinit = innerSrc(I.HINIT, { S: chunks, P });
     this.iparams = innerSrc(I.IPARAMS);
-    this.irot = innerSrc(I.IROT);
+    // 4 rows a cell where the cube form's quads are whole (Pp a multiple of 4).
+    this.irot = tiled && !lanesOnRows && Pp % 4 === 0 ? I.irot4(w, Pp) : innerSrc(I.IROT);
+    this.irotRows = tiled && !lanesOnRows && Pp % 4 === 0 ? w / 4 : w;
     this.conv = internal.bakeScalars(I.CONV, { w, Pp, b, n });
     this.jrows = internal.bakeScalars(I.JROWS, { w, Pp });
     this.gram16 = internal.bakeScalars(K.GRAM_T16, { b, Q, QA, S: chunks, QC });
@@ -150,7 +154,7 @@ export class Sweeps {
       }
       if (RP instanceof Float32Array) markLive(RP, live, w, Pp);
       else live.fill(1);
-      const H2 = await this.inner(this.irot, 2 * w, [H, RP, PT], [it]);
+      const H2 = this.irotRows === w ? await this.inner(this.irot, 2 * w, [H, RP, PT], [it]) : await this.ctx.run(this.irot, [Pp, this.irotRows, 2 * w], [H, RP, PT], [it]);
       this.ctx.free(RP);
       this.ctx.free(H);
       H = H2;
