@@ -488,6 +488,28 @@ export const UPDATE_R4_LEAN: Src = { ...UPDATE_R4, key: 'jacobi:update4:lean', b
 
 
 /**
+ * UPDATE_T16's loop over the b source columns of block 2K + `half`, two a turn (`u` 0 and 1): per
+ * column 4 vector loads of J's row (`pj`, rows 2b apart), the column's 4 rows of X (`px`, 4 apart)
+ * and 16 multiply-adds into s{g}{r}. Names carry `half` and `u`: gpu.js wants them distinct.
+ */
+function update16Loop(half: number): string {
+  const column = (u: number): string[] => [
+    ...[0, 1, 2, 3].map((g) => `  const j${half}${u}${g} = J[(pj + ${4 * g}${u ? ' + 2 * b' : ''}) + this.thread.x];`),
+    ...[0, 1, 2, 3].map((r) => `  const a${half}${u}${r} = X[(px${half} | 0) + ${4 * u + r}];`),
+    ...[0, 1, 2, 3].flatMap((g) => [0, 1, 2, 3].map((r) => `  s${g}${r} += a${half}${u}${r} * j${half}${u}${g};`)),
+  ];
+  return [
+    `let px${half} = ((2 * K + ${half}) * Q * b + q * b) * 4;`,
+    `for (let c${half} = 0; c${half} < nq; c${half}++) {`,
+    ...column(0),
+    ...column(1),
+    `  px${half} += 8;`,
+    '  pj += 4 * b;',
+    '}',
+  ].join('\n');
+}
+
+/**
  * UPDATE_R4_LEAN as a 4 x 16 register tile (wasm, b a multiple of 16): each SIMD quad computes 4
  * rows by 16 output columns, 16 accumulators a lane, so a step over one source column is 4 vector
  * loads of J (a row of J_K, permuted by {@link JROWS16} so that lane l's columns 4l..4l+3 sit 4
@@ -517,22 +539,8 @@ ${Array.from({ length: 16 }, (_, i) => `let s${i >> 2}${i & 3} = 0.0;`).join('\n
 const nq = (live[K] > 0 ? b / 2 : 0) | 0;
 // Row c of the permuted J_K (JROWS16) from column h b + 16 y: lane l's column 4 l + g at 4 g + l.
 let pj = (K * 4 * b * b + h * b + y16) | 0;
-${[0, 1]
-  .map(
-    (half) => `let px${half} = ((2 * K + ${half}) * Q * b + q * b) * 4;
-for (let c${half} = 0; c${half} < nq; c${half}++) {
-${[0, 1]
-  .map(
-    (u) => `${[0, 1, 2, 3].map((g) => `  const j${half}${u}${g} = J[(pj + ${4 * g}${u ? ' + 2 * b' : ''}) + this.thread.x];`).join('\n')}
-${[0, 1, 2, 3].map((r) => `  const a${half}${u}${r} = X[(px${half} | 0) + ${4 * u + r}];`).join('\n')}
-${[0, 1, 2, 3].flatMap((g) => [0, 1, 2, 3].map((r) => `  s${g}${r} += a${half}${u}${r} * j${half}${u}${g};`)).join('\n')}`,
-  )
-  .join('\n')}
-  px${half} += 8;
-  pj += 4 * b;
-}`,
-  )
-  .join('\n')}
+${update16Loop(0)}
+${update16Loop(1)}
 if (nq == 0) {
   const cpy = (((SB * Q + q) * b + y16) * 4 + this.thread.x * 16) | 0;
 ${Array.from({ length: 16 }, (_, i) => `  s${i >> 2}${i & 3} = X[cpy + ${i}];`).join('\n')}
