@@ -17,8 +17,8 @@ const { divmod } = internal;
  * w x w, element (part, col, row) of pair K at ((part w + col) w + row) Pp + K, Pp = P rounded up to
  * a multiple of 4 (padding pairs hold zeros and never rotate). The pairs are the fastest index
  * because every pair runs the same schedule: on wasm the inner kernels run over 3-D output dims
- * [Pp, w, 2w] (K, row, part w + col), so the 4 lanes of a SIMD quad are 4 pairs at the same
- * (row, col), every rotation index (partner, column, row) is uniform, and every read is
+ * [Pp, w, 2w] (K, row, part w + col) (the rotation, `irot4`, over [Pp, w/4, 2w] with 4 rows a cell),
+ * so the 4 lanes of a SIMD quad are 4 pairs at the same (row, col), every rotation index (partner, column, row) is uniform, and every read is
  * `uniform + this.thread.x`: one v128.load with the gpu.js patch, no gather (the previous layout,
  * lanes along a column, needed two gathers a cell for the partner row). Other backends run the same
  * bodies over 1-D outputs; small problems run them as one gpu.js pipeline reading 3-D results.

@@ -486,11 +486,11 @@ export function circleSources(N: number): Float32Array {
  */
 export const UPDATE_R4_LEAN: Src = { ...UPDATE_R4, key: 'jacobi:update4:lean', body: updateR4Body(false) };
 
-
 /**
  * UPDATE_T16's loop over the b source columns of block 2K + `half`, two a turn (`u` 0 and 1): per
- * column 4 vector loads of J's row (`pj`, rows 2b apart), the column's 4 rows of X (`px`, 4 apart)
- * and 16 multiply-adds into s{g}{r}. Names carry `half` and `u`: gpu.js wants them distinct.
+ * column 4 vector loads from its row of J (at `pj`, 4 apart; the next column's row is 2b further),
+ * 4 scalar loads of its 4 rows of X (consecutive at `px`; the next column is 4 further) and 16
+ * multiply-adds into s{g}{r}. Names carry `half` and `u`: gpu.js wants them distinct.
  */
 function update16Loop(half: number): string {
   const column = (u: number): string[] => [
@@ -512,7 +512,7 @@ function update16Loop(half: number): string {
 /**
  * UPDATE_R4_LEAN as a 4 x 16 register tile (wasm, b a multiple of 16): each SIMD quad computes 4
  * rows by 16 output columns, 16 accumulators a lane, so a step over one source column is 4 vector
- * loads of J (a row of J_K, permuted by {@link JROWS16} so that lane l's columns 4l..4l+3 sit 4
+ * loads of J (a row of J_K, permuted by jacobi-inner.ts's JROWS16 so that lane l's columns 4l..4l+3 sit 4
  * apart), 4 scalar loads of X (the column's 4 rows, consecutive in the X layout) and 16 vector
  * multiply-adds, the ratio of core's matmul tile. UPDATE_R4's cell (4 rows, one column) did a
  * scalar X load and splat per multiply-add. Output dims [4, b / 16, nb Q] with `Array(16)`: cell

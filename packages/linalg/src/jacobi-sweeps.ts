@@ -33,7 +33,7 @@ function rotates(RP: Float32Array): boolean {
 /**
  * Marks in `live` (one flag per padded pair) the block pairs that I.IPARAMS's result rotates: the
  * betas are the second half, pair K's at index (w + y) Pp + K (dims [Pp, w, 2]). Planning from values
- * already on the host, as `rotates`: UPDATE_R4 copies the pairs left at 0.
+ * already on the host, as `rotates`: UPDATE_R4 and UPDATE_T16 copy the pairs left at 0.
  */
 function markLive(RP: Float32Array, live: Float32Array, w: number, Pp: number): void {
   for (let y = 0; y < w; y++) for (let k = 0; k < Pp; k++) if (RP[(w + y) * Pp + k] !== 0) live[k] = 1;
@@ -55,7 +55,7 @@ export class Sweeps {
   private readonly gram16: Src;
   private readonly update4: Src;
   private readonly update4Lean: Src;
-  /** The 4 x 16 tiled update and its J layout (wasm, b a multiple of 16), or null. */
+  /** The 4 x 16 tiled update (wasm, b a multiple of 16), or null; it reads J as JROWS16 lays it out. */
   private readonly update16: Src | null;
   private readonly jrows16: Src;
   private readonly move4: Src;

@@ -3,7 +3,7 @@
  * Rayleigh-Ritz, run until a residual-based stopping rule says the leading triplets are accurate.
  * @module
  */
-import { abs, div, max, maximum, random, tensor, tidy, transpose, type Tensor } from '@sorsajs/core';
+import { abs, backend, div, max, maximum, random, tensor, tidy, transpose, type Tensor } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 import { jacobiInJob, jacobiPlan } from './jacobi.js';
 import { orthonormalInJob } from './qr-blocked.js';
@@ -253,7 +253,9 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
     // smaller matrix (measured at 3072 x 768: 6 ms a QR of 768 x 32 against 25 ms of 3072 x 32).
     const swap = m > n;
     const sketchShape = [swap ? m : n, l];
-    const cached = opts.key === undefined ? sketches.get(sketchShape.join('x')) : undefined;
+    // Remembered only where sketches are host arrays; elsewhere (webgl refuses random.normal) drawn.
+    const remember = opts.key === undefined && (backend() === 'wasm' || backend() === 'cpu');
+    const cached = remember ? sketches.get(sketchShape.join('x')) : undefined;
     const omega = cached ? tensor(cached, sketchShape) : random.normal(opts.key ?? random.key(0), sketchShape);
     // A / max|A|: products by A Aᵀ square the scale, which would underflow (or overflow) float32
     // on matrices of tiny (or huge) norm; S is scaled back at the end. A zero matrix stays zero.
@@ -263,7 +265,7 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
     // transposed A operand is read with a stride of its row length.
     const at = transpose(as);
     const [U, S, Vt] = internal.launchJob('randomizedSvd', [as, at, omega, mx], [[m, k], [k], [k, n]], async (ctx, [A, At, Om, Mx]) => {
-      if (opts.key === undefined && !cached && Om instanceof Float32Array && Om.length === sketchShape[0] * l) rememberSketch(sketchShape.join('x'), Om);
+      if (remember && !cached && Om instanceof Float32Array && Om.length === sketchShape[0] * l) rememberSketch(sketchShape.join('x'), Om);
       const it = swap ? new Iteration(ctx, At, A, n, m, l, k, true) : new Iteration(ctx, A, At, m, n, l, k, false);
       return it.run(Om, Mx, { q, tol, maxIters, plan });
     });
