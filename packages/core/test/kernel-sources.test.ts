@@ -46,6 +46,7 @@ const GENERATORS: Record<string, (f: (...a: never[]) => unknown) => unknown[]> =
   adamParamKernel: (f) => [(f as typeof optimK.adamParamKernel)(true, true)],
   adamLeafKernel: (f) => [(f as typeof optimK.adamLeafKernel)(['tensor', 'number'], true, true, 4096)],
   innerPipeline: (f) => ['full', 'cross'].map((kind) => (f as typeof innerK.innerPipeline)(8, 4, kind)),
+  irot4: (f) => [(f as typeof innerK.irot4)(32, 24)],
   // Host planning and predicates, no kernel text.
   hasContiguous: () => [],
   circleSources: () => [],
