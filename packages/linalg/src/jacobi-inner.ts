@@ -17,9 +17,9 @@ const { divmod } = internal;
  * w x w, element (part, col, row) of pair K at ((part w + col) w + row) Pp + K, Pp = P rounded up to
  * a multiple of 4 (padding pairs hold zeros and never rotate). The pairs are the fastest index
  * because every pair runs the same schedule: on wasm the inner kernels run over 3-D output dims
- * [Pp, w, 2w] (K, row, part w + col) (the rotation, `irot4`, over [Pp, w/4, 2w] with 4 rows a cell),
- * so the 4 lanes of a SIMD quad are 4 pairs at the same (row, col), every rotation index (partner, column, row) is uniform, and every read is
- * `uniform + this.thread.x`: one v128.load with the gpu.js patch, no gather (the previous layout,
+ * [Pp, w, 2w] (K, row, part w + col) (the rotation, `irot4`, over [Pp, w/4, 2w] with 4 rows a
+ * cell), so the 4 lanes of a SIMD quad are 4 pairs at the same (row, col), every rotation index
+ * (partner, column, row) is uniform, and every read is `uniform + this.thread.x`: one v128.load with the gpu.js patch, no gather (the previous layout,
  * lanes along a column, needed two gathers a cell for the partner row). Other backends run the same
  * bodies over 1-D outputs; small problems run them as one gpu.js pipeline reading 3-D results.
  *
@@ -227,13 +227,17 @@ export const IPARAMS = forms('jacobi:iparams', ['H', 'PT'], ['w', 'Pp', 's', 'th
  * (one pair, lanes along the row) keep the whole G: there the mirrored index would vary across the
  * lanes and turn each SIMD load into a gather.
  */
+/**
+ * G(a, b) of an H where only G's upper triangle is kept: the entry (max, min). Ternaries, not
+ * Math.max/min, and partners read as integers (| 0): gpu.js's wasm code does Math.max/min and
+ * anything mixed with a float read in float32, so every index built from them was converted back at
+ * its load.
+ */
+const gUpper = (form: Form, a: string, b: string): string => at(form, 'H', '0', `(${a} < ${b} ? ${b} : ${a})`, `(${a} < ${b} ? ${a} : ${b})`);
+
 const irotBody = (form: Form): string => {
   const tri = form === 'cube' || form === 'flat';
-  // G(a, b) as stored: the upper-triangle entry (max, min) where only that triangle is kept. Ternaries,
-  // not Math.max/min, and partners read as integers (| 0): gpu.js's wasm code does Math.max/min and
-  // anything mixed with a float read in float32, so every index built from them was converted back
-  // at its load.
-  const g = (a: string, b: string): string => (tri ? at(form, 'H', '0', `(${a} < ${b} ? ${b} : ${a})`, `(${a} < ${b} ? ${a} : ${b})`) : at(form, 'H', '0', a, b));
+  const g = (a: string, b: string): string => (tri ? gUpper(form, a, b) : at(form, 'H', '0', a, b));
   return `${pre(form, 'w')}
 const row = y;
 ${splitPart(form)}
@@ -266,7 +270,7 @@ export const IROT = forms('jacobi:irot', ['H', 'RP', 'PT'], ['w', 'Pp', 's'], ir
  * once for the 4 rows. Scalars baked: w, Pp (the store's strides need them); s is passed.
  */
 export function irot4(w: number, Pp: number): Src {
-  const g = (a: string, b: string): string => at('cube', 'H', '0', `(${a} < ${b} ? ${b} : ${a})`, `(${a} < ${b} ? ${a} : ${b})`);
+  const g = (a: string, b: string): string => gUpper('cube', a, b);
   const rows = [0, 1, 2, 3]
     .map(
       (r) => `  const row${r} = yq * 4 + ${r};

@@ -48,16 +48,15 @@ export class Sweeps {
   private readonly hinit: Src;
   private readonly iparams: Src;
   private readonly irot: Src;
-  /** The irot kernel's y extent: w, or w / 4 for irot4's 4 rows a cell. */
-  private readonly irotRows: number;
+  /** irot4's output dims where it runs (4 rows a cell), else undefined: IROT over `inner`'s dims. */
+  private readonly irot4Dims: number[] | undefined;
   private readonly conv: Src;
   private readonly jrows: Src;
   private readonly gram16: Src;
   private readonly update4: Src;
   private readonly update4Lean: Src;
-  /** The 4 x 16 tiled update (wasm, b a multiple of 16), or null; it reads J as JROWS16 lays it out. */
-  private readonly update16: Src | null;
-  private readonly jrows16: Src;
+  /** The 4 x 16 tiled update (wasm, b a multiple of 16) and J as it reads it (JROWS16), or null. */
+  private readonly update16: { update: Src; jrows: Src } | null;
   private readonly move4: Src;
   private readonly pipeFull: internal.PipelineSource;
   private readonly pipeCross: internal.PipelineSource;
@@ -79,16 +78,16 @@ export class Sweeps {
     this.hinit = innerSrc(I.HINIT, { S: chunks, P });
     this.iparams = innerSrc(I.IPARAMS);
     // 4 rows a cell where the cube form's quads are whole (Pp a multiple of 4).
-    this.irot = tiled && !lanesOnRows && Pp % 4 === 0 ? I.irot4(w, Pp) : innerSrc(I.IROT);
-    this.irotRows = tiled && !lanesOnRows && Pp % 4 === 0 ? w / 4 : w;
+    const rows4 = tiled && !lanesOnRows && Pp % 4 === 0;
+    this.irot = rows4 ? I.irot4(w, Pp) : innerSrc(I.IROT);
+    this.irot4Dims = rows4 ? [Pp, w / 4, 2 * w] : undefined;
     this.conv = internal.bakeScalars(I.CONV, { w, Pp, b, n });
     this.jrows = internal.bakeScalars(I.JROWS, { w, Pp });
     this.gram16 = internal.bakeScalars(K.GRAM_T16, { b, Q, QA, S: chunks, QC });
     const sizes = { b, Q, nb, n, m };
     this.update4 = internal.bakeScalars(K.UPDATE_R4, sizes);
     this.update4Lean = internal.bakeScalars(K.UPDATE_R4_LEAN, sizes);
-    this.update16 = b % 16 === 0 ? internal.bakeScalars(K.UPDATE_T16, { b, Q }) : null;
-    this.jrows16 = internal.bakeScalars(I.JROWS16, { w, Pp });
+    this.update16 = b % 16 === 0 ? { update: internal.bakeScalars(K.UPDATE_T16, { b, Q }), jrows: internal.bakeScalars(I.JROWS16, { w, Pp }) } : null;
     this.move4 = internal.bakeScalars(K.MOVE_R4, sizes);
     this.allLive = new Float32Array(Pp).fill(1);
     this.pipeFull = I.innerPipeline(w, w - 1, 'full');
@@ -154,7 +153,7 @@ export class Sweeps {
       }
       if (RP instanceof Float32Array) markLive(RP, live, w, Pp);
       else live.fill(1);
-      const H2 = this.irotRows === w ? await this.inner(this.irot, 2 * w, [H, RP, PT], [it]) : await this.ctx.run(this.irot, [Pp, this.irotRows, 2 * w], [H, RP, PT], [it]);
+      const H2 = this.irot4Dims ? await this.ctx.run(this.irot, this.irot4Dims, [H, RP, PT], [it]) : await this.inner(this.irot, 2 * w, [H, RP, PT], [it]);
       this.ctx.free(RP);
       this.ctx.free(H);
       H = H2;
@@ -221,8 +220,8 @@ export class Sweeps {
     // branch); G's diagonal is on the host here, so launch it only when needed.
     const refill = rotated && tiled && this.refillNeeded(H as Float32Array, st);
     if (rotated && tiled && !refill && this.update16) {
-      const J = await ctx.run(this.jrows16, [w, w, P], [H], []);
-      x2 = await ctx.run(this.update16, [4, b / 16, nb * Q], [x, J, TB, live], []);
+      const J = await ctx.run(this.update16.jrows, [w, w, P], [H], []);
+      x2 = await ctx.run(this.update16.update, [4, b / 16, nb * Q], [x, J, TB, live], []);
       ctx.free(J);
     } else if (rotated && tiled) {
       const J = await ctx.run(this.jrows, [w, w, P], [H], []);

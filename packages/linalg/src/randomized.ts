@@ -255,7 +255,8 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
     const sketchShape = [swap ? m : n, l];
     // Remembered only where sketches are host arrays; elsewhere (webgl refuses random.normal) drawn.
     const remember = opts.key === undefined && (backend() === 'wasm' || backend() === 'cpu');
-    const cached = remember ? sketches.get(sketchShape.join('x')) : undefined;
+    const sketchKey = sketchShape.join('x');
+    const cached = remember ? sketches.get(sketchKey) : undefined;
     const omega = cached ? tensor(cached, sketchShape) : random.normal(opts.key ?? random.key(0), sketchShape);
     // A / max|A|: products by A Aᵀ square the scale, which would underflow (or overflow) float32
     // on matrices of tiny (or huge) norm; S is scaled back at the end. A zero matrix stays zero.
@@ -265,7 +266,7 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
     // transposed A operand is read with a stride of its row length.
     const at = transpose(as);
     const [U, S, Vt] = internal.launchJob('randomizedSvd', [as, at, omega, mx], [[m, k], [k], [k, n]], async (ctx, [A, At, Om, Mx]) => {
-      if (remember && !cached && Om instanceof Float32Array && Om.length === sketchShape[0] * l) rememberSketch(sketchShape.join('x'), Om);
+      if (remember && !cached && Om instanceof Float32Array && Om.length === sketchShape[0] * l) rememberSketch(sketchKey, Om);
       const it = swap ? new Iteration(ctx, At, A, n, m, l, k, true) : new Iteration(ctx, A, At, m, n, l, k, false);
       return it.run(Om, Mx, { q, tol, maxIters, plan });
     });
