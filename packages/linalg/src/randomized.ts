@@ -3,9 +3,10 @@
  * Rayleigh-Ritz, run until a residual-based stopping rule says the leading triplets are accurate.
  * @module
  */
-import { abs, backend, div, max, maximum, random, tensor, tidy, transpose, type Tensor } from '@sorsajs/core';
+import { backend, random, tensor, tidy, transpose, type Tensor } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 import { jacobiInJob, jacobiPlan } from './jacobi.js';
+import { MAX1 } from './jacobi-kernels.js';
 import { orthonormalInJob } from './qr-blocked.js';
 import type { JacobiStats, SVD } from './types.js';
 
@@ -109,6 +110,14 @@ function stalled(seen: readonly { iteration: number; worst: number }[], t: numbe
 /** Most iterations between two checks: a check costs a small SVD, a wrong guess as many iterations. */
 const MAX_STRIDE = 8;
 /**
+ * The next check is placed where the measured rate brings the worse estimate to AIM tol, not to tol:
+ * the rate drifts between checks, and a check that falls just short costs a QR of the longer side
+ * and a Rayleigh-Ritz step (its small Jacobi SVD included), several multiplies' worth. Measured on a
+ * Gaussian 3072 x 768 (rank 16): aimed at tol, checks at 2, 10, 17 (1.0x tol: failed) and 18; aimed
+ * at half, at 2, 10 and 18.
+ */
+const AIM = 0.5;
+/**
  * Most spread the filter may put between the basis's columns before an orthonormalization: the
  * weakest block direction (σ̃_l) ends up 1/RANGE of the strongest, kept by float32 to about
  * RANGE·eps = 6e-3 relative, which only the oversampled directions come near (see Filter). Measured
@@ -203,15 +212,70 @@ class Filter {
 const HEAD: internal.KernelSource = { key: 'rsvd:head', arrays: ['x', 's'], scalars: [], body: 'return x[this.thread.x] * s[0];' };
 
 /**
+ * Partial maxima of |a| over a flat array of F C + R values: cell c takes a[c], a[c + C], a[c + 2C],
+ * ... (C the cell count, F full rounds and a last one over R cells), so the 4 cells of a wasm SIMD
+ * quad read 4 consecutive values at a time; -1 where a value is NaN or infinite (a test on the raw
+ * value, kept out of the max, whose NaN handling WGSL leaves to the implementation).
+ * jacobi-kernels.ts's MAX1 reduces the partials. Scalars: F, C, R.
+ */
+const ABSMAX: internal.KernelSource = {
+  key: 'rsvd:absmax',
+  arrays: ['a'],
+  scalars: ['F', 'C', 'R'],
+  threaded: true,
+  body: `let mx = 0.0;
+let bad = 0.0;
+for (let t = 0; t < F; t++) {
+  const raw = a[t * C + this.thread.x];
+  bad = raw <= 3.4028234e38 && raw >= -3.4028234e38 ? bad : 1.0;
+  const v = Math.abs(raw);
+  mx = v > mx ? v : mx;
+}
+if (this.thread.x < R) {
+  const raw = a[F * C + this.thread.x];
+  bad = raw <= 3.4028234e38 && raw >= -3.4028234e38 ? bad : 1.0;
+  const v = Math.abs(raw);
+  mx = v > mx ? v : mx;
+}
+return bad > 0.0 ? -1.0 : mx;`,
+};
+
+/** Partial maxima ABSMAX computes: enough cells for wasm's two worker threads (from 4096). */
+const ABSMAX_CELLS = 4096;
+
+/** a times the float scalar f (a power of two: exact). Scalars: f. */
+const SCALE: internal.KernelSource = { key: 'rsvd:scale', arrays: ['a'], scalars: ['f'], floats: ['f'], body: 'return a[this.thread.x] * f;' };
+
+/**
+ * Binary exponents of max|A| within which A is iterated as it is: products by A Aᵀ then stay within
+ * float32's range (σ₁² <= m n max|A|² <= 2^48 2^(2 SAFE_EXP) for the sizes accepted) and far from its
+ * subnormals. Outside, A is scaled by a power of two (exact), and S scaled back.
+ */
+const SAFE_EXP = 16;
+
+/**
+ * The scale randomizedSvd iterates A at, from max|A| read back in its job: 1 for a max|A| within
+ * 2^±SAFE_EXP (and for a zero matrix), else the power of two nearest it (between 2^-126 and 2^127,
+ * so that its inverse is a float32 too). Throws on a non-finite input (ABSMAX's flag).
+ */
+function iterationScale(mx: number, shape: string): number {
+  if (!(mx >= 0) || !Number.isFinite(mx)) throw new Error(`randomizedSvd: input of shape ${shape} has a non-finite value (NaN or Infinity)`);
+  const e = mx > 0 ? Math.round(Math.log2(mx)) : 0;
+  return Math.abs(e) <= SAFE_EXP ? 1 : 2 ** Math.min(127, Math.max(-126, e));
+}
+
+/**
  * Rank-`rank` truncated SVD by randomized subspace iteration: a Gaussian test matrix from `key`
  * spans a basis of rank + oversample columns, which multiplies by A Aᵀ refine. Every few multiplies
  * a check: Z = orth(Aᵀ Q), then a Rayleigh-Ritz step (a small Jacobi SVD of Qᵀ A Z) gives the Ritz
  * triplets and their residuals, read back to decide whether to stop (see `randomizedStats` for the
- * rule and its estimates; the next check is placed where the measured rate predicts `tol`). Between
+ * rule and its estimates; the next check is placed where the measured rate predicts tol / 2). Between
  * checks the multiplies run as a Chebyshev filter built from the last check's Ritz values (see
  * Filter: on a flat spectrum half the multiplies of plain powers, measured), and the basis is
  * orthonormalized by Householder QR once the filter's degree is spent (in float32 rounding would
- * otherwise swamp the weaker directions). A is scaled by max|A| first. With `powerIters`, a fixed
+ * otherwise swamp the weaker directions). An A of huge or tiny values (max|A| past 2^±16) is
+ * iterated scaled by a power of two, S scaled back; a NaN or Infinity in A is refused, also when A is
+ * still being computed on a device (the job checks max|A| first). With `powerIters`, a fixed
  * number of plain iterations and no checks. Everything runs in core's kernels inside one job, so
  * the call returns at once. Not available on webgl (its Gaussian sketch needs `random.normal`). Not
  * differentiable: under a gradient it throws, pointing to `svd(a, { method: 'jacobi', rank })`.
@@ -258,17 +322,33 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
     const sketchKey = sketchShape.join('x');
     const cached = remember ? sketches.get(sketchKey) : undefined;
     const omega = cached ? tensor(cached, sketchShape) : random.normal(opts.key ?? random.key(0), sketchShape);
-    // A / max|A|: products by A Aᵀ square the scale, which would underflow (or overflow) float32
-    // on matrices of tiny (or huge) norm; S is scaled back at the end. A zero matrix stays zero.
-    const mx = maximum(max(abs(a)), 2 ** -126);
-    const as = div(a, mx);
     // Aᵀ as its own row-major copy: the products read B row-major (one vector load on wasm), and a
-    // transposed A operand is read with a stride of its row length.
-    const at = transpose(as);
-    const [U, S, Vt] = internal.launchJob('randomizedSvd', [as, at, omega, mx], [[m, k], [k], [k, n]], async (ctx, [A, At, Om, Mx]) => {
+    // transposed A operand is read with a stride of its row length. A tensor, so that wasm's kernels
+    // keep it in their memory from one product to the next (core's sealed arrays), as they keep A.
+    const at = transpose(a);
+    const [U, S, Vt] = internal.launchJob('randomizedSvd', [a, at, omega], [[m, k], [k], [k, n]], async (ctx, [A0, At0, Om]) => {
       if (remember && !cached && Om instanceof Float32Array && Om.length === sketchShape[0] * l) rememberSketch(sketchKey, Om);
+      // Products by A Aᵀ square A's scale, which would overflow (or underflow) float32 on matrices
+      // of huge (or tiny) values: those are iterated scaled by a power of two (exact), S scaled back
+      // at the end. Most matrices need no scaling, and no copy (measured at 3072 x 768 on wasm: the
+      // division and the separate abs and max had cost ~7 ms of a ~140 ms call).
+      const len = m * n;
+      const cells = Math.min(ABSMAX_CELLS, len);
+      // The loop's bounds baked in as literals (core's bakeScalars): wasm then runs the index math
+      // in integers and reads the quad's 4 values with one vector load.
+      const part = await ctx.run(internal.bakeScalars(ABSMAX, { F: Math.floor(len / cells), C: cells, R: len % cells }), [cells], [A0], []);
+      const mxp = await ctx.run(MAX1, [1], [part], [cells]);
+      ctx.free(part);
+      const scale = iterationScale((await ctx.read(mxp))[0], `[${m},${n}]`);
+      ctx.free(mxp);
+      const A = scale === 1 ? A0 : await ctx.run(SCALE, [len], [A0], [1 / scale]);
+      const At = scale === 1 ? At0 : await ctx.run(SCALE, [len], [At0], [1 / scale]);
       const it = swap ? new Iteration(ctx, At, A, n, m, l, k, true) : new Iteration(ctx, A, At, m, n, l, k, false);
-      return it.run(Om, Mx, { q, tol, maxIters, plan });
+      try {
+        return await it.run(Om, new Float32Array([scale]), { q, tol, maxIters, plan });
+      } finally {
+        if (scale !== 1) for (const x of [A, At]) ctx.free(x);
+      }
     });
     return { U, S, Vt };
   });
@@ -376,14 +456,14 @@ class Iteration {
           stats.stalled = true;
           stop = true;
         } else {
-          // Place the next check where the rate measured since the previous one reaches tol; after
-          // the first, where half the filter's predicted gain per multiply would (a check costs a
-          // few multiplies: a guess that falls short costs one more, MAX_STRIDE bounds one too long).
+          // Place the next check where the rate measured since the previous one reaches AIM tol;
+          // after the first, where half the filter's predicted gain per multiply would (a check costs
+          // a few multiplies: a guess that falls short costs one more, MAX_STRIDE bounds one too long).
           filter = new Filter(rr.sv, l, this.k);
           const prev = seen.at(-1);
           let rate = prev ? Math.pow(worst / prev.worst, 1 / (t - prev.iteration)) : Math.sqrt(filter.predictedRate());
           if (!(rate < 1)) rate = 0.5;
-          const stride = Math.ceil(Math.log(1 / worst) / Math.log(rate));
+          const stride = Math.ceil(Math.log(AIM / worst) / Math.log(rate));
           nextCheck = t + Math.max(1, Math.min(MAX_STRIDE, stride));
           seen.push({ iteration: t, worst });
         }

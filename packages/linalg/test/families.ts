@@ -73,6 +73,19 @@ function scaledGaussian(name: string, m: number, n: number, seed: number, scale:
 }
 
 /**
+ * Matrices of huge values, where products by A Aᵀ would overflow float32 unless A is scaled first:
+ * Gaussian times 2^17 (just past the range randomizedSvd iterates unscaled, 2^±16), times 1e30 and
+ * times 1e36 (σ₁ near 1e37, within float32's 3.4e38 only once scaled back).
+ */
+export function hugeValued(m: number, n: number, seed = 1): Matrix[] {
+  return [
+    scaledGaussian('gaussian x 2^17', m, n, seed, 2 ** 17),
+    scaledGaussian('gaussian x 1e30', m, n, seed + 1, 1e30),
+    scaledGaussian('gaussian x 1e36', m, n, seed + 2, 1e36),
+  ];
+}
+
+/**
  * Zero and nearly-zero m x n matrices, the cases where a decomposition must still return full
  * orthonormal factors: exactly zero; Gaussian scaled to 1e-30 (squares underflow float32 unless
  * scaled first); scaled to 1e-40 (subnormal float32: GPUs may flush such values to zero); a single

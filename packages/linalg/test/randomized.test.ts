@@ -5,10 +5,11 @@
  */
 import { expect, it } from 'vitest';
 import * as c from '@sorsajs/core';
+import * as internal from '@sorsajs/core/internal';
 import { lowRank, orthonormalityError, randomizedSvd, reconstructionError, svd, svdvals } from '@sorsajs/linalg';
 import { forEachBackend } from '@sorsajs/testing/backends';
 import { EPS32, svdReference } from '@sorsajs/testing';
-import { nearlyZero, withSpectrum } from './families.js';
+import { hugeValued, nearlyZero, withSpectrum } from './families.js';
 
 /** max |XᵀX − I| over the k columns of row-major X [rows, k] (byCols) or the k rows of X [k, rows], in float64. */
 function orthError(x: ArrayLike<number>, rows: number, k: number, byCols: boolean): number {
@@ -86,6 +87,39 @@ forEachBackend('randomized svd', (name) => {
         for (let i = 0; i < k; i++) expect(Math.abs(s[i] - ref[i]), `${f.name}: S[${i}] = ${s[i]}, float64 ${ref[i]}`).toBeLessThanOrEqual(bound * ref[0]);
       }
     }
+  });
+
+  it('huge-valued matrices: S the exact top values (iterated scaled by a power of two, scaled back)', async () => {
+    if (name === 'webgl') return; // random.normal is refused there (see above)
+    // As above, rank + oversample >= min(m, n), so S must match the float64 reference to float32
+    // accuracy; unscaled, A Aᵀ products of these would overflow to Infinity.
+    for (const [m, n, k] of [[24, 16, 6], [16, 30, 6]]) {
+      for (const f of hugeValued(m, n, m * 100 + n)) {
+        const a = c.tensor(f.data, [m, n]);
+        const r = randomizedSvd(a, { rank: k, key: c.random.key(6) });
+        const [u, s, vt] = await Promise.all([r.U.data(), r.S.data(), r.Vt.data()]);
+        c.tree.dispose([a, r]);
+        const bound = 50 * Math.max(m, n) * EPS32;
+        expect(orthError(u, m, k, true), `${f.name}: max |UᵀU − I|`).toBeLessThanOrEqual(bound);
+        expect(orthError(vt, n, k, false), `${f.name}: max |Vt Vtᵀ − I|`).toBeLessThanOrEqual(bound);
+        const ref = svdReference(f.data, m, n).S;
+        for (let i = 0; i < k; i++) expect(Math.abs(s[i] - ref[i]), `${f.name}: S[${i}] = ${s[i]}, float64 ${ref[i]}`).toBeLessThanOrEqual(bound * ref[0]);
+      }
+    }
+  });
+
+  it('a non-finite input still on a device (made inside a job) is refused when the job runs', async () => {
+    if (name === 'webgl') return; // random.normal is refused there (see above)
+    const [m, n] = [40, 30];
+    const g = withSpectrum('decaying', m, n, Array.from({ length: n }, (_, i) => 0.8 ** i), 90);
+    const first = randomizedSvd(c.tensor(g.data, [m, n]), { rank: 3, key: c.random.key(1) });
+    // U diag(Infinity, 1, 1) Vt: computed after the first job, so not on the host when the second
+    // call starts (its up-front host check cannot see it; the job's own max|A| scan must).
+    const a = c.matmul(c.mul(first.U, c.tensor([Infinity, 1, 1], [3])), first.Vt);
+    expect(internal.hostValues(a), 'the product is still pending').toBeUndefined();
+    const r = randomizedSvd(a, { rank: 3, key: c.random.key(2) });
+    await expect(r.S.data()).rejects.toThrow(/randomizedSvd: input of shape \[40,30\] has a non-finite value \(NaN or Infinity\)/);
+    c.tree.dispose([first, a, r]);
   });
 
   it('svd picks the method, truncates, and the helpers agree with it', async () => {
