@@ -227,13 +227,13 @@ const ABSMAX: internal.KernelSource = {
 let bad = 0.0;
 for (let t = 0; t < F; t++) {
   const raw = a[t * C + this.thread.x];
-  bad = raw <= 3.4028234e38 && raw >= -3.4028234e38 ? bad : 1.0;
+  bad = raw <= 3.4028234663852886e38 && raw >= -3.4028234663852886e38 ? bad : 1.0;
   const v = Math.abs(raw);
   mx = v > mx ? v : mx;
 }
 if (this.thread.x < R) {
   const raw = a[F * C + this.thread.x];
-  bad = raw <= 3.4028234e38 && raw >= -3.4028234e38 ? bad : 1.0;
+  bad = raw <= 3.4028234663852886e38 && raw >= -3.4028234663852886e38 ? bad : 1.0;
   const v = Math.abs(raw);
   mx = v > mx ? v : mx;
 }
@@ -255,13 +255,13 @@ const SAFE_EXP = 16;
 
 /**
  * The scale randomizedSvd iterates A at, from max|A| read back in its job: 1 for a max|A| within
- * 2^±SAFE_EXP (and for a zero matrix), else the power of two nearest it (between 2^-126 and 2^127,
- * so that its inverse is a float32 too). Throws on a non-finite input (ABSMAX's flag).
+ * 2^±SAFE_EXP (and for a zero matrix), else the power of two nearest it (between 2^-126 and 2^126,
+ * so that its inverse is a normal float32, which no backend flushes to zero). Throws on a non-finite input (ABSMAX's flag).
  */
 function iterationScale(mx: number, shape: string): number {
   if (!(mx >= 0) || !Number.isFinite(mx)) throw new Error(`randomizedSvd: input of shape ${shape} has a non-finite value (NaN or Infinity)`);
   const e = mx > 0 ? Math.round(Math.log2(mx)) : 0;
-  return Math.abs(e) <= SAFE_EXP ? 1 : 2 ** Math.min(127, Math.max(-126, e));
+  return Math.abs(e) <= SAFE_EXP ? 1 : 2 ** Math.min(126, Math.max(-126, e));
 }
 
 /**
@@ -339,8 +339,9 @@ export function randomizedSvd(a: Tensor, opts: RandomizedOptions): SVD {
       const part = await ctx.run(internal.bakeScalars(ABSMAX, { F: Math.floor(len / cells), C: cells, R: len % cells }), [cells], [A0], []);
       const mxp = await ctx.run(MAX1, [1], [part], [cells]);
       ctx.free(part);
-      const scale = iterationScale((await ctx.read(mxp))[0], `[${m},${n}]`);
+      const mx = (await ctx.read(mxp))[0];
       ctx.free(mxp);
+      const scale = iterationScale(mx, `[${m},${n}]`);
       const A = scale === 1 ? A0 : await ctx.run(SCALE, [len], [A0], [1 / scale]);
       const At = scale === 1 ? At0 : await ctx.run(SCALE, [len], [At0], [1 / scale]);
       const it = swap ? new Iteration(ctx, At, A, n, m, l, k, true) : new Iteration(ctx, A, At, m, n, l, k, false);
