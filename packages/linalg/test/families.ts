@@ -73,8 +73,9 @@ function scaledGaussian(name: string, m: number, n: number, seed: number, scale:
 }
 
 /**
- * Matrices of huge values, where products by A Aᵀ would overflow float32 unless A is scaled first:
- * Gaussian times 2^17 (just past the range randomizedSvd iterates unscaled, 2^±16), times 1e30 and
+ * Matrices of huge values, iterated by randomizedSvd scaled by a power of two (the two largest would
+ * overflow float32 in products by A Aᵀ unscaled): Gaussian times 2^17 (just past the range iterated
+ * unscaled, 2^±16: the scale and scale-back path on its own), times 1e30 and
  * times 1e36 (σ₁ near 1e37, within float32's 3.4e38 only once scaled back).
  */
 export function hugeValued(m: number, n: number, seed = 1): Matrix[] {

@@ -23,6 +23,24 @@ function orthError(x: ArrayLike<number>, rows: number, k: number, byCols: boolea
   return e;
 }
 
+/**
+ * randomizedSvd of f at rank k with rank + oversample >= min(m, n): the sample spans the whole range,
+ * so U and Vt must be orthonormal and S the top singular values to float32 accuracy (float64
+ * reference) whatever the spectrum.
+ */
+async function expectExactTop(f: { name: string; m: number; n: number; data: Float32Array }, k: number, key: number): Promise<void> {
+  const { m, n } = f;
+  const a = c.tensor(f.data, [m, n]);
+  const r = randomizedSvd(a, { rank: k, key: c.random.key(key) });
+  const [u, s, vt] = await Promise.all([r.U.data(), r.S.data(), r.Vt.data()]);
+  c.tree.dispose([a, r]);
+  const bound = 50 * Math.max(m, n) * EPS32;
+  expect(orthError(u, m, k, true), `${f.name}: max |UᵀU − I|`).toBeLessThanOrEqual(bound);
+  expect(orthError(vt, n, k, false), `${f.name}: max |Vt Vtᵀ − I|`).toBeLessThanOrEqual(bound);
+  const ref = svdReference(f.data, m, n).S;
+  for (let i = 0; i < k; i++) expect(Math.abs(s[i] - ref[i]), `${f.name}: S[${i}] = ${s[i]}, float64 ${ref[i]}`).toBeLessThanOrEqual(bound * ref[0]);
+}
+
 forEachBackend('randomized svd', (name) => {
   it('rank-k on a decaying spectrum: near-optimal tail, top-k values within 1e-3', async () => {
     const [m, n, k] = [96, 64, 8];
@@ -76,15 +94,7 @@ forEachBackend('randomized svd', (name) => {
     // singular values to float32 accuracy (float64 reference) whatever the spectrum.
     for (const [m, n, k] of [[24, 16, 6], [16, 30, 6]]) {
       for (const f of nearlyZero(m, n, m * 100 + n)) {
-        const a = c.tensor(f.data, [m, n]);
-        const r = randomizedSvd(a, { rank: k, key: c.random.key(5) });
-        const [u, s, vt] = await Promise.all([r.U.data(), r.S.data(), r.Vt.data()]);
-        c.tree.dispose([a, r]);
-        const bound = 50 * Math.max(m, n) * EPS32;
-        expect(orthError(u, m, k, true), `${f.name}: max |UᵀU − I|`).toBeLessThanOrEqual(bound);
-        expect(orthError(vt, n, k, false), `${f.name}: max |Vt Vtᵀ − I|`).toBeLessThanOrEqual(bound);
-        const ref = svdReference(f.data, m, n).S;
-        for (let i = 0; i < k; i++) expect(Math.abs(s[i] - ref[i]), `${f.name}: S[${i}] = ${s[i]}, float64 ${ref[i]}`).toBeLessThanOrEqual(bound * ref[0]);
+        await expectExactTop(f, k, 5);
       }
     }
   });
@@ -92,18 +102,10 @@ forEachBackend('randomized svd', (name) => {
   it('huge-valued matrices: S the exact top values (iterated scaled by a power of two, scaled back)', async () => {
     if (name === 'webgl') return; // random.normal is refused there (see above)
     // As above, rank + oversample >= min(m, n), so S must match the float64 reference to float32
-    // accuracy; unscaled, A Aᵀ products of these would overflow to Infinity.
+    // accuracy; unscaled, A Aᵀ products of the 1e30 and 1e36 ones would overflow to Infinity.
     for (const [m, n, k] of [[24, 16, 6], [16, 30, 6]]) {
       for (const f of hugeValued(m, n, m * 100 + n)) {
-        const a = c.tensor(f.data, [m, n]);
-        const r = randomizedSvd(a, { rank: k, key: c.random.key(6) });
-        const [u, s, vt] = await Promise.all([r.U.data(), r.S.data(), r.Vt.data()]);
-        c.tree.dispose([a, r]);
-        const bound = 50 * Math.max(m, n) * EPS32;
-        expect(orthError(u, m, k, true), `${f.name}: max |UᵀU − I|`).toBeLessThanOrEqual(bound);
-        expect(orthError(vt, n, k, false), `${f.name}: max |Vt Vtᵀ − I|`).toBeLessThanOrEqual(bound);
-        const ref = svdReference(f.data, m, n).S;
-        for (let i = 0; i < k; i++) expect(Math.abs(s[i] - ref[i]), `${f.name}: S[${i}] = ${s[i]}, float64 ${ref[i]}`).toBeLessThanOrEqual(bound * ref[0]);
+        await expectExactTop(f, k, 6);
       }
     }
   });
