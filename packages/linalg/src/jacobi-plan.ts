@@ -35,6 +35,8 @@ export interface Plan {
   chunks: number;
   QC: number;
   tol: number;
+  /** The measure at or under which a pass ends the iteration (see `stallTolFor`). */
+  stallTol: number;
   maxSweeps: number;
   /** Size of the noise refilled into zero columns. */
   amp: number;
@@ -50,6 +52,24 @@ export interface Plan {
   ids: Float32Array;
   /** Where each block sits before each outer step (rows of nb), for the check-only pass. */
   BP: Float32Array;
+}
+
+/**
+ * A pair of float32 columns just rotated measures its dot product's rounding, up to a few sqrt(m)
+ * eps (on 768² Gaussians the check after the quadratic sweep found 1.3-2.6 sqrt(m) eps; one more
+ * full sweep, a tenth of the SVD's time, took it to 1.0), so a pass that finds every pair within
+ * STALL sqrt(m) eps ends the iteration rather than chasing that noise.
+ */
+const STALL = 4;
+
+/**
+ * The measure that ends the iteration for a threshold `tol` over columns of m rows: `tol` itself
+ * when it is above the band STALL sqrt(m) eps (a loose tol is met as given), STALL sqrt(m) eps for
+ * tol from sqrt(m) eps (the default) up to it, and STALL tol below sqrt(m) eps (a tighter tol
+ * tightens the band with it; far below, no pass meets it and the run ends at maxSweeps, unconverged).
+ */
+export function stallTolFor(tol: number, m: number): number {
+  return Math.min(STALL * tol, Math.max(tol, STALL * Math.sqrt(m) * EPS32));
 }
 
 /**
@@ -113,6 +133,7 @@ export function planFor(m: number, n: number, opts: JacobiOptions, tiled: boolea
     chunks,
     QC: Math.ceil(QA / chunks),
     tol,
+    stallTol: stallTolFor(tol, m),
     maxSweeps,
     amp: 2 ** -40 / Math.sqrt(m),
     tiled,

@@ -21,9 +21,12 @@ export interface QR {
 /** Options of `jacobiSvd`. */
 export interface JacobiOptions {
   /**
-   * Convergence threshold: sweeps stop once no pair of columns has |a_p·a_q| > tol |a_p| |a_q|, and
-   * pairs within it are not rotated. Default sqrt(m) * 2^-23 (m the longer side; min(m, n), the rows of
-   * Rᵀ, on the QR path of `precondition`).
+   * Convergence threshold: pairs of columns with |a_p·a_q| <= tol |a_p| |a_q| are not rotated, and
+   * the iteration ends after the first pass (a sweep, or a check that rotates nothing) that measures
+   * every pair within tol. Default sqrt(m) * 2^-23 (m the longer side; min(m, n), the rows of Rᵀ, on
+   * the QR path of `precondition`). float32 cosines measure no lower than a few sqrt(m) * 2^-23, so
+   * a pass within 4 sqrt(m) * 2^-23 ends it too when that is under 4 tol (with the default tol: every
+   * pair within 4 tol); `jacobiStats.history` holds each pass's measure.
    */
   tol?: number;
   /** Most sweeps run when the threshold is not reached first. Default 40. */

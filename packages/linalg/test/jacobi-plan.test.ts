@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { planFor } from '../src/jacobi-plan.js';
+import { planFor, stallTolFor } from '../src/jacobi-plan.js';
 import { innerSchedule } from '../src/jacobi-inner.js';
 
 /** The unordered pairs a schedule of matchings meets, counted; throws on a row that is not a perfect matching. */
@@ -88,6 +88,16 @@ describe('Jacobi plan', () => {
         expect(count).toBe(1);
       }
     }
+  });
+
+  it('ends the iteration at tol when tol is loose, at 4 sqrt(m) eps (the rounding floor\'s band) for the default, at 4 tol below the floor', () => {
+    const eps = 2 ** -23;
+    // m = 256: the floor sqrt(m) eps is 16 eps, its band 64 eps.
+    expect(stallTolFor(16 * eps, 256)).toBe(64 * eps);
+    expect(stallTolFor(1e-3, 256)).toBe(1e-3);
+    expect(stallTolFor(32 * eps, 256)).toBe(64 * eps);
+    expect(stallTolFor(eps, 256)).toBe(4 * eps);
+    expect(planFor(256, 256, {}, true, '[256,256]').stallTol).toBe(64 * eps);
   });
 
   it('names the bad option and its value', () => {

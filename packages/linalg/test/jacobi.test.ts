@@ -142,6 +142,12 @@ const families: [string, () => Mat][] = [
   ['zero 1x40', () => mat(1, 40, new Float64Array(40))],
 ];
 
+/** A 256² Gaussian and its float64 singular values, made once for every backend. */
+let gauss256Cache: Mat | undefined;
+let gauss256RefCache: number[] | undefined;
+const gauss256 = (): Mat => (gauss256Cache ??= mat(256, 256, gaussian(256 * 256, 21)));
+const gauss256Ref = (): number[] => (gauss256RefCache ??= referenceSvals(gauss256()));
+
 forEachBackend('jacobiSvd', (backend) => {
   for (const [label, make] of families) {
     it(`accepts ${label}`, async () => {
@@ -255,6 +261,39 @@ forEachBackend('jacobiSvd', (backend) => {
     expect(jacobiStats.sweeps).toBe(1);
     expect(jacobiStats.converged).toBe(false);
     for (const t of [d, a, r1.U, r1.S, r1.Vt, r2.U, r2.S, r2.Vt, r3.U, r3.S, r3.Vt]) t.dispose();
+  });
+
+  it('ends at the first pass whose measure is within the rounding floor\'s band, and still passes LAPACK\'s acceptance', async () => {
+    const A = gauss256();
+    const t = c.tensor(Float32Array.from(A.a), [256, 256]);
+    /** The passes' measures of a run with these options, after checking it converged. */
+    const history = async (opts: JacobiOptions): Promise<number[]> => {
+      const r = jacobiSvd(t, opts);
+      await r.S.data();
+      for (const x of [r.U, r.S, r.Vt]) x.dispose();
+      expect(jacobiStats.converged).toBe(true);
+      return jacobiStats.history;
+    };
+    /** The stopping law: every pass but the last measured above `band`, the last within it. */
+    const endsAtFirstWithin = (h: number[], band: number): void => {
+      expect(h[h.length - 1], JSON.stringify(h)).toBeLessThanOrEqual(band);
+      for (let i = 0; i + 1 < h.length; i++) expect(h[i], `pass ${i} of ${JSON.stringify(h)}`).toBeGreaterThan(band);
+    };
+    // The default tol is the floor, sqrt(m) eps (m = 256 rows of Rᵀ): the band is 4 tol, and the
+    // result passes.
+    const floor = Math.sqrt(256) * EPS;
+    expectAccepted(await ratios(A, {}, gauss256Ref()), 'random 256x256');
+    endsAtFirstWithin(jacobiStats.history, 4 * floor);
+    // tol at half the floor: the measures bottom out near the floor, above tol, so the check-only
+    // pass lands within the band (4 tol, twice the floor) but above tol. It ends the run; before,
+    // one more full sweep ran after it.
+    const h = await history({ tol: floor / 2 });
+    expect(h.length, 'a check-only pass ran').toBeGreaterThan(jacobiStats.sweeps);
+    expect(h[h.length - 1]).toBeGreaterThan(floor / 2);
+    endsAtFirstWithin(h, 2 * floor);
+    // A tol above the band is met as given.
+    endsAtFirstWithin(await history({ tol: 1e-4 }), 1e-4);
+    t.dispose();
   });
 
   if (backend === 'wasm') {
