@@ -28,7 +28,7 @@
  */
 import { backend } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
-import { PROJECT, REFLECTOR, VECTOR } from './qr-kernels.js';
+import { PROJECT, REFLECTOR, vHat } from './qr-kernels.js';
 
 type Payload = internal.Payload;
 type Ctx = internal.JobContext;
@@ -72,27 +72,29 @@ return C[(i + r0) * cols + c0 + c];`,
  */
 const PSTEP: Src = {
   key: 'qrb:pstep',
-  arrays: ['P', 'v', 'wv', 'p'],
+  arrays: ['P', 'wv', 'p'],
   scalars: ['w', 'j'],
   body: `const idx = this.thread.x;
 ${divmod('i', 'c', 'idx', 'w')}
 if (c < j) { return P[idx]; }
-if (c == j) { return i >= j ? Math.sqrt(p[2]) * v[i] : P[idx]; }
-return P[idx] - p[2] * v[i] * wv[c];`,
+${vHat('P', 'i', 'w')}
+if (c == j) { return i >= j ? Math.sqrt(p[2]) * vh : P[idx]; }
+return P[idx] - p[2] * vh * wv[c];`,
 };
 
 /** PSTEP over gpu.js output dims [w, rows] for wasm (a `flat` result): no index divided. Scalars w, j. */
 const PSTEP_2D: Src = {
   key: 'qrb:pstep2d',
-  arrays: ['P', 'v', 'wv', 'p'],
+  arrays: ['P', 'wv', 'p'],
   scalars: ['w', 'j'],
   flat: true,
   body: `const i = this.thread.y;
 const c = this.thread.x;
 const idx = i * w + c;
 if (c < j) { return P[idx]; }
-if (c == j) { return i >= j ? Math.sqrt(p[2]) * v[i] : P[idx]; }
-return P[idx] - p[2] * v[i] * wv[c];`,
+${vHat('P', 'i', 'w')}
+if (c == j) { return i >= j ? Math.sqrt(p[2]) * vh : P[idx]; }
+return P[idx] - p[2] * vh * wv[c];`,
 };
 
 /**
@@ -203,10 +205,9 @@ async function panelReflectors(ctx: Ctx, B: Payload, m: number, n: number, c0: n
   let P = c0 === 0 && w === n ? B : await ctx.run(BLOCK, [rows * w], [B], [n, c0, c0, w]);
   for (let j = 0; j < steps; j++) {
     const p = await ctx.run(REFLECTOR, [3], [P], [rows, w, j]);
-    const v = await ctx.run(VECTOR, [rows], [P, p], [w, j]);
-    const wv = await ctx.run(PROJECT, [w], [P, v], [rows, w, j]);
-    const next = backend() === 'wasm' ? await ctx.run(PSTEP_2D, [w, rows], [P, v, wv, p], [w, j]) : await ctx.run(PSTEP, [rows * w], [P, v, wv, p], [w, j]);
-    for (const t of [wv, v, p]) ctx.free(t);
+    const wv = await ctx.run(PROJECT, [w], [P, p], [rows, w, j]);
+    const next = backend() === 'wasm' ? await ctx.run(PSTEP_2D, [w, rows], [P, wv, p], [w, j]) : await ctx.run(PSTEP, [rows * w], [P, wv, p], [w, j]);
+    for (const t of [wv, p]) ctx.free(t);
     if (P !== B) ctx.free(P);
     P = next;
   }
