@@ -47,6 +47,7 @@ const GENERATORS: Record<string, (f: (...a: never[]) => unknown) => unknown[]> =
   adamLeafKernel: (f) => [(f as typeof optimK.adamLeafKernel)(['tensor', 'number'], true, true, 4096)],
   innerPipeline: (f) => ['full', 'cross'].map((kind) => (f as typeof innerK.innerPipeline)(8, 4, kind)),
   irot4: (f) => [(f as typeof innerK.irot4)(32, 24)],
+  vHat: (f) => [{ key: 'vhat', body: (f as typeof qrK.vHat)('X', 'i', 'cols') }],
   // Host planning and predicates, no kernel text.
   hasContiguous: () => [],
   circleSources: () => [],

@@ -21,12 +21,12 @@ export interface QR {
 /** Options of `jacobiSvd`. */
 export interface JacobiOptions {
   /**
-   * Convergence threshold: pairs of columns with |a_p·a_q| <= tol |a_p| |a_q| are not rotated, and
-   * the iteration ends after the first pass (a sweep, or a check that rotates nothing) that measures
-   * every pair within tol. Default sqrt(m) * 2^-23 (m the longer side; min(m, n), the rows of Rᵀ, on
-   * the QR path of `precondition`). float32 cosines measure no lower than a few sqrt(m) * 2^-23, so
-   * a pass within 4 sqrt(m) * 2^-23 ends it too when that is under 4 tol (with the default tol: every
-   * pair within 4 tol); `jacobiStats.history` holds each pass's measure.
+   * Convergence threshold: pairs of columns with |a_p·a_q| <= tol |a_p| |a_q| are not rotated.
+   * Default sqrt(m) * 2^-23 (m the longer side; min(m, n), the rows of Rᵀ, on the QR path of
+   * `precondition`). A pair just rotated measures its float32 rounding, up to a few sqrt(m) * 2^-23,
+   * so the iteration ends after the first pass (a sweep, or a check that rotates nothing) that
+   * measures every pair within min(4 tol, max(tol, 4 sqrt(m) * 2^-23)): 4 tol for the default, tol
+   * itself from 4 sqrt(m) * 2^-23 up. `jacobiStats.history` holds each pass's measure.
    */
   tol?: number;
   /** Most sweeps run when the threshold is not reached first. Default 40. */
