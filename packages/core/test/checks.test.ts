@@ -77,7 +77,11 @@ describe('number checks', () => {
   it('checkFiniteNumber and checkPositiveNumber', () => {
     expect(internal.checkFiniteNumber('f', 'x', -2)).toBe(-2);
     expect(() => internal.checkFiniteNumber('f', 'x', NaN)).toThrow(/^f: x must be a finite number, got NaN$/);
-    expect(() => internal.checkFiniteNumber('f', 'x', '1')).toThrow(/^f: x must be a finite number, got 1$/);
+    // A string is quoted, so that "1" does not read as the number 1; an object is described.
+    expect(() => internal.checkFiniteNumber('f', 'x', '1')).toThrow(/^f: x must be a finite number, got "1"$/);
+    expect(() => internal.checkFiniteNumber('f', 'x', { v: 1 })).toThrow(/^f: x must be a finite number, got an object with keys \{v\}$/);
+    expect(() => internal.checkPositiveNumber('f', 'lr', '0.1')).toThrow(/^f: lr must be a positive finite number, got "0.1"$/);
+    expect(() => internal.checkInteger('f', 'rank', '4', { min: 1, max: 48 })).toThrow(/^f: rank must be an integer in \[1, 48\], got "4"$/);
     expect(internal.checkPositiveNumber('f', 'alpha', 0.5)).toBe(0.5);
     expect(() => internal.checkPositiveNumber('f', 'alpha', 0)).toThrow(/^f: alpha must be a positive finite number, got 0$/);
     expect(() => internal.checkPositiveNumber('f', 'lr', undefined, 'when gamma > 0')).toThrow(/^f: lr must be a positive finite number when gamma > 0, got undefined$/);

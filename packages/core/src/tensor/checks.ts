@@ -24,6 +24,16 @@ export function mustBe(op: string, what: string | undefined, expected: string, g
 }
 
 /**
+ * An offending scalar option's value as an error message shows it: a string quoted (so that "4"
+ * is not mistaken for the number 4), an object or array described, anything else as `String` does.
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'object' && v !== null) return describe(v);
+  return String(v);
+}
+
+/**
  * A short description of any value for an error message: `null`, `a Tensor of shape [2,3]`, `an
  * array`, `an object with keys {a, b}`, or the value's `typeof`.
  *
@@ -169,7 +179,7 @@ export function checkFiniteValues(op: string, t: Tensor, what = 'input'): void {
  * ```
  */
 export function checkFiniteNumber(op: string, what: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw mustBe(op, what, 'a finite number', String(v));
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw mustBe(op, what, 'a finite number', shown(v));
   return v;
 }
 
@@ -184,7 +194,7 @@ export function checkFiniteNumber(op: string, what: string, v: unknown): number 
  */
 export function checkPositiveNumber(op: string, what: string, v: unknown, when?: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw mustBe(op, what, `a positive finite number${when === undefined ? '' : ` ${when}`}`, String(v));
+    throw mustBe(op, what, `a positive finite number${when === undefined ? '' : ` ${when}`}`, shown(v));
   }
   return v;
 }
@@ -215,7 +225,7 @@ export function checkInteger(op: string, what: string, v: unknown, range: Intege
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || (max !== undefined && v > max)) {
     const kind =
       max !== undefined ? `an integer in [${min}, ${max}]` : min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer >= ${min}`;
-    throw mustBe(op, what, note === undefined ? kind : `${kind} ${note}`, String(v));
+    throw mustBe(op, what, note === undefined ? kind : `${kind} ${note}`, shown(v));
   }
   return v;
 }
