@@ -26,7 +26,9 @@ export interface SvdOptions {
   /** Randomized: key of the test matrix. */
   key?: core.random.Key;
   /**
-   * Jacobi: convergence threshold on max |a_i·a_j| / (|a_i||a_j|) (default sqrt(m)·eps).
+   * Jacobi: convergence threshold on max |a_i·a_j| / (|a_i||a_j|) (default sqrt(m)·eps, m the
+   * longer side, or min(m, n) on the QR path; the run ends within up to 4 tol, and a tol far under
+   * sqrt(m)·eps is never met: see `JacobiOptions.tol`).
    * Randomized: the accuracy asked of the top singular values and subspace (default 1e-3; see
    * `randomizedSvd`).
    */

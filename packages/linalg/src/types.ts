@@ -26,7 +26,10 @@ export interface JacobiOptions {
    * `precondition`). A pair just rotated measures its float32 rounding, up to a few sqrt(m) * 2^-23,
    * so the iteration ends after the first pass (a sweep, or a check that rotates nothing) that
    * measures every pair within min(4 tol, max(tol, 4 sqrt(m) * 2^-23)): 4 tol for the default, tol
-   * itself from 4 sqrt(m) * 2^-23 up. `jacobiStats.history` holds each pass's measure.
+   * itself from 4 sqrt(m) * 2^-23 up. A tol far below sqrt(m) * 2^-23 is never met: the run ends at
+   * `maxSweeps`, `jacobiStats.converged` false. A looser tol leaves the factors orthonormal only to
+   * about tol: V on the QR path (U elsewhere), the factor formed from the rotated columns.
+   * `jacobiStats.history` holds each pass's measure.
    */
   tol?: number;
   /** Most sweeps run when the threshold is not reached first. Default 40. */

@@ -260,6 +260,14 @@ forEachBackend('jacobiSvd', (backend) => {
     await r3.S.data();
     expect(jacobiStats.sweeps).toBe(1);
     expect(jacobiStats.converged).toBe(false);
+    // A tol float32 cannot reach: the run ends at maxSweeps, unconverged, and after two failed
+    // checks runs sweeps only (before, a check followed every sweep once the measure was small).
+    const r4 = jacobiSvd(a, { tol: 1e-9, maxSweeps: 12 });
+    await r4.S.data();
+    expect(jacobiStats.sweeps).toBe(12);
+    expect(jacobiStats.converged).toBe(false);
+    expect(jacobiStats.history.length - jacobiStats.sweeps, JSON.stringify(jacobiStats.history)).toBe(2);
+    for (const t of [r4.U, r4.S, r4.Vt]) t.dispose();
     for (const t of [d, a, r1.U, r1.S, r1.Vt, r2.U, r2.S, r2.Vt, r3.U, r3.S, r3.Vt]) t.dispose();
   });
 
