@@ -57,9 +57,9 @@ export interface Plan {
 /**
  * A pair of float32 columns just rotated measures its dot product's rounding, up to a few sqrt(m)
  * eps (on ten of eleven 768² Gaussians the check after the quadratic sweep found 1.0-3.8 sqrt(m)
- * eps, 6.3 on the last; one more full sweep, a tenth of the SVD's time, took it to 1.0), so a pass that finds every pair
- * within STALL sqrt(m) eps ends the iteration rather than chasing that noise. A check past the
- * band (6.3 there; 3.8 came close) still runs one more sweep.
+ * eps, 6.3 on the last; one more full sweep, a tenth of the SVD's time, took it to 1.0), so a pass
+ * that finds every pair within STALL sqrt(m) eps ends the iteration rather than chasing that noise.
+ * A check past the band (6.3 there; 3.8 came close) still runs one more sweep.
  */
 const STALL = 4;
 

@@ -22,8 +22,8 @@
  *   kernels per pair step) cost ~130 ms, a block sweep (b = 16) ~60-100 ms, on a busy 2-core machine.
  * - The iteration is a core job (`internal.launchJob`): after each sweep the max cosine is read back
  *   (one number) and the sweeps stop once it is within `tol` (or the rounding band above it, see
- *   `JacobiOptions.tol`), so the API stays synchronous (the
- *   results arrive when the job is done) while the work adapts to the matrix. Near the end, a
+ *   `JacobiOptions.tol`), so the API stays synchronous (the results arrive when the job is done)
+ *   while the work adapts to the matrix. Near the end, a
  *   check-only pass (Grams and CONV, no rotation) replaces a sweep that would rotate nothing.
  * - Then column norms (the singular values, scaled back), a rank kernel and its inverse (the
  *   descending permutation), U's columns gathered and normalized, V's gathered, and one Newton-Schulz

@@ -39,7 +39,9 @@ return beta;`,
  * v̂_i, the reflector's vector at row `i`, read from column j of the step's input `X` (its `cols`
  * columns row-major) and the REFLECTOR numbers `p`, as kernel text: zero above row j, X[i, j] / mx
  * below, minus alpha / mx on the diagonal. The step kernels compute it where they need it instead
- * of a kernel writing v̂ (one launch a column less: ~12 µs of a 768-row step's ~60 on wasm).
+ * of a kernel writing v̂ (one launch a column less: ~12 µs of a 768-row step's ~60 on wasm). The
+ * text declares `vh` and reads the kernel's own `j` (the step's column) and `p`, which every step
+ * kernel has under those names.
  */
 export function vHat(X: string, i: string, cols: string): string {
   return `let vh = 0.0;
