@@ -18,6 +18,7 @@ import * as optimK from '../src/kernels/optim.js';
 import * as jacobiK from '../../linalg/src/jacobi-kernels.js';
 import * as innerK from '../../linalg/src/jacobi-inner.js';
 import * as qrK from '../../linalg/src/qr-kernels.js';
+import * as solveK from '../../linalg/src/jacobi-solve.js';
 
 const REDUCTIONS = ['sum', 'mean', 'max', 'min', 'argmax', 'argmin', 'logsumexp', 'norm'];
 
@@ -52,6 +53,10 @@ const GENERATORS: Record<string, (f: (...a: never[]) => unknown) => unknown[]> =
   hasContiguous: () => [],
   circleSources: () => [],
   innerSchedule: () => [],
+  // Job steps (they run jacobi-solve's exported kernels, walked above), not generators.
+  mayBeWellConditioned: () => [],
+  lowerSolveInJob: () => [],
+  solveVInJob: () => [],
 };
 
 /** `name: body` for every kernel body reachable from `value`. */
@@ -86,7 +91,7 @@ export function bareDivisions(body: string): string[] {
   return found;
 }
 
-const MODULES: Record<string, Record<string, unknown>> = { map: mapK, matmul: matmulK, reduce: reduceK, shape: shapeK, bake: bakeK, indexMath: indexK, optim: optimK, jacobi: jacobiK, inner: innerK, qr: qrK };
+const MODULES: Record<string, Record<string, unknown>> = { map: mapK, matmul: matmulK, reduce: reduceK, shape: shapeK, bake: bakeK, indexMath: indexK, optim: optimK, jacobi: jacobiK, inner: innerK, qr: qrK, solve: solveK };
 
 describe('kernel sources', () => {
   const all: [string, string][] = [];

@@ -23,7 +23,7 @@ export interface Plan {
   /** Block pairs, and pairs as the inner kernels lay them out (a multiple of 4 from 3 pairs on). */
   P: number;
   Pp: number;
-  /** Blocks (2P), padded columns (nb b), A rows padded to quads, all rows (mp + Np). */
+  /** Blocks (2P), padded columns (nb b), A rows padded to quads, all rows (mp + Np, or mp without V). */
   nb: number;
   Np: number;
   mp: number;
@@ -35,6 +35,8 @@ export interface Plan {
   chunks: number;
   QC: number;
   tol: number;
+  /** Whether X carries V's rows (the rotations accumulated), see `planFor`. */
+  accumulate: boolean;
   /** The measure at or under which a pass ends the iteration (see `stallTolFor`). */
   stallTol: number;
   maxSweeps: number;
@@ -87,7 +89,7 @@ function blockFor(n: number): number {
  * The plan for an m x n work matrix (m >= n) on backend `tiled` (wasm) or not. `shape` names the
  * caller's shape in errors. Throws on bad options or a work matrix over 2^24 elements.
  */
-export function planFor(m: number, n: number, opts: JacobiOptions, tiled: boolean, shape: string): Plan {
+export function planFor(m: number, n: number, opts: JacobiOptions, tiled: boolean, shape: string, accumulate = true): Plan {
   const b = opts.blockSize ?? blockFor(n);
   if (!Number.isInteger(b) || b < 4 || b % 4 !== 0) throw new Error(`jacobiSvd: blockSize must be a positive multiple of 4, got ${b}`);
   const w = 2 * b;
@@ -98,7 +100,7 @@ export function planFor(m: number, n: number, opts: JacobiOptions, tiled: boolea
   const nb = 2 * P;
   const Np = nb * b;
   const mp = 4 * Math.ceil(m / 4);
-  const Mp = mp + Np;
+  const Mp = accumulate ? mp + Np : mp;
   const QA = mp / 4;
   if (Mp * Np >= 2 ** 24) throw new Error(`jacobiSvd: a ${shape} matrix needs a ${Mp} x ${Np} work matrix, over 2^24 elements (kernels index in float32)`);
   const maxSweeps = opts.maxSweeps ?? MAX_SWEEPS;
@@ -134,6 +136,7 @@ export function planFor(m: number, n: number, opts: JacobiOptions, tiled: boolea
     chunks,
     QC: Math.ceil(QA / chunks),
     tol,
+    accumulate,
     stallTol: stallTolFor(tol, m),
     maxSweeps,
     amp: 2 ** -40 / Math.sqrt(m),

@@ -19,8 +19,6 @@
 import * as internal from '@sorsajs/core/internal';
 import { applyQInJob, blockedQrInJob, freeReflectors } from './qr-blocked.js';
 import * as K from './jacobi-kernels.js';
-import type { Plan } from './jacobi-plan.js';
-import type { JacobiStats } from './types.js';
 
 type Payload = internal.Payload;
 type Ctx = internal.JobContext;
@@ -111,27 +109,20 @@ interface Factors {
 }
 
 /**
- * The whole QR-preconditioned Jacobi SVD of the m0 x n0 payload `ap` through a job's context: `inner`
- * is the plan of the n x n Jacobi (n = min(m0, n0)), `jacobi` runs it (jacobi.ts's jacobiInJob, passed
- * in so that the modules keep one import direction). Records the Jacobi's iteration into `stats`. The
- * caller frees the results.
+ * The whole QR-preconditioned Jacobi SVD of the m0 x n0 payload `ap` through a job's context:
+ * `jacobi` runs the SVD of the n x n lower-triangular Rᵀ (n = min(m0, n0)), passed in so that the
+ * modules keep one import direction (jacobi.ts chooses between accumulated rotations and the solve
+ * of jacobi-solve.ts). The caller frees the results.
  *
  * @example
  * ```ts
  * // inside internal.launchJob('jacobiSvd', [a], [[m, k], [k], [k, n]], async (ctx, [ap]) => ...)
  * const plan = jacobiPlan(k, k, {}); // made before the job, for the k x k Rᵀ
- * const { U, S, Vt } = await jacobiQrInJob(ctx, ap, m, n, plan, jacobiStats, jacobiInJob);
+ * const rt = (c: internal.JobContext, x: internal.Payload, n: number) => jacobiInJob(c, x, n, n, plan, jacobiStats);
+ * const { U, S, Vt } = await jacobiQrInJob(ctx, ap, m, n, rt);
  * ```
  */
-export async function jacobiQrInJob(
-  ctx: Ctx,
-  ap: Payload,
-  m0: number,
-  n0: number,
-  inner: Plan,
-  stats: JacobiStats,
-  jacobi: (ctx: Ctx, x: Payload, m: number, n: number, plan: Plan, stats: JacobiStats) => Promise<Factors>,
-): Promise<Factors> {
+export async function jacobiQrInJob(ctx: Ctx, ap: Payload, m0: number, n0: number, jacobi: (ctx: Ctx, x: Payload, n: number) => Promise<Factors>): Promise<Factors> {
   const wide = m0 < n0;
   const m = wide ? n0 : m0;
   const n = wide ? m0 : n0;
@@ -153,7 +144,7 @@ export async function jacobiQrInJob(
   ctx.free(B);
   const X = await ctx.run(RT, [n * n], [R!], [n]);
   ctx.free(R!);
-  const f = await jacobi(ctx, X, n, n, inner, stats);
+  const f = await jacobi(ctx, X, n);
   ctx.free(X);
   // B = (Q V_X) S (P U_X)ᵀ: Q V_X from the reflectors applied to [V_X; 0].
   const E = await ctx.run(EMBED, [m * n], [f.Vt], [n]);

@@ -29,6 +29,9 @@
  *   descending permutation), U's columns gathered and normalized, V's gathered, and one Newton-Schulz
  *   step V (1.5 I - 0.5 VᵀV) through core's matmul, which brings V back to orthonormal to a few eps
  *   after float32 rotation parameters let it drift.
+ * - On the QR path, when Rᵀ is well-conditioned (cond <= 2^16), X carries no V rows: V is made
+ *   after the sweeps from the rotated columns, by a triangular solve and a product
+ *   (jacobi-solve.ts, jacobiTriangularInJob), which halves the sweeps' update.
  * - Zero singular values: a real column that is or reaches (near) zero is refilled with deterministic
  *   noise of size 2^-40 |A| in its A part (V untouched) by the update kernel; the following steps
  *   orthogonalize it against the rest, so U comes out a full orthonormal set. The convergence measure
@@ -47,6 +50,7 @@ import { planFor, type Plan } from './jacobi-plan.js';
 import { Sweeps } from './jacobi-sweeps.js';
 import { differentiableSvd } from './grad.js';
 import { jacobiQrInJob } from './jacobi-qr.js';
+import { COND_SOLVE, mayBeWellConditioned, solveVInJob } from './jacobi-solve.js';
 
 /** The factors of a thin SVD (the package's `SVD` type). */
 type SvdResult = SVD;
@@ -67,7 +71,7 @@ const NULL_NORM = 2 ** -34;
  * console.log(jacobiStats.sweeps, jacobiStats.converged, jacobiStats.history);
  * ```
  */
-export const jacobiStats: JacobiStats = { sweeps: 0, converged: false, history: [], preconditioned: false };
+export const jacobiStats: JacobiStats = { sweeps: 0, converged: false, history: [], preconditioned: false, vectorsBy: 'rotations' };
 
 function checkInput(a: Tensor): void {
   internal.checkMatrix('jacobiSvd', a);
@@ -113,9 +117,15 @@ function jacobiFactors(a: Tensor, opts: JacobiOptions): SvdResult {
   const qr = preconditioned(m0, n0, opts);
   // The sweeps run on the k x k Rᵀ when preconditioned (jacobi-qr.ts).
   const plan = qr ? jacobiPlan(k, k, opts) : jacobiPlan(m0, n0, opts);
+  const vectors = opts.vectors ?? 'auto';
+  if (vectors !== 'auto' && vectors !== 'rotations') throw new Error(`jacobiSvd: vectors must be 'auto' or 'rotations', got ${String(vectors)}`);
+  // The QR path's plan without V's rows, for the solve (jacobiTriangularInJob).
+  const fast = qr && vectors === 'auto' ? jacobiPlan(k, k, opts, false) : null;
+  const rt = async (ctx: internal.JobContext, x: internal.Payload, n: number): Promise<JobSvd> =>
+    fast && (await mayBeWellConditioned(ctx, x, n)) ? jacobiTriangularInJob(ctx, x, n, fast, plan, jacobiStats) : jacobiInJob(ctx, x, n, n, plan, jacobiStats);
   const [U, S, Vt] = internal.launchJob('jacobiSvd', [a], [[m0, k], [k], [k, n0]], async (ctx, [ap]) => {
     jacobiStats.preconditioned = qr;
-    const f = qr ? await jacobiQrInJob(ctx, ap, m0, n0, plan, jacobiStats, jacobiInJob) : await jacobiInJob(ctx, ap, m0, n0, plan, jacobiStats);
+    const f = qr ? await jacobiQrInJob(ctx, ap, m0, n0, rt) : await jacobiInJob(ctx, ap, m0, n0, plan, jacobiStats);
     return [f.U, f.S, f.Vt];
   });
   return { U, S, Vt };
@@ -143,8 +153,8 @@ export interface JobSvd {
 }
 
 /** The plan of a Jacobi SVD of an m0 x n0 matrix (checks the options; throws at once on bad ones). */
-export function jacobiPlan(m0: number, n0: number, opts: JacobiOptions): Plan {
-  return planFor(Math.max(m0, n0), Math.min(m0, n0), opts, backend() === 'wasm', `[${m0},${n0}]`);
+export function jacobiPlan(m0: number, n0: number, opts: JacobiOptions, accumulate = true): Plan {
+  return planFor(Math.max(m0, n0), Math.min(m0, n0), opts, backend() === 'wasm', `[${m0},${n0}]`, accumulate);
 }
 
 /**
@@ -153,6 +163,53 @@ export function jacobiPlan(m0: number, n0: number, opts: JacobiOptions): Plan {
  * step). Records the iteration into `stats`. The caller frees the results.
  */
 export async function jacobiInJob(ctx: internal.JobContext, ap: internal.Payload, m0: number, n0: number, plan: Plan, stats: JacobiStats): Promise<JobSvd> {
+  stats.vectorsBy = 'rotations';
+  const f = await sweptFactors(ctx, ap, m0, n0, plan, stats);
+  const V = await ctx.run(K.VVECS, [f.n * f.k], [f.X, f.perm], [f.k, plan.b, plan.Q, plan.mp]);
+  ctx.free(f.X);
+  ctx.free(f.perm);
+  const Vp = await polish(ctx, V, f.n, f.k, f.wide);
+  return f.wide ? { U: Vp, S: f.S, Vt: f.Uw } : { U: f.Uw, S: f.S, Vt: Vp };
+}
+
+/**
+ * The Jacobi SVD of a lower-triangular n x n payload `X` (the QR path's Rᵀ) with V_X made from the
+ * rotated columns rather than accumulated (jacobi-solve.ts): `fast` is X's plan without V's rows
+ * (`jacobiPlan(n, n, opts, false)`), `plan` the accumulating one. Where the singular values show
+ * cond(X) above COND_SOLVE, V_X made so would lose accuracy, and the SVD runs again with `plan`
+ * (`stats.vectorsBy` says which happened). The caller frees the results.
+ */
+export async function jacobiTriangularInJob(ctx: internal.JobContext, X: internal.Payload, n: number, fast: Plan, plan: Plan, stats: JacobiStats): Promise<JobSvd> {
+  if (fast.accumulate) throw new Error('jacobiTriangularInJob: expects a plan without V rows');
+  const f = await sweptFactors(ctx, X, n, n, fast, stats);
+  ctx.free(f.X);
+  ctx.free(f.perm);
+  const S = await ctx.read(f.S);
+  if (S[n - 1] > 0 && S[0] <= COND_SOLVE * S[n - 1]) {
+    const V = await solveVInJob(ctx, X, f.Uw, f.S, S[0], S[n - 1], n);
+    stats.vectorsBy = 'solve';
+    return { U: f.Uw, S: f.S, Vt: await polish(ctx, V, n, n, false) };
+  }
+  ctx.free(f.Uw);
+  ctx.free(f.S);
+  const g = await jacobiInJob(ctx, X, n, n, plan, stats);
+  stats.vectorsBy = 'rotations-rerun';
+  return g;
+}
+
+/** What the sweeps leave: the final work matrix X, the descending permutation, S and the work matrix's U. */
+interface Swept {
+  X: internal.Payload;
+  perm: internal.Payload;
+  S: internal.Payload;
+  Uw: internal.Payload;
+  n: number;
+  k: number;
+  wide: boolean;
+}
+
+/** The scale, the sweeps and the factors read from their columns (jacobiInJob's first part). */
+async function sweptFactors(ctx: internal.JobContext, ap: internal.Payload, m0: number, n0: number, plan: Plan, stats: JacobiStats): Promise<Swept> {
   const wide = m0 < n0;
   const m = wide ? n0 : m0;
   const n = wide ? m0 : n0;
@@ -174,13 +231,22 @@ export async function jacobiInJob(ctx: internal.JobContext, ap: internal.Payload
   const S = await ctx.run(K.SVALS, [k], [nrm, perm, mx], [NULL_NORM]);
   // U of the work matrix: [m, k]; for a wide input it is A's V, wanted as Vt = its transpose.
   const Uw = await ctx.run(K.UVECS, [m * k], [X, nrm, perm], [m, k, b, Q, wide ? 1 : 0]);
-  const V = await ctx.run(K.VVECS, [n * k], [X, perm], [k, b, Q, mp]);
+  for (const t of [mx, nrm, rank]) ctx.free(t);
+  return { X, perm, S, Uw, n, k, wide };
+}
+
+/**
+ * One Newton-Schulz step V (1.5 I - 0.5 VᵀV) of V `[n, k]` (freed here), through core's matmul: it
+ * brings V back to orthonormal to a few eps after float32 rotation parameters (or the solve) let it
+ * drift. Returns Vᵀ's polished form `[k, n]`, or V's `[n, k]` when `wide`.
+ */
+async function polish(ctx: internal.JobContext, V: internal.Payload, n: number, k: number, wide: boolean): Promise<internal.Payload> {
   const G = await internal.matmulInJob(ctx, V, V, { M: k, N: k, K: n, sa0: 1, sa1: k, sb0: k, sb1: 1 });
   const W = await ctx.run(K.NSW, [k * k], [G], [k]);
-  // Newton-Schulz: V (1.5 I - 0.5 VᵀV); W is symmetric, so Vᵀ's polished form is W Vᵀ.
+  // W is symmetric, so Vᵀ's polished form is W Vᵀ.
   const Vp = wide
     ? await internal.matmulInJob(ctx, V, W, { M: n, N: k, K: k, sa0: k, sa1: 1, sb0: k, sb1: 1 })
     : await internal.matmulInJob(ctx, W, V, { M: k, N: n, K: k, sa0: k, sa1: 1, sb0: 1, sb1: k });
-  for (const t of [X, mx, nrm, rank, perm, V, G, W]) ctx.free(t);
-  return wide ? { U: Vp, S, Vt: Uw } : { U: Uw, S, Vt: Vp };
+  for (const t of [V, G, W]) ctx.free(t);
+  return Vp;
 }

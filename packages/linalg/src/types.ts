@@ -42,6 +42,16 @@ export interface JacobiOptions {
    * on A itself; `'auto'` (default): `'qr'` where it was measured faster (see jacobiSvd).
    */
   precondition?: 'qr' | 'none' | 'auto';
+  /**
+   * How the QR path gets V_X, the factor that the reflectors turn into U (V on a wide input):
+   * `'auto'` (default) makes it after the sweeps from Rᵀ V_X = U_X diag(S) (a triangular solve for
+   * the small singular values' columns, the product Rᵀᵀ U_X diag(S)⁻¹ for the large ones) when
+   * cond(A) <= 2^16, so the sweeps rotate A's columns only (about a quarter faster at 768²), and
+   * accumulates the rotations otherwise (the error of V_X made so grows with cond(A));
+   * `'rotations'` always accumulates them (the factors' residual at its smallest, about half of
+   * `'auto'`'s, for more time). `jacobiStats.vectorsBy` says which ran.
+   */
+  vectors?: 'auto' | 'rotations';
 }
 
 /** The shape of `jacobiStats`. */
@@ -54,4 +64,10 @@ export interface JacobiStats {
   history: number[];
   /** Whether the sweeps ran on the Rᵀ of a QR of the input (`precondition`), not on the input itself. */
   preconditioned?: boolean;
+  /**
+   * How the factor built from the rotations was made (see `JacobiOptions.vectors`): `'rotations'`
+   * accumulated, `'solve'` solved for on the QR path, `'rotations-rerun'` accumulated in a second
+   * run after the first run's singular values showed cond(A) too large for the solve.
+   */
+  vectorsBy?: 'rotations' | 'solve' | 'rotations-rerun';
 }

@@ -186,6 +186,40 @@ forEachBackend('jacobiSvd', (backend) => {
     expect(jacobiStats.preconditioned).toBe(false);
   });
 
+  it("makes the QR path's V_X from the rotated columns when cond(A) <= 2^16, accumulates it otherwise, and reruns when only the sweeps show cond(A) too large", async () => {
+    // Well-conditioned, tall and wide (two and three blocks of the solve): made from the columns,
+    // and accepted either way.
+    for (const A of [mat(64, 48, gaussian(64 * 48, 31)), mat(48, 80, gaussian(48 * 80, 32))]) {
+      const label = `random ${A.m}x${A.n}`;
+      const ref = referenceSvals(A);
+      expectAccepted(await ratios(A, { precondition: 'qr' }, ref), `${label}, solved`);
+      expect(jacobiStats.vectorsBy, label).toBe('solve');
+      expectAccepted(await ratios(A, { precondition: 'qr', vectors: 'rotations' }, ref), `${label}, rotations`);
+      expect(jacobiStats.vectorsBy, label).toBe('rotations');
+    }
+    // A geometric spectrum 1 .. 1e-4 (cond 1e4; its sorted QR's diagonal spans 1.2e3, float64): the
+    // solve alone would give a residual ratio near cond / n (~150 here), the product alone fails the
+    // small singular values' columns; each column from the better one stays near the rotations' own.
+    const geo = withSpectrum(64, 64, Array.from({ length: 64 }, (_, i) => 10 ** ((-4 * i) / 63)), 33);
+    const rgeo = await ratios(geo, { precondition: 'qr' });
+    expectAccepted(rgeo, 'geometric 1..1e-4 64x64');
+    expect(jacobiStats.vectorsBy).toBe('solve');
+    expect(rgeo.resid).toBeLessThanOrEqual(5);
+    expect(rgeo.orthU).toBeLessThanOrEqual(5);
+    // Graded: R's diagonal spans 1e-6, so the screen rules the solve out before any sweep.
+    const G = graded(48, 48, 4);
+    const rg = await ratios(G, { precondition: 'qr' });
+    expectAccepted(rg, 'graded 48x48');
+    expect(rg.relErr).toBeLessThanOrEqual(1e-3);
+    expect(jacobiStats.vectorsBy).toBe('rotations');
+    // I - 0.25 (strict upper triangle of ones), 48 x 48: cond 1.4e5, but its sorted QR's diagonal
+    // spans only 2.4e4 (float64): the screen passes, the singular values refuse.
+    const T = mat(48, 48, Float64Array.from({ length: 48 * 48 }, (_, i) => (Math.floor(i / 48) === i % 48 ? 1 : Math.floor(i / 48) < i % 48 ? -0.25 : 0)));
+    expectAccepted(await ratios(T, { precondition: 'qr' }), 'I - 0.25 triu, 48x48');
+    expect(jacobiStats.vectorsBy).toBe('rotations-rerun');
+    expect(() => jacobiSvd(c.tensor([[1]]), { vectors: 'fast' as 'auto' })).toThrow(/jacobiSvd: vectors must be 'auto' or 'rotations', got fast/);
+  });
+
   it('accepts any block size: pair counts padded to the inner kernels\' SIMD quads or not', async () => {
     // 40 columns: b = 4 gives 5 block pairs (padded to 8), b = 12 gives 2 (unpadded: gpu.js runs
     // those cells one by one on wasm), b = 20 one pair (lanes along the rows on wasm).
