@@ -2,7 +2,8 @@
  * Kernels of the block one-sided Jacobi SVD (see jacobi.ts for the algorithm).
  *
  * The work matrix X stacks the scaled A (rows padded to `mp`, a multiple of 4) over V (`Np` rows),
- * `Mp = mp + Np` rows and `Np` columns (n padded to whole block pairs), in blocks of `b` columns.
+ * `Mp = mp + Np` rows and `Np` columns (n padded to whole block pairs), in blocks of `b` columns
+ * (without V's rows, `Mp = mp`, where the QR path makes V after the sweeps: jacobi-solve.ts).
  * Its flat layout is block-major with rows in quads:
  *
  *     X[r][j] at ((B * Q + (r >> 2)) * b + x) * 4 + (r & 3),   B = j div b, x = j mod b, Q = Mp / 4
@@ -70,7 +71,8 @@ ${divmod('B', 'q', 'c5', 'Q')}
 const r = q * 4 + rr;`;
 
 /**
- * X = [A / max|A| ; I] in the X layout (1-D output of Np * Mp cells). Padding rows and columns are 0.
+ * X = [A / max|A| ; I] in the X layout (1-D output of Np * Mp cells; just A / max|A| when Mp = mp).
+ * Padding rows and columns are 0.
  * Scalars m, n, sa0, sa1, mp, b, Q.
  */
 export const PACK: Src = {

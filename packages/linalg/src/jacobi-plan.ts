@@ -87,7 +87,9 @@ function blockFor(n: number): number {
 
 /**
  * The plan for an m x n work matrix (m >= n) on backend `tiled` (wasm) or not. `shape` names the
- * caller's shape in errors. Throws on bad options or a work matrix over 2^24 elements.
+ * caller's shape in errors. `accumulate` false leaves V's rows out of the work matrix (Mp = mp): the
+ * sweeps then rotate A's rows only and V is made afterwards (jacobi-solve.ts). Throws on bad
+ * options or a work matrix over 2^24 elements.
  */
 export function planFor(m: number, n: number, opts: JacobiOptions, tiled: boolean, shape: string, accumulate = true): Plan {
   const b = opts.blockSize ?? blockFor(n);

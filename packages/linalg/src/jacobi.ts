@@ -119,8 +119,11 @@ function jacobiFactors(a: Tensor, opts: JacobiOptions): SvdResult {
   const plan = qr ? jacobiPlan(k, k, opts) : jacobiPlan(m0, n0, opts);
   const vectors = opts.vectors ?? 'auto';
   if (vectors !== 'auto' && vectors !== 'rotations') throw new Error(`jacobiSvd: vectors must be 'auto' or 'rotations', got ${String(vectors)}`);
-  // The QR path's plan without V's rows, for the solve (jacobiTriangularInJob).
-  const fast = qr && vectors === 'auto' ? jacobiPlan(k, k, opts, false) : null;
+  // The QR path's plan without V's rows (jacobiTriangularInJob). V_X made from the rotated
+  // columns is as good as their orthogonality: not for a tol looser than the default (the product's
+  // columns would be off by about tol, and the residual with them, where accumulated rotations keep
+  // it at eps).
+  const fast = qr && vectors === 'auto' && (opts.tol === undefined || opts.tol <= Math.sqrt(k) * 2 ** -23) ? jacobiPlan(k, k, opts, false) : null;
   const rt = async (ctx: internal.JobContext, x: internal.Payload, n: number): Promise<JobSvd> =>
     fast && (await mayBeWellConditioned(ctx, x, n)) ? jacobiTriangularInJob(ctx, x, n, fast, plan, jacobiStats) : jacobiInJob(ctx, x, n, n, plan, jacobiStats);
   const [U, S, Vt] = internal.launchJob('jacobiSvd', [a], [[m0, k], [k], [k, n0]], async (ctx, [ap]) => {
@@ -152,7 +155,10 @@ export interface JobSvd {
   Vt: internal.Payload;
 }
 
-/** The plan of a Jacobi SVD of an m0 x n0 matrix (checks the options; throws at once on bad ones). */
+/**
+ * The plan of a Jacobi SVD of an m0 x n0 matrix (checks the options; throws at once on bad ones).
+ * `accumulate` false plans a work matrix without V's rows (the QR path's jacobiTriangularInJob).
+ */
 export function jacobiPlan(m0: number, n0: number, opts: JacobiOptions, accumulate = true): Plan {
   return planFor(Math.max(m0, n0), Math.min(m0, n0), opts, backend() === 'wasm', `[${m0},${n0}]`, accumulate);
 }
@@ -176,16 +182,18 @@ export async function jacobiInJob(ctx: internal.JobContext, ap: internal.Payload
  * The Jacobi SVD of a lower-triangular n x n payload `X` (the QR path's Rᵀ) with V_X made from the
  * rotated columns rather than accumulated (jacobi-solve.ts): `fast` is X's plan without V's rows
  * (`jacobiPlan(n, n, opts, false)`), `plan` the accumulating one. Where the singular values show
- * cond(X) above COND_SOLVE, V_X made so would lose accuracy, and the SVD runs again with `plan`
- * (`stats.vectorsBy` says which happened). The caller frees the results.
+ * cond(X) above COND_SOLVE, or the sweeps stopped unconverged (at maxSweeps, their columns not
+ * orthogonal to tol), V_X made so would lose accuracy, and the SVD runs again with `plan`
+ * (`stats.vectorsBy` says which happened; `stats` then describes the second run). The caller frees
+ * the results.
  */
-export async function jacobiTriangularInJob(ctx: internal.JobContext, X: internal.Payload, n: number, fast: Plan, plan: Plan, stats: JacobiStats): Promise<JobSvd> {
+async function jacobiTriangularInJob(ctx: internal.JobContext, X: internal.Payload, n: number, fast: Plan, plan: Plan, stats: JacobiStats): Promise<JobSvd> {
   if (fast.accumulate) throw new Error('jacobiTriangularInJob: expects a plan without V rows');
   const f = await sweptFactors(ctx, X, n, n, fast, stats);
   ctx.free(f.X);
   ctx.free(f.perm);
   const S = await ctx.read(f.S);
-  if (S[n - 1] > 0 && S[0] <= COND_SOLVE * S[n - 1]) {
+  if (stats.converged && S[n - 1] > 0 && S[0] <= COND_SOLVE * S[n - 1]) {
     const V = await solveVInJob(ctx, X, f.Uw, f.S, S[0], S[n - 1], n);
     stats.vectorsBy = 'solve';
     return { U: f.Uw, S: f.S, Vt: await polish(ctx, V, n, n, false) };

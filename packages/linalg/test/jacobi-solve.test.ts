@@ -51,6 +51,29 @@ forEachBackend('jacobi-solve', () => {
     });
   }
 
+  it('keeps each row of the solution to float32 accuracy when X is graded by rows (cond 1e4)', async () => {
+    // X = D L, D from 1e-4 up to 1: forward substitution is invariant to row scaling, so each row
+    // of Y = X⁻¹ B keeps the accuracy of a well-conditioned system relative to its own size (an
+    // error relative to max |Y| alone would let the small rows go).
+    const n = 70;
+    const k = 9;
+    const x = lower(n, 5);
+    for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) x[i * n + j] *= 10 ** ((-4 * (n - 1 - i)) / (n - 1));
+    const r = rng(11);
+    const u = Float32Array.from({ length: n * k }, () => gaussian(r));
+    const s = new Float32Array(k).fill(1);
+    const [X, U, S] = [c.tensor(x, [n, n]), c.tensor(u, [n, k]), c.tensor(s, [k])];
+    const [Y] = internal.launchJob('test', [X, U, S], [[n, k]], async (ctx, [px, pu, ps]) => [await lowerSolveInJob(ctx, px, pu, ps, n, k)]);
+    const y = await Y.data();
+    const want = reference(x, u, s, n, k);
+    for (let i = 0; i < n; i++) {
+      let rowMax = 0;
+      for (let j = 0; j < k; j++) rowMax = Math.max(rowMax, Math.abs(want[i * k + j]));
+      for (let j = 0; j < k; j++) expect(Math.abs(y[i * k + j] - want[i * k + j]), `row ${i}`).toBeLessThanOrEqual(8 * n * EPS32 * rowMax);
+    }
+    for (const t of [X, U, S, Y]) t.dispose();
+  });
+
   it('the screen rules the solve out when the diagonal alone shows cond(X) > COND_SOLVE', async () => {
     const screen = async (d: number[]): Promise<boolean> => {
       const n = d.length;

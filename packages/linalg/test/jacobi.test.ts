@@ -187,9 +187,9 @@ forEachBackend('jacobiSvd', (backend) => {
   });
 
   it("makes the QR path's V_X from the rotated columns when cond(A) <= 2^16, accumulates it otherwise, and reruns when only the sweeps show cond(A) too large", async () => {
-    // Well-conditioned, tall and wide (two and three blocks of the solve): made from the columns,
-    // and accepted either way.
-    for (const A of [mat(64, 48, gaussian(64 * 48, 31)), mat(48, 80, gaussian(48 * 80, 32))]) {
+    // Well-conditioned, tall and wide (two blocks of the solve, the second partial) and 96 x 72
+    // (three, the last partial): made from the columns, and accepted either way.
+    for (const A of [mat(64, 48, gaussian(64 * 48, 31)), mat(48, 80, gaussian(48 * 80, 32)), mat(96, 72, gaussian(96 * 72, 34))]) {
       const label = `random ${A.m}x${A.n}`;
       const ref = referenceSvals(A);
       expectAccepted(await ratios(A, { precondition: 'qr' }, ref), `${label}, solved`);
@@ -217,6 +217,19 @@ forEachBackend('jacobiSvd', (backend) => {
     const T = mat(48, 48, Float64Array.from({ length: 48 * 48 }, (_, i) => (Math.floor(i / 48) === i % 48 ? 1 : Math.floor(i / 48) < i % 48 ? -0.25 : 0)));
     expectAccepted(await ratios(T, { precondition: 'qr' }), 'I - 0.25 triu, 48x48');
     expect(jacobiStats.vectorsBy).toBe('rotations-rerun');
+    expect(jacobiStats.converged).toBe(true);
+    expect(jacobiStats.sweeps).toBeGreaterThan(0);
+    // A tol looser than the default, or sweeps that stop at maxSweeps, leave the columns orthogonal
+    // only to about tol: the columns cannot make V_X then (up front, or by a rerun).
+    const A = mat(64, 48, gaussian(64 * 48, 31));
+    await ratios(A, { precondition: 'qr', tol: 1e-3 });
+    expect(jacobiStats.vectorsBy).toBe('rotations');
+    await ratios(A, { precondition: 'qr', maxSweeps: 1 });
+    expect(jacobiStats.converged).toBe(false);
+    expect(jacobiStats.vectorsBy).toBe('rotations-rerun');
+    // Off the QR path the rotations are always accumulated.
+    await ratios(A, { precondition: 'none' });
+    expect(jacobiStats.vectorsBy).toBe('rotations');
     expect(() => jacobiSvd(c.tensor([[1]]), { vectors: 'fast' as 'auto' })).toThrow(/jacobiSvd: vectors must be 'auto' or 'rotations', got fast/);
   });
 

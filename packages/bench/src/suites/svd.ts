@@ -82,6 +82,8 @@ export interface AccuracyRow {
   converged: boolean;
   /** The convergence measure after each pass. */
   history: number[];
+  /** How the factor from the rotations was made (jacobiStats.vectorsBy: the QR path solves for it when cond(A) <= 2^16). */
+  vectorsBy: string;
 }
 
 /** A with the columns of a random orthogonal matrix scaled by `s` (float64 QR of a Gaussian through ml-matrix), rounded to float32. */
@@ -173,6 +175,7 @@ export async function svdAccuracy(opts: SuiteOptions = {}): Promise<AccuracyRow[
         sweeps: jacobiStats.sweeps,
         converged: jacobiStats.converged,
         history: [...jacobiStats.history],
+        vectorsBy: jacobiStats.vectorsBy ?? 'rotations',
       });
     }
   }
@@ -189,9 +192,9 @@ export async function svdAccuracy(opts: SuiteOptions = {}): Promise<AccuracyRow[
  */
 export function accuracyMarkdown(rows: readonly AccuracyRow[]): string {
   const f = (v: number): string => v.toFixed(2);
-  const lines = ['| n | family | resid | orthU | orthV | svals | sweeps | converged | measure per pass |', '|---|---|---|---|---|---|---|---|---|'];
+  const lines = ['| n | family | resid | orthU | orthV | svals | sweeps | converged | vectors | measure per pass |', '|---|---|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {
-    lines.push(`| ${r.n} | ${r.family} | ${f(r.resid)} | ${f(r.orthU)} | ${f(r.orthV)} | ${f(r.svals)} | ${r.sweeps} | ${r.converged} | ${r.history.map((v) => v.toExponential(1)).join(' ')} |`);
+    lines.push(`| ${r.n} | ${r.family} | ${f(r.resid)} | ${f(r.orthU)} | ${f(r.orthV)} | ${f(r.svals)} | ${r.sweeps} | ${r.converged} | ${r.vectorsBy} | ${r.history.map((v) => v.toExponential(1)).join(' ')} |`);
   }
   return lines.join('\n');
 }
