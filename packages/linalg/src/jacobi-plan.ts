@@ -72,7 +72,19 @@ const STALL = 4;
  * tightens the band with it; far below, no pass meets it and the run ends at maxSweeps, unconverged).
  */
 export function stallTolFor(tol: number, m: number): number {
-  return Math.min(STALL * tol, Math.max(tol, STALL * Math.sqrt(m) * EPS32));
+  return Math.min(STALL * tol, Math.max(tol, STALL * defaultTol(m)));
+}
+
+/**
+ * The default convergence threshold for columns of m rows, sqrt(m) eps (LAPACK's).
+ *
+ * @example
+ * ```ts
+ * defaultTol(256); // 16 * 2^-23
+ * ```
+ */
+export function defaultTol(m: number): number {
+  return Math.sqrt(m) * EPS32;
 }
 
 /**
@@ -107,7 +119,7 @@ export function planFor(m: number, n: number, opts: JacobiOptions, tiled: boolea
   if (Mp * Np >= 2 ** 24) throw new Error(`jacobiSvd: a ${shape} matrix needs a ${Mp} x ${Np} work matrix, over 2^24 elements (kernels index in float32)`);
   const maxSweeps = opts.maxSweeps ?? MAX_SWEEPS;
   if (!Number.isInteger(maxSweeps) || maxSweeps < 0) throw new Error(`jacobiSvd: maxSweeps must be a non-negative integer, got ${maxSweeps}`);
-  const tol = opts.tol ?? Math.sqrt(m) * EPS32;
+  const tol = opts.tol ?? defaultTol(m);
   if (!(tol > 0)) throw new Error(`jacobiSvd: tol must be positive, got ${tol}`);
   // Row chunks of the tiled Gram: enough cells (8192) for gpu.js to split it over two worker threads.
   const chunks = tiled ? Math.max(1, Math.min(QA, Math.ceil(8192 / (w * w * P)))) : 1;

@@ -46,7 +46,7 @@ export type { JacobiOptions, JacobiStats } from './types.js';
 import { backend, type Tensor } from '@sorsajs/core';
 import * as internal from '@sorsajs/core/internal';
 import * as K from './jacobi-kernels.js';
-import { planFor, type Plan } from './jacobi-plan.js';
+import { defaultTol, planFor, type Plan } from './jacobi-plan.js';
 import { Sweeps } from './jacobi-sweeps.js';
 import { differentiableSvd } from './grad.js';
 import { jacobiQrInJob } from './jacobi-qr.js';
@@ -123,7 +123,7 @@ function jacobiFactors(a: Tensor, opts: JacobiOptions): SvdResult {
   // columns is as good as their orthogonality: not for a tol looser than the default (the product's
   // columns would be off by about tol, and the residual with them, where accumulated rotations keep
   // it at eps).
-  const fast = qr && vectors === 'auto' && (opts.tol === undefined || opts.tol <= Math.sqrt(k) * 2 ** -23) ? jacobiPlan(k, k, opts, false) : null;
+  const fast = qr && vectors === 'auto' && plan.tol <= defaultTol(k) ? jacobiPlan(k, k, opts, false) : null;
   const rt = async (ctx: internal.JobContext, x: internal.Payload, n: number): Promise<JobSvd> =>
     fast && (await mayBeWellConditioned(ctx, x, n)) ? jacobiTriangularInJob(ctx, x, n, fast, plan, jacobiStats) : jacobiInJob(ctx, x, n, n, plan, jacobiStats);
   const [U, S, Vt] = internal.launchJob('jacobiSvd', [a], [[m0, k], [k], [k, n0]], async (ctx, [ap]) => {
@@ -188,7 +188,6 @@ export async function jacobiInJob(ctx: internal.JobContext, ap: internal.Payload
  * the results.
  */
 async function jacobiTriangularInJob(ctx: internal.JobContext, X: internal.Payload, n: number, fast: Plan, plan: Plan, stats: JacobiStats): Promise<JobSvd> {
-  if (fast.accumulate) throw new Error('jacobiTriangularInJob: expects a plan without V rows');
   const f = await sweptFactors(ctx, X, n, n, fast, stats);
   ctx.free(f.X);
   ctx.free(f.perm);
