@@ -306,25 +306,26 @@ describe.skipIf(!!skip)(`gpu.js patch on wasm${skip ? ` — SKIPPED: ${skip}` : 
     out.dispose();
   });
 
-  it('outputStore places each value of a wide return at its affine address (SIMD quads and the scalar rest of a row; sync and threaded)', async () => {
-    // Cell (x, y, z) returns v_c = x + 10 y + 100 z + 1000 c for c < 4, stored at x + 6 c + 24 y + 72 z
-    // (X = 6: each row is one SIMD quad and two scalar cells), a permutation of the flat result.
-    for (const [Y, Z, threaded] of [[3, 2, false], [30, 30, true]] as const) {
+  it('outputStore places each value of a wide return at its affine address (Array(4) and Array(2); SIMD quads and the scalar rest of a row; sync and threaded)', async () => {
+    // Cell (x, y, z) returns v_k = x + 10 y + 100 z + 1000 k for k < C, stored at x + 6 k + 6 C y +
+    // 6 C Y z (X = 6: each row is one SIMD quad and two scalar cells), a permutation of the flat result.
+    for (const [C, Y, Z, threaded] of [[4, 3, 2, false], [4, 30, 30, true], [2, 3, 2, false], [2, 30, 30, true]] as const) {
+      const values = Array.from({ length: C }, (_, k) => `b + ${1000 * k}`).join(', ');
       const src: internal.KernelSource = {
-        key: `test:patch:store:${threaded}`,
+        key: `test:patch:store:${C}:${threaded}`,
         arrays: ['a'],
         scalars: [],
-        components: 4,
+        components: C,
         threaded,
-        store: { strides: [1, 24, 24 * Y], offsets: [0, 6, 12, 18] },
-        body: 'const b = a[0] + this.thread.x + 10 * this.thread.y + 100 * this.thread.z;\nreturn [b, b + 1000, b + 2000, b + 3000];',
+        store: { strides: [1, 6 * C, 6 * C * Y], offsets: Array.from({ length: C }, (_, k) => 6 * k) },
+        body: `const b = a[0] + this.thread.x + 10 * this.thread.y + 100 * this.thread.z;\nreturn [${values}];`,
       };
       const cells = 6 * Y * Z;
       const x = c.tensor([0], [1]);
-      const [out] = internal.launchJob('test', [x], [[cells * 4]], async (ctx, [p]) => [await ctx.run(src, [6, Y, Z], [p], [])]);
+      const [out] = internal.launchJob('test', [x], [[cells * C]], async (ctx, [p]) => [await ctx.run(src, [6, Y, Z], [p], [])]);
       const got = await out.data();
-      const want = new Float64Array(cells * 4).fill(NaN);
-      for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let xx = 0; xx < 6; xx++) for (let k = 0; k < 4; k++) want[xx + 6 * k + 24 * y + 24 * Y * z] = xx + 10 * y + 100 * z + 1000 * k;
+      const want = new Float64Array(cells * C).fill(NaN);
+      for (let z = 0; z < Z; z++) for (let y = 0; y < Y; y++) for (let xx = 0; xx < 6; xx++) for (let k = 0; k < C; k++) want[xx + 6 * k + 6 * C * y + 6 * C * Y * z] = xx + 10 * y + 100 * z + 1000 * k;
       expect(want.every((v) => !Number.isNaN(v))).toBe(true);
       expect(Array.from(got)).toEqual(Array.from(want));
       x.dispose();

@@ -103,14 +103,16 @@ function forms(key: string, arrays: string[], scalars: string[], body: (f: Form)
 /**
  * H0 = [G_K | I] for every pair: G_K from the Gram's partial sums (the 4 residues and S chunks
  * added, read from the G layout's upper triangle, see GRAM_T16), J_K the identity; padding pairs
- * (K >= P) zero. Cells (K, row, part w + col). Scalars w, Pp, S, P.
+ * (K >= P) zero. Cells (K, row, part w + col). Scalars w, Pp, S, P. The `cube` and `flat` forms
+ * fill only G's upper triangle (col >= row, 0 below), all that IROT's forms of the same name read
+ * (see irotBody); each G entry is 4 S gathered reads on wasm, so the lower half was half the cost.
  */
 const hinitBody = (form: Form): string => `${pre(form, 'w')}
 const row = y;
 ${splitPart(form)}
 let v = 0.0;
 if (part == 0) {
-  if (K < P) {
+  if (K < P${form === 'cube' || form === 'flat' ? ' && col >= row' : ''}) {
     const gr = row < col ? row : col;
     const gc = row < col ? col : row;
     const rq = gr >> 2;
@@ -214,6 +216,18 @@ return z == 0 ? c : (pos == p ? -sn : sn);`;
 
 /** The rotation parameters (see iparamsBody). Output dims [Pp, w, 2] (cube), [w, 1, 2] (rows) or 2 w Pp cells. */
 export const IPARAMS = forms('jacobi:iparams', ['H', 'PT'], ['w', 'Pp', 's', 'thrZ', 'tol', 'big'], iparamsBody, ['thrZ', 'tol', 'big']);
+
+/**
+ * IPARAMS's cube form computing both numbers of a position in one cell (wasm, Pp a multiple of 4):
+ * output dims [Pp, w, 1] with `Array(2)`, c stored at (0 w + pos) Pp + K and beta at (w + pos) Pp + K
+ * (the RP layout, by a store). The cube form's two cells a position each ran the whole chain of
+ * square roots and divisions for one of its two numbers. Scalars baked: w, Pp; s, thrZ, tol, big passed.
+ */
+export function iparams2(w: number, Pp: number): Src {
+  const body = iparamsBody('cube').replace('return z == 0 ? c : (pos == p ? -sn : sn);', 'return [c, pos == p ? -sn : sn];');
+  const src: Src = { key: 'jacobi:iparams2', arrays: ['H', 'PT'], scalars: ['w', 'Pp', 's', 'thrZ', 'tol', 'big'], floats: ['thrZ', 'tol', 'big'], components: 2, flat: true, body, store: { strides: [1, Pp, w * Pp], offsets: [0, w * Pp] } };
+  return internal.bakeScalars(src, { w, Pp });
+}
 
 /**
  * One inner step, both halves in one kernel: H' = [Rᵀ G_K R | J_K R]. Column `col` of M R is

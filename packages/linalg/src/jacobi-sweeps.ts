@@ -47,6 +47,8 @@ function markLive(RP: Float32Array, live: Float32Array, w: number, Pp: number): 
 export class Sweeps {
   private readonly hinit: Src;
   private readonly iparams: Src;
+  /** iparams2's output dims where it runs (both numbers a cell), else undefined: IPARAMS over `inner`'s dims. */
+  private readonly iparamsDims: number[] | undefined;
   private readonly irot: Src;
   /** irot4's output dims where it runs (4 rows a cell), else undefined: IROT over `inner`'s dims. */
   private readonly irot4Dims: number[] | undefined;
@@ -76,9 +78,11 @@ export class Sweeps {
     const innerSrc = (f: I.Forms, values: Record<string, number> = {}): Src =>
       internal.bakeScalars(lanesOnRows ? f.rows : tiled ? f.cube : f.flat, { w, Pp, ...values });
     this.hinit = innerSrc(I.HINIT, { S: chunks, P });
-    this.iparams = innerSrc(I.IPARAMS);
-    // 4 rows a cell where the cube form's quads are whole (Pp a multiple of 4).
+    // 4 rows a cell (IROT) and both numbers a cell (IPARAMS) where the cube form's quads are whole
+    // (Pp a multiple of 4).
     const rows4 = tiled && !lanesOnRows && Pp % 4 === 0;
+    this.iparams = rows4 ? I.iparams2(w, Pp) : innerSrc(I.IPARAMS);
+    this.iparamsDims = rows4 ? [Pp, w, 1] : undefined;
     this.irot = rows4 ? I.irot4(w, Pp) : innerSrc(I.IROT);
     this.irot4Dims = rows4 ? [Pp, w / 4, 2 * w] : undefined;
     this.conv = internal.bakeScalars(I.CONV, { w, Pp, b, n });
@@ -150,7 +154,9 @@ export class Sweeps {
     const PT = st === 0 ? sched.full : sched.cross;
     const steps = st === 0 ? w - 1 : b;
     for (let it = 0; it < steps; it++) {
-      const RP = await this.inner(this.iparams, 2, [H, PT], [it, ZERO_SQ, tol, BIG_THETA]);
+      const RP = this.iparamsDims
+        ? await this.ctx.run(this.iparams, this.iparamsDims, [H, PT], [it, ZERO_SQ, tol, BIG_THETA])
+        : await this.inner(this.iparams, 2, [H, PT], [it, ZERO_SQ, tol, BIG_THETA]);
       if (RP instanceof Float32Array && !rotates(RP)) {
         this.ctx.free(RP);
         continue;

@@ -83,9 +83,10 @@ export interface KernelSource {
    * n for kernels returning `Array(n)` per cell: their payload is the flat cell-major buffer
    * (n values per cell). Only wasm and cpu take `Array(4)`; gpu.js cannot pass such results on
    * webgpu. 16 (the wasm matmul's tile) is wasm only: the gpu.js patch's wide returns. 3 is wasm
-   * only, with a `store` (Adam's moments and parameter of one leaf, as three arrays).
+   * only, with a `store` (Adam's moments and parameter of one leaf, as three arrays); so is 2 (the
+   * Jacobi SVD's rotation cosine and sine of one column, into two halves of one array).
    */
-  components?: 3 | 4 | 16;
+  components?: 2 | 3 | 4 | 16;
   /**
    * For 2-D and 3-D outputs on wasm: return gpu.js's flat buffer (x fastest) instead of nested rows,
    * so the result is one array like every other payload. wasm only (cpu returns nested arrays).
