@@ -227,13 +227,17 @@ async function panelReflectors(ctx: Ctx, B: Payload, m: number, n: number, c0: n
 /**
  * C − Y T (Yᵀ C) for C `[m, cols]`, with T = Sᵀ (`transS`: applying the panel's Qᵀ) or S (its Q):
  * three products and a difference. C is not freed.
+ *
+ * Yᵀ C is made as W = Cᵀ Y (`[cols, w]`) and read transposed by the last product: on wasm the
+ * product with the long side as B packed all of C (cols x m) on every call, and a 768² panel's Yᵀ C
+ * took 2.4-2.5 ms against 0.8 ms for Cᵀ Y, the same sums in the same order (bit for bit equal).
  */
 async function applyPanel(ctx: Ctx, C: Payload, m: number, cols: number, { Y, S, w }: Panel, transS: boolean): Promise<Payload> {
-  const Wt = await internal.matmulInJob(ctx, Y, C, { M: w, N: cols, K: m, sa0: 1, sa1: w, sb0: cols, sb1: 1 });
+  const W = await internal.matmulInJob(ctx, C, Y, { M: cols, N: w, K: m, sa0: 1, sa1: cols, sb0: w, sb1: 1 });
   const YT = await internal.matmulInJob(ctx, Y, S, { M: m, N: w, K: w, sa0: w, sa1: 1, sb0: transS ? 1 : w, sb1: transS ? w : 1 });
-  const D = await internal.matmulInJob(ctx, YT, Wt, { M: m, N: cols, K: w, sa0: w, sa1: 1, sb0: cols, sb1: 1 });
+  const D = await internal.matmulInJob(ctx, YT, W, { M: m, N: cols, K: w, sa0: w, sa1: 1, sb0: 1, sb1: w });
   const C2 = await ctx.run(MINUS, [m * cols], [C, D], []);
-  for (const t of [Wt, YT, D]) ctx.free(t);
+  for (const t of [W, YT, D]) ctx.free(t);
   return C2;
 }
 
