@@ -35,7 +35,8 @@ const GENERATORS: Record<string, (f: (...a: never[]) => unknown) => unknown[]> =
   wasmMatmulPlan: (f) => {
     const plan = (f as typeof matmulK.wasmMatmulPlan)({ M: 8, N: 12, K: 16, sa0: 16, sa1: 1, sb0: 1, sb1: 16, bsa: 128, bsb: 192, nb: 3 });
     const odd = (f as typeof matmulK.wasmMatmulPlan)({ M: 5, N: 7, K: 3, sa0: 3, sa1: 1, sb0: 7, sb1: 1, bsa: 15, bsb: 0, nb: 2 });
-    return [plan.pack, plan.main, plan.unpack, odd.main, odd.unpack].map((step) => step?.src);
+    const minus = (f as typeof matmulK.wasmMatmulPlan)({ M: 8, N: 32, K: 16, sa0: 16, sa1: 1, sb0: 1, sb1: 16, bsa: 0, bsb: 0, nb: 1, minus: true });
+    return [plan.pack, plan.main, plan.unpack, odd.main, odd.unpack, minus.main].map((step) => step?.src);
   },
   reduceKernel: (f) => REDUCTIONS.map((op) => (f as typeof reduceK.reduceKernel)(op)),
   reduceContiguousKernel: (f) => REDUCTIONS.filter(reduceK.hasContiguous).map((op) => (f as typeof reduceK.reduceContiguousKernel)(op)),
@@ -48,6 +49,7 @@ const GENERATORS: Record<string, (f: (...a: never[]) => unknown) => unknown[]> =
   adamLeafKernel: (f) => [(f as typeof optimK.adamLeafKernel)(['tensor', 'number'], true, true, 4096)],
   innerPipeline: (f) => ['full', 'cross'].map((kind) => (f as typeof innerK.innerPipeline)(8, 4, kind)),
   irot4: (f) => [(f as typeof innerK.irot4)(32, 24)],
+  iparams2: (f) => [(f as typeof innerK.iparams2)(32, 24)],
   vHat: (f) => [{ key: 'vhat', body: (f as typeof qrK.vHat)('X', 'i', 'cols') }],
   // Host planning and predicates, no kernel text.
   hasContiguous: () => [],

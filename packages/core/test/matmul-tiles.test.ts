@@ -115,4 +115,32 @@ forEachBackend('matmul tiles', () => {
     expect(msg, msg ?? '').toBeNull();
     c.tree.dispose([a, b, c1]);
   });
+
+  it.each([
+    // Whole tiles: the wasm tile kernel subtracts as it stores (threaded at this size); a partial
+    // tile (M % 4 = 2, N % 16 = 14): the subtraction is a second kernel; transposed B as the
+    // blocked QR reads it.
+    ['whole tiles, threaded', 64, 96, 512, false],
+    ['partial tiles', 10, 33, 30, false],
+    ['whole tiles, transposed B', 8, 32, 48, true],
+  ])('matmulInJob with c0 returns c0 - A @ B (%s)', async (_, m, k, n, tb) => {
+    const [a, ar] = rand([m, k], 93);
+    const [b, br] = rand(tb ? [n, k] : [k, n], 94);
+    const [c0, c0r] = rand([m, n], 95);
+    const [d] = launchJob('matmul-job-minus-test', [a, b, c0], [[m * n]], async (ctx, [pa, pb, pc]) => {
+      const [sb0, sb1] = rowMajor(tb ? k : n, tb);
+      const out = await matmulInJob(ctx, pa, pb, { M: m, N: n, K: k, sa0: k, sa1: 1, sb0, sb1 }, pc);
+      return [out];
+    });
+    const bm = tb ? swapLast(br) : br;
+    const prod = matmulRef(ar, bm).data;
+    const want = c0r.data.map((v, i) => v - prod[i]);
+    // The product's bound plus one rounding of the difference.
+    const tol = absMatmulRef(ar, bm).data.map((v, i) => (k + 2) * EPS32 * v + 2 * EPS32 * Math.abs(c0r.data[i]));
+    const msg = compare([m * n], await d.data(), nd([m * n], want), (i) => tol[i]);
+    expect(msg, msg ?? '').toBeNull();
+    // c0 is an input, not consumed.
+    expect(Array.from(await c0.data())).toEqual(Array.from(c0r.data, Math.fround));
+    c.tree.dispose([a, b, c0, d]);
+  });
 });

@@ -152,9 +152,6 @@ for (let a = 0; a < s; a++) {
 return -acc;`,
 };
 
-/** X − D, elementwise. */
-const MINUS: Src = { key: 'qrb:minus', arrays: ['X', 'D'], scalars: [], body: 'return X[this.thread.x] - D[this.thread.x];' };
-
 /** The first k rows of A `[m, n]` above and on the diagonal, zero below: R `[k, n]`. Scalars: n. */
 const UPPER: Src = {
   key: 'qrb:upper',
@@ -226,7 +223,7 @@ async function panelReflectors(ctx: Ctx, B: Payload, m: number, n: number, c0: n
 
 /**
  * C − Y T (Yᵀ C) for C `[m, cols]`, with T = Sᵀ (`transS`: applying the panel's Qᵀ) or S (its Q):
- * three products and a difference. C is not freed.
+ * three products, the last subtracting from C. C is not freed.
  *
  * Yᵀ C is made as W = Cᵀ Y (`[cols, w]`) and read transposed by the last product: on wasm the
  * product with the long side as B packed all of C (cols x m) on every call, and a 768² panel's Yᵀ C
@@ -235,9 +232,9 @@ async function panelReflectors(ctx: Ctx, B: Payload, m: number, n: number, c0: n
 async function applyPanel(ctx: Ctx, C: Payload, m: number, cols: number, { Y, S, w }: Panel, transS: boolean): Promise<Payload> {
   const W = await internal.matmulInJob(ctx, C, Y, { M: cols, N: w, K: m, sa0: 1, sa1: cols, sb0: w, sb1: 1 });
   const YT = await internal.matmulInJob(ctx, Y, S, { M: m, N: w, K: w, sa0: w, sa1: 1, sb0: transS ? 1 : w, sb1: transS ? w : 1 });
-  const D = await internal.matmulInJob(ctx, YT, W, { M: m, N: cols, K: w, sa0: w, sa1: 1, sb0: 1, sb1: w });
-  const C2 = await ctx.run(MINUS, [m * cols], [C, D], []);
-  for (const t of [W, YT, D]) ctx.free(t);
+  // C − YT Wᵀ in the last product (on wasm its tile kernel subtracts as it stores).
+  const C2 = await internal.matmulInJob(ctx, YT, W, { M: m, N: cols, K: w, sa0: w, sa1: 1, sb0: 1, sb1: w }, C);
+  for (const t of [W, YT]) ctx.free(t);
   return C2;
 }
 

@@ -41,6 +41,11 @@ export interface WasmMatmulDims {
   bsa: number;
   bsb: number;
   nb: number;
+  /**
+   * With whole tiles only (M a multiple of 4, N of 16): the tile kernel takes a third array `c0`
+   * (row-major like C) and stores c0 − A B, so a blocked update C − A B needs no pass of its own.
+   */
+  minus?: boolean;
 }
 
 /** One kernel launch of a wasm matmul plan: its source and gpu.js output dims `[x, y, z]`. */
@@ -108,7 +113,7 @@ const PACK_FROM = 1 << 18;
  * ```
  */
 export function wasmMatmulPlan(d: WasmMatmulDims): WasmMatmulPlan {
-  const key = [d.M, d.N, d.K, d.sa0, d.sa1, d.sb0, d.sb1, d.bsa, d.bsb, d.nb].join(',');
+  const key = [d.M, d.N, d.K, d.sa0, d.sa1, d.sb0, d.sb1, d.bsa, d.bsb, d.nb, d.minus ? 1 : 0].join(',');
   let plan = plans.get(key);
   if (!plan) {
     if (plans.size >= PLANS_MAX) plans.clear();
@@ -132,6 +137,7 @@ function makePlan(d: WasmMatmulDims): WasmMatmulPlan {
   const pack: WasmMatmulStep | null = packed ? { src: packB(d, Nb, nbB), dims: [TILE_COLS, K, Nb * nbB] } : null;
   // Whole tiles only: every tile's 64 values then land inside C, and C is exactly the tiles.
   const direct = M % TILE_ROWS === 0 && N % TILE_COLS === 0;
+  if (d.minus && !direct) throw new Error(`wasmMatmulPlan: minus needs whole tiles (M a multiple of ${TILE_ROWS}, N of ${TILE_COLS}), got M ${M}, N ${N}`);
   const main: WasmMatmulStep = { src: tileKernel(d, Nb, Mb, packed, nbB, direct), dims: [4, Nb, Mb * nb] };
   const unpack = direct
     ? null
@@ -208,10 +214,13 @@ function tileKernel(d: WasmMatmulDims, Nb: number, Mb: number, packed: boolean, 
     lines.push('}');
   }
   const comps: string[] = [];
-  for (let r = 0; r < TILE_ROWS; r++) for (let g = 0; g < G; g++) comps.push(`s${r}${g}`);
+  // minus (direct store only): accumulator (r, g) of lane x is C(4 z + r, 16 y + 4 g + x) (see
+  // directStore), so c0's value there is one vector load a quad.
+  if (d.minus) lines.push(`const ci = (this.thread.z * ${TILE_ROWS * d.N} + this.thread.y * ${TILE_COLS}) | 0;`);
+  for (let r = 0; r < TILE_ROWS; r++) for (let g = 0; g < G; g++) comps.push(d.minus ? `c0[(ci + ${r * d.N + 4 * g}) + this.thread.x] - s${r}${g}` : `s${r}${g}`);
   lines.push(`return [${comps.join(', ')}];`);
-  const key = `matmul:t4x16u${UNROLL}${packed ? 'p' : ''}${direct ? 'd' : ''}:${[M, d.N, K, sa0, sa1, sb0, d.sb1, bsa, d.bsb, nb].join(',')}`;
-  const src: KernelSource = { key, arrays: ['a', 'b'], scalars: [], threaded: true, threadFrom: threadFrom(K, Mb), components: 16, body: lines.join('\n') };
+  const key = `matmul:t4x16u${UNROLL}${packed ? 'p' : ''}${direct ? 'd' : ''}${d.minus ? 'm' : ''}:${[M, d.N, K, sa0, sa1, sb0, d.sb1, bsa, d.bsb, nb].join(',')}`;
+  const src: KernelSource = { key, arrays: d.minus ? ['a', 'b', 'c0'] : ['a', 'b'], scalars: [], threaded: true, threadFrom: threadFrom(K, Mb), components: 16, body: lines.join('\n') };
   return direct ? { ...src, store: directStore(d.N) } : src;
 }
 
